@@ -1,0 +1,116 @@
+/**
+ * The Machine port: what the platform needs from a virtual machine, whichever driver runs it.
+ *
+ * Two drivers implement it: `firecracker` (microVMs on KVM, real memory snapshots) and `process`
+ * (the agent and runtime as sandboxed host processes, for hosts without KVM). Services above this
+ * port never import a driver; they read `capabilities` and get a typed `unsupported` error from a
+ * driver that cannot do something, rather than a fake.
+ *
+ * A machine always runs the guest agent, reachable through `connect(port)` with Firecracker's vsock
+ * handshake (`CONNECT <port>\n` → `OK <n>\n`), on a Unix socket in the machine's workspace.
+ */
+import type net from 'node:net';
+
+export type DriverName = 'process' | 'firecracker';
+
+/** The guest port the agent listens on (vsock port inside a microVM, same number for processes). */
+export const AGENT_PORT = 52;
+
+export type MachineState = 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'failed';
+
+export interface DriverCapabilities {
+  /**
+   * `memory`: snapshot captures guest memory and device state, restore resumes it.
+   * `artifact`: the golden artifact is the function's files; restore is a fresh start from them.
+   */
+  snapshot: 'memory' | 'artifact';
+  pause: boolean;
+  /** Live fork of a running machine into N clones. */
+  fork: boolean;
+  exec: boolean;
+  /** Isolation the driver gives a machine, in words for `/v1/info`. */
+  isolation: string;
+}
+
+/** A file a snapshot consists of, by role (memory, state, disk, bundle, sourcemap…). */
+export type SnapshotFiles = Record<string, string>;
+
+export interface MachineResources {
+  memoryMiB: number;
+  vcpus: number;
+}
+
+export interface BootSpec extends MachineResources {
+  /** Unique id, `vm_…`; also names log lines and the workspace. */
+  id: string;
+  /** A directory this machine owns; removed by `destroy()`. Sockets and clones live here. */
+  workspace: string;
+  /** Files of the base image (firecracker: kernel, rootfs) or nothing for the process driver. */
+  image?: SnapshotFiles;
+  /** The function bundle to load at start (path on the host), with its source map beside it. */
+  bundle?: string;
+  /** Environment handed to the function. */
+  env: Record<string, string>;
+  /** Whether the guest may reach the network. */
+  network: boolean;
+  /** Static labels for logs (function, version). */
+  labels: Record<string, string>;
+}
+
+export interface RestoreSpec extends BootSpec {
+  /** The snapshot's files, by role, as paths in the registry (never modified by the driver). */
+  snapshot: SnapshotFiles;
+}
+
+export interface StepTiming {
+  step: string;
+  ms: number;
+}
+
+export interface ExitInfo {
+  code: number | null;
+  signal: string | null;
+}
+
+/** One line of guest output: agent/runtime console (structured) or raw process output. */
+export interface OutputLine {
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+
+export interface Machine {
+  readonly id: string;
+  readonly driver: DriverName;
+  readonly workspace: string;
+  /** Host pid of the VMM or sandbox process, for reaping after a crash. */
+  readonly pid: number | undefined;
+  readonly state: MachineState;
+  /** Named, timed steps of how this machine came up (boot or restore). */
+  readonly timings: readonly StepTiming[];
+  /** Resolves once the machine's process has ended, for whatever reason. */
+  readonly exited: Promise<ExitInfo>;
+
+  /** A raw stream to `port` in the guest, after the vsock handshake. */
+  connect(port: number, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<net.Socket>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  /** Writes a snapshot of a running machine into `dir` (paused and resumed around it). */
+  snapshot(dir: string): Promise<SnapshotFiles>;
+  /** Graceful stop, escalating to a kill after `graceMs`. Idempotent. */
+  stop(options?: { graceMs?: number }): Promise<void>;
+  /** Stops if needed and removes the workspace. Idempotent. */
+  destroy(): Promise<void>;
+  /** Subscribes to guest output lines; returns an unsubscribe function. */
+  onOutput(listener: (line: OutputLine) => void): () => void;
+}
+
+export interface MachineDriver {
+  readonly name: DriverName;
+  readonly capabilities: DriverCapabilities;
+  /** Boots a new machine from an image (and optionally a function bundle). */
+  boot(spec: BootSpec): Promise<Machine>;
+  /** Restores a machine from a snapshot's files. */
+  restore(spec: RestoreSpec): Promise<Machine>;
+  /** Stops every machine this driver started. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,34 @@
+/**
+ * Builds the shipped files with esbuild:
+ *   dist/ignition.mjs  the CLI and daemon (one file, so `ignition` starts fast; the daemon's modules
+ *                      are split into chunks loaded only by `ignition daemon`)
+ *   dist/agent.mjs     the guest agent with the function runtime
+ * Native and platform-specific packages (better-sqlite3, esbuild) stay external.
+ */
+import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
+
+const common = {
+  bundle: true,
+  platform: 'node' as const,
+  format: 'esm' as const,
+  target: 'node20',
+  sourcemap: 'linked' as const,
+  logLevel: 'warning' as const,
+  // ESM output still meets CommonJS dependencies that call require(); give them one.
+  banner: { js: "import { createRequire as __ignitionRequire } from 'node:module'; const require = __ignitionRequire(import.meta.url);" },
+};
+
+rmSync('dist', { recursive: true, force: true });
+await Promise.all([
+  build({
+    ...common,
+    entryPoints: { ignition: 'platform/cli/main.ts' },
+    outdir: 'dist',
+    outExtension: { '.js': '.mjs' },
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
+    external: ['better-sqlite3', 'esbuild'],
+  }),
+  build({ ...common, entryPoints: ['agent/main.ts'], outfile: 'dist/agent.mjs' }),
+]);

@@ -1,0 +1,99 @@
+/**
+ * Runs the uvu test files, each in its own Node process (so a crashing or leaking test cannot take
+ * the others down), a few at a time, and prints one summary line that CI reads:
+ * `N passed, N failed, N skipped`.
+ *
+ * Usage: node --import tsx scripts/run-tests.ts [dir-or-file…]   (default: every *.test.ts under
+ * test/, platform/, agent/, runtime/ and templates/*\/test)
+ * IGNITION_TEST_JOBS sets the parallelism (default: the number of cores).
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const roots = process.argv.slice(2);
+const defaults = ['test', 'platform', 'agent', 'runtime', 'templates'];
+const files = (roots.length ? roots : defaults).flatMap((root) => collect(root)).sort();
+const jobs = Number(process.env.IGNITION_TEST_JOBS ?? os.availableParallelism());
+
+function collect(root: string): string[] {
+  let st;
+  try {
+    st = statSync(root);
+  } catch {
+    return [];
+  }
+  if (st.isFile()) return [root];
+  const out: string[] = [];
+  for (const entry of readdirSync(root, { withFileTypes: true })) {
+    if (entry.name === 'node_modules' || entry.name === 'fixtures') continue;
+    const p = path.join(root, entry.name);
+    if (entry.isDirectory()) out.push(...collect(p));
+    else if (entry.name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+interface Result {
+  file: string;
+  passed: number;
+  failed: number;
+  skipped: number;
+  code: number | null;
+  output: string;
+  ms: number;
+}
+
+function runFile(file: string): Promise<Result> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', file], {
+      env: { ...process.env, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.on('close', (code) => {
+      // uvu prints one "Total/Passed/Skipped" block per test.run(); sum them.
+      const sum = (label: string) =>
+        [...output.matchAll(new RegExp(`^\\s*${label}:\\s+(\\d+)`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+      const total = sum('Total');
+      const passed = sum('Passed');
+      const skipped = sum('Skipped');
+      let failed = Math.max(0, total - passed - skipped);
+      if (code !== 0 && failed === 0) failed = 1; // a crash outside any test still fails the run
+      resolve({ file, passed, failed, skipped, code, output, ms: Date.now() - started });
+    });
+  });
+}
+
+async function main() {
+  const queue = [...files];
+  const results: Result[] = [];
+  async function worker() {
+    for (let file = queue.shift(); file; file = queue.shift()) {
+      const r = await runFile(file);
+      results.push(r);
+      const mark = r.failed ? 'FAIL' : 'ok  ';
+      process.stdout.write(`${mark} ${r.file} (${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped, ${r.ms} ms)\n`);
+      // Skipped tests explain themselves; show those lines, and everything for failures.
+      if (r.failed) process.stdout.write(indent(r.output));
+      else for (const line of r.output.split('\n')) if (line.startsWith('SKIP')) process.stdout.write(`     ${line}\n`);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, jobs) }, worker));
+  const t = results.reduce((a, r) => ({ p: a.p + r.passed, f: a.f + r.failed, s: a.s + r.skipped }), { p: 0, f: 0, s: 0 });
+  process.stdout.write(`\n${files.length} files\n${t.p} passed, ${t.f} failed, ${t.s} skipped\n`);
+  process.exit(t.f > 0 || files.length === 0 ? 1 : 0);
+}
+
+function indent(s: string) {
+  return s
+    .split('\n')
+    .map((l) => `     | ${l}`)
+    .join('\n') + '\n';
+}
+
+await main();
