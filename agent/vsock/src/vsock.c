@@ -14,7 +14,9 @@
  * Errors throw a JS Error whose `code` is the errno name (EAFNOSUPPORT, EADDRINUSE, ...) and whose
  * `errno` is the number, so the TypeScript side can map them to typed Ignition errors.
  */
+#ifndef NAPI_VERSION
 #define NAPI_VERSION 8
+#endif
 #include <node_api.h>
 
 #include <errno.h>
