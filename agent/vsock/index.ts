@@ -57,10 +57,13 @@ function mapListenError(err: unknown, port: number): Error {
 /**
  * Creates a listening AF_VSOCK socket on VMADDR_CID_ANY:`port` and attaches it to a server. The
  * server emits 'listening' on the next tick as with any listen(); `server.close()` closes the fd.
+ * The socket is already listening when this returns (only the event is deferred).
  * Throws synchronously (`vsock_unavailable`, `vsock_port_in_use`, `vsock_listen_failed`,
  * `vsock_addon_missing`, `vsock_node_unsupported`) when the socket cannot be created.
  */
-export function listenVsock<S extends net.Server = net.Server>(port: number, options: ListenVsockOptions<S> = {}): S {
+export function listenVsock<S extends net.Server = net.Server>(port: number, optionsOrServer: ListenVsockOptions<S> | S = {}): S {
+  // `listenVsock(port, server)` is accepted too, the shape agent/main.ts calls.
+  const options: ListenVsockOptions<S> = optionsOrServer instanceof net.Server ? { server: optionsOrServer } : optionsOrServer;
   checkPort(port);
   checkNodeVersion();
   const addon = options.addon ?? loadVsockAddon();

@@ -76,6 +76,16 @@ t('a second listener on the same port is vsock_port_in_use; close frees the port
   await closed(again);
 });
 
+t('listenVsock(port, server) is accepted too, and the socket listens on return', async () => {
+  const server = http.createServer();
+  const returned = listenVsock(VMADDR_PORT_ANY, server);
+  assert.is(returned, server);
+  // Listening before the event fires: the kernel already holds the port.
+  assert.is.not(vsockAddress(server, addon).port, VMADDR_PORT_ANY);
+  await listening(server);
+  await closed(server);
+});
+
 t('the listening fd is non-blocking and close-on-exec (exec children never inherit it)', async () => {
   const fd = addon.listen(VMADDR_PORT_ANY, 4);
   try {
