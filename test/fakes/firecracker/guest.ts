@@ -1,0 +1,200 @@
+/**
+ * The fake's "guest": the real Ignition agent (`dist/agent.mjs`) run as a child process, and a
+ * vsock muxer in front of it that plays Firecracker's part of the host-initiated handshake.
+ *
+ * Firecracker binds `uds_path` itself at `PUT /vsock` and forwards each `CONNECT <port>\n` to the
+ * guest; so does this muxer: it owns the socket at `uds_path`, reads the command line, and pipes the
+ * connection to the agent's own handshake socket in a private directory. The agent answers `OK` or
+ * closes (nothing listening), exactly what the host would see from a microVM. Pause is SIGSTOP of
+ * the agent, resume SIGCONT; snapshot create and load reset every proxied connection, as the
+ * virtio-vsock transport reset does in a real guest.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root, from this file's place in it (test/fakes/firecracker/). */
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+export interface GuestOptions {
+  /** Private directory of this fake process (agent socket, uploaded bundles). */
+  privateDir: string;
+  /** Where the guest's console goes (the fake's stdout). */
+  console: (line: string) => void;
+  /** Called when the agent exits on its own (a guest crash). */
+  onCrash: (code: number | null, signal: NodeJS.Signals | null) => void;
+}
+
+/** The agent process standing in for a booted guest. */
+export class Guest {
+  readonly agentSocket: string;
+  #child: ChildProcess | undefined;
+  #stopping = false;
+  #paused = false;
+
+  constructor(private readonly options: GuestOptions) {
+    this.agentSocket = path.join(options.privateDir, 'agent.sock');
+  }
+
+  get running(): boolean {
+    return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** Boots the guest: spawns the agent, optionally loading a bundle at start (restore). */
+  start(bundle?: string): void {
+    const agent = process.env.IGNITION_FC_FAKE_AGENT ?? path.join(repoRoot, 'dist', 'agent.mjs');
+    if (!existsSync(agent)) throw new Error(`guest agent ${agent} is missing (run npm run build)`);
+    const env: NodeJS.ProcessEnv = { ...process.env, IGNITION_WORK_DIR: path.join(this.options.privateDir, 'fn') };
+    delete env.IGNITION_BUNDLE;
+    if (bundle) {
+      env.IGNITION_BUNDLE = bundle;
+      // The snapshot was taken after warm-up; a restored guest does not warm up again.
+      env.IGNITION_WARMUP = '0';
+    }
+    const child = spawn(process.execPath, [agent, '--uds', this.agentSocket], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.#child = child;
+    const forward = (stream: NodeJS.ReadableStream | null) => {
+      let rest = '';
+      stream?.setEncoding('utf8');
+      stream?.on('data', (d: string) => {
+        const lines = (rest + d).split('\n');
+        rest = lines.pop() ?? '';
+        for (const l of lines) this.options.console(l);
+      });
+    };
+    forward(child.stdout);
+    forward(child.stderr);
+    child.on('exit', (code, signal) => {
+      if (!this.#stopping) this.options.onCrash(code, signal);
+    });
+  }
+
+  /** Freezes the guest (vCPUs stopped). */
+  pause(): void {
+    if (this.running && !this.#paused) this.#child!.kill('SIGSTOP');
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (this.running && this.#paused) this.#child!.kill('SIGCONT');
+    this.#paused = false;
+  }
+
+  /** Powers the guest off at once. */
+  kill(): void {
+    this.#stopping = true;
+    if (this.running) {
+      this.#child!.kill('SIGKILL');
+    }
+  }
+
+  /** Asks the agent for its health (host side of the handshake, internal socket), or undefined. */
+  health(timeoutMs = 1000): Promise<{ function?: { loaded?: boolean; path?: string } } | undefined> {
+    return new Promise((resolve) => {
+      const socket = net.connect(this.agentSocket);
+      let data = '';
+      const timer = setTimeout(() => done(undefined), timeoutMs);
+      const done = (value: any) => {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(value);
+      };
+      socket.on('error', () => done(undefined));
+      socket.on('connect', () => socket.write('CONNECT 52\nGET /v1/health HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n'));
+      socket.setEncoding('latin1');
+      socket.on('data', (d) => (data += d));
+      socket.on('end', () => {
+        const start = data.indexOf('\r\n\r\n');
+        const m = /\{[\s\S]*\}/.exec(start === -1 ? '' : data.slice(start));
+        try {
+          done(m ? JSON.parse(m[0]) : undefined);
+        } catch {
+          done(undefined);
+        }
+      });
+    });
+  }
+}
+
+/** Firecracker's side of the vsock device: the socket at `uds_path`, forwarding to the guest. */
+export class VsockMuxer {
+  #server: net.Server | undefined;
+  #conns = new Set<net.Socket>();
+  udsPath = '';
+
+  constructor(private readonly guest: Guest) {}
+
+  /** Binds `udsPath` (absolute). Like Firecracker, bind does not unlink: a leftover file fails. */
+  listen(udsPath: string): Promise<void> {
+    this.udsPath = udsPath;
+    const server = net.createServer((host) => this.#accept(host));
+    this.#server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(udsPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  #accept(host: net.Socket) {
+    this.#conns.add(host);
+    host.on('close', () => this.#conns.delete(host));
+    host.on('error', () => host.destroy());
+    let buf: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      const nl = buf.indexOf(0x0a);
+      if (nl === -1) {
+        if (buf.length >= 32) host.destroy();
+        return;
+      }
+      host.off('data', onData);
+      host.pause();
+      const line = buf.subarray(0, nl).toString('latin1');
+      if (!/^connect \d+$/i.test(line) || !this.guest.running) {
+        host.end();
+        return;
+      }
+      const guest = net.connect(this.guest.agentSocket);
+      this.#conns.add(guest);
+      guest.on('close', () => {
+        this.#conns.delete(guest);
+        host.destroy();
+      });
+      guest.on('error', () => host.destroy());
+      host.on('close', () => guest.destroy());
+      guest.on('connect', () => {
+        // The agent's own listener does the OK/EOF part of the handshake.
+        guest.write(buf);
+        host.pipe(guest);
+        guest.pipe(host);
+        host.resume();
+      });
+    };
+    host.on('data', onData);
+  }
+
+  /** VIRTIO_VSOCK_EVENT_TRANSPORT_RESET: every open connection is dropped; listeners survive. */
+  resetConnections(): void {
+    for (const c of this.#conns) c.destroy();
+    this.#conns.clear();
+  }
+
+  /** Closes the device (server and connections); Node unlinks the socket file on close. */
+  close(): void {
+    this.resetConnections();
+    this.#server?.close();
+    this.#server = undefined;
+  }
+}

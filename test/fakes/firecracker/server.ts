@@ -1,0 +1,125 @@
+/**
+ * Assembles one fake Firecracker process: the micro-http imitation on the API socket, the VMM
+ * state machine behind it, the request trace and the Firecracker-style log. Used by bin.ts (the
+ * spawned `firecracker` stand-in) and directly in-process by the wire-level tests.
+ *
+ * Environment knobs:
+ *  - IGNITION_FC_TRACE=<file>: append every request as one JSON line `{method, path, body}`;
+ *  - IGNITION_FC_FAKE_DELAY=instant|realistic (default instant): answer at once, or with delays of
+ *    the order Firecracker shows (API calls, guest boot, snapshot create/load);
+ *  - IGNITION_FC_FAKE_FAULT=no-socket|exit-on-start|hang-on-start|exit-on-load: fault injection for
+ *    the driver's failure tests (never bind the API socket; die or hang when `InstanceStart` or
+ *    `/snapshot/load` arrives);
+ *  - IGNITION_FC_FAKE_AGENT=<file>: a different agent script (default <repo>/dist/agent.mjs).
+ */
+import { appendFileSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startHttpServer, type FakeHttpServer, type RawRequest } from './http.ts';
+import { dispatch } from './routes.ts';
+import { FakeVmm, INSTANT, REALISTIC, type Delays } from './vmm.ts';
+
+export interface FakeOptions {
+  apiSock: string;
+  id?: string;
+  cwd?: string;
+  logPath?: string;
+  level?: string;
+  metricsPath?: string;
+  maxPayload?: number;
+  traceFile?: string;
+  delays?: Delays;
+  fault?: string;
+  /** How the process ends (bin.ts: process.exit). In-process tests get a callback. */
+  exit?: (code: number, reason: string) => void;
+  /** Sees every byte clients send. */
+  onBytes?: (chunk: Buffer) => void;
+}
+
+export interface RunningFake {
+  vmm: FakeVmm;
+  http: FakeHttpServer;
+  close(): Promise<void>;
+}
+
+const LEVELS = ['off', 'error', 'warning', 'info', 'debug', 'trace'];
+
+/** Starts a fake Firecracker on `apiSock`; rejects when the socket path is taken. */
+export async function startFake(options: FakeOptions): Promise<RunningFake> {
+  const id = options.id ?? 'anonymous-instance';
+  const cwd = options.cwd ?? process.cwd();
+  const level = LEVELS.indexOf((options.level ?? 'Info').toLowerCase().replace(/^warn$/, 'warning'));
+  const privateDir = mkdtempSync(path.join(os.tmpdir(), 'fcfake-'));
+  const log = (lvl: string, message: string) => {
+    if (!options.logPath) return;
+    const n = LEVELS.indexOf(lvl.toLowerCase().replace(/^warn$/, 'warning'));
+    if (n > level || n <= 0) return;
+    appendFileSync(path.resolve(cwd, options.logPath), `${new Date().toISOString()} [${id}:fc_api] ${message}\n`);
+  };
+  const exit = options.exit ?? ((code: number) => process.exit(code));
+  let http: FakeHttpServer | undefined;
+  const vmm: FakeVmm = new FakeVmm({
+    id,
+    cwd,
+    privateDir,
+    delays: options.delays ?? INSTANT,
+    log,
+    loggerFromCli: Boolean(options.logPath),
+    metricsPath: options.metricsPath,
+    console: (line) => process.stdout.write(`${line}\n`),
+    exit: (code, reason) => {
+      log(code === 0 ? 'INFO' : 'ERROR', `Firecracker exiting: ${reason}`);
+      vmm.cleanup();
+      void http?.close();
+      exit(code, reason);
+    },
+  });
+
+  async function handle(req: RawRequest) {
+    const text = req.body?.toString('utf8');
+    if (options.traceFile) {
+      let body: unknown = null;
+      if (text !== undefined) {
+        try {
+          body = JSON.parse(text);
+        } catch {
+          body = text;
+        }
+      }
+      appendFileSync(options.traceFile, JSON.stringify({ method: req.method, path: req.path, body }) + '\n');
+    }
+    const verb = req.method[0] + req.method.slice(1).toLowerCase();
+    log('INFO', `The API server received a ${verb} request on "${req.path}"${text ? ` with body ${JSON.stringify(text)}` : ''}.`);
+    const when = req.path === '/snapshot/load' ? 'load' : req.path === '/actions' && text?.includes('InstanceStart') ? 'start' : undefined;
+    if (options.fault && when && options.fault === `exit-on-${when}`) {
+      // Dies without answering, like a VMM that crashed mid-call.
+      vmm.shutdown();
+      vmm.cleanup();
+      exit(101, `fault injected: ${options.fault}`);
+      return new Promise<never>(() => undefined);
+    }
+    if (options.fault && when && options.fault === `hang-on-${when}`) return new Promise<never>(() => undefined);
+    return dispatch(vmm, req);
+  }
+
+  http = await startHttpServer(options.apiSock, { maxPayload: options.maxPayload ?? 51200, handle, onBytes: options.onBytes }).catch(
+    (err) => {
+      vmm.cleanup();
+      throw err;
+    },
+  );
+  log('INFO', `Running Firecracker v${vmm.version}`);
+  return {
+    vmm,
+    http: http!,
+    async close() {
+      vmm.shutdown();
+      vmm.cleanup();
+      await http!.close();
+    },
+  };
+}
+
+export function delaysFromEnv(value = process.env.IGNITION_FC_FAKE_DELAY): Delays {
+  return value === 'realistic' ? REALISTIC : INSTANT;
+}
