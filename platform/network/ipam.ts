@@ -212,7 +212,10 @@ export class Ipam {
     });
   }
 
-  /** Rows a crashed run left half-done (`creating`/`destroying`) under another owner. */
+  /**
+   * Rows another run left half-done (`creating` or `destroying` under another owner): a crash cut
+   * their set-up or teardown short, and the host may hold part of them.
+   */
   staleRows(owner: string): SlotRow[] {
     return this.#db
       .prepare<[string], RawRow>("SELECT * FROM net_slots WHERE state IN ('creating', 'destroying') AND owner <> ? ORDER BY kind, slot")
