@@ -1,0 +1,173 @@
+/**
+ * The Firecracker machine driver: microVMs on KVM with real memory snapshots.
+ *
+ * `boot` and `restore` run the named step lists of boot.ts and restore.ts on a fresh context;
+ * whatever fails, the context's cleanup stacks unwind so no process, socket, workspace, jail or
+ * disk clone is left, and the error names the failing step. `fork` pauses a running source once,
+ * snapshots it, resumes it and restores N clones concurrently from that one snapshot; the clones
+ * share its memory file, and a snapshot directory the driver made is removed with the last clone.
+ * The composition root builds one driver from `FirecrackerDriverOptions`.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { BootSpec, DriverCapabilities, Machine, MachineDriver, RestoreSpec, SnapshotFiles } from '../port.ts';
+import { runBoot } from './boot.ts';
+import { FcInvalidState } from './errors.ts';
+import { newContext, unwind, type FlowContext } from './flow.ts';
+import { FirecrackerMachine } from './machine.ts';
+import { resolveOptions, type FirecrackerDriverOptions, type ResolvedOptions } from './options.ts';
+import { runRestore } from './restore.ts';
+
+export type { FirecrackerDriverOptions, NetworkAttachment, NetworkProvider } from './options.ts';
+export { FirecrackerMachine } from './machine.ts';
+export { BOOT_STEPS } from './boot.ts';
+export { RESTORE_STEPS } from './restore.ts';
+
+/** What each clone of a fork is created with; unspecified fields come from the source. */
+export type CloneSpec = Partial<Omit<RestoreSpec, 'snapshot'>> & { id?: string };
+
+export interface ForkOptions {
+  /** Number of clones (ignored when `clones` is given). */
+  count?: number;
+  clones?: CloneSpec[];
+  /** Where the fork's snapshot goes. Default: a directory the driver removes with the last clone. */
+  snapshotDir?: string;
+}
+
+export interface ForkResult {
+  snapshot: SnapshotFiles;
+  clones: FirecrackerMachine[];
+}
+
+export class FirecrackerDriver implements MachineDriver {
+  readonly name = 'firecracker' as const;
+  readonly capabilities: DriverCapabilities;
+  readonly options: ResolvedOptions;
+  #machines = new Set<FirecrackerMachine>();
+
+  constructor(options: FirecrackerDriverOptions) {
+    this.options = resolveOptions(options);
+    this.capabilities = {
+      snapshot: 'memory',
+      pause: true,
+      fork: true,
+      exec: true,
+      isolation: options.jailer
+        ? 'KVM microVM (Firecracker) in a jailer chroot with cgroups, dropped privileges'
+        : 'KVM microVM (Firecracker)',
+    };
+  }
+
+  /** Machines started by this driver and not yet destroyed. */
+  get machines(): ReadonlySet<FirecrackerMachine> {
+    return this.#machines;
+  }
+
+  boot(spec: BootSpec): Promise<FirecrackerMachine> {
+    return this.#create(spec, runBoot);
+  }
+
+  restore(spec: RestoreSpec): Promise<FirecrackerMachine> {
+    return this.#create(spec, runRestore);
+  }
+
+  async #create(spec: BootSpec, run: (ctx: FlowContext) => Promise<void>): Promise<FirecrackerMachine> {
+    const ctx = newContext(spec, this.options);
+    try {
+      await run(ctx);
+    } catch (err) {
+      await unwind(ctx);
+      throw err;
+    }
+    const machine = new FirecrackerMachine({
+      id: spec.id,
+      layout: ctx.layout!,
+      proc: ctx.proc!,
+      resources: ctx.resources,
+      files: ctx.files,
+      timings: ctx.timings,
+      listeners: ctx.listeners,
+      memoryMiB: spec.memoryMiB,
+      vcpus: spec.vcpus,
+      env: spec.env,
+      labels: spec.labels,
+      network: spec.network,
+      onStep: this.options.onStep,
+      onGone: (m) => this.#machines.delete(m),
+    });
+    this.#machines.add(machine);
+    return machine;
+  }
+
+  /**
+   * Forks a running machine into N clones: pause once, snapshot, resume, then restore every clone
+   * concurrently. All or nothing: if any clone fails, the others are destroyed and the error
+   * (naming the clone's failing step) is thrown.
+   */
+  async fork(source: Machine, options: ForkOptions = {}): Promise<ForkResult> {
+    if (!(source instanceof FirecrackerMachine) || !this.#machines.has(source)) {
+      throw FcInvalidState(`VM ${source.id} was not started by this Firecracker driver and cannot be forked by it`);
+    }
+    if (source.state !== 'running') {
+      throw FcInvalidState(`cannot fork VM ${source.id}: it is ${source.state} (needs running)`, {
+        data: { vmId: source.id, state: source.state, attempted: 'fork' },
+      });
+    }
+    const specs: CloneSpec[] = options.clones ?? Array.from({ length: options.count ?? 1 }, () => ({}));
+    const base = this.options.workspacesDir ?? path.dirname(source.workspace);
+    const owned = options.snapshotDir === undefined;
+    const dir = options.snapshotDir ?? mkdtempSync(path.join(base, `.fork-${source.id}-`));
+    let snapshot: SnapshotFiles;
+    try {
+      snapshot = await source.snapshot(dir);
+    } catch (err) {
+      if (owned) rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+    // The snapshot must outlive every clone (their memory is mapped from it).
+    let refs = specs.length;
+    const release = () => {
+      if (--refs === 0 && owned) rmSync(dir, { recursive: true, force: true });
+    };
+    const init = source.init;
+    const results = await Promise.allSettled(
+      specs.map((c) => {
+        const id = c.id ?? `${source.id}_f${randomBytes(4).toString('hex')}`;
+        return this.restore({
+          id,
+          workspace: c.workspace ?? path.join(base, id),
+          memoryMiB: c.memoryMiB ?? init.memoryMiB,
+          vcpus: c.vcpus ?? init.vcpus,
+          env: c.env ?? init.env,
+          network: c.network ?? init.network,
+          labels: { ...init.labels, ...c.labels, forkOf: source.id },
+          image: c.image,
+          bundle: c.bundle,
+          snapshot,
+        });
+      }),
+    );
+    const clones: FirecrackerMachine[] = [];
+    let failure: unknown;
+    for (const r of results) {
+      if (r.status === 'fulfilled') {
+        clones.push(r.value);
+        r.value.init.files.defer('fork snapshot reference', release);
+      } else {
+        failure ??= r.reason;
+        release();
+      }
+    }
+    if (failure !== undefined) {
+      await Promise.allSettled(clones.map((c) => c.destroy()));
+      throw failure;
+    }
+    return { snapshot, clones };
+  }
+
+  /** Stops every machine this driver started (records and workspaces stay). */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#machines].map((m) => m.stop({ graceMs: 0 })));
+  }
+}

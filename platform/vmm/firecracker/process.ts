@@ -1,0 +1,237 @@
+/**
+ * The Firecracker process of one VM: spawn, readiness, output capture and stop.
+ *
+ * Spawned in its own process group with cwd = the VM's working directory (relative drive and
+ * vsock paths), after removing stale sockets (Firecracker fails to bind over a leftover one and
+ * never unlinks its own). Readiness is proven: the API socket exists AND a real `GET /` answers,
+ * raced against the process exiting, under a deadline. Log and metrics files are created up front
+ * (Firecracker's logger wants an existing file) and captured per VM, as is stdout/stderr (the
+ * guest serial console). Stop is graceful first (`SendCtrlAltDel`: Firecracker exits when the
+ * guest resets), then SIGTERM, then SIGKILL, each against a deadline; it is idempotent and ignores
+ * callers' cancellation, so a VM is never left half-stopped.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, appendFileSync, chownSync, constants, createWriteStream, existsSync, rmSync, type WriteStream } from 'node:fs';
+import path from 'node:path';
+import type { ExitInfo, OutputLine } from '../port.ts';
+import { FirecrackerClient } from './api/client.ts';
+import type { LogLevel } from './api/types.ts';
+import { FcBinaryMissing, FcProcessExited, FcStartTimeout } from './errors.ts';
+import { jailerArgs, jailerId, type JailerOptions } from './jailer.ts';
+import { FILES, type Layout } from './layout.ts';
+
+export interface LaunchOptions {
+  binary: string;
+  vmId: string;
+  layout: Layout;
+  jailer?: JailerOptions;
+  logLevel?: LogLevel;
+  /** Extra environment for the VMM process. */
+  env?: Record<string, string>;
+  apiTimeoutMs: number;
+  onOutput?: (line: OutputLine) => void;
+}
+
+function checkExecutable(file: string, what: string): void {
+  try {
+    accessSync(file, constants.X_OK);
+  } catch (err) {
+    throw FcBinaryMissing(`${what} ${file} is missing or not executable (${(err as NodeJS.ErrnoException).code})`, {
+      data: { path: file },
+      cause: err,
+    });
+  }
+}
+
+/** A running (or exited) Firecracker process. */
+export class FirecrackerProcess {
+  readonly pid: number;
+  readonly client: FirecrackerClient;
+  readonly exited: Promise<ExitInfo>;
+  #child: ChildProcess;
+  #exit: ExitInfo | undefined;
+  #stopping: Promise<void> | undefined;
+  #stderrTail: string[] = [];
+  #console: WriteStream;
+
+  constructor(child: ChildProcess, private readonly o: LaunchOptions) {
+    this.#child = child;
+    this.pid = child.pid!;
+    this.client = new FirecrackerClient({ socketPath: o.layout.apiSocket, timeoutMs: o.apiTimeoutMs });
+    this.#console = createWriteStream(path.join(o.layout.workspace, FILES.console), { flags: 'a' });
+    this.#console.on('error', () => undefined);
+    // Spawn failures after the pid exists surface as 'error'; 'exit' still follows or the pid is dead.
+    child.on('error', () => undefined);
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.#exit = { code, signal };
+        // The guest (fake) or anything else left in the group goes with the VMM.
+        this.#signalGroup('SIGKILL');
+        resolve(this.#exit);
+      });
+    });
+    this.#pipe(child.stdout, 'stdout');
+    this.#pipe(child.stderr, 'stderr');
+  }
+
+  get alive(): boolean {
+    return this.#exit === undefined;
+  }
+
+  get exitInfo(): ExitInfo | undefined {
+    return this.#exit;
+  }
+
+  /** The last lines Firecracker wrote to stderr (for error messages). */
+  get stderrTail(): string {
+    return this.#stderrTail.join('\n');
+  }
+
+  #pipe(stream: NodeJS.ReadableStream | null, name: 'stdout' | 'stderr') {
+    if (!stream) return;
+    let rest = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      this.#console.write(chunk);
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines) {
+        if (name === 'stderr') {
+          this.#stderrTail.push(line);
+          if (this.#stderrTail.length > 20) this.#stderrTail.shift();
+        }
+        this.o.onOutput?.({ stream: name, line });
+      }
+    });
+  }
+
+  #signalGroup(signal: NodeJS.Signals): void {
+    try {
+      // Negative pid: the process group we created with `detached`, led by our child.
+      process.kill(-this.pid, signal);
+    } catch {
+      // ESRCH: already gone.
+    }
+  }
+
+  #exitedError(during: string) {
+    const info = this.#exit!;
+    const tail = this.stderrTail ? `: ${this.stderrTail.slice(-500)}` : '';
+    return FcProcessExited(`Firecracker of ${this.o.vmId} exited during ${during} (code ${info.code}, signal ${info.signal})${tail}`, {
+      data: { ...info, vmId: this.o.vmId },
+    });
+  }
+
+  /** Resolves once the API socket exists and `GET /` answers; rejects on exit or after `deadlineMs`. */
+  async waitReady(deadlineMs: number): Promise<void> {
+    const deadline = Date.now() + deadlineMs;
+    let lastError: unknown;
+    for (let attempt = 0; ; attempt++) {
+      if (!this.alive) throw this.#exitedError('start-up');
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        throw FcStartTimeout(`Firecracker of ${this.o.vmId} did not answer on ${this.o.layout.apiSocket} within ${deadlineMs} ms`, {
+          data: { socket: this.o.layout.apiSocket, socketExists: existsSync(this.o.layout.apiSocket) },
+          cause: lastError,
+        });
+      }
+      if (existsSync(this.o.layout.apiSocket)) {
+        try {
+          await Promise.race([this.client.describeInstance({ timeoutMs: Math.min(this.o.apiTimeoutMs, remaining) }), this.exited]);
+          if (this.alive) return;
+          continue;
+        } catch (err) {
+          lastError = err;
+        }
+      }
+      const wait = new Promise((r) => setTimeout(r, Math.min(2 + attempt * 2, 25)));
+      await Promise.race([wait, this.exited]);
+    }
+  }
+
+  /**
+   * Stops the VMM: graceful (Ctrl+Alt+Del, when `graceful` and running) for up to `graceMs`, then
+   * SIGTERM for up to `termMs`, then SIGKILL. Idempotent; every caller gets the same promise.
+   */
+  stop(options: { graceMs?: number; termMs?: number; graceful?: boolean } = {}): Promise<void> {
+    this.#stopping ??= (async () => {
+      const { graceMs = 2000, termMs = 1000, graceful = true } = options;
+      if (this.alive && graceful && graceMs > 0) {
+        try {
+          await this.client.sendCtrlAltDel({ timeoutMs: Math.min(graceMs, this.o.apiTimeoutMs) });
+          await this.#waitExit(graceMs);
+        } catch {
+          // Not booted, paused or not x86: fall through to signals.
+        }
+      }
+      if (this.alive) {
+        this.#signalGroup('SIGTERM');
+        await this.#waitExit(termMs);
+      }
+      if (this.alive) {
+        this.#signalGroup('SIGKILL');
+        await this.exited;
+      }
+      await this.client.destroy();
+      this.#console.end();
+    })();
+    return this.#stopping;
+  }
+
+  #waitExit(ms: number): Promise<void> {
+    if (!this.alive) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      void this.exited.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
+/** Spawns Firecracker (directly or through the jailer) for one VM. Does not wait for readiness. */
+export function launchFirecracker(o: LaunchOptions): FirecrackerProcess {
+  checkExecutable(o.binary, 'firecracker binary');
+  if (o.jailer) checkExecutable(o.jailer.binary, 'jailer binary');
+  const { layout } = o;
+  // Firecracker never unlinks its sockets and fails to bind over a stale one.
+  rmSync(layout.apiSocket, { force: true });
+  rmSync(layout.vsock, { force: true });
+  // The logger wants an existing file; metrics would create theirs, but we want both in place.
+  for (const name of [FILES.log, FILES.metrics]) {
+    const file = path.join(layout.root, name);
+    appendFileSync(file, '');
+    if (o.jailer) chownSync(file, o.jailer.uid, o.jailer.gid);
+  }
+  const fcArgs = [
+    '--api-sock',
+    layout.apiSockArg,
+    '--log-path',
+    FILES.log,
+    '--level',
+    o.logLevel ?? 'Info',
+    '--metrics-path',
+    FILES.metrics,
+  ];
+  let file = o.binary;
+  let args: string[];
+  if (o.jailer) {
+    file = o.jailer.binary;
+    args = jailerArgs(o.jailer, o.binary, o.vmId, fcArgs);
+  } else {
+    args = ['--id', jailerId(o.vmId), ...fcArgs];
+  }
+  const child = spawn(file, args, {
+    cwd: layout.root,
+    env: { ...process.env, ...o.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  if (child.pid === undefined) {
+    child.on('error', () => undefined);
+    // spawn reports ENOENT/EACCES asynchronously and leaves no pid.
+    throw FcBinaryMissing(`could not start ${file}`, { data: { path: file } });
+  }
+  return new FirecrackerProcess(child, o);
+}

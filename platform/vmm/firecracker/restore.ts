@@ -1,0 +1,94 @@
+/**
+ * Restore as a named step list: the boot list without its configuration steps, plus the snapshot
+ * steps. A fresh Firecracker process per clone (load is refused once any boot resource is set),
+ * the snapshot's disk cloned copy-on-write to the path the snapshot stored (there is no drive
+ * override), the memory file mapped straight from the registry with the File backend (shared by
+ * every clone, never copied), the vsock socket overridden per clone and any TAP swapped for the
+ * clone's own, resume, then the agent's health over vsock (connections never survive a restore).
+ */
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import type { RestoreSpec } from '../port.ts';
+import { cloneDisk } from './disk.ts';
+import { FcRestoreFailed, FcSnapshotMissing } from './errors.ts';
+import { agentHealthStep, apiReadyStep, need, networkStep, spawnStep, workspaceStep, type FlowContext } from './flow.ts';
+import { FILES } from './layout.ts';
+import { runSteps, type Step } from './steps.ts';
+
+const api = (ctx: FlowContext) => need(ctx.proc, 'process').client;
+const snap = (ctx: FlowContext) => (ctx.spec as RestoreSpec).snapshot;
+
+export const SNAPSHOT_ROLES = ['state', 'memory', 'disk'] as const;
+
+/** The paths the load call uses (staged into the jail when jailed). */
+interface Staged {
+  state: string;
+  memory: string;
+}
+const staged = new WeakMap<FlowContext, Staged>();
+
+export const RESTORE_STEPS: readonly Step<FlowContext>[] = [
+  {
+    name: 'check-snapshot',
+    run(ctx) {
+      for (const role of SNAPSHOT_ROLES) {
+        const file = snap(ctx)[role];
+        let size = -1;
+        try {
+          size = file ? statSync(file).size : -1;
+        } catch {
+          size = -1;
+        }
+        if (size <= 0) {
+          throw FcSnapshotMissing(`snapshot ${role} file ${file ?? '(not given)'} is missing or empty`, { data: { role, path: file } });
+        }
+      }
+    },
+  },
+  workspaceStep,
+  {
+    name: 'disk',
+    run: async (ctx) => void (await cloneDisk(snap(ctx).disk, path.join(need(ctx.layout, 'layout').root, FILES.rootfs))),
+  },
+  networkStep,
+  spawnStep,
+  apiReadyStep,
+  {
+    name: 'stage-snapshot',
+    run(ctx) {
+      const layout = need(ctx.layout, 'layout');
+      staged.set(ctx, {
+        state: layout.stage(snap(ctx).state, 'vmstate.snap'),
+        // Hard link or nothing: the memory file is never copied.
+        memory: layout.stage(snap(ctx).memory, 'memory.snap', { noCopy: true }),
+      });
+    },
+  },
+  {
+    name: 'snapshot-load',
+    run(ctx) {
+      const files = need(staged.get(ctx), 'staged snapshot');
+      const net = ctx.net;
+      return api(ctx).loadSnapshot(
+        {
+          snapshot_path: files.state,
+          mem_backend: { backend_type: 'File', backend_path: files.memory },
+          track_dirty_pages: false,
+          resume_vm: false,
+          vsock_override: { uds_path: FILES.vsock },
+          ...(net ? { network_overrides: [{ iface_id: net.ifaceId, host_dev_name: net.hostDevName }] } : {}),
+        },
+        { timeoutMs: Math.max(ctx.opts.apiTimeoutMs, 30_000) },
+      );
+    },
+  },
+  { name: 'resume', run: (ctx) => api(ctx).resume() },
+  agentHealthStep((o) => o.restoreAgentTimeoutMs),
+];
+
+/** Runs the restore list; throws `fc_restore_failed` naming the step (or `fc_snapshot_missing`). */
+export async function runRestore(ctx: FlowContext, steps: readonly Step<FlowContext>[] = RESTORE_STEPS): Promise<void> {
+  await runSteps(steps, ctx, ctx.timings, FcRestoreFailed, `restore of ${ctx.spec.id}`, (e) =>
+    ctx.opts.onStep?.({ ...e, vmId: ctx.spec.id, flow: 'restore' }),
+  );
+}
