@@ -1,0 +1,79 @@
+/** The rendered scripts and the error catalogue, without root: what set-up would run, pinned. */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { errorCatalogue } from '../../platform/errors.ts';
+import '../../platform/network/errors.ts';
+import {
+  createSlotScript,
+  destroySlotScript,
+  hostScript,
+  slotNft,
+  slotPolicyScript,
+} from '../../platform/network/scripts.ts';
+import { resolveNetworkConfig, resolvePolicy, slotLayout } from '../../platform/network/slot.ts';
+
+const cfg = resolveNetworkConfig({ tapUid: 1000, tapGid: 1000 });
+const s = slotLayout(cfg, 5);
+const policy = resolvePolicy(cfg);
+
+function count(text: string, re: RegExp): number {
+  return (text.match(re) ?? []).length;
+}
+
+test('create is one script: one host ip batch, one slot ip batch, one nft load', () => {
+  const script = createSlotScript(cfg, s, policy);
+  assert.is(count(script, /^ip -batch -/gm), 1);
+  assert.is(count(script, /^ip -n ign-5 -batch -/gm), 1);
+  assert.is(count(script, /exec nft -f -/g), 1);
+  assert.match(script, 'netns add ign-5\n');
+  assert.match(script, 'link add ign-v5 mtu 1500 type veth peer name veth0 mtu 1500 netns ign-5\n');
+  assert.match(script, 'route add 10.202.0.6/32 via 10.201.0.22 dev ign-v5\n');
+  assert.match(script, 'tuntap add dev tap0 mode tap user 1000 group 1000\n');
+  assert.match(script, 'route add default via 10.201.0.21 dev veth0\n');
+});
+
+test('slot nft: DNAT from the clone address, masquerade, egress on/off', () => {
+  const on = slotNft(s, policy).join('\n');
+  assert.match(on, 'iifname "veth0" ip daddr 10.202.0.6 dnat to 172.16.0.2');
+  assert.match(on, 'oifname "veth0" ip saddr 172.16.0.2 masquerade');
+  assert.match(on, 'iifname "tap0" oifname "veth0" accept');
+  const off = slotNft(s, { ...policy, egress: false }).join('\n');
+  assert.match(off, 'iifname "tap0" reject with icmp type admin-prohibited');
+  assert.not.match(off, 'oifname "veth0" accept');
+});
+
+test('policy script touches only what changed', () => {
+  assert.is(slotPolicyScript(s, policy, policy), '');
+  const mtuOnly = slotPolicyScript(s, policy, { ...policy, mtu: 1400 });
+  assert.match(mtuOnly, 'link set ign-v5 mtu 1400');
+  assert.not.match(mtuOnly, 'nft');
+  const egressOnly = slotPolicyScript(s, policy, { ...policy, egress: false });
+  assert.match(egressOnly, 'nft -f -');
+  assert.not.match(egressOnly, 'mtu');
+});
+
+test('teardown is one forgiving ip batch', () => {
+  assert.is(destroySlotScript(s), "ip -force -batch - <<'IGN_HOST'\nlink del ign-v5\nnetns del ign-5\nIGN_HOST\n");
+});
+
+test('host table: one table of ours, replaced atomically, scoped to our prefix', () => {
+  const script = hostScript(cfg, { createBridge: true, bridgeEgress: ['10.203.0.2'] });
+  assert.match(script, 'add table inet ignition\ndelete table inet ignition\ntable inet ignition {');
+  assert.match(script, 'iifname "ign-v*" oifname "ign-v*" drop');
+  assert.match(script, 'ip saddr 10.201.0.0/16 oifname != "ign-v*" masquerade');
+  assert.match(script, 'add element inet ignition bridge_egress { 10.203.0.2 }');
+  assert.match(script, 'link add ign-br0 type bridge');
+  assert.is(count(script, /table (ip|inet|ip6|arp|bridge|netdev) (?!ignition)/g), 0, 'no other table is named');
+});
+
+test('nothing but validated words reach a script', () => {
+  assert.throws(() => createSlotScript(cfg, { ...s, netns: 'x; rm -rf /' }, policy), /refusing/);
+});
+
+test('error catalogue: every network code is net_ prefixed with a 4xx/5xx status', () => {
+  const ours = [...errorCatalogue().values()].filter((f) => f.code.startsWith('net_'));
+  assert.ok(ours.length >= 12);
+  for (const f of ours) assert.ok(f.status >= 400 && f.status < 600, f.code);
+});
+
+test.run();
