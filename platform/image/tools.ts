@@ -22,9 +22,12 @@ export const TOOL_PACKAGES: Record<string, string> = {
 
 const EXTRA_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 
-/** Absolute path of `tool`, or null. `searchPath` is a PATH string (tests pass an empty one). */
-export function findTool(tool: string, searchPath: string = process.env.PATH ?? ''): string | null {
-  const dirs = [...searchPath.split(':').filter(Boolean), ...(searchPath === '' ? [] : EXTRA_DIRS)];
+/**
+ * Absolute path of `tool`, or null. By default $PATH plus the sbin directories (e2fsprogs lives
+ * in /usr/sbin, often not on a user's PATH); an explicit `searchPath` is used exactly (tests).
+ */
+export function findTool(tool: string, searchPath?: string): string | null {
+  const dirs = searchPath === undefined ? [...(process.env.PATH ?? '').split(':').filter(Boolean), ...EXTRA_DIRS] : searchPath.split(':').filter(Boolean);
   for (const dir of dirs) {
     const p = path.join(dir, tool);
     try {

@@ -16,6 +16,8 @@
  *        the kernel's `ip=` syntax (also honoured as plain `ip=`; harmless when the kernel
  *        already applied it). `dev` defaults to eth0.
  *   ignition.port=<n>       vsock port of the agent (default 52)
+ *   ignition.listen=uds     run the agent on a Unix socket (/run/ignition/agent.sock) instead of
+ *        vsock: for emulators without a vsock device (the QEMU smoke test) and for debugging
  *   ignition.fn=<device>    mount this ext4 device read-only at /opt/function
  *   ignition.halt=reboot|poweroff|halt   how to leave (default reboot: with `reboot=k` a guest
  *        reboot makes Firecracker exit; under QEMU use -no-reboot)
@@ -175,7 +177,14 @@ static pid_t start_agent(void) {
   if (!getenv("PATH")) setenv("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", 1);
   if (!getenv("HOME") || strcmp(getenv("HOME"), "/") == 0) setenv("HOME", "/root", 1);
   chdir("/");
+  char listen[16] = "vsock";
+  param("ignition.listen", listen, sizeof listen);
   char *argv[] = { NODE, AGENT, "--vsock", port, NULL };
+  if (strcmp(listen, "uds") == 0) {
+    mkdir("/run/ignition", 0700);
+    argv[2] = "--uds";
+    argv[3] = "/run/ignition/agent.sock";
+  }
   execv(NODE, argv);
   logf_("cannot exec %s: %s", NODE, strerror(errno));
   _exit(127);
