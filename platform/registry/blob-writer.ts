@@ -66,10 +66,12 @@ export async function hashAndWrite(
         i = end;
       }
       if (runStart >= 0) flush(runStart, chunk.length);
-      await inflight;
-      inflight = Promise.all(writes);
-      // Marked handled now: it is awaited only after the next read, which may take several ticks.
-      inflight.catch(() => {});
+      // Marked handled at once: it is awaited only after the next read, which may take ticks.
+      const current = Promise.all(writes);
+      current.catch(() => {});
+      const previous = inflight;
+      inflight = current;
+      await previous;
       pos += chunk.length;
       onBytes?.(chunk.length);
     }
