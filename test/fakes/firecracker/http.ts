@@ -125,13 +125,16 @@ export interface FakeHttpServer {
 export function startHttpServer(socketPath: string, options: HttpServerOptions): Promise<FakeHttpServer> {
   const maxConnections = options.maxConnections ?? 10;
   const sockets = new Set<net.Socket>();
+  const rejected = new Set<net.Socket>();
   // Firecracker's API thread handles one request at a time, whichever connection it came from.
   let serial: Promise<unknown> = Promise.resolve();
 
   const server = net.createServer((socket) => {
     if (sockets.size >= maxConnections) {
+      rejected.add(socket);
+      socket.on('close', () => rejected.delete(socket));
+      socket.on('error', () => socket.destroy());
       socket.end(encodeResponse(503, transportErrorBody('Too many open connections'), { close: true }));
-      socket.on('error', () => undefined);
       return;
     }
     sockets.add(socket);
@@ -225,7 +228,7 @@ export function startHttpServer(socketPath: string, options: HttpServerOptions):
         connections: () => sockets.size,
         close: () =>
           new Promise<void>((done) => {
-            for (const s of sockets) s.destroy();
+            for (const s of [...sockets, ...rejected]) s.destroy();
             server.close(() => done());
           }),
       });

@@ -66,132 +66,132 @@ export class FirecrackerClient {
   }
 
   /** `GET /`: id, state (`Not started` | `Running` | `Paused`), versions. */
-  describeInstance(options?: CallOptions): Promise<InstanceInfo> {
+  async describeInstance(options?: CallOptions): Promise<InstanceInfo> {
     return this.#get<InstanceInfo>('/', options);
   }
 
   /** `GET /version`. */
-  version(options?: CallOptions): Promise<FirecrackerVersion> {
+  async version(options?: CallOptions): Promise<FirecrackerVersion> {
     return this.#get<FirecrackerVersion>('/version', options);
   }
 
   /** `GET /vm/config`: the full configuration as Firecracker holds it. */
-  vmConfig(options?: CallOptions): Promise<FullVmConfiguration> {
+  async vmConfig(options?: CallOptions): Promise<FullVmConfiguration> {
     return this.#get<FullVmConfiguration>('/vm/config', options);
   }
 
   /** `GET /machine-config`. */
-  getMachineConfig(options?: CallOptions): Promise<MachineConfiguration> {
+  async getMachineConfig(options?: CallOptions): Promise<MachineConfiguration> {
     return this.#get<MachineConfiguration>('/machine-config', options);
   }
 
   /** `PUT /boot-source` (pre-boot; the kernel is opened now, a bad path fails here). */
-  putBootSource(body: BootSource, options?: CallOptions): Promise<void> {
+  async putBootSource(body: BootSource, options?: CallOptions): Promise<void> {
     return this.#put('/boot-source', body, options);
   }
 
   /** `PUT /drives/{drive_id}` (pre-boot; post-boot it is PCI hotplug). */
-  putDrive(body: Drive, options?: CallOptions): Promise<void> {
+  async putDrive(body: Drive, options?: CallOptions): Promise<void> {
     checkResourceId('drive_id', body.drive_id);
     return this.#put(`/drives/${body.drive_id}`, body, options);
   }
 
   /** `PATCH /drives/{drive_id}` (post-boot: swap the backing file or update the limiter). */
-  patchDrive(body: PartialDrive, options?: CallOptions): Promise<void> {
+  async patchDrive(body: PartialDrive, options?: CallOptions): Promise<void> {
     checkResourceId('drive_id', body.drive_id);
     return this.#patch(`/drives/${body.drive_id}`, body, options);
   }
 
   /** `PUT /machine-config` (pre-boot; omitted optional fields are reset to defaults). */
-  putMachineConfig(body: MachineConfiguration, options?: CallOptions): Promise<void> {
+  async putMachineConfig(body: MachineConfiguration, options?: CallOptions): Promise<void> {
     return this.#put('/machine-config', body, options);
   }
 
   /** `PATCH /machine-config` (pre-boot, partial; an empty patch is rejected). */
-  patchMachineConfig(body: PartialMachineConfiguration, options?: CallOptions): Promise<void> {
+  async patchMachineConfig(body: PartialMachineConfiguration, options?: CallOptions): Promise<void> {
     if (Object.keys(body).length === 0) throw FcInvalidRequest('PATCH /machine-config needs at least one field');
     return this.#patch('/machine-config', body, options);
   }
 
   /** `PUT /network-interfaces/{iface_id}` (pre-boot). */
-  putNetworkInterface(body: NetworkInterface, options?: CallOptions): Promise<void> {
+  async putNetworkInterface(body: NetworkInterface, options?: CallOptions): Promise<void> {
     checkResourceId('iface_id', body.iface_id);
     return this.#put(`/network-interfaces/${body.iface_id}`, body, options);
   }
 
   /** `PATCH /network-interfaces/{iface_id}` (post-boot: rate limiters). */
-  patchNetworkInterface(body: PartialNetworkInterface, options?: CallOptions): Promise<void> {
+  async patchNetworkInterface(body: PartialNetworkInterface, options?: CallOptions): Promise<void> {
     checkResourceId('iface_id', body.iface_id);
     return this.#patch(`/network-interfaces/${body.iface_id}`, body, options);
   }
 
   /** `PUT /vsock` (pre-boot; Firecracker binds `uds_path` now). */
-  putVsock(body: Vsock, options?: CallOptions): Promise<void> {
+  async putVsock(body: Vsock, options?: CallOptions): Promise<void> {
     return this.#put('/vsock', body, options);
   }
 
   /** `PUT /logger` (once; allowed before a snapshot load). */
-  putLogger(body: Logger, options?: CallOptions): Promise<void> {
+  async putLogger(body: Logger, options?: CallOptions): Promise<void> {
     return this.#put('/logger', body, options);
   }
 
   /** `PUT /metrics` (once; allowed before a snapshot load). */
-  putMetrics(body: Metrics, options?: CallOptions): Promise<void> {
+  async putMetrics(body: Metrics, options?: CallOptions): Promise<void> {
     return this.#put('/metrics', body, options);
   }
 
   /** `PUT /entropy` (pre-boot virtio-rng). */
-  putEntropy(body: EntropyDevice = {}, options?: CallOptions): Promise<void> {
+  async putEntropy(body: EntropyDevice = {}, options?: CallOptions): Promise<void> {
     return this.#put('/entropy', body, options);
   }
 
   /** `PUT /balloon` (pre-boot). */
-  putBalloon(body: Balloon, options?: CallOptions): Promise<void> {
+  async putBalloon(body: Balloon, options?: CallOptions): Promise<void> {
     return this.#put('/balloon', body, options);
   }
 
   /** `PATCH /balloon` (post-boot; only the target size). */
-  patchBalloon(body: BalloonUpdate, options?: CallOptions): Promise<void> {
+  async patchBalloon(body: BalloonUpdate, options?: CallOptions): Promise<void> {
     return this.#patch('/balloon', body, options);
   }
 
   /** `GET /balloon`. */
-  getBalloon(options?: CallOptions): Promise<Balloon> {
+  async getBalloon(options?: CallOptions): Promise<Balloon> {
     return this.#get<Balloon>('/balloon', options);
   }
 
   /** `PUT /actions`. */
-  action(actionType: ActionType, options?: CallOptions): Promise<void> {
+  async action(actionType: ActionType, options?: CallOptions): Promise<void> {
     return this.#put('/actions', { action_type: actionType }, options);
   }
 
   /** Starts the guest (pre-boot, once). The 204 means the VMM started, not that the guest booted. */
-  instanceStart(options?: CallOptions): Promise<void> {
+  async instanceStart(options?: CallOptions): Promise<void> {
     return this.action('InstanceStart', options);
   }
 
   /** Asks the guest to shut down (x86_64; Firecracker exits on the guest's reset). */
-  sendCtrlAltDel(options?: CallOptions): Promise<void> {
+  async sendCtrlAltDel(options?: CallOptions): Promise<void> {
     return this.action('SendCtrlAltDel', options);
   }
 
   /** Writes the metrics now (post-boot). */
-  flushMetrics(options?: CallOptions): Promise<void> {
+  async flushMetrics(options?: CallOptions): Promise<void> {
     return this.action('FlushMetrics', options);
   }
 
   /** `PATCH /vm {"state":"Paused"}` (post-boot, idempotent). */
-  pause(options?: CallOptions): Promise<void> {
+  async pause(options?: CallOptions): Promise<void> {
     return this.#patch('/vm', { state: 'Paused' }, options);
   }
 
   /** `PATCH /vm {"state":"Resumed"}` (post-boot, idempotent). */
-  resume(options?: CallOptions): Promise<void> {
+  async resume(options?: CallOptions): Promise<void> {
     return this.#patch('/vm', { state: 'Resumed' }, options);
   }
 
   /** `PUT /snapshot/create` (post-boot, VM must be paused). */
-  createSnapshot(body: SnapshotCreateParams, options?: CallOptions): Promise<void> {
+  async createSnapshot(body: SnapshotCreateParams, options?: CallOptions): Promise<void> {
     return this.#put('/snapshot/create', body, options);
   }
 
@@ -199,7 +199,7 @@ export class FirecrackerClient {
    * `PUT /snapshot/load` (fresh process only). On failure Firecracker answers 400 and then EXITS,
    * so callers must treat the process as gone.
    */
-  loadSnapshot(body: SnapshotLoadParams, options?: CallOptions): Promise<void> {
+  async loadSnapshot(body: SnapshotLoadParams, options?: CallOptions): Promise<void> {
     const backends = Number(body.mem_backend !== undefined) + Number(body.mem_file_path !== undefined);
     if (backends !== 1) {
       throw FcInvalidRequest('snapshot load needs exactly one of mem_backend and mem_file_path', { data: { backends } });
