@@ -149,7 +149,15 @@ export class NetworkService {
     if (mode === 'bridge') return this.#acquireBridge(vmId, policy);
 
     const pooled = this.#ipam.takeReady('clone', vmId);
-    void this.#pool.refill();
+    // Refill after this acquire is done, so its own script does not compete with a set-up.
+    try {
+      return await this.#acquireClone(vmId, policy, pooled);
+    } finally {
+      void this.#pool.refill();
+    }
+  }
+
+  async #acquireClone(vmId: string, policy: SlotPolicy, pooled: SlotRow | null): Promise<NetworkLease> {
     if (pooled) {
       try {
         await this.#host.applyPolicy(pooled.slot, pooled.policy, policy);
