@@ -22,6 +22,10 @@ export interface VsockAddon {
   /** This machine's CID from /dev/vsock, or -1 without the device. */
   localCid(): number;
   closeFd(fd: number): void;
+  /** clock_settime(CLOCK_REALTIME) to `ms` since the epoch (guest only; needs CAP_SYS_TIME). */
+  setRealtime(ms: number): void;
+  /** Credits `bytes` to the kernel RNG and forces a CSPRNG reseed; returns the byte count. */
+  addEntropy(bytes: Buffer): number;
   readonly VMADDR_CID_ANY: number;
   readonly napiVersion: number;
 }

@@ -103,6 +103,22 @@ export function dialVsock(cid: number, port: number, timeoutMs = 2000, addon: Vs
 }
 
 /**
+ * Sets the guest's wall clock (CLOCK_REALTIME) to `ms` since the epoch: after a restore the guest
+ * wakes with the snapshot's time. Guest only; never call it on a host.
+ */
+export function setGuestClock(ms: number, addon: VsockAddon = loadVsockAddon()): void {
+  addon.setRealtime(ms);
+}
+
+/**
+ * Credits host-provided random bytes to the guest kernel's pool and forces a CSPRNG reseed, so
+ * clones of one snapshot stop sharing kernel RNG state. Returns the bytes credited. Guest only.
+ */
+export function addGuestEntropy(bytes: Buffer, addon: VsockAddon = loadVsockAddon()): number {
+  return addon.addEntropy(bytes);
+}
+
+/**
  * Start-up self-test: pinned Node, addon loads, a listener on a kernel-chosen port is adopted by
  * Node, reports its address and closes. Resolves with what it saw; rejects with a typed error.
  */

@@ -40,6 +40,11 @@ export interface BuildBaseImageOptions {
   initBinary?: string;
   /** More files: image path → host path. */
   extraFiles?: Record<string, string>;
+  /**
+   * Host programs copied to /usr/sbin with the libraries they load (default ['ip']: the agent
+   * re-addresses the network after a restore with `ip`). Missing ones are `image_tool_missing`.
+   */
+  binaries?: string[];
   /** Timestamp of every file, in seconds (default: $SOURCE_DATE_EPOCH, else DEFAULT_EPOCH). */
   epoch?: number;
   /** Lay a Debian minbase under the tree with mmdebstrap (network to a mirror needed). */
@@ -128,12 +133,17 @@ export async function buildBaseImage(options: BuildBaseImageOptions): Promise<Ba
   const partial = `${outFile}.partial-${process.pid}-${path.basename(scratch)}`;
   let ok = false;
   try {
-    const libraries = await timed(log, 'ldd', () => sharedLibraries(nodeBinary));
+    const binaries = Object.fromEntries((options.binaries ?? ['ip']).map((b) => [`/usr/sbin/${b}`, requireTool(b)]));
+    const libraries = await timed(log, 'ldd', async () => {
+      const all = new Set(await sharedLibraries(nodeBinary));
+      for (const bin of Object.values(binaries)) for (const lib of await sharedLibraries(bin)) all.add(lib);
+      return [...all].sort();
+    });
     const vsockAddon =
       options.vsockAddon ??
       (await timed(log, 'vsock-addon', async () => (await import('../../agent/vsock/build.ts')).ensureVsockAddon()));
     const initBinary = options.initBinary ?? (await timed(log, 'init', () => compileInit(path.join(scratch, 'init'), options.searchPath)));
-    const extraFiles = { ...options.extraFiles };
+    const extraFiles = { ...binaries, ...options.extraFiles };
     if (existsSync(`${options.agentBundle}.map`)) extraFiles['/opt/ignition/agent.mjs.map'] = `${options.agentBundle}.map`;
     const plan = planTree({
       nodeBinary,

@@ -16,6 +16,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   gcc: 'gcc libc6-dev',
   cc: 'gcc libc6-dev',
   ldd: 'libc-bin',
+  ip: 'iproute2',
   mmdebstrap: 'mmdebstrap',
   debootstrap: 'debootstrap',
 };

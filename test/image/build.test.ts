@@ -73,6 +73,7 @@ t('Node, every library it loads, the agent bundle and the addon are in place', a
   assert.is((await statInImage(image.path, IMAGE_ADDON))?.type, 'regular');
   assert.ok(await statInImage(image.path, '/etc/ignition-release'));
   assert.is((await statInImage(image.path, '/tmp'))?.mode, 0o1777);
+  assert.is((await statInImage(image.path, '/usr/sbin/ip'))?.mode, 0o755);
   assert.is(await statInImage(image.path, '/bin/sh'), null);
 });
 
@@ -87,6 +88,9 @@ t('the build leaves nothing behind but the image', () => {
   const script = `const a = require(${JSON.stringify(IMAGE_ADDON)}); console.log(JSON.stringify({ v: process.version, cid: typeof a.localCid() }))`;
   const out = execFileSync(findTool('chroot') ?? 'chroot', [tree, IMAGE_NODE, '-e', script], { encoding: 'utf8', env: { PATH: '/usr/local/bin' } });
   assert.equal(JSON.parse(out), { v: process.version, cid: 'number' });
+  // The agent re-addresses the network with `ip`; it must run against the image's libraries.
+  const ip = execFileSync(findTool('chroot') ?? 'chroot', [tree, '/usr/sbin/ip', '-V'], { encoding: 'utf8', env: {} });
+  assert.match(ip, 'iproute2');
 });
 
 test.run();

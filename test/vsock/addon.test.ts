@@ -58,7 +58,7 @@ test('this test host runs the pinned Node', () => {
   const out = await ensureVsockAddon();
   assert.ok(existsSync(out));
   const addon = loadVsockAddon([out]);
-  for (const fn of ['listen', 'connect', 'localAddress', 'localCid', 'closeFd'] as const) {
+  for (const fn of ['listen', 'connect', 'localAddress', 'localCid', 'closeFd', 'setRealtime', 'addEntropy'] as const) {
     assert.type(addon[fn], 'function', fn);
   }
   assert.is(addon.VMADDR_CID_ANY, 0xffffffff);
@@ -69,6 +69,17 @@ test('this test host runs the pinned Node', () => {
   const addon = loadVsockAddon([await ensureVsockAddon()]);
   assert.throws(() => addon.listen('52' as unknown as number, 1), /port must be an unsigned 32-bit integer/);
   assert.throws(() => addon.closeFd(undefined as unknown as number), /fd must be/);
+});
+
+// setRealtime and addEntropy change machine-wide state (the clock, the kernel RNG), so on a test
+// host only their argument checks run; they are exercised inside guests by the agent's restore.
+(skipBuild ? test.skip : test)('setRealtime and addEntropy reject bad arguments before any syscall', async () => {
+  const addon = loadVsockAddon([await ensureVsockAddon()]);
+  assert.throws(() => addon.setRealtime(-5), /non-negative number/);
+  assert.throws(() => addon.setRealtime('now' as unknown as number), /non-negative number/);
+  assert.throws(() => addon.addEntropy(Buffer.alloc(0)), /1\.\.4096 bytes/);
+  assert.throws(() => addon.addEntropy(Buffer.alloc(5000)), /1\.\.4096 bytes/);
+  assert.throws(() => addon.addEntropy('abc' as unknown as Buffer), /Buffer/);
 });
 
 test.run();

@@ -28,6 +28,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include <linux/vm_sockets.h>
+#include <linux/random.h>
+#include <stdlib.h>
+#include <time.h>
 
 static const char *errno_name(int err) {
   switch (err) {
@@ -197,6 +200,54 @@ static napi_value vs_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* setRealtime(ms): clock_settime(CLOCK_REALTIME). A restored guest wakes with the snapshot's
+ * wall clock; the agent takes the host's without needing `date` in the image. */
+static napi_value vs_set_realtime(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  double ms;
+  if (argc < 1 || napi_get_value_double(env, argv[0], &ms) != napi_ok || !(ms >= 0)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "ms must be a non-negative number");
+    return NULL;
+  }
+  struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)((ms - (double)(time_t)(ms / 1000) * 1000) * 1e6) };
+  if (clock_settime(CLOCK_REALTIME, &ts) < 0) return throw_errno(env, "clock_settime", errno);
+  return NULL;
+}
+
+/* addEntropy(buffer): RNDADDENTROPY (credited) on /dev/random, then RNDRESEEDCRNG so the kernel's
+ * CSPRNG is reseeded now rather than at its next scheduled reseed. Clones of one snapshot share
+ * the kernel RNG state until this runs. Needs CAP_SYS_ADMIN (the agent is root in the guest). */
+static napi_value vs_add_entropy(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *data;
+  size_t len;
+  bool is_buffer = false;
+  if (argc >= 1) napi_is_buffer(env, argv[0], &is_buffer);
+  if (!is_buffer || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok || len == 0 || len > 4096) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "entropy must be a Buffer of 1..4096 bytes");
+    return NULL;
+  }
+  struct rand_pool_info *pool = malloc(sizeof *pool + len);
+  if (!pool) return throw_errno(env, "malloc", ENOMEM);
+  pool->entropy_count = (int)(len * 8);
+  pool->buf_size = (int)len;
+  memcpy(pool->buf, data, len);
+  int fd = open("/dev/random", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) { free(pool); return throw_errno(env, "open(/dev/random)", errno); }
+  int rc = ioctl(fd, RNDADDENTROPY, pool);
+  int err = errno;
+  free(pool);
+  if (rc < 0) { close(fd); return throw_errno(env, "ioctl(RNDADDENTROPY)", err); }
+  /* RNDRESEEDCRNG exists since Linux 4.17; older kernels reseed on their own schedule. */
+  ioctl(fd, RNDRESEEDCRNG);
+  close(fd);
+  return make_int(env, (int64_t)len);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "listen", NULL, vs_listen, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -204,6 +255,8 @@ static napi_value init(napi_env env, napi_value exports) {
     { "localAddress", NULL, vs_local_address, NULL, NULL, NULL, napi_enumerable, NULL },
     { "localCid", NULL, vs_local_cid, NULL, NULL, NULL, napi_enumerable, NULL },
     { "closeFd", NULL, vs_close, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "setRealtime", NULL, vs_set_realtime, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "addEntropy", NULL, vs_add_entropy, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   napi_value any;
