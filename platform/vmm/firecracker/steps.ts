@@ -41,7 +41,7 @@ export async function runSteps<C>(
       onStep?.({ step: step.name, ms, ok: false });
       const reason = err instanceof Error ? err.message : String(err);
       throw fail(`${label} failed at step "${step.name}": ${reason}`, {
-        data: { step: step.name, ...(isIgnitionError(err) ? { code: err.code, ...err.data } : {}) },
+        data: { ...(isIgnitionError(err) ? { ...err.data, code: err.code } : {}), step: step.name },
         cause: err,
       });
     }

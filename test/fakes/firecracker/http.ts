@@ -185,6 +185,8 @@ export function startHttpServer(socketPath: string, options: HttpServerOptions):
           return;
         }
         buf = buf.subarray(parsed.consumed);
+        // micro-http answers 100 to the Expect header even when the body came along already.
+        if (parsed.expectContinue) reply(encodeResponse(100));
         continued = false;
         enqueue(parsed.request);
       }

@@ -95,7 +95,7 @@ function fault(message: string): RawResponse {
 
 /** Turns one parsed HTTP request into Firecracker's answer. */
 export async function dispatch(vmm: FakeVmm, req: RawRequest): Promise<RawResponse> {
-  const path = req.path.length > 1 ? req.path.replace(/\/+$/, '') : req.path;
+  const path = req.path;
   if (req.method === 'GET' && req.body) return fault('GET request cannot have a body.');
   if ((req.method === 'PUT' || req.method === 'PATCH') && !req.body) return fault(`Empty ${req.method} request.`);
 

@@ -173,8 +173,8 @@ export class ApiTransport {
         });
       }
       if (err instanceof undiciErrors.UndiciError || isErrno(err)) {
-        const code = (err as { code?: string }).code ?? 'unknown';
-        throw FcApiUnreachable(`${method} ${path}: cannot talk to ${this.socketPath} (${code})`, { data: { ...data, code }, cause: err });
+        const socketError = (err as { code?: string }).code ?? 'unknown';
+        throw FcApiUnreachable(`${method} ${path}: cannot talk to ${this.socketPath} (${socketError})`, { data: { ...data, socketError }, cause: err });
       }
       throw err;
     } finally {
