@@ -29,6 +29,9 @@ import {
   resolvePolicy,
   slotLayout,
 } from './slot.ts';
+import { type NetworkLease, type SlotView, leaseView, slotView } from './views.ts';
+
+export type { NetworkLease, SlotView } from './views.ts';
 
 /** Structured log sink (the daemon passes its JSON logger); the default drops everything. */
 export type SetupLog = (entry: Record<string, unknown>) => void;
@@ -43,37 +46,6 @@ export interface NetworkServiceOptions {
   /** Replaces the shell runner (tests wrap the real one to inject failures). */
   shell?: HostShell;
   log?: SetupLog;
-}
-
-/** What a VM needs to know about its network; handed to the VMM driver. */
-export interface NetworkLease {
-  vmId: string;
-  kind: SlotKind;
-  slot: number;
-  /** Namespace to run the VMM in (`jailer --netns /run/netns/<netns>`); null in bridge mode. */
-  netns: string | null;
-  /** TAP the VMM attaches the guest NIC to (host_dev_name). */
-  tap: string;
-  guest: { ip: string; prefix: number; gateway: string; mac: string; mtu: number };
-  /** Where the host reaches the guest: the clone address, or the guest IP on the bridge. */
-  address: string;
-  policy: SlotPolicy;
-  leasedAt: number;
-}
-
-/** One slot as `/v1/network` shows it. */
-export interface SlotView {
-  kind: SlotKind;
-  slot: number;
-  state: SlotState;
-  vmId: string | null;
-  netns: string | null;
-  hostLink: string;
-  tap: string;
-  address: string;
-  guestIp: string;
-  hostIp: string | null;
-  policy: SlotPolicy | null;
 }
 
 export interface NetworkListing {
@@ -168,7 +140,7 @@ export class NetworkService {
       }
       this.#ipam.setPolicy('clone', pooled.slot, policy);
       this.#log({ event: 'net.acquire', vmId, slot: pooled.slot, from: 'pool' });
-      return this.#lease(this.#ipam.get('clone', pooled.slot)!);
+      return leaseView(this.config, this.#defaults, this.#ipam.get('clone', pooled.slot)!);
     }
     const row = this.#ipam.reserve('clone', this.#owner, vmId);
     try {
@@ -179,7 +151,7 @@ export class NetworkService {
     }
     this.#ipam.markCreated('clone', row.slot, policy);
     this.#log({ event: 'net.acquire', vmId, slot: row.slot, from: 'created' });
-    return this.#lease(this.#ipam.get('clone', row.slot)!);
+    return leaseView(this.config, this.#defaults, this.#ipam.get('clone', row.slot)!);
   }
 
   /** Takes the network back from `vmId` and tears the slot down. False when it held none. */
@@ -197,14 +169,14 @@ export class NetworkService {
   /** The lease `vmId` holds, or null. */
   leaseOf(vmId: string): NetworkLease | null {
     const row = this.#ipam.byVm(vmId);
-    return row && row.state === 'leased' ? this.#lease(row) : null;
+    return row && row.state === 'leased' ? leaseView(this.config, this.#defaults, row) : null;
   }
 
   list(): NetworkListing {
     const rows = this.#ipam.list();
     return {
-      slots: rows.map((r) => this.#view(r)),
-      leases: rows.filter((r) => r.state === 'leased').map((r) => this.#lease(r)),
+      slots: rows.map((r) => slotView(this.config, r)),
+      leases: rows.filter((r) => r.state === 'leased').map((r) => leaseView(this.config, this.#defaults, r)),
       pool: { size: this.#pool.size, ready: this.#ipam.count('clone', 'ready'), creating: this.#pool.creating },
       capacity: { clone: this.config.capacity, bridge: this.config.bridgeCapacity },
     };
@@ -295,7 +267,7 @@ export class NetworkService {
     }
     this.#ipam.markCreated('bridge', row.slot, applied);
     this.#log({ event: 'net.acquire', vmId, slot: row.slot, from: 'bridge' });
-    return this.#lease(this.#ipam.get('bridge', row.slot)!);
+    return leaseView(this.config, this.#defaults, this.#ipam.get('bridge', row.slot)!);
   }
 
   #destroy(kind: SlotKind, slot: number): Promise<void> {
@@ -308,57 +280,6 @@ export class NetworkService {
       .list('bridge')
       .filter((r) => r.policy?.egress)
       .map((r) => bridgeLayout(this.config, r.slot).guestIp);
-  }
-
-  #lease(r: SlotRow): NetworkLease {
-    const policy = r.policy ?? this.#defaults;
-    if (r.kind === 'bridge') {
-      const b = bridgeLayout(this.config, r.slot);
-      return {
-        vmId: r.vmId!,
-        kind: 'bridge',
-        slot: r.slot,
-        netns: null,
-        tap: b.tap,
-        guest: { ip: b.guestIp, prefix: b.guestPrefix, gateway: b.gatewayIp, mac: policy.mac, mtu: policy.mtu },
-        address: b.guestIp,
-        policy,
-        leasedAt: r.leasedAt ?? r.createdAt,
-      };
-    }
-    const s = slotLayout(this.config, r.slot);
-    return {
-      vmId: r.vmId!,
-      kind: 'clone',
-      slot: r.slot,
-      netns: s.netns,
-      tap: s.tap,
-      guest: { ip: s.guestIp, prefix: s.guestPrefix, gateway: s.gatewayIp, mac: policy.mac, mtu: policy.mtu },
-      address: s.cloneAddress,
-      policy,
-      leasedAt: r.leasedAt ?? r.createdAt,
-    };
-  }
-
-  #view(r: SlotRow): SlotView {
-    if (r.kind === 'bridge') {
-      const b = bridgeLayout(this.config, r.slot);
-      return { kind: r.kind, slot: r.slot, state: r.state, vmId: r.vmId, netns: null, hostLink: b.tap, tap: b.tap, address: b.guestIp, guestIp: b.guestIp, hostIp: null, policy: r.policy };
-    }
-    const s = slotLayout(this.config, r.slot);
-    return {
-      kind: r.kind,
-      slot: r.slot,
-      state: r.state,
-      vmId: r.vmId,
-      netns: s.netns,
-      hostLink: s.hostVeth,
-      tap: s.tap,
-      address: s.cloneAddress,
-      guestIp: s.guestIp,
-      hostIp: s.hostVethIp,
-      policy: r.policy,
-    };
   }
 
   #open(): void {
