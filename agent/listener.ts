@@ -20,7 +20,7 @@ export function listenHandshake(udsPath: string, ports: Map<number, PortServer>)
   // A socket file left by a previous run makes bind fail with EADDRINUSE.
   rmSync(udsPath, { force: true });
   const server = net.createServer({ pauseOnConnect: false }, (socket) => {
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
       const nl = buf.indexOf(0x0a);

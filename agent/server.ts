@@ -43,7 +43,8 @@ export function createAgentServer(options: AgentOptions) {
       mkdirSync(options.workDir, { recursive: true });
       const name = path.basename(req.filename ?? 'function.mjs');
       file = path.join(options.workDir, name);
-      writeFileSync(file, req.map ? `${req.code}\n//# sourceMappingURL=${name}.map\n` : req.code);
+      const linked = !req.map || /\/\/# sourceMappingURL=/.test(req.code);
+      writeFileSync(file, linked ? req.code : `${req.code}\n//# sourceMappingURL=${name}.map\n`);
       if (req.map) writeFileSync(`${file}.map`, req.map);
     }
     if (req.env) state.env = { ...req.env };

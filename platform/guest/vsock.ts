@@ -37,7 +37,7 @@ export function connectVsock(udsPath: string, port: number, options: VsockConnec
   }
   return new Promise<net.Socket>((resolve, reject) => {
     const socket = net.connect(udsPath);
-    let reply = Buffer.alloc(0);
+    let reply: Buffer = Buffer.alloc(0);
     let settled = false;
 
     const timer = setTimeout(() => fail(VsockTimeout(`no handshake reply from ${udsPath} port ${port} within ${timeoutMs} ms`)), timeoutMs);

@@ -1,0 +1,55 @@
+/**
+ * The daemon's HTTP surface, assembled from one sub-app per resource. Every response carries an
+ * `x-request-id`; every error leaves through `onError` as problem+json.
+ *
+ *   /healthz, /v1/info          liveness and what runs (driver, why, capabilities)
+ *   /v1/functions               deploy, list, inspect, remove, versions, logs, instances
+ *   /fn/<name>[@alias]/<path>   invoke
+ *   plus whatever capability routes the composition root mounts (snapshots, network, vms…)
+ */
+import { Hono } from 'hono';
+import type { Logger } from '../log.ts';
+import { NotFound } from '../errors.ts';
+import { newId } from '../ids.ts';
+import type { FunctionService } from '../functions/service.ts';
+import type { LogSink } from '../functions/logs.ts';
+import { onError, problemResponse, toProblem } from './problem.ts';
+import { functionRoutes } from './routes/functions.ts';
+import { invokeRoutes } from './routes/invoke.ts';
+
+export interface AppDeps {
+  functions: FunctionService;
+  logs: LogSink;
+  logger: Logger;
+  info: () => Record<string, unknown>;
+  /** Extra sub-apps by mount path, e.g. { '/v1/snapshots': registryRoutes(registry) }. */
+  mounts?: Record<string, Hono<any>>;
+  /** Whether the daemon is draining (health turns 503, new work is refused). */
+  draining?: () => boolean;
+}
+
+export function createApp(deps: AppDeps) {
+  const app = new Hono<{ Variables: { requestId: string } }>();
+
+  app.use('*', async (c, next) => {
+    const incoming = c.req.header('x-request-id');
+    const id = incoming && /^[A-Za-z0-9_.:-]{1,128}$/.test(incoming) ? incoming : newId('req');
+    c.set('requestId', id);
+    await next();
+    // Responses piped straight to Node set the header themselves.
+    if (!c.res.headers.has('x-hono-already-sent')) c.res.headers.set('x-request-id', id);
+  });
+
+  app.get('/healthz', (c) => (deps.draining?.() ? c.json({ status: 'draining' }, 503) : c.json({ status: 'ok' })));
+  app.get('/v1/info', (c) => c.json(deps.info()));
+  app.route('/v1/functions', functionRoutes(deps.functions, deps.logs));
+  for (const [path, sub] of Object.entries(deps.mounts ?? {})) app.route(path, sub);
+  app.route('/fn', invokeRoutes(deps.functions));
+
+  app.notFound((c) => {
+    const { problem } = toProblem(NotFound(`no route ${c.req.method} ${c.req.path}`), c.req.path);
+    return problemResponse(problem, { 'x-request-id': c.get('requestId') ?? '' });
+  });
+  app.onError(onError(deps.logger));
+  return app;
+}

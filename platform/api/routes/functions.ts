@@ -1,0 +1,82 @@
+/** `/v1/functions`: deploy, list, inspect, remove, versions, logs and instances of functions. */
+import { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { FunctionService } from '../../functions/service.ts';
+import type { LogSink } from '../../functions/logs.ts';
+import { assertFunctionName } from '../../functions/names.ts';
+import { readJson } from '../body.ts';
+import { BadRequest } from '../../errors.ts';
+import type { DeployInput } from '../../functions/service.ts';
+
+const DEPLOY_LIMIT = 64 * 1024 * 1024;
+
+export function functionRoutes(service: FunctionService, logs: LogSink) {
+  const app = new Hono();
+
+  app.get('/', (c) => c.json({ functions: service.list() }));
+
+  app.get('/:name', (c) => c.json(service.describe(assertFunctionName(c.req.param('name')))));
+
+  app.post('/:name/deployments', async (c) => {
+    const name = assertFunctionName(c.req.param('name'));
+    const body = await readJson<Partial<DeployInput>>(c, DEPLOY_LIMIT);
+    if (typeof body.code !== 'string') throw BadRequest('a deployment needs "code": the bundled function (ESM)');
+    if (body.env !== undefined && (typeof body.env !== 'object' || body.env === null || Array.isArray(body.env))) throw BadRequest('"env" must be an object of strings');
+    const result = await service.deploy({ ...body, name, code: body.code });
+    const origin = new URL(c.req.url).origin;
+    return c.json(
+      {
+        function: result.function,
+        version: { id: result.version.id, seq: result.version.seq, digest: result.version.digest, snapshot: result.version.snapshotId },
+        created: result.created,
+        url: `${origin}/fn/${result.function}/`,
+        timings: result.timings,
+      },
+      result.created ? 201 : 200,
+    );
+  });
+
+  app.delete('/:name', async (c) => c.json(await service.remove(c.req.param('name'))));
+
+  app.get('/:name/versions', (c) => {
+    const name = assertFunctionName(c.req.param('name'));
+    service.describe(name);
+    return c.json({
+      versions: service.repo.listVersions(name).map((v) => ({ id: v.id, seq: v.seq, digest: v.digest, snapshot: v.snapshotId, createdAt: new Date(v.createdAt).toISOString(), settings: v.settings, envKeys: Object.keys(v.env) })),
+    });
+  });
+
+  app.get('/:name/instances', (c) => {
+    const name = assertFunctionName(c.req.param('name'));
+    service.describe(name);
+    return c.json({
+      instances: service.instances(name).map((i) => ({ id: i.id, version: i.version.id, pid: i.machine.pid, state: i.machine.state, inflight: i.inflight, served: i.served, lastUsed: new Date(i.lastUsed).toISOString(), timings: i.timings })),
+    });
+  });
+
+  app.get('/:name/logs', (c) => {
+    const name = assertFunctionName(c.req.param('name'));
+    service.describe(name);
+    const invocation = c.req.query('invocation') || undefined;
+    const limit = Math.min(Number(c.req.query('limit') ?? 100) || 100, 10_000);
+    const after = Number(c.req.query('after') ?? 0) || undefined;
+    if (c.req.query('follow') === '1') {
+      return streamSSE(c, async (stream) => {
+        for (const e of logs.query(name, { invocation, limit, after })) await stream.writeSSE({ data: JSON.stringify(e) });
+        await new Promise<void>((resolve) => {
+          const off = logs.follow((e) => {
+            if (e.fn !== name || (invocation && e.invocation !== invocation)) return;
+            void stream.writeSSE({ data: JSON.stringify(e) });
+          });
+          stream.onAbort(() => {
+            off();
+            resolve();
+          });
+        });
+      });
+    }
+    return c.json({ logs: logs.query(name, { invocation, limit, after }) });
+  });
+
+  return app;
+}

@@ -1,0 +1,74 @@
+/**
+ * `ANY /fn/<name>/<path…>`: invocation. Method, path, query, headers and body pass through; the
+ * response streams back. Under @hono/node-server the function's response is piped straight into
+ * the Node response (no Web-stream round trip); elsewhere (in-process `app.request()` tests) it is
+ * returned as a Web Response.
+ */
+import { Hono } from 'hono';
+import { Readable } from 'node:stream';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { FunctionService } from '../../functions/service.ts';
+import { invoke } from '../../functions/invoker.ts';
+import { assertFunctionName } from '../../functions/names.ts';
+
+type NodeBindings = { incoming?: IncomingMessage; outgoing?: ServerResponse };
+
+export function invokeRoutes(service: FunctionService) {
+  const app = new Hono<{ Bindings: NodeBindings; Variables: { requestId: string } }>();
+
+  app.all('/:target{[^/]+}/*', handler);
+  app.all('/:target{[^/]+}', handler);
+
+  async function handler(c: import('hono').Context<{ Bindings: NodeBindings; Variables: { requestId: string } }>) {
+    // The raw URL, not the decoded param: the function must see its path and query byte for byte.
+    const url = c.req.url;
+    const start = url.indexOf('/fn/') + 4;
+    let end = start;
+    while (end < url.length && url[end] !== '/' && url[end] !== '?') end++;
+    const target = safeDecode(url.slice(start, end)); // `name` or `name@alias`
+    const at = target.indexOf('@');
+    const fn = assertFunctionName(at === -1 ? target : target.slice(0, at));
+    const alias = at === -1 ? undefined : target.slice(at + 1);
+    const rest = url.slice(end);
+    const path = rest.startsWith('/') ? rest : `/${rest}`;
+    const incoming = c.env?.incoming;
+    const outgoing = c.env?.outgoing;
+    const hasBody = c.req.method !== 'GET' && c.req.method !== 'HEAD';
+    const contentLength = c.req.header('content-length');
+    const headers: Record<string, string | string[] | undefined> = incoming ? { ...incoming.headers } : Object.fromEntries(c.req.raw.headers);
+    const body = !hasBody ? null : incoming ? (incoming as Readable) : c.req.raw.body ? Readable.fromWeb(c.req.raw.body as never) : null;
+    const res = await invoke(service, {
+      fn,
+      alias,
+      method: c.req.method,
+      path,
+      headers,
+      body,
+      contentLength: contentLength === undefined ? undefined : Number(contentLength),
+      remoteAddress: incoming?.socket.remoteAddress,
+      invocationId: c.get('requestId'),
+    });
+    if (outgoing) {
+      outgoing.writeHead(res.status, { ...res.headers, 'x-request-id': c.get('requestId') });
+      res.body.on('error', () => outgoing.destroy());
+      res.body.pipe(outgoing);
+      return RESPONSE_ALREADY_SENT;
+    }
+    const h = new Headers();
+    for (const [k, v] of Object.entries(res.headers)) for (const one of Array.isArray(v) ? v : [v]) h.append(k, one);
+    const nullBody = res.status === 204 || res.status === 304 || c.req.method === 'HEAD';
+    if (nullBody) res.body.resume();
+    return new Response(nullBody ? null : (Readable.toWeb(res.body) as ReadableStream), { status: res.status, headers: h });
+  }
+
+  return app;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The typed client of the daemon's REST API, used by every CLI command (and usable by programs).
+ * Errors come back as `ApiError` carrying the problem document's code, status and detail.
+ * The daemon is found through IGNITION_HOST (default http://127.0.0.1:7777).
+ */
+export interface ProblemBody {
+  type?: string;
+  title?: string;
+  status: number;
+  code: string;
+  detail: string;
+  phase?: string;
+  [k: string]: unknown;
+}
+
+export class ApiError extends Error {
+  constructor(readonly problem: ProblemBody) {
+    super(problem.detail);
+    this.name = 'ApiError';
+  }
+}
+
+export const DEFAULT_HOST = 'http://127.0.0.1:7777';
+
+export function daemonUrl(env: NodeJS.ProcessEnv = process.env): string {
+  const host = env.IGNITION_HOST?.trim() || DEFAULT_HOST;
+  return (/^https?:\/\//.test(host) ? host : `http://${host}`).replace(/\/+$/, '');
+}
+
+export interface DeployRequest {
+  code: string;
+  map?: string;
+  entry?: string;
+  settings?: Record<string, unknown>;
+  env?: Record<string, string>;
+  alias?: string;
+}
+
+export class IgnitionClient {
+  constructor(readonly baseUrl: string = daemonUrl()) {}
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(this.baseUrl + path, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      throw new ApiError({ status: 0, code: 'daemon_unreachable', detail: `cannot reach the daemon at ${this.baseUrl} (${cause}); start it with "ignition daemon" or set IGNITION_HOST` });
+    }
+    return parse<T>(res);
+  }
+
+  info() {
+    return this.request<Record<string, any>>('GET', '/v1/info');
+  }
+  listFunctions() {
+    return this.request<{ functions: any[] }>('GET', '/v1/functions');
+  }
+  getFunction(name: string) {
+    return this.request<any>('GET', `/v1/functions/${encodeURIComponent(name)}`);
+  }
+  deploy(name: string, req: DeployRequest) {
+    return this.request<{ function: string; version: { id: string; seq: number; digest: string; snapshot: string }; created: boolean; url: string; timings: Array<{ step: string; ms: number }> }>(
+      'POST',
+      `/v1/functions/${encodeURIComponent(name)}/deployments`,
+      req,
+    );
+  }
+  removeFunction(name: string) {
+    return this.request<{ removed: string; versions: number }>('DELETE', `/v1/functions/${encodeURIComponent(name)}`);
+  }
+  versions(name: string) {
+    return this.request<{ versions: any[] }>('GET', `/v1/functions/${encodeURIComponent(name)}/versions`);
+  }
+  logs(name: string, q: { invocation?: string; limit?: number; after?: number } = {}) {
+    const qs = new URLSearchParams();
+    if (q.invocation) qs.set('invocation', q.invocation);
+    if (q.limit) qs.set('limit', String(q.limit));
+    if (q.after) qs.set('after', String(q.after));
+    return this.request<{ logs: Array<{ id: number; time: number; level: string; invocation: string | null; message: string }> }>('GET', `/v1/functions/${encodeURIComponent(name)}/logs?${qs}`);
+  }
+
+  /** Invokes a function; returns the raw Response (status, headers, streaming body). */
+  async invoke(name: string, opts: { path?: string; method?: string; headers?: Record<string, string>; body?: string | Uint8Array }): Promise<Response> {
+    const p = opts.path ?? '/';
+    const url = `${this.baseUrl}/fn/${encodeURIComponent(name)}${p.startsWith('/') ? p : `/${p}`}`;
+    try {
+      return await fetch(url, { method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'), headers: opts.headers, body: opts.body as BodyInit | undefined });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      throw new ApiError({ status: 0, code: 'daemon_unreachable', detail: `cannot reach the daemon at ${this.baseUrl} (${cause})` });
+    }
+  }
+}
+
+export async function parse<T>(res: Response): Promise<T> {
+  const text = await res.text();
+  if (res.ok) return (text ? JSON.parse(text) : {}) as T;
+  throw new ApiError(problemFrom(res.status, text));
+}
+
+export function problemFrom(status: number, text: string): ProblemBody {
+  try {
+    const body = JSON.parse(text) as ProblemBody;
+    if (body && typeof body.code === 'string') return { ...body, status };
+  } catch {
+    // not a problem document
+  }
+  return { status, code: `http_${status}`, detail: text.slice(0, 300) || `HTTP ${status}` };
+}

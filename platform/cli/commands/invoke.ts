@@ -1,0 +1,47 @@
+/** `ignition invoke <name>`: calls a function through the daemon and prints the response body. */
+import { Option } from 'clipanion';
+import { readFileSync } from 'node:fs';
+import { BaseCommand } from '../base.ts';
+import { ApiError, problemFrom } from '../client.ts';
+import { BadRequest } from '../../errors.ts';
+
+export class InvokeCommand extends BaseCommand {
+  static paths = [['invoke']];
+  static usage = BaseCommand.Usage({
+    description: 'Invoke a function and print its response body',
+    examples: [
+      ['GET /', 'ignition invoke hello'],
+      ['POST JSON', 'ignition invoke api --path /users --data \'{"name":"ada"}\' -H content-type:application/json'],
+    ],
+  });
+
+  name = Option.String({ required: true });
+  urlPath = Option.String('--path', '/', { description: 'Path and query to invoke, e.g. /users/1?x=y' });
+  method = Option.String('--method,-X');
+  header = Option.Array('-H,--header', [], { description: 'K:V request header (repeatable)' });
+  data = Option.String('--data,-d');
+  dataFile = Option.String('--data-file');
+  include = Option.Boolean('--include,-i', false, { description: 'Print the status line and headers too' });
+
+  async run() {
+    if (this.data !== undefined && this.dataFile !== undefined) throw BadRequest('give --data or --data-file, not both');
+    const headers: Record<string, string> = {};
+    for (const h of this.header) {
+      const i = h.indexOf(':');
+      if (i <= 0) throw BadRequest(`-H ${JSON.stringify(h)} must be NAME:VALUE`);
+      headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
+    }
+    const body = this.dataFile !== undefined ? readFileSync(this.dataFile) : this.data;
+    const res = await this.client.invoke(this.name, { path: this.urlPath, method: this.method?.toUpperCase(), headers, body });
+    const type = res.headers.get('content-type') ?? '';
+    // A platform error (not the function's own response) is a failure of the command.
+    if (!res.ok && type.startsWith('application/problem+json')) throw new ApiError(problemFrom(res.status, await res.text()));
+    if (this.include) {
+      this.context.stdout.write(`HTTP ${res.status}\n`);
+      res.headers.forEach((v, k) => this.context.stdout.write(`${k}: ${v}\n`));
+      this.context.stdout.write('\n');
+    }
+    if (res.body) for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) this.context.stdout.write(chunk);
+    return res.ok ? 0 : 1;
+  }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+/**
+ * The `ignition` command line. Every command is a thin client of the daemon's REST API, except
+ * `daemon` (runs it), `init` (scaffolds files) and the bundling step of `deploy` (local esbuild).
+ * Heavy modules are imported inside the commands that need them, so `ignition --version` starts
+ * about as fast as Node itself.
+ */
+import { Builtins, Cli } from 'clipanion';
+import { VERSION } from '../version.ts';
+import { DaemonCommand } from './commands/daemon.ts';
+import { DeployCommand } from './commands/deploy.ts';
+import { InvokeCommand } from './commands/invoke.ts';
+import { InfoCommand, ListCommand, RemoveCommand, VersionsCommand } from './commands/functions.ts';
+import { LogsCommand } from './commands/logs.ts';
+import { InitCommand } from './commands/init.ts';
+
+const cli = new Cli({ binaryName: 'ignition', binaryLabel: 'Ignition', binaryVersion: VERSION });
+for (const command of [DaemonCommand, DeployCommand, InvokeCommand, ListCommand, RemoveCommand, VersionsCommand, InfoCommand, LogsCommand, InitCommand]) cli.register(command);
+cli.register(Builtins.HelpCommand);
+cli.register(Builtins.VersionCommand);
+
+const code = await cli.run(process.argv.slice(2));
+// Commands that leave handles open (the daemon) never return here; everyone else exits now.
+process.exitCode = code;

@@ -1,0 +1,167 @@
+/**
+ * The configuration's shape, defaults and validation.
+ *
+ * `ignition.config.ts` exports `defineConfig({...})` with any subset of `IgnitionConfig`; the loader
+ * merges it over `defaults`, applies environment overrides, and `validateConfig` checks every key,
+ * naming it in the message (`config: functions.timeoutMs must be …`).
+ */
+import { defineError } from '../errors.ts';
+
+export const ConfigInvalid = defineError('config_invalid', 400, 'Invalid configuration', 'config');
+
+export type Isolation = 'reuse' | 'fresh';
+
+/** Per-function settings; the config's `functions` block holds the defaults. */
+export interface FunctionSettings {
+  /** Idle instances kept ready at all times (0 = scale to zero). */
+  minWarm: number;
+  maxInstances: number;
+  /** Stop an idle instance above minWarm after this long. */
+  idleTimeoutMs: number;
+  /** Requests one instance serves at once. */
+  concurrency: number;
+  /** `fresh`: one instance per request, destroyed after it. */
+  isolation: Isolation;
+  /** Per-request deadline; past it the caller gets 504 `function_timeout`. */
+  timeoutMs: number;
+  memoryMiB: number;
+  vcpus: number;
+  /** Whether the function may reach the network. */
+  network: boolean;
+  /** Requests waiting for an instance at most; past it 429. */
+  queueSize: number;
+  maxBodyBytes: number;
+}
+
+export interface FirecrackerSettings {
+  binary: string;
+  kernel: string;
+  rootfs: string;
+  bootArgs?: string;
+}
+
+export interface IgnitionConfig {
+  /** host:port the daemon listens on. */
+  listen: string;
+  dataDir: string;
+  driver: 'auto' | 'process' | 'firecracker';
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Sandbox of the process driver: bubblewrap when available (`auto`), required, or none. */
+  sandbox: 'auto' | 'bubblewrap' | 'none';
+  /** Grace period for in-flight requests on shutdown. */
+  shutdownGraceMs: number;
+  /** Console lines kept per function. */
+  logRetention: number;
+  functions: FunctionSettings;
+  firecracker: FirecrackerSettings;
+}
+
+export type UserConfig = {
+  [K in keyof IgnitionConfig]?: IgnitionConfig[K] extends object ? Partial<IgnitionConfig[K]> : IgnitionConfig[K];
+};
+
+export const defaults: IgnitionConfig = {
+  listen: '127.0.0.1:7777',
+  dataDir: '.ignition',
+  driver: 'auto',
+  logLevel: 'info',
+  sandbox: 'auto',
+  shutdownGraceMs: 10_000,
+  logRetention: 5000,
+  functions: {
+    minWarm: 1,
+    maxInstances: 10,
+    idleTimeoutMs: 300_000,
+    concurrency: 32,
+    isolation: 'reuse',
+    timeoutMs: 30_000,
+    memoryMiB: 128,
+    vcpus: 1,
+    network: false,
+    queueSize: 100,
+    maxBodyBytes: 6 * 1024 * 1024,
+  },
+  firecracker: {
+    binary: 'firecracker',
+    kernel: '/var/lib/ignition/assets/vmlinux',
+    rootfs: '/var/lib/ignition/assets/rootfs.ext4',
+  },
+};
+
+type Check = (value: unknown) => string | null;
+const int = (min: number, max = Number.MAX_SAFE_INTEGER): Check => (v) =>
+  Number.isInteger(v) && (v as number) >= min && (v as number) <= max ? null : `must be an integer from ${min} to ${max}`;
+const oneOf = (...options: string[]): Check => (v) => (options.includes(v as string) ? null : `must be one of ${options.map((o) => `"${o}"`).join(', ')}`);
+const str: Check = (v) => (typeof v === 'string' && v.length > 0 ? null : 'must be a non-empty string');
+const bool: Check = (v) => (typeof v === 'boolean' ? null : 'must be true or false');
+const hostPort: Check = (v) => (typeof v === 'string' && /^[^\s:]+:\d{1,5}$/.test(v) && Number(v.split(':').pop()) < 65536 ? null : 'must be "host:port", e.g. "127.0.0.1:7777"');
+
+export const functionChecks: Record<keyof FunctionSettings, Check> = {
+  minWarm: int(0, 1000),
+  maxInstances: int(1, 10_000),
+  idleTimeoutMs: int(0),
+  concurrency: int(1, 10_000),
+  isolation: oneOf('reuse', 'fresh'),
+  timeoutMs: int(1, 15 * 60_000),
+  memoryMiB: int(16, 32_768),
+  vcpus: int(1, 32),
+  network: bool,
+  queueSize: int(0, 100_000),
+  maxBodyBytes: int(1, 1024 * 1024 * 1024),
+};
+
+const topChecks: Partial<Record<keyof IgnitionConfig, Check>> = {
+  listen: hostPort,
+  dataDir: str,
+  driver: oneOf('auto', 'process', 'firecracker'),
+  logLevel: oneOf('debug', 'info', 'warn', 'error'),
+  sandbox: oneOf('auto', 'bubblewrap', 'none'),
+  shutdownGraceMs: int(0),
+  logRetention: int(0),
+};
+
+const firecrackerChecks: Record<keyof FirecrackerSettings, Check> = {
+  binary: str,
+  kernel: str,
+  rootfs: str,
+  bootArgs: (v) => (v === undefined || typeof v === 'string' ? null : 'must be a string'),
+};
+
+function checkBlock(prefix: string, value: Record<string, unknown>, checks: Record<string, Check>, problems: string[]) {
+  for (const key of Object.keys(value)) {
+    const check = checks[key];
+    if (!check) {
+      problems.push(`${prefix}${key} is not a known setting`);
+      continue;
+    }
+    const msg = check(value[key]);
+    if (msg) problems.push(`${prefix}${key} ${msg} (got ${JSON.stringify(value[key])})`);
+  }
+}
+
+/** Throws `config_invalid` listing every bad key; returns the config typed. */
+export function validateConfig(config: Record<string, unknown>, source: string): IgnitionConfig {
+  const problems: string[] = [];
+  const { functions, firecracker, ...top } = config;
+  checkBlock('', top, topChecks as Record<string, Check>, problems);
+  if (functions !== undefined) {
+    if (typeof functions !== 'object' || functions === null) problems.push('functions must be an object');
+    else checkBlock('functions.', functions as Record<string, unknown>, functionChecks, problems);
+  }
+  if (firecracker !== undefined) {
+    if (typeof firecracker !== 'object' || firecracker === null) problems.push('firecracker must be an object');
+    else checkBlock('firecracker.', firecracker as Record<string, unknown>, firecrackerChecks, problems);
+  }
+  if (problems.length) {
+    throw ConfigInvalid(`config (${source}): ${problems.join('; ')}`, { data: { problems } });
+  }
+  return config as unknown as IgnitionConfig;
+}
+
+/** Validates a partial function settings object (package.json `ignition` key, deploy flags). */
+export function validateFunctionSettings(value: Record<string, unknown>, source: string): Partial<FunctionSettings> {
+  const problems: string[] = [];
+  checkBlock('', value, functionChecks, problems);
+  if (problems.length) throw ConfigInvalid(`function settings (${source}): ${problems.join('; ')}`, { data: { problems } });
+  return value as Partial<FunctionSettings>;
+}

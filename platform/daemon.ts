@@ -1,0 +1,126 @@
+/**
+ * The composition root: loads the configuration, opens the store, builds the registry, the
+ * machine driver, the function service and the HTTP app, and serves it. Nothing else constructs
+ * adapters; everything below takes its collaborators as arguments.
+ *
+ * Start-up reaps machines a crashed daemon left behind (the machines table). Shutdown on
+ * SIGTERM/SIGINT: stop accepting connections, let in-flight requests finish within
+ * `shutdownGraceMs`, stop every instance, flush logs, close the database.
+ */
+import { serve, type ServerType } from '@hono/node-server';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createApp } from './api/app.ts';
+import type { IgnitionConfig } from './config/schema.ts';
+import { createLogger, type Logger } from './log.ts';
+import { openDatabase, type Store } from './store/db.ts';
+import { functionMigrations } from './functions/schema.ts';
+import { registryMigrations } from './registry/schema.ts';
+import { Registry } from './registry/registry.ts';
+import { FunctionRepository } from './functions/repository.ts';
+import { FunctionService } from './functions/service.ts';
+import { LogSink } from './functions/logs.ts';
+import { MachineRecords } from './vmm/records.ts';
+import { selectDriver } from './vmm/select.ts';
+import type { MachineDriver } from './vmm/port.ts';
+import { VERSION } from './version.ts';
+
+export interface Daemon {
+  url: string;
+  config: IgnitionConfig;
+  driver: MachineDriver;
+  functions: FunctionService;
+  registry: Registry;
+  store: Store;
+  logger: Logger;
+  app: ReturnType<typeof createApp>;
+  /** Graceful shutdown; idempotent. */
+  close(): Promise<void>;
+}
+
+/** dist/agent.mjs, wherever this module was bundled or run from. */
+export function locateAgent(): string {
+  if (process.env.IGNITION_AGENT_PATH) return path.resolve(process.env.IGNITION_AGENT_PATH);
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [path.join(here, 'agent.mjs'), path.join(here, '..', 'agent.mjs'), path.join(here, '..', 'dist', 'agent.mjs')]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new Error(`cannot find agent.mjs near ${here}: run "npm run build"`);
+}
+
+export async function startDaemon(config: IgnitionConfig, options: { logger?: Logger; listen?: boolean } = {}): Promise<Daemon> {
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  mkdirSync(config.dataDir, { recursive: true });
+  const store = openDatabase(path.join(config.dataDir, 'ignition.db'), [...functionMigrations, ...registryMigrations]);
+  const workspacesDir = path.join(config.dataDir, 'machines');
+  mkdirSync(workspacesDir, { recursive: true });
+  const records = new MachineRecords(store);
+  records.reap(logger);
+
+  const registry = new Registry({ root: path.join(config.dataDir, 'registry'), store });
+  const { driver, reason } = selectDriver(config, { agentPath: locateAgent(), workspacesDir, logger });
+  logger.info('driver selected', { driver: driver.name, reason });
+
+  const logs = new LogSink(store, config.logRetention);
+  const repo = new FunctionRepository(store);
+  const functions = new FunctionService({ config, driver, registry, repo, records, logs, logger, workspacesDir });
+
+  let draining = false;
+  const started = Date.now();
+  const app = createApp({
+    functions,
+    logs,
+    logger,
+    draining: () => draining,
+    mounts: {},
+    info: () => ({
+      name: 'ignition',
+      version: VERSION,
+      node: process.version,
+      uptimeMs: Date.now() - started,
+      driver: { name: driver.name, reason, capabilities: driver.capabilities },
+      dataDir: config.dataDir,
+    }),
+  });
+
+  let server: ServerType | undefined;
+  let url = '';
+  if (options.listen !== false) {
+    const [host, portText] = splitHostPort(config.listen);
+    server = await new Promise<ServerType>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, hostname: host, port: Number(portText) }, () => resolve(s));
+      s.once('error', reject);
+    });
+    const addr = server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : Number(portText);
+    url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    logger.info('listening', { url, dataDir: config.dataDir });
+  }
+  void functions.warmAll();
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      draining = true;
+      logger.info('shutting down', { graceMs: config.shutdownGraceMs });
+      const serverClosed = server ? new Promise<void>((r) => server!.close(() => r())) : Promise.resolve();
+      // Idle keep-alive connections would hold close() open; in-flight requests keep theirs.
+      (server as unknown as { closeIdleConnections?: () => void })?.closeIdleConnections?.();
+      await functions.close(config.shutdownGraceMs);
+      const forced = setTimeout(() => (server as unknown as { closeAllConnections?: () => void })?.closeAllConnections?.(), config.shutdownGraceMs);
+      await serverClosed;
+      clearTimeout(forced);
+      await driver.close();
+      logs.flush();
+      store.close();
+      logger.info('stopped');
+    })());
+
+  return { url, config, driver, functions, registry, store, logger, app, close };
+}
+
+function splitHostPort(listen: string): [string, string] {
+  const i = listen.lastIndexOf(':');
+  return [listen.slice(0, i).replace(/^\[|\]$/g, ''), listen.slice(i + 1)];
+}

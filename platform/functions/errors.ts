@@ -1,0 +1,16 @@
+/** Error codes of the function layer (deploy and invoke). Pinned by test/unit/errors.test.ts. */
+import { defineError } from '../errors.ts';
+
+export const FunctionNotFound = defineError('function_not_found', 404, 'Function not found');
+export const VersionNotFound = defineError('version_not_found', 404, 'Version not found');
+export const BuildFailed = defineError('build_failed', 400, 'Bundle failed to build', 'build');
+export const NoEntry = defineError('no_entry', 400, 'No entry point', 'build');
+export const FunctionLoadFailed = defineError('function_load_failed', 422, 'Function failed to load', 'load');
+export const FunctionWarmupFailed = defineError('function_warmup_failed', 422, 'Function warm-up failed', 'warmup');
+export const FunctionThrew = defineError('function_threw', 500, 'Function threw', 'handler');
+export const FunctionInvalidResponse = defineError('function_invalid_response', 500, 'Function returned no Response', 'handler');
+export const FunctionTimeout = defineError('function_timeout', 504, 'Function timed out', 'timeout');
+export const FunctionCrashed = defineError('function_crashed', 502, 'Function instance crashed', 'handler');
+export const InstanceUnavailable = defineError('instance_unavailable', 503, 'No instance could be started', 'restore');
+export const QueueFull = defineError('queue_full', 429, 'Too many requests', 'queue');
+export const BodyTooLarge = defineError('body_too_large', 413, 'Request body too large', 'validate');

@@ -1,0 +1,134 @@
+/**
+ * The invoke path: alias → version → an instance from its pool → the request over the agent
+ * connection → the function's response, streamed back, the instance released when the body ends.
+ *
+ * Everything that can go wrong is typed with the phase that failed: `queue` (429), `restore`
+ * (instance could not start), `connect`, `handler` (threw, crashed, returned no Response) and
+ * `timeout` (504, the instance is recycled since its handler may be stuck).
+ */
+import { Transform, type Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { InvocationHeaders } from '../../agent/protocol.ts';
+import { IgnitionError } from '../errors.ts';
+import { newId } from '../ids.ts';
+import { BodyTooLarge, FunctionCrashed, FunctionInvalidResponse, FunctionThrew, FunctionTimeout, InstanceUnavailable } from './errors.ts';
+import type { FunctionService } from './service.ts';
+import type { Instance } from './instance.ts';
+
+export interface InvokeRequest {
+  fn: string;
+  alias?: string;
+  method: string;
+  /** Path and query as the function should see them, starting with `/`. */
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable | null;
+  contentLength?: number;
+  remoteAddress?: string;
+  invocationId?: string;
+}
+
+export interface InvokeResponse {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: Readable;
+  invocationId: string;
+  version: string;
+}
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) never cross a proxy. */
+const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'proxy-authenticate']);
+
+export async function invoke(service: FunctionService, req: InvokeRequest): Promise<InvokeResponse> {
+  const invocationId = req.invocationId ?? newId('inv');
+  const version = service.pickVersion(req.fn, req.alias);
+  const { timeoutMs, maxBodyBytes } = version.settings;
+  if (req.contentLength !== undefined && req.contentLength > maxBodyBytes) {
+    req.body?.resume();
+    throw BodyTooLarge(`request body of ${req.contentLength} bytes exceeds the limit of ${maxBodyBytes} bytes for ${req.fn}`, { data: { limit: maxBodyBytes } });
+  }
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(FunctionTimeout(`function ${req.fn} did not finish within its timeout of ${timeoutMs} ms`, { data: { timeoutMs, function: req.fn } }));
+  }, timeoutMs);
+  const pool = service.pool(version);
+  let inst: Instance;
+  try {
+    inst = await pool.acquire(controller.signal);
+  } catch (err) {
+    clearTimeout(timer);
+    req.body?.resume();
+    if (timedOut) throw FunctionTimeout(`function ${req.fn} found no free instance within its timeout of ${timeoutMs} ms`, { phase: 'queue', data: { timeoutMs } });
+    if (err instanceof IgnitionError) throw err;
+    throw InstanceUnavailable(`no instance of ${req.fn} could be started: ${(err as Error).message}`, { cause: err });
+  }
+
+  let tooLarge = false;
+  let body: Readable | null = req.body;
+  if (body && req.contentLength === undefined) body = body.pipe(limitBytes(maxBodyBytes, () => (tooLarge = true)));
+  const headers: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP.has(k)) headers[k] = v;
+  headers[InvocationHeaders.id] = invocationId;
+  if (req.remoteAddress) headers['x-forwarded-for'] = req.remoteAddress;
+
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await inst.client.invoke({ path: req.path, method: req.method, headers, body, signal: controller.signal });
+  } catch (err) {
+    clearTimeout(timer);
+    const crashed = !timedOut && !tooLarge;
+    pool.release(inst, { retire: true });
+    if (timedOut) throw FunctionTimeout(`function ${req.fn} did not answer within its timeout of ${timeoutMs} ms`, { data: { timeoutMs, function: req.fn } });
+    if (tooLarge) throw BodyTooLarge(`request body exceeds the limit of ${maxBodyBytes} bytes for ${req.fn}`, { data: { limit: maxBodyBytes } });
+    if (crashed) throw FunctionCrashed(`the instance of ${req.fn} failed while handling the request (${(err as Error).message})`, { cause: err, data: { instance: inst.id } });
+    throw err;
+  }
+
+  const runtimeError = res.headers[InvocationHeaders.error];
+  if (runtimeError) {
+    // The runtime answered for a failed function: surface it as the platform's typed error.
+    const text = await res.body.text().catch(() => '');
+    clearTimeout(timer);
+    pool.release(inst);
+    let detail = text;
+    try {
+      detail = (JSON.parse(text) as { detail?: string }).detail ?? text;
+    } catch {
+      // keep raw text
+    }
+    const make = runtimeError === 'function_invalid_response' ? FunctionInvalidResponse : FunctionThrew;
+    throw make(`function ${req.fn}: ${detail}`, { data: { function: req.fn, invocation: invocationId } });
+  }
+
+  const outHeaders: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !HOP.has(k)) outHeaders[k] = v;
+  outHeaders[InvocationHeaders.id] = invocationId;
+  let released = false;
+  const done = () => {
+    if (released) return;
+    released = true;
+    clearTimeout(timer);
+    pool.release(inst, { retire: timedOut });
+  };
+  res.body.once('close', done);
+  res.body.once('error', done);
+  return { status: res.statusCode, headers: outHeaders, body: res.body, invocationId, version: version.id };
+}
+
+/** Passes bytes through until `limit`, then fails the stream (the upload is cut short). */
+function limitBytes(limit: number, onExceeded: () => void): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      seen += chunk.length;
+      if (seen > limit) {
+        onExceeded();
+        cb(BodyTooLarge(`request body exceeds ${limit} bytes`));
+        return;
+      }
+      cb(null, chunk);
+    },
+  });
+}

@@ -1,0 +1,113 @@
+/**
+ * Console logs of functions: machine output lines parsed (the runtime writes one JSON record per
+ * console call, tagged with the invocation id) and stored in SQLite, written in batches so a
+ * chatty function costs one transaction per tick rather than one per line. Retention keeps the
+ * newest `retention` lines per function.
+ */
+import { and, desc, eq, gt, lt, sql } from 'drizzle-orm';
+import type { Store } from '../store/db.ts';
+import type { OutputLine } from '../vmm/port.ts';
+import { logsTable } from './schema.ts';
+
+export interface LogEntry {
+  id: number;
+  fn: string;
+  version: string | null;
+  machine: string | null;
+  invocation: string | null;
+  level: string;
+  time: number;
+  message: string;
+}
+
+type NewLog = Omit<LogEntry, 'id'>;
+
+export class LogSink {
+  private batch: NewLog[] = [];
+  private scheduled = false;
+  private readonly followers = new Set<(e: NewLog) => void>();
+  private writes = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly retention: number,
+  ) {}
+
+  ingest(source: { fn: string; version?: string; machine?: string }, out: OutputLine) {
+    let entry: NewLog = { fn: source.fn, version: source.version ?? null, machine: source.machine ?? null, invocation: null, level: out.stream === 'stderr' ? 'error' : 'info', time: Date.now(), message: out.line };
+    if (out.line.startsWith('{')) {
+      try {
+        const rec = JSON.parse(out.line) as { t?: number; src?: string; lvl?: string; inv?: string; msg?: string };
+        if (typeof rec.msg === 'string') {
+          entry = { ...entry, invocation: rec.inv ?? null, level: rec.lvl ?? entry.level, time: rec.t ?? entry.time, message: rec.src === 'agent' ? `[agent] ${rec.msg}` : rec.msg };
+        }
+      } catch {
+        // a line that merely starts with "{": keep it raw
+      }
+    }
+    this.push(entry);
+  }
+
+  /** Records a platform-side line for a function (e.g. "instance crashed"). */
+  system(fn: string, level: string, message: string, extra: { version?: string; machine?: string; invocation?: string } = {}) {
+    this.push({ fn, version: extra.version ?? null, machine: extra.machine ?? null, invocation: extra.invocation ?? null, level, time: Date.now(), message: `[ignition] ${message}` });
+  }
+
+  private push(entry: NewLog) {
+    this.batch.push(entry);
+    for (const f of this.followers) f(entry);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush() {
+    this.scheduled = false;
+    if (!this.batch.length) return;
+    const rows = this.batch;
+    this.batch = [];
+    this.store.sqlite.transaction(() => {
+      for (const r of rows) this.store.db.insert(logsTable).values(r).run();
+    })();
+    // Trim now and then, not on every batch.
+    if (++this.writes % 50 === 0) this.trim(new Set(rows.map((r) => r.fn)));
+  }
+
+  private trim(fns: Set<string>) {
+    for (const fn of fns) {
+      const cutoff = this.store.db.select({ id: logsTable.id }).from(logsTable).where(eq(logsTable.fn, fn)).orderBy(desc(logsTable.id)).limit(1).offset(this.retention).get();
+      if (cutoff) this.store.db.delete(logsTable).where(and(eq(logsTable.fn, fn), lt(logsTable.id, cutoff.id + 1))).run();
+    }
+  }
+
+  query(fn: string, options: { invocation?: string; limit?: number; after?: number } = {}): LogEntry[] {
+    this.flush();
+    const conds = [eq(logsTable.fn, fn)];
+    if (options.invocation) conds.push(eq(logsTable.invocation, options.invocation));
+    if (options.after) conds.push(gt(logsTable.id, options.after));
+    const rows = this.store.db
+      .select()
+      .from(logsTable)
+      .where(and(...conds))
+      .orderBy(desc(logsTable.id))
+      .limit(options.limit ?? 100)
+      .all();
+    return rows.reverse();
+  }
+
+  /** Live lines as they arrive; returns an unsubscribe function. */
+  follow(listener: (e: NewLog) => void): () => void {
+    this.followers.add(listener);
+    return () => this.followers.delete(listener);
+  }
+
+  deleteFunction(fn: string) {
+    this.flush();
+    this.store.db.delete(logsTable).where(eq(logsTable.fn, fn)).run();
+  }
+
+  count(): number {
+    return this.store.db.select({ n: sql<number>`count(*)` }).from(logsTable).get()!.n;
+  }
+}

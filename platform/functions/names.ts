@@ -1,0 +1,28 @@
+/**
+ * Function names: they appear in URLs (`/fn/<name>/…`), file names and logs, so they are DNS
+ * labels: lowercase letters, digits and hyphens, starting and ending with a letter or digit, at
+ * most 63 characters. The message says what exactly is wrong.
+ */
+import { InvalidName } from '../errors.ts';
+
+export const NAME_MAX = 63;
+const NAME_RE = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+
+export function assertFunctionName(name: unknown, what = 'function name'): string {
+  if (typeof name !== 'string' || name.length === 0) throw InvalidName(`${what} must be a non-empty string`);
+  const shown = JSON.stringify(name.replace(/\0/g, '\\0'));
+  if (name.includes('\0')) throw InvalidName(`${what} ${shown} contains a NUL byte`);
+  if (name.includes('/')) throw InvalidName(`${what} ${shown} contains "/"`);
+  if (name.includes('..')) throw InvalidName(`${what} ${shown} contains ".."`);
+  if (name.length > NAME_MAX) throw InvalidName(`${what} is ${name.length} characters long; the limit is ${NAME_MAX}`);
+  if (!NAME_RE.test(name)) {
+    throw InvalidName(`${what} ${shown} must use lowercase letters, digits and "-", and start and end with a letter or digit`);
+  }
+  return name;
+}
+
+/** Environment variable names as POSIX shells accept them. */
+export function assertEnvName(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw InvalidName(`environment variable name ${JSON.stringify(name)} must match [A-Za-z_][A-Za-z0-9_]*`);
+  return name;
+}

@@ -1,0 +1,293 @@
+/**
+ * The instance pool of one function version.
+ *
+ * - `reuse` isolation: an instance serves up to `concurrency` requests at once and is reused.
+ * - `fresh` isolation: an instance serves one request and is destroyed after it.
+ *
+ * Spares are started ahead of demand so that steady traffic never waits for a start: the pool
+ * tracks the peak number of requests in flight over a sliding window and keeps enough idle
+ * capacity to absorb that peak (plus `minWarm`), in both modes. Above `maxInstances` requests wait
+ * in a bounded FIFO queue; past `queueSize` they are refused with `queue_full` (429). Instances idle
+ * longer than `idleTimeoutMs` are stopped down to `minWarm` (0 = scale to zero).
+ *
+ * A crashed instance is dropped (its in-flight requests fail with `function_crashed`) and the
+ * spare logic starts a replacement.
+ */
+import type { Logger } from '../log.ts';
+import { destroyInstance, Instance, startInstance, type InstanceDeps } from './instance.ts';
+import { InstanceUnavailable, QueueFull } from './errors.ts';
+import type { VersionRecord } from './repository.ts';
+import { IgnitionError, ShuttingDown } from '../errors.ts';
+
+interface Waiter {
+  resolve(instance: Instance): void;
+  reject(err: Error): void;
+}
+
+/** How long a demand peak is remembered when sizing spares. */
+const PEAK_WINDOW_MS = 10_000;
+const TICK_MS = 1000;
+
+export interface PoolStats {
+  version: string;
+  instances: number;
+  starting: number;
+  idle: number;
+  inflight: number;
+  queued: number;
+}
+
+export class Pool {
+  private readonly instances = new Set<Instance>();
+  private starting = 0;
+  private readonly queue: Waiter[] = [];
+  private closed = false;
+  private peak = 0;
+  private previousPeak = 0;
+  private peakWindowStart = Date.now();
+  private readonly timer: NodeJS.Timeout;
+  private lastStartError: Error | undefined;
+  private consecutiveFailures = 0;
+
+  constructor(
+    readonly version: VersionRecord,
+    private readonly deps: InstanceDeps,
+    private readonly logger: Logger,
+  ) {
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.timer.unref();
+  }
+
+  private get settings() {
+    return this.version.settings;
+  }
+
+  /** Adopts an already started instance (the deploy's build machine, when it can serve). */
+  adopt(instance: Instance) {
+    this.watch(instance);
+    this.instances.add(instance);
+    this.dispatch();
+  }
+
+  /** Starts `minWarm` instances (and waits for them) so a new version serves at once. */
+  async warm(): Promise<void> {
+    this.ensureCapacity();
+    const target = Math.min(this.settings.minWarm, this.settings.maxInstances);
+    while (!this.closed && this.instances.size < target) {
+      if (this.consecutiveFailures >= 3) throw this.lastStartError ?? InstanceUnavailable(`could not start instances of ${this.version.fn}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  /** An instance with room for one more request; waits (bounded) when none is free. */
+  acquire(signal?: AbortSignal): Promise<Instance> {
+    if (this.closed) return Promise.reject(ShuttingDown(`version ${this.version.id} of ${this.version.fn} is no longer served`));
+    const inst = this.pick();
+    if (inst) {
+      this.take(inst);
+      this.ensureCapacity();
+      return Promise.resolve(inst);
+    }
+    if (this.queue.length >= this.settings.queueSize + this.startable()) {
+      return Promise.reject(
+        QueueFull(`function ${this.version.fn} is at its limit of ${this.settings.maxInstances} instances and ${this.settings.queueSize} queued requests`, {
+          data: { retryAfterSeconds: 1, maxInstances: this.settings.maxInstances, queueSize: this.settings.queueSize },
+        }),
+      );
+    }
+    return new Promise<Instance>((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject };
+      this.queue.push(waiter);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.queue.indexOf(waiter);
+          if (i !== -1) {
+            this.queue.splice(i, 1);
+            reject(signal.reason as Error);
+          }
+        },
+        { once: true },
+      );
+      this.ensureCapacity();
+    });
+  }
+
+  /** Returns an instance after a request. `retire` recycles it (timeout, protocol error). */
+  release(inst: Instance, options: { retire?: boolean } = {}) {
+    inst.inflight--;
+    inst.lastUsed = Date.now();
+    if (options.retire) inst.retiring = true;
+    if (this.settings.isolation === 'fresh' || inst.retiring || inst.dead) {
+      if (inst.inflight === 0) this.drop(inst);
+    }
+    this.dispatch();
+    this.ensureCapacity();
+  }
+
+  stats(): PoolStats {
+    let idle = 0;
+    let inflight = 0;
+    for (const i of this.instances) {
+      inflight += i.inflight;
+      if (i.inflight === 0 && !i.retiring) idle++;
+    }
+    return { version: this.version.id, instances: this.instances.size, starting: this.starting, idle, inflight, queued: this.queue.length };
+  }
+
+  list(): Instance[] {
+    return [...this.instances];
+  }
+
+  /** Stops taking requests, lets in-flight ones finish (bounded), destroys every instance. */
+  async drain(graceMs: number): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const w of this.queue.splice(0)) w.reject(ShuttingDown(`version ${this.version.id} of ${this.version.fn} stopped serving`));
+    const deadline = Date.now() + graceMs;
+    while ([...this.instances].some((i) => i.inflight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await Promise.all([...this.instances].map((i) => this.drop(i)));
+    while (this.starting > 0) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private pick(): Instance | undefined {
+    const fresh = this.settings.isolation === 'fresh';
+    let best: Instance | undefined;
+    for (const i of this.instances) {
+      if (i.dead || i.retiring) continue;
+      if (fresh ? i.served > 0 || i.inflight > 0 : i.inflight >= this.settings.concurrency) continue;
+      // Least loaded first: spreads latency; idle ones still age out through the tick.
+      if (!best || i.inflight < best.inflight) best = i;
+    }
+    return best;
+  }
+
+  private take(inst: Instance) {
+    inst.inflight++;
+    inst.served++;
+    inst.lastUsed = Date.now();
+    const inflight = this.inflightTotal();
+    if (inflight > this.peak) this.peak = inflight;
+  }
+
+  private inflightTotal() {
+    let n = 0;
+    for (const i of this.instances) n += i.inflight;
+    return n;
+  }
+
+  private startable() {
+    return Math.max(0, this.settings.maxInstances - this.instances.size - this.starting);
+  }
+
+  /** Serves queued requests from instances that have room. */
+  private dispatch() {
+    while (this.queue.length) {
+      const inst = this.pick();
+      if (!inst) return;
+      this.take(inst);
+      this.queue.shift()!.resolve(inst);
+    }
+  }
+
+  /** Idle capacity (in requests) the pool should hold right now. */
+  private wantedSpare(): number {
+    const recentPeak = Math.max(this.peak, this.previousPeak);
+    return Math.max(this.settings.minWarm > 0 ? 1 : 0, recentPeak > 0 ? Math.min(recentPeak, this.settings.concurrency) : 0, this.queue.length);
+  }
+
+  private ensureCapacity() {
+    if (this.closed) return;
+    const fresh = this.settings.isolation === 'fresh';
+    const perInstance = fresh ? 1 : this.settings.concurrency;
+    let spare = 0;
+    let count = 0;
+    for (const i of this.instances) {
+      if (i.dead || i.retiring) continue;
+      count++;
+      spare += fresh ? (i.served === 0 ? 1 : 0) : perInstance - i.inflight;
+    }
+    spare += this.starting * perInstance;
+    const minCount = this.settings.minWarm;
+    let toStart = 0;
+    const need = this.wantedSpare() + (fresh ? Math.max(0, this.settings.minWarm - 1) : 0);
+    while (spare + toStart * perInstance < need || count + this.starting + toStart < minCount) {
+      if (this.startable() - toStart <= 0) break;
+      toStart++;
+    }
+    // Back off after repeated failures instead of spinning on a function that cannot start.
+    if (this.consecutiveFailures >= 3) toStart = Math.min(toStart, this.starting === 0 ? 1 : 0);
+    for (let k = 0; k < toStart; k++) this.startOne();
+  }
+
+  private startOne() {
+    this.starting++;
+    startInstance(this.version, this.deps).then(
+      (inst) => {
+        this.starting--;
+        this.consecutiveFailures = 0;
+        if (this.closed) {
+          void destroyInstance(inst, this.deps);
+          return;
+        }
+        this.watch(inst);
+        this.instances.add(inst);
+        this.dispatch();
+      },
+      (err: Error) => {
+        this.starting--;
+        this.consecutiveFailures++;
+        this.lastStartError =
+          err instanceof IgnitionError ? err : InstanceUnavailable(`could not start an instance of ${this.version.fn}: ${err.message}`, { cause: err });
+        this.logger.error('instance start failed', { fn: this.version.fn, version: this.version.id, err });
+        this.deps.logs.system(this.version.fn, 'error', `instance start failed: ${err.message}`, { version: this.version.id });
+        // Nothing running and nothing starting: waiting requests would wait forever.
+        if (this.instances.size === 0 && this.starting === 0 && this.consecutiveFailures >= 3) {
+          for (const w of this.queue.splice(0)) w.reject(this.lastStartError);
+        }
+        if (!this.closed && this.consecutiveFailures < 3) this.ensureCapacity();
+      },
+    );
+  }
+
+  private watch(inst: Instance) {
+    void inst.machine.exited.then(() => {
+      if (inst.dead) return;
+      inst.dead = true;
+      this.logger.warn('instance exited', { vm: inst.id, fn: this.version.fn });
+      this.deps.logs.system(this.version.fn, 'error', `instance ${inst.id} exited unexpectedly; replacing it`, { version: this.version.id, machine: inst.id });
+      if (inst.inflight === 0) void this.drop(inst);
+      this.ensureCapacity();
+    });
+  }
+
+  private drop(inst: Instance): Promise<void> {
+    if (!this.instances.delete(inst) && inst.dead) return Promise.resolve();
+    return destroyInstance(inst, this.deps);
+  }
+
+  private tick() {
+    const now = Date.now();
+    if (now - this.peakWindowStart >= PEAK_WINDOW_MS) {
+      this.previousPeak = this.peak;
+      this.peak = this.inflightTotal();
+      this.peakWindowStart = now;
+    }
+    // Scale down idle instances beyond what minWarm and recent demand call for.
+    const fresh = this.settings.isolation === 'fresh';
+    const keep = Math.max(this.settings.minWarm, fresh ? this.wantedSpare() : Math.ceil(this.wantedSpare() / this.settings.concurrency));
+    const idle = [...this.instances].filter((i) => i.inflight === 0 && !i.retiring).sort((a, b) => a.lastUsed - b.lastUsed);
+    let live = [...this.instances].filter((i) => !i.retiring).length;
+    for (const inst of idle) {
+      if (live <= keep) break;
+      if (now - inst.lastUsed < this.settings.idleTimeoutMs) continue;
+      live--;
+      void this.drop(inst);
+    }
+    if (this.consecutiveFailures >= 3 && this.queue.length === 0 && this.instances.size === 0) return;
+    this.ensureCapacity();
+  }
+}

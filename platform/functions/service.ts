@@ -1,0 +1,255 @@
+/**
+ * The function service: deploy, list, inspect, remove, and the pools that serve each version.
+ *
+ * Deploy order (so that no request fails or waits during a deploy): build the golden snapshot →
+ * warm the new version's pool to `minWarm` → commit the version and move the alias in one
+ * transaction → drain pools no alias points at any more. A failed deploy changes nothing that
+ * serves: the previous version keeps its alias and its instances.
+ */
+import { createHash } from 'node:crypto';
+import type { FunctionSettings, IgnitionConfig } from '../config/schema.ts';
+import { validateFunctionSettings } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import type { Registry } from '../registry/registry.ts';
+import type { MachineDriver } from '../vmm/port.ts';
+import type { MachineRecords } from '../vmm/records.ts';
+import { BadRequest } from '../errors.ts';
+import { buildGolden } from './golden.ts';
+import { Instance } from './instance.ts';
+import type { LogSink } from './logs.ts';
+import { assertEnvName, assertFunctionName } from './names.ts';
+import { Pool, type PoolStats } from './pool.ts';
+import { FunctionRepository, type AliasRoute, type VersionRecord } from './repository.ts';
+import { FunctionNotFound, VersionNotFound } from './errors.ts';
+
+export interface DeployInput {
+  name: string;
+  code: string;
+  map?: string;
+  entry?: string;
+  /** Settings declared by the function (package.json / ignition.json) and deploy flags, merged. */
+  settings?: Record<string, unknown>;
+  env?: Record<string, string>;
+  alias?: string;
+}
+
+export interface DeployResult {
+  function: string;
+  version: VersionRecord;
+  created: boolean;
+  timings: Array<{ step: string; ms: number }>;
+}
+
+export interface FunctionServiceDeps {
+  config: IgnitionConfig;
+  driver: MachineDriver;
+  registry: Registry;
+  repo: FunctionRepository;
+  records: MachineRecords;
+  logs: LogSink;
+  logger: Logger;
+  workspacesDir: string;
+  baseImage?: Record<string, string>;
+}
+
+export class FunctionService {
+  private readonly pools = new Map<string, Pool>();
+  /** Serialises deploys per function: two racing deploys must not interleave alias moves. */
+  private readonly deploying = new Map<string, Promise<unknown>>();
+  private readonly routeCache = new Map<string, { routes: AliasRoute[]; versions: VersionRecord[] }>();
+
+  constructor(private readonly deps: FunctionServiceDeps) {}
+
+  get repo() {
+    return this.deps.repo;
+  }
+
+  async deploy(input: DeployInput): Promise<DeployResult> {
+    const name = assertFunctionName(input.name);
+    const prior = this.deploying.get(name) ?? Promise.resolve();
+    const run = prior.catch(() => {}).then(() => this.deployNow(name, input));
+    this.deploying.set(name, run);
+    try {
+      return await run;
+    } finally {
+      if (this.deploying.get(name) === run) this.deploying.delete(name);
+    }
+  }
+
+  private async deployNow(name: string, input: DeployInput): Promise<DeployResult> {
+    if (typeof input.code !== 'string' || input.code.length === 0) throw BadRequest('deploy needs the bundle\'s "code"');
+    const env = input.env ?? {};
+    for (const [k, v] of Object.entries(env)) {
+      assertEnvName(k);
+      if (typeof v !== 'string') throw BadRequest(`environment variable ${k} must be a string`);
+    }
+    const settings: FunctionSettings = { ...this.deps.config.functions, ...validateFunctionSettings(input.settings ?? {}, 'deploy') };
+    const alias = input.alias ?? 'latest';
+    const digest = createHash('sha256').update(input.code).update('\0').update(input.map ?? '').update('\0').update(JSON.stringify(settings)).update('\0').update(JSON.stringify(sortKeys(env))).digest('hex');
+    const bundleDigest = createHash('sha256').update(input.code).digest('hex');
+    const existing = this.deps.repo.findVersionByDigest(name, digest);
+    if (existing && this.deps.registry.find(existing.snapshotId)) {
+      // Same content: nothing to build; just make sure the alias points at it.
+      await this.pool(existing).warm();
+      this.deps.repo.setAlias(name, alias, [{ version: existing.id, weight: 100 }]);
+      this.invalidate(name);
+      await this.drainUnreferenced(name);
+      return { function: name, version: existing, created: false, timings: [] };
+    }
+    const versionId = `ver_${createHash('sha256').update(name).update('\0').update(digest).digest('hex').slice(0, 20)}`;
+    const golden = await buildGolden(
+      { fn: name, versionId, code: input.code, map: input.map ?? '', entry: input.entry ?? 'index', settings, env },
+      {
+        driver: this.deps.driver,
+        registry: this.deps.registry,
+        records: this.deps.records,
+        workspacesDir: this.deps.workspacesDir,
+        baseImage: this.deps.baseImage,
+        onOutput: (machine, line) => this.deps.logs.ingest({ fn: name, version: versionId, machine }, line),
+      },
+    );
+    const draft: VersionRecord = { id: versionId, fn: name, seq: 0, digest, bundleDigest, snapshotId: golden.snapshot.id, settings, env, createdAt: Date.now() };
+    const pool = this.pool(draft);
+    if (golden.machine && golden.client) {
+      this.deps.records.update(golden.machine.id, { state: 'running' });
+      pool.adopt(new Instance(golden.machine, golden.client, draft, golden.timings));
+    }
+    const t = performance.now();
+    try {
+      await pool.warm();
+    } catch (err) {
+      // The new version cannot serve: leave the old one in place and clean up the new one.
+      await this.closePool(pool, 0);
+      this.deps.registry.remove(golden.snapshot.id, { force: true });
+      throw err;
+    }
+    golden.timings.push({ step: 'warm-pool', ms: performance.now() - t });
+    const version = this.deps.repo.commitDeployment({ ...draft, alias });
+    Object.assign(draft, version);
+    this.invalidate(name);
+    await this.drainUnreferenced(name);
+    this.deps.logger.info('deployed', { fn: name, version: version.id, seq: version.seq, timings: golden.timings });
+    return { function: name, version, created: true, timings: golden.timings };
+  }
+
+  /** The versions an alias routes to, with weights (cached; invalidated on every change). */
+  routes(name: string, alias = 'latest'): { routes: AliasRoute[]; versions: VersionRecord[] } {
+    const key = `${name}\0${alias}`;
+    let entry = this.routeCache.get(key);
+    if (!entry) {
+      const a = this.deps.repo.getAlias(name, alias);
+      if (!a) {
+        if (!this.deps.repo.getFunction(name)) throw FunctionNotFound(`no function named "${name}"`, { data: { function: name } });
+        throw VersionNotFound(`function "${name}" has no alias "${alias}"`, { data: { function: name, alias } });
+      }
+      const versions = a.routes.map((r) => this.deps.repo.getVersion(r.version)!);
+      entry = { routes: a.routes, versions };
+      this.routeCache.set(key, entry);
+    }
+    return entry;
+  }
+
+  /** Picks the version for one request by the alias's weights. */
+  pickVersion(name: string, alias = 'latest'): VersionRecord {
+    const { routes, versions } = this.routes(name, alias);
+    if (routes.length === 1) return versions[0];
+    let r = Math.random() * 100;
+    for (let i = 0; i < routes.length; i++) {
+      r -= routes[i].weight;
+      if (r < 0) return versions[i];
+    }
+    return versions[versions.length - 1];
+  }
+
+  pool(version: VersionRecord): Pool {
+    let pool = this.pools.get(version.id);
+    if (!pool) {
+      pool = new Pool(version, { ...this.deps }, this.deps.logger.child({ fn: version.fn, version: version.id }));
+      this.pools.set(version.id, pool);
+    }
+    return pool;
+  }
+
+  poolStats(name: string): PoolStats[] {
+    return [...this.pools.values()].filter((p) => p.version.fn === name).map((p) => p.stats());
+  }
+
+  instances(name?: string): Instance[] {
+    return [...this.pools.values()].filter((p) => !name || p.version.fn === name).flatMap((p) => p.list());
+  }
+
+  list() {
+    return this.deps.repo.listFunctions().map((f) => this.describe(f.name));
+  }
+
+  describe(name: string) {
+    const fn = this.deps.repo.getFunction(name);
+    if (!fn) throw FunctionNotFound(`no function named "${name}"`, { data: { function: name } });
+    const latest = this.deps.repo.getAlias(name, 'latest');
+    const version = latest ? this.deps.repo.getVersion(latest.routes[0].version) : undefined;
+    return {
+      name,
+      createdAt: new Date(fn.createdAt).toISOString(),
+      updatedAt: new Date(fn.updatedAt).toISOString(),
+      latest: version ? { id: version.id, seq: version.seq, digest: version.digest } : null,
+      settings: version?.settings,
+      envKeys: Object.keys(version?.env ?? {}),
+      aliases: this.deps.repo.listAliases(name).map((a) => ({ name: a.name, routes: a.routes })),
+      pools: this.poolStats(name),
+    };
+  }
+
+  async remove(name: string): Promise<{ removed: string; versions: number }> {
+    assertFunctionName(name);
+    if (!this.deps.repo.getFunction(name)) throw FunctionNotFound(`no function named "${name}"`, { data: { function: name } });
+    await this.deploying.get(name)?.catch(() => {});
+    const snapshots = this.deps.repo.deleteFunction(name);
+    this.invalidate(name);
+    await Promise.all([...this.pools.values()].filter((p) => p.version.fn === name).map((p) => this.closePool(p, 0)));
+    for (const id of snapshots) {
+      try {
+        this.deps.registry.remove(id, { force: true });
+      } catch (err) {
+        this.deps.logger.warn('could not remove golden snapshot', { snapshot: id, err });
+      }
+    }
+    this.deps.logs.deleteFunction(name);
+    return { removed: name, versions: snapshots.length };
+  }
+
+  private invalidate(name: string) {
+    for (const key of this.routeCache.keys()) if (key.startsWith(`${name}\0`)) this.routeCache.delete(key);
+  }
+
+  /** Drains the pools of `name` whose version no alias routes to any more. */
+  private async drainUnreferenced(name: string) {
+    const live = new Set(this.deps.repo.listAliases(name).flatMap((a) => a.routes.map((r) => r.version)));
+    const stale = [...this.pools.values()].filter((p) => p.version.fn === name && !live.has(p.version.id));
+    // Old versions finish their in-flight requests in the background; new ones already serve.
+    for (const p of stale) void this.closePool(p, this.deps.config.shutdownGraceMs);
+  }
+
+  private async closePool(pool: Pool, graceMs: number) {
+    this.pools.delete(pool.version.id);
+    await pool.drain(graceMs);
+  }
+
+  /** Warms every function's latest version (daemon start-up). */
+  async warmAll(): Promise<void> {
+    for (const f of this.deps.repo.listFunctions()) {
+      try {
+        for (const v of this.routes(f.name).versions) void this.pool(v).warm().catch((err) => this.deps.logger.warn('warm-up failed', { fn: f.name, err }));
+      } catch (err) {
+        this.deps.logger.warn('cannot route function', { fn: f.name, err });
+      }
+    }
+  }
+
+  async close(graceMs: number): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => this.closePool(p, graceMs)));
+  }
+}
+
+function sortKeys(o: Record<string, string>) {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+}

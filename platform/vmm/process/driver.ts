@@ -1,0 +1,356 @@
+/**
+ * The process driver: each machine is the guest agent (with the function runtime) running as a
+ * sandboxed host process, listening on `<workspace>/v.sock` with Firecracker's vsock handshake, so
+ * everything above the Machine port speaks to it exactly as to a microVM.
+ *
+ * Honest capabilities: there is no memory snapshot of a process, so the golden artifact is the
+ * function's files and a "restore" is a fresh start from them (`snapshot: 'artifact'`); pause and
+ * resume are SIGSTOP/SIGCONT; a live fork is unsupported.
+ *
+ * Start-up is a named, timed step list like the Firecracker driver's: workspace → link bundle →
+ * spawn → agent ready (the agent's ready line on stdout, racing the process's exit under a
+ * deadline; the agent prints it only after it listens and has loaded the function).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { linkSync, copyFileSync, mkdirSync, rmSync, existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type net from 'node:net';
+import { Unsupported } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
+import { silentLogger } from '../../log.ts';
+import { connectVsock } from '../../guest/vsock.ts';
+import { READY_LINE } from '../../../agent/protocol.ts';
+import { MachineInvalidState, MachineNotRunning, MachineStartFailed } from '../errors.ts';
+import type { BootSpec, DriverCapabilities, ExitInfo, Machine, MachineDriver, MachineState, OutputLine, RestoreSpec, SnapshotFiles, StepTiming } from '../port.ts';
+import { bwrapArgs, findBwrap, type SandboxMode } from './sandbox.ts';
+
+export interface ProcessDriverOptions {
+  /** Path of dist/agent.mjs. */
+  agentPath: string;
+  sandbox: 'auto' | 'bubblewrap' | 'none';
+  nodeBinary?: string;
+  /** How long an agent may take to report ready (includes loading and warming the function). */
+  startTimeoutMs?: number;
+  logger?: Logger;
+}
+
+const OUTPUT_TAIL = 30;
+
+export class ProcessDriver implements MachineDriver {
+  readonly name = 'process' as const;
+  readonly sandbox: SandboxMode;
+  /** Why this sandbox mode was chosen, for /v1/info and doctor. */
+  readonly sandboxReason: string;
+  readonly capabilities: DriverCapabilities;
+  private readonly machines = new Set<ProcessMachine>();
+  private readonly logger: Logger;
+
+  constructor(private readonly options: ProcessDriverOptions) {
+    this.logger = options.logger ?? silentLogger;
+    const bwrap = findBwrap();
+    if (options.sandbox === 'none') {
+      this.sandbox = 'none';
+      this.sandboxReason = 'sandbox disabled by configuration';
+    } else if (bwrap) {
+      this.sandbox = 'bubblewrap';
+      this.sandboxReason = `bubblewrap found at ${bwrap}`;
+    } else if (options.sandbox === 'bubblewrap') {
+      throw Unsupported('sandbox "bubblewrap" is configured but bwrap is not installed (apt-get install -y bubblewrap)', { phase: 'config' });
+    } else {
+      this.sandbox = 'none';
+      this.sandboxReason = 'bubblewrap is not installed; functions run as plain processes (apt-get install -y bubblewrap)';
+      this.logger.warn('process driver without a sandbox: functions run as plain host processes', { fix: 'apt-get install -y bubblewrap' });
+    }
+    this.capabilities = {
+      snapshot: 'artifact',
+      pause: true,
+      fork: false,
+      exec: true,
+      isolation: this.sandbox === 'bubblewrap' ? 'bubblewrap (namespaces, read-only system, no network unless granted)' : 'none (plain process)',
+    };
+  }
+
+  boot(spec: BootSpec): Promise<Machine> {
+    return this.start(spec, spec.bundle);
+  }
+
+  restore(spec: RestoreSpec): Promise<Machine> {
+    return this.start(spec, spec.snapshot.bundle ?? spec.bundle, spec.snapshot.sourcemap);
+  }
+
+  private async start(spec: BootSpec, bundle: string | undefined, sourcemap?: string): Promise<Machine> {
+    const timings: StepTiming[] = [];
+    const step = async <T>(name: string, fn: () => T | Promise<T>): Promise<T> => {
+      const t = performance.now();
+      try {
+        return await fn();
+      } finally {
+        timings.push({ step: name, ms: performance.now() - t });
+      }
+    };
+    await step('workspace', () => mkdirSync(path.join(spec.workspace, 'fn'), { recursive: true }));
+    let fnPath: string | undefined;
+    if (bundle) {
+      fnPath = await step('link-bundle', () => {
+        // Hard links keep the bundle and its map side by side under one name (the map is found
+        // relative to the bundle) without copying, and stay valid inside the sandbox.
+        const target = path.join(spec.workspace, 'fn', 'function.mjs');
+        linkOrCopy(bundle, target);
+        const map = sourcemap ?? (existsSync(`${bundle}.map`) ? `${bundle}.map` : undefined);
+        if (map) linkOrCopy(map, `${target}.map`);
+        return target;
+      });
+    }
+    const machine = new ProcessMachine(spec, timings, this.logger.child({ vm: spec.id, ...spec.labels }), () => this.machines.delete(machine));
+    this.machines.add(machine);
+    try {
+      await step('spawn', () => machine.spawn(this.command(spec, fnPath)));
+      await step('agent-ready', () => machine.waitReady(this.options.startTimeoutMs ?? 30_000));
+    } catch (err) {
+      await machine.destroy();
+      throw err;
+    }
+    return machine;
+  }
+
+  private command(spec: BootSpec, fnPath: string | undefined) {
+    const node = this.options.nodeBinary ?? process.execPath;
+    const agentArgs = [`--max-old-space-size=${Math.max(16, Math.floor(spec.memoryMiB * 0.75))}`, this.options.agentPath, '--uds', path.join(spec.workspace, 'v.sock')];
+    // A clean environment: the host's variables (tokens, paths) never reach a function.
+    const env: Record<string, string> = {
+      PATH: '/usr/local/bin:/usr/bin:/bin',
+      HOME: '/tmp',
+      TMPDIR: '/tmp',
+      LANG: 'C.UTF-8',
+      IGNITION_WORK_DIR: path.join(spec.workspace, 'fn'),
+    };
+    if (fnPath) {
+      env.IGNITION_BUNDLE = fnPath;
+      env.IGNITION_FUNCTION_ENV = JSON.stringify(spec.env);
+    }
+    if (this.sandbox === 'bubblewrap') {
+      const args = bwrapArgs({ workspace: spec.workspace, agentDir: path.dirname(this.options.agentPath), network: spec.network }, node);
+      return { file: findBwrap()!, args: [...args, '--', node, ...agentArgs], env };
+    }
+    return { file: node, args: agentArgs, env };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.machines].map((m) => m.destroy()));
+  }
+}
+
+function linkOrCopy(src: string, dst: string) {
+  rmSync(dst, { force: true });
+  try {
+    linkSync(src, dst);
+  } catch {
+    copyFileSync(src, dst);
+  }
+}
+
+class ProcessMachine implements Machine {
+  readonly driver = 'process' as const;
+  readonly id: string;
+  readonly workspace: string;
+  state: MachineState = 'starting';
+  exited!: Promise<ExitInfo>;
+  private child: ChildProcess | undefined;
+  private readonly listeners = new Set<(line: OutputLine) => void>();
+  private readonly tail: string[] = [];
+  private readyResolve: (() => void) | undefined;
+  private destroyed: Promise<void> | undefined;
+
+  constructor(
+    private readonly spec: BootSpec,
+    readonly timings: StepTiming[],
+    private readonly logger: Logger,
+    private readonly onGone: () => void,
+  ) {
+    this.id = spec.id;
+    this.workspace = spec.workspace;
+  }
+
+  get pid() {
+    return this.child?.pid;
+  }
+
+  spawn(cmd: { file: string; args: string[]; env: Record<string, string> }) {
+    const child = spawn(cmd.file, cmd.args, { env: cmd.env, cwd: this.workspace, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.exited = new Promise<ExitInfo>((resolve) => {
+      child.on('exit', (code, signal) => {
+        if (this.state !== 'stopping' && this.state !== 'stopped') {
+          this.logger.warn('machine exited', { code, signal });
+          this.state = 'failed';
+        } else this.state = 'stopped';
+        resolve({ code, signal });
+      });
+      child.on('error', (err) => {
+        this.tail.push(`spawn failed: ${err.message}`);
+        this.state = 'failed';
+        resolve({ code: null, signal: null });
+      });
+    });
+    this.pipe(child.stdout!, 'stdout');
+    this.pipe(child.stderr!, 'stderr');
+  }
+
+  private pipe(stream: NodeJS.ReadableStream, name: 'stdout' | 'stderr') {
+    let partial = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) this.emitLine(name, line);
+    });
+    stream.on('end', () => {
+      if (partial) this.emitLine(name, partial);
+    });
+  }
+
+  private emitLine(stream: 'stdout' | 'stderr', line: string) {
+    if (!line) return;
+    this.tail.push(line);
+    if (this.tail.length > OUTPUT_TAIL) this.tail.shift();
+    if (this.readyResolve && stream === 'stdout' && line.includes(READY_LINE)) {
+      this.readyResolve();
+      this.readyResolve = undefined;
+    }
+    for (const l of this.listeners) l({ stream, line });
+  }
+
+  async waitReady(timeoutMs: number) {
+    let timer: NodeJS.Timeout | undefined;
+    const ready = new Promise<'ready'>((resolve) => (this.readyResolve = () => resolve('ready')));
+    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+    const outcome = await Promise.race([ready, timeout, this.exited.then(() => 'exited' as const)]);
+    clearTimeout(timer);
+    if (outcome === 'ready') {
+      this.state = 'running';
+      return;
+    }
+    // Give the pipes a moment to deliver the agent's last words (its reason for exiting).
+    await new Promise((r) => setImmediate(r));
+    const guestError = this.guestError();
+    const why = outcome === 'timeout' ? `did not report ready within ${timeoutMs} ms` : 'exited before it was ready';
+    throw MachineStartFailed(`machine ${this.id} ${why}${guestError ? `: ${guestError.message}` : ''}`, {
+      data: { vm: this.id, output: this.tail.slice(-10), ...(guestError ? { guestCode: guestError.code } : {}) },
+    });
+  }
+
+  /** The agent's structured error line, if it explained its exit (e.g. the function threw at import). */
+  private guestError(): { code: string; message: string } | undefined {
+    for (let i = this.tail.length - 1; i >= 0; i--) {
+      const line = this.tail[i];
+      if (!line.startsWith('{')) continue;
+      try {
+        const rec = JSON.parse(line) as { src?: string; code?: string; msg?: string };
+        if (rec.src === 'agent' && rec.code) return { code: rec.code, message: rec.msg ?? '' };
+      } catch {
+        // not JSON after all
+      }
+    }
+    const stderr = this.tail.filter((l) => !l.startsWith('{')).slice(-3).join(' | ');
+    return stderr ? { code: 'process_output', message: stderr } : undefined;
+  }
+
+  connect(port: number, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<net.Socket> {
+    if (this.state !== 'running') return Promise.reject(MachineNotRunning(`machine ${this.id} is ${this.state}`, { phase: 'connect' }));
+    return connectVsock(path.join(this.workspace, 'v.sock'), port, options);
+  }
+
+  async pause() {
+    if (this.state === 'paused') return;
+    if (this.state !== 'running') throw MachineInvalidState(`cannot pause machine ${this.id}: it is ${this.state}`, { data: { state: this.state, attempted: 'pause' } });
+    this.signal('SIGSTOP');
+    this.state = 'paused';
+  }
+
+  async resume() {
+    if (this.state === 'running') return;
+    if (this.state !== 'paused') throw MachineInvalidState(`cannot resume machine ${this.id}: it is ${this.state}`, { data: { state: this.state, attempted: 'resume' } });
+    this.signal('SIGCONT');
+    this.state = 'running';
+  }
+
+  async snapshot(_dir: string): Promise<SnapshotFiles> {
+    throw Unsupported('the process driver cannot snapshot a running process (no memory snapshot); use the firecracker driver', { phase: 'snapshot' });
+  }
+
+  private signal(sig: NodeJS.Signals) {
+    const pid = this.child?.pid;
+    if (!pid) return;
+    try {
+      // bwrap's --new-session puts the sandbox in its own process group only inside; signal the
+      // tree through the sandbox's children as well as bwrap itself.
+      process.kill(pid, sig);
+      for (const child of childPids(pid)) process.kill(child, sig);
+    } catch {
+      // already gone
+    }
+  }
+
+  async stop(options: { graceMs?: number } = {}) {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) {
+      this.state = this.state === 'failed' ? 'failed' : 'stopped';
+      return;
+    }
+    const graceMs = options.graceMs ?? 2000;
+    if (this.state === 'paused') this.signal('SIGCONT');
+    this.state = 'stopping';
+    // SIGTERM the agent itself (inside bwrap it is a child of bwrap's init); bwrap follows it out.
+    for (const pid of deepChildPids(child.pid!)) tryKill(pid, 'SIGTERM');
+    tryKill(child.pid!, 'SIGTERM');
+    const gone = await Promise.race([this.exited.then(() => true), sleep(graceMs).then(() => false)]);
+    if (!gone) {
+      for (const pid of deepChildPids(child.pid!)) tryKill(pid, 'SIGKILL');
+      tryKill(child.pid!, 'SIGKILL');
+      await this.exited;
+    }
+  }
+
+  destroy(): Promise<void> {
+    this.destroyed ??= (async () => {
+      await this.stop({ graceMs: 500 });
+      this.listeners.clear();
+      rmSync(this.workspace, { recursive: true, force: true });
+      this.onGone();
+    })();
+    return this.destroyed;
+  }
+
+  onOutput(listener: (line: OutputLine) => void) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function tryKill(pid: number, sig: NodeJS.Signals) {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+
+/** Direct children of `pid` from /proc (Linux). */
+function childPids(pid: number): number[] {
+  try {
+    const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return text ? text.split(/\s+/).map(Number) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Every descendant of `pid`, deepest first. */
+function deepChildPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const c of childPids(pid)) out.push(...deepChildPids(c), c);
+  return out;
+}

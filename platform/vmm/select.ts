@@ -1,0 +1,92 @@
+/**
+ * Choosing the machine driver: `auto` picks firecracker when /dev/kvm is usable and the binary and
+ * guest assets exist, the process driver otherwise; the reason is kept for /v1/info and `doctor`.
+ * IGNITION_FIRECRACKER_SKIP_KVM_CHECK=1 skips the KVM check so the driver can run against a
+ * Firecracker-compatible emulator (the fake in test/fakes/firecracker).
+ */
+import { accessSync, constants, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import type { IgnitionConfig } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import { DriverUnavailable } from './errors.ts';
+import type { MachineDriver } from './port.ts';
+import { ProcessDriver } from './process/driver.ts';
+import { FirecrackerDriver } from './firecracker/index.ts';
+
+export interface DriverChoice {
+  driver: MachineDriver;
+  reason: string;
+}
+
+export interface HostCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+function resolveBinary(bin: string): string | null {
+  if (bin.includes('/')) return existsSync(bin) ? path.resolve(bin) : null;
+  try {
+    return execFileSync('sh', ['-c', `command -v ${JSON.stringify(bin)}`], { encoding: 'utf8' }).trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/** What the Firecracker driver needs from this host, each with the command that fixes it. */
+export function firecrackerChecks(config: IgnitionConfig, env: NodeJS.ProcessEnv = process.env): HostCheck[] {
+  const skipKvm = env.IGNITION_FIRECRACKER_SKIP_KVM_CHECK === '1';
+  let kvm: HostCheck;
+  if (skipKvm) kvm = { name: 'kvm', ok: true, detail: 'check skipped (IGNITION_FIRECRACKER_SKIP_KVM_CHECK=1)' };
+  else {
+    try {
+      accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+      kvm = { name: 'kvm', ok: true, detail: '/dev/kvm is usable' };
+    } catch {
+      kvm = { name: 'kvm', ok: false, detail: '/dev/kvm is missing or not accessible', fix: 'enable KVM (on a cloud VM: nested virtualisation) and run as a user in the kvm group' };
+    }
+  }
+  const bin = resolveBinary(config.firecracker.binary);
+  return [
+    kvm,
+    bin
+      ? { name: 'firecracker', ok: true, detail: bin }
+      : { name: 'firecracker', ok: false, detail: `binary "${config.firecracker.binary}" not found`, fix: 'scripts/fetch-assets.sh (or set firecracker.binary / IGNITION_FIRECRACKER_BIN)' },
+    existsSync(config.firecracker.kernel)
+      ? { name: 'kernel', ok: true, detail: config.firecracker.kernel }
+      : { name: 'kernel', ok: false, detail: `guest kernel ${config.firecracker.kernel} not found`, fix: 'scripts/fetch-assets.sh' },
+    existsSync(config.firecracker.rootfs)
+      ? { name: 'rootfs', ok: true, detail: config.firecracker.rootfs }
+      : { name: 'rootfs', ok: false, detail: `base image ${config.firecracker.rootfs} not found`, fix: 'ignition image build' },
+  ];
+}
+
+export function selectDriver(config: IgnitionConfig, opts: { agentPath: string; workspacesDir: string; logger: Logger }): DriverChoice {
+  const makeProcess = (reason: string): DriverChoice => {
+    const driver = new ProcessDriver({ agentPath: opts.agentPath, sandbox: config.sandbox, logger: opts.logger });
+    return { driver, reason: `${reason}; sandbox: ${driver.sandboxReason}` };
+  };
+  const makeFirecracker = (reason: string): DriverChoice => ({
+    driver: new FirecrackerDriver({
+      binary: resolveBinary(config.firecracker.binary) ?? config.firecracker.binary,
+      kernel: config.firecracker.kernel,
+      rootfs: config.firecracker.rootfs,
+      bootArgs: config.firecracker.bootArgs,
+      workspacesDir: opts.workspacesDir,
+    }),
+    reason,
+  });
+  if (config.driver === 'process') return makeProcess('driver "process" configured');
+  const checks = firecrackerChecks(config);
+  const missing = checks.filter((c) => !c.ok);
+  if (config.driver === 'firecracker') {
+    if (missing.length) {
+      throw DriverUnavailable(`driver "firecracker" is configured but ${missing.map((m) => `${m.detail} (fix: ${m.fix})`).join('; ')}`, { data: { checks } });
+    }
+    return makeFirecracker('driver "firecracker" configured');
+  }
+  if (!missing.length) return makeFirecracker('auto: KVM, the firecracker binary and the guest assets are present');
+  return makeProcess(`auto: ${missing.map((m) => m.detail).join('; ')}`);
+}
