@@ -21,6 +21,10 @@ import { buildTree, type TreeNode } from './lineage.ts';
 import { Pins, type Lease } from './pins.ts';
 import { assertConfig, assertDriver, assertKind, assertLabels, type Snapshot, type SnapshotDriver, type SnapshotFile, type SnapshotKind } from './types.ts';
 import { verifyBlobs, type VerifyOptions, type VerifyReport } from './verify.ts';
+import { exportLayout, importLayout, type ExportOptions, type ExportResult, type ImportLayoutOptions } from './oci/layout.ts';
+import type { Materialized } from './oci/materialize.ts';
+import { pushSnapshot, type PushOptions, type PushResult } from './oci/push.ts';
+import { pullSnapshot, type PullOptions, type PullResult } from './oci/pull.ts';
 
 /** A file to put in a snapshot: a path on disk to import, or a blob already in the store. */
 export type FileSource = string | { digest: string };
@@ -163,6 +167,26 @@ export class Registry {
   /** Re-hashes every blob; reports missing and corrupt ones and the snapshots they break. */
   verify(options: VerifyOptions = {}): Promise<VerifyReport> {
     return verifyBlobs(this, options);
+  }
+
+  /** Writes a snapshot as an OCI image layout: a directory, or a tar when `target` ends in .tar. */
+  exportLayout(ref: string, target: string, options?: ExportOptions): Promise<ExportResult> {
+    return exportLayout(this, ref, target, options);
+  }
+
+  /** Imports the snapshot(s) of an OCI image layout (directory or tar). */
+  importLayout(source: string, options?: ImportLayoutOptions): Promise<Materialized[]> {
+    return importLayout(this, source, options);
+  }
+
+  /** Pushes a snapshot to an OCI registry: `push('hello', 'registry.example:5000/fns/hello:v3')`. */
+  push(ref: string, remote: string, options?: PushOptions): Promise<PushResult> {
+    return pushSnapshot(this, ref, remote, options);
+  }
+
+  /** Pulls a snapshot from an OCI registry by tag or digest. */
+  pull(remote: string, options?: PullOptions): Promise<PullResult> {
+    return pullSnapshot(this, remote, options);
   }
 
   /** Resolves a digest to its blob path, throwing when it is absent. */
