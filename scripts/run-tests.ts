@@ -4,7 +4,7 @@
  * `N passed, N failed, N skipped`.
  *
  * Usage: node --import tsx scripts/run-tests.ts [dir-or-file…]   (default: every *.test.ts under
- * test/, platform/, agent/, runtime/ and templates/*\/test)
+ * test/, platform/, agent/ and runtime/)
  * IGNITION_TEST_JOBS sets the parallelism (default: the number of cores).
  */
 import { spawn } from 'node:child_process';
@@ -13,7 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 
 const roots = process.argv.slice(2);
-const defaults = ['test', 'platform', 'agent', 'runtime', 'templates'];
+// Template tests use node:test inside each scaffold; test/e2e/templates.test.ts runs them.
+const defaults = ['test', 'platform', 'agent', 'runtime'];
 const files = (roots.length ? roots : defaults).flatMap((root) => collect(root)).sort();
 const jobs = Number(process.env.IGNITION_TEST_JOBS ?? os.availableParallelism());
 

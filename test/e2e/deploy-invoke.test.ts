@@ -1,0 +1,124 @@
+/**
+ * End to end through the real CLI and a real daemon: deploy, invoke (pass-through of method, path,
+ * query, headers and body; streaming), redeploy, ls, logs with invocation ids, 100 concurrent
+ * invokes, rm.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import path from 'node:path';
+import { request } from 'undici';
+import { deploy, FIXTURES, ROOT, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+
+let d: TestDaemon;
+
+test.before(async () => {
+  d = await startTestDaemon();
+});
+test.after(async () => {
+  await d?.stop();
+});
+
+test('deploy prints the URL and invoke answers', async () => {
+  const r = await d.cli(['deploy', path.join(ROOT, 'functions/hello')]);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stdout.trim(), `${d.url}/fn/hello/`);
+  const inv = await d.cli(['invoke', 'hello', '--path', '/?name=ada']);
+  assert.is(inv.code, 0, inv.stderr);
+  assert.is(inv.stdout, 'Hello, ada!\n');
+});
+
+test('method, path, query, headers and body pass through', async () => {
+  await deploy(d, path.join(FIXTURES, 'echo'), ['--env', 'FOO=bar']);
+  const res = await request(`${d.url}/fn/echo/a/b%20c?x=1&y=%2F`, { method: 'PUT', headers: { 'x-custom': 'v1', 'content-type': 'text/plain' }, body: 'payload' });
+  assert.is(res.statusCode, 200);
+  assert.is(res.headers['x-echo'], 'yes');
+  const echo = (await res.body.json()) as Record<string, any>;
+  assert.is(echo.method, 'PUT');
+  assert.is(echo.path, '/a/b%20c');
+  assert.is(echo.query, '?x=1&y=%2F');
+  assert.is(echo.headers['x-custom'], 'v1');
+  assert.is(echo.body, 'payload');
+  assert.equal(echo.env, { FOO: 'bar' });
+  // The invocation id reaches the function and comes back as the request id.
+  assert.is(res.headers['x-request-id'], echo.invocationId);
+});
+
+test('CLI invoke sends data, method and headers', async () => {
+  const r = await d.cli(['invoke', 'echo', '--path', '/p', '-X', 'POST', '-H', 'x-a:1', '--data', 'hello']);
+  assert.is(r.code, 0, r.stderr);
+  const echo = JSON.parse(r.stdout);
+  assert.is(echo.method, 'POST');
+  assert.is(echo.headers['x-a'], '1');
+  assert.is(echo.body, 'hello');
+});
+
+test('responses stream: the first chunk arrives before the function finishes', async () => {
+  await deploy(d, path.join(ROOT, 'functions/stream'));
+  const res = await request(`${d.url}/fn/stream/?count=3&interval=400`);
+  const it = res.body[Symbol.asyncIterator]();
+  const first = (await it.next()).value.toString();
+  assert.match(first, /chunk 1 of 3/);
+  assert.not.match(first, /chunk 3 of 3/);
+  let rest = '';
+  for (let n = await it.next(); !n.done; n = await it.next()) rest += n.value.toString();
+  assert.match(rest, /chunk 3 of 3/);
+});
+
+test('a dependency from npm is bundled (hono)', async () => {
+  await deploy(d, path.join(ROOT, 'functions/hono-app'));
+  const res = await request(`${d.url}/fn/hono-app/users/42`);
+  assert.equal(await res.body.json(), { id: '42', name: 'user-42' });
+});
+
+test('redeploy moves latest to a new version; the same content is not rebuilt', async () => {
+  const v1 = await deploy(d, path.join(FIXTURES, 'echo'), ['--env', 'FOO=bar']);
+  assert.is(v1.created, false);
+  const v2 = await deploy(d, path.join(FIXTURES, 'echo'), ['--env', 'FOO=baz']);
+  assert.is(v2.created, true);
+  assert.is(v2.version.seq, v1.version.seq + 1);
+  const echo = (await (await request(`${d.url}/fn/echo/`)).body.json()) as Record<string, any>;
+  assert.equal(echo.env, { FOO: 'baz' });
+  const versions = await d.cli(['versions', 'echo', '--json']);
+  assert.is(JSON.parse(versions.stdout).length, 2);
+});
+
+test('ls lists functions with their version', async () => {
+  const r = await d.cli(['ls', '--json']);
+  assert.is(r.code, 0);
+  const names = JSON.parse(r.stdout).map((f: { name: string }) => f.name);
+  for (const n of ['echo', 'hello', 'hono-app', 'stream']) assert.ok(names.includes(n), `${n} listed`);
+  const human = await d.cli(['ls']);
+  assert.match(human.stdout, /hello\s+v1/);
+});
+
+test('logs carry the invocation id', async () => {
+  const res = await request(`${d.url}/fn/hello/?name=logtest`);
+  const id = res.headers['x-request-id'] as string;
+  await res.body.text();
+  let lines = '';
+  for (let i = 0; i < 50 && !lines.includes('logtest'); i++) {
+    lines = (await d.cli(['logs', 'hello', '--invocation', id])).stdout;
+    if (!lines.includes('logtest')) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(lines, new RegExp(`${id} info\\s+greeting logtest`));
+});
+
+test('100 concurrent invokes all succeed', async () => {
+  const results = await Promise.all(Array.from({ length: 100 }, (_, i) => request(`${d.url}/fn/hello/?name=n${i}`).then(async (r) => ({ status: r.statusCode, text: await r.body.text() }))));
+  assert.is(results.filter((r) => r.status === 200).length, 100);
+  results.forEach((r, i) => assert.is(r.text, `Hello, n${i}!\n`));
+});
+
+test('rm removes the function; invoking it is then a 404 problem', async () => {
+  const r = await d.cli(['rm', 'stream']);
+  assert.is(r.code, 0, r.stderr);
+  const res = await request(`${d.url}/fn/stream/`);
+  assert.is(res.statusCode, 404);
+  assert.is(res.headers['content-type'], 'application/problem+json');
+  assert.is(((await res.body.json()) as { code: string }).code, 'function_not_found');
+  const again = await d.cli(['rm', 'stream']);
+  assert.is(again.code, 1);
+  assert.match(again.stderr, /^error: no function named "stream" \[function_not_found\]\n$/);
+});
+
+test.run();

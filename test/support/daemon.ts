@@ -1,0 +1,84 @@
+/**
+ * A real daemon for end-to-end tests: `node dist/ignition.mjs daemon` as a child process on a
+ * temporary data directory and an ephemeral port (IGNITION_LISTEN=127.0.0.1:0), plus a runner for
+ * the real CLI pointed at it through IGNITION_HOST. Requires `npm run build` (npm test does it).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI = path.join(ROOT, 'dist', 'ignition.mjs');
+export const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'functions');
+
+export interface TestDaemon {
+  url: string;
+  dataDir: string;
+  child: ChildProcess;
+  output(): string;
+  cli(args: string[], opts?: { input?: string; cwd?: string; env?: Record<string, string> }): Promise<{ code: number; stdout: string; stderr: string }>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function startTestDaemon(options: { env?: Record<string, string>; dataDir?: string; args?: string[] } = {}): Promise<TestDaemon> {
+  const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'ignition-e2e-'));
+  const child = spawn(process.execPath, [CLI, 'daemon', ...(options.args ?? [])], {
+    cwd: ROOT,
+    env: { ...process.env, IGNITION_DATA_DIR: dataDir, IGNITION_LISTEN: '127.0.0.1:0', IGNITION_LOG_LEVEL: 'warn', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon did not start within 30 s:\n${out}`)), 30_000);
+    const onData = () => {
+      const m = /Ignition daemon on (http:\/\/[^\s]+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        resolve(m[1]);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`daemon exited with ${code} before listening:\n${out}`));
+    });
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    url,
+    dataDir,
+    child,
+    output: () => out,
+    cli: (args, opts = {}) => runCli(args, { ...opts, env: { IGNITION_HOST: url, ...opts.env } }),
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const code = await exited;
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
+
+export function runCli(args: string[], opts: { input?: string; cwd?: string; env?: Record<string, string> } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdin.end(opts.input ?? '');
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+/** Deploys a fixture or example directory through the real CLI; throws with its output on failure. */
+export async function deploy(d: TestDaemon, dir: string, extra: string[] = []): Promise<{ function: string; version: { id: string; seq: number }; created: boolean; url: string }> {
+  const r = await d.cli(['deploy', dir, '--json', ...extra]);
+  if (r.code !== 0) throw new Error(`deploy ${dir} failed (${r.code}): ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
