@@ -14,6 +14,7 @@ import { READY_LINE } from './protocol.ts';
 import { listenHandshake } from './listener.ts';
 import { createAgentServer, defaultWorkDir } from './server.ts';
 import { agentLog, captureConsole } from '../runtime/console.ts';
+import { listenVsock, selfTestVsock } from './vsock/index.ts';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -54,9 +55,9 @@ async function main() {
   if (uds) {
     await listenHandshake(uds, new Map([[AGENT_PORT, server]]));
   } else {
-    const modPath = './vsock/index.ts';
-    const vsock = (await import(modPath)) as { listenVsock(port: number, server: unknown): Promise<void> };
-    await vsock.listenVsock(Number(vsockPort), server);
+    // Fail loudly at boot (not at the first request) if the addon or Node version is wrong.
+    await selfTestVsock();
+    listenVsock(Number(vsockPort), server);
   }
   agentLog('info', `${READY_LINE} pid=${process.pid} port=${AGENT_PORT}`);
 

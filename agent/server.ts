@@ -6,6 +6,7 @@
 import http from 'node:http';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { addGuestEntropy, setGuestClock } from './vsock/index.ts';
 import os from 'node:os';
 import path from 'node:path';
 import { AgentPaths, AGENT_PROTOCOL_VERSION, type AgentProblem, type HealthResponse, type LoadFunctionRequest, type LoadFunctionResponse, type NetworkRequest, type RestoreRequest, type RestoreResponse } from './protocol.ts';
@@ -76,18 +77,19 @@ export function createAgentServer(options: AgentOptions) {
     let clockSet = false;
     let entropyAdded = 0;
     if (options.guest) {
-      // A restored guest wakes with the snapshot's wall clock; take the host's.
-      const r = spawnSync('date', ['-u', '-s', `@${(req.timeMs / 1000).toFixed(3)}`], { stdio: 'ignore' });
-      clockSet = r.status === 0;
+      // A restored guest wakes with the snapshot's wall clock and RNG state: take the host's
+      // clock, and credit fresh host entropy with a forced kernel reseed (the addon's ioctls).
+      try {
+        setGuestClock(req.timeMs);
+        clockSet = true;
+      } catch (err) {
+        agentLog('warn', `cannot set the guest clock: ${(err as Error).message}`);
+      }
       if (req.entropy) {
-        // Writing mixes the bytes into the pool without crediting them; the kernel also reseeds on
-        // VMGenID. Good enough as a second source of uniqueness for clones.
-        const bytes = Buffer.from(req.entropy, 'base64');
         try {
-          writeFileSync('/dev/urandom', bytes);
-          entropyAdded = bytes.length;
-        } catch {
-          entropyAdded = 0;
+          entropyAdded = addGuestEntropy(Buffer.from(req.entropy, 'base64'));
+        } catch (err) {
+          agentLog('warn', `cannot add entropy: ${(err as Error).message}`);
         }
       }
     }
