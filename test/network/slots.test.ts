@@ -102,6 +102,15 @@ it('guest → internet: egress through the slot NAT and the host NAT', async () 
   } finally {
     server.close();
   }
+  // The guest may not open connections to the host itself.
+  const onHost = await listen(net.host, '0.0.0.0');
+  try {
+    const toHost = await connect(guest, slotLayout(service.config, lease.slot).hostVethIp, onHost.port, 1500);
+    assert.not.ok(toHost.ok, 'a guest connected to the host');
+    assert.equal(onHost.from, []);
+  } finally {
+    onHost.close();
+  }
 });
 
 it('internet → guest: ingress via the clone address, DNAT to the shared guest IP', async () => {
