@@ -8,6 +8,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import type { BootSpec, OutputLine, StepTiming } from '../port.ts';
 import { waitForAgent, type AgentHealth } from './agent.ts';
 import { CleanupStack } from './cleanup.ts';
+import { IgnitionError } from '../../errors.ts';
 import { FcConfigInvalid } from './errors.ts';
 import { directLayout, jailedLayout, type Layout } from './layout.ts';
 import type { NetworkAttachment, ResolvedOptions } from './options.ts';
@@ -105,7 +106,13 @@ export function agentHealthStep(timeoutOf: (opts: ResolvedOptions) => number): S
     name: 'agent-health',
     async run(ctx) {
       const proc = need(ctx.proc, 'process');
-      ctx.health = await waitForAgent(need(ctx.layout, 'layout').vsock, timeoutOf(ctx.opts), proc.exited, ctx.spec.id);
+      try {
+        ctx.health = await waitForAgent(need(ctx.layout, 'layout').vsock, timeoutOf(ctx.opts), proc.exited, ctx.spec.id);
+      } catch (err) {
+        // The console tail usually says why the guest never came up (panic, agent crash).
+        if (err instanceof IgnitionError) err.data.console = proc.stderrTail.slice(-2000);
+        throw err;
+      }
     },
   };
 }

@@ -82,7 +82,7 @@ export class FirecrackerProcess {
     return this.#exit;
   }
 
-  /** The last lines Firecracker wrote to stderr (for error messages). */
+  /** The last lines Firecracker wrote to stdout/stderr, i.e. its errors and the guest console (for error messages). */
   get stderrTail(): string {
     return this.#stderrTail.join('\n');
   }
@@ -96,10 +96,8 @@ export class FirecrackerProcess {
       const lines = (rest + chunk).split('\n');
       rest = lines.pop() ?? '';
       for (const line of lines) {
-        if (name === 'stderr') {
-          this.#stderrTail.push(line);
-          if (this.#stderrTail.length > 20) this.#stderrTail.shift();
-        }
+        this.#stderrTail.push(line);
+        if (this.#stderrTail.length > 20) this.#stderrTail.shift();
         this.o.onOutput?.({ stream: name, line });
       }
     });

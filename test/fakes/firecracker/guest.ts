@@ -98,7 +98,7 @@ export class Guest {
   }
 
   /** Asks the agent for its health (host side of the handshake, internal socket), or undefined. */
-  health(timeoutMs = 1000): Promise<{ function?: { loaded?: boolean; path?: string } } | undefined> {
+  health(timeoutMs = 5000): Promise<{ function?: { loaded?: boolean; path?: string } } | undefined> {
     return new Promise((resolve) => {
       const socket = net.connect(this.agentSocket);
       let data = '';

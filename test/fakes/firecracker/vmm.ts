@@ -77,7 +77,11 @@ export class FakeVmm {
     this.guest = new Guest({
       privateDir: o.privateDir,
       console: o.console,
-      onCrash: (code, signal) => o.log('ERROR', `guest agent exited unexpectedly (code ${code}, signal ${signal})`),
+      onCrash: (code, signal) => {
+        // Also on the console, where the driver's error messages look.
+        o.console(`fake firecracker: guest agent exited unexpectedly (code ${code}, signal ${signal})`);
+        o.log('ERROR', `guest agent exited unexpectedly (code ${code}, signal ${signal})`);
+      },
     });
     this.muxer = new VsockMuxer(this.guest);
     if (o.metricsPath) this.metrics = { metrics_path: o.metricsPath };
