@@ -47,30 +47,13 @@ export async function exportLayout(registry: Registry, ref: string, target: stri
   const snap = registry.get(ref);
   const art = snapshotArtifact(snap);
   const refName = options.refName ?? snap.name ?? snap.id;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,254}$/.test(refName) || refName.includes('..')) throw RegistryBadRequest(`ref name "${refName}" is not allowed`);
   for (const l of art.layers) registry.blobPath(l.digest);
-  const manifestDesc: Descriptor = {
-    mediaType: OCI_MANIFEST,
-    digest: art.manifestDigest,
-    size: art.manifestBytes.length,
-    artifactType: SNAPSHOT_ARTIFACT,
-    annotations: { [REF_NAME_ANNOTATION]: refName },
-  };
+  const manifestDesc = manifestDescriptor(art, refName);
   const bytes = art.layers.reduce((n, l) => n + l.size, 0) + art.config.length + art.manifestBytes.length;
   const abs = path.resolve(target);
   try {
     if (abs.endsWith('.tar')) {
-      const index: OciIndex = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [manifestDesc] };
-      const small = (name: string, buf: Buffer): TarEntryInput => ({ name, size: buf.length, body: () => [buf] });
-      const entries: TarEntryInput[] = [
-        small('oci-layout', Buffer.from(JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION }))),
-        small('index.json', Buffer.from(JSON.stringify(index))),
-        { name: 'blobs/', type: 'dir' },
-        { name: 'blobs/sha256/', type: 'dir' },
-        small(`blobs/sha256/${digestHex(art.manifestDigest)}`, art.manifestBytes),
-        small(`blobs/sha256/${digestHex(art.configDescriptor.digest)}`, art.config),
-        ...uniqueLayers(art.layers).map((l) => ({ name: `blobs/sha256/${digestHex(l.digest)}`, size: l.size, body: () => registry.blobs.read(l.digest) })),
-      ];
+      const entries = layoutTarEntries(registry, art, manifestDesc);
       await mkdir(path.dirname(abs), { recursive: true });
       const tmp = `${abs}.${randomBytes(4).toString('hex')}.part`;
       try {
@@ -102,6 +85,41 @@ export async function exportLayout(registry: Registry, ref: string, target: stri
   }
 }
 
+/** The entries of a single-snapshot layout tar, in an order a streaming reader handles best. */
+function layoutTarEntries(registry: Registry, art: ReturnType<typeof snapshotArtifact>, manifestDesc: Descriptor): TarEntryInput[] {
+  const index: OciIndex = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [manifestDesc] };
+  const small = (name: string, buf: Buffer): TarEntryInput => ({ name, size: buf.length, body: () => [buf] });
+  return [
+    small('oci-layout', Buffer.from(JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION }))),
+    small('index.json', Buffer.from(JSON.stringify(index))),
+    { name: 'blobs/', type: 'dir' },
+    { name: 'blobs/sha256/', type: 'dir' },
+    small(`blobs/sha256/${digestHex(art.manifestDigest)}`, art.manifestBytes),
+    small(`blobs/sha256/${digestHex(art.configDescriptor.digest)}`, art.config),
+    ...uniqueLayers(art.layers).map((l) => ({ name: `blobs/sha256/${digestHex(l.digest)}`, size: l.size, body: () => registry.blobs.read(l.digest) })),
+  ];
+}
+
+/**
+ * A snapshot's layout as a tar stream (for `GET /v1/snapshots/:id/layout.tar`): nothing is
+ * written on the daemon's disk, the archive is produced as the client reads it.
+ */
+export function layoutTarStream(registry: Registry, ref: string, options: ExportOptions = {}): { stream: AsyncGenerator<Buffer>; manifestDigest: Digest; size: number } {
+  const snap = registry.get(ref);
+  const art = snapshotArtifact(snap);
+  for (const l of art.layers) registry.blobPath(l.digest);
+  const manifestDesc = manifestDescriptor(art, options.refName ?? snap.name ?? snap.id);
+  const entries = layoutTarEntries(registry, art, manifestDesc);
+  // Exact archive size: headers, bodies padded to 512, two zero blocks at the end.
+  const size = entries.reduce((n, e) => n + 512 + Math.ceil((e.size ?? 0) / 512) * 512, 0) + 1024;
+  return { stream: tarStream(entries), manifestDigest: art.manifestDigest, size };
+}
+
+function manifestDescriptor(art: ReturnType<typeof snapshotArtifact>, refName: string): Descriptor {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,254}$/.test(refName) || refName.includes('..')) throw RegistryBadRequest(`ref name "${refName}" is not allowed`);
+  return { mediaType: OCI_MANIFEST, digest: art.manifestDigest, size: art.manifestBytes.length, artifactType: SNAPSHOT_ARTIFACT, annotations: { [REF_NAME_ANNOTATION]: refName } };
+}
+
 function uniqueLayers<T extends { digest: Digest }>(layers: T[]): T[] {
   const seen = new Set<string>();
   return layers.filter((l) => !seen.has(l.digest) && seen.add(l.digest));
@@ -131,7 +149,12 @@ export async function importLayout(registry: Registry, source: string, options: 
   } catch (err) {
     throw RegistryBadRequest(`there is no OCI layout at ${abs}`, { cause: err });
   }
-  return st.isDirectory() ? importDir(registry, abs, options) : importTar(registry, abs, options);
+  return st.isDirectory() ? importDir(registry, abs, options) : importTar(registry, createReadStream(abs, { highWaterMark: 1024 * 1024 }), abs, options);
+}
+
+/** Imports the snapshot(s) of a layout tar read from a stream (an HTTP request body, say). */
+export function importLayoutTar(registry: Registry, source: AsyncIterable<Buffer | Uint8Array>, where: string, options: ImportLayoutOptions = {}): Promise<Materialized[]> {
+  return importTar(registry, source, where, options);
 }
 
 async function readIndex(dir: string): Promise<OciIndex> {
@@ -193,13 +216,13 @@ function checkDigest(bytes: Buffer, expected: Digest, where: string): void {
  * ones are imported into the store as they stream past (pinned, digest-checked). Layers that turn
  * out to be unused are left to GC once the lease is released.
  */
-async function importTar(registry: Registry, file: string, options: ImportLayoutOptions): Promise<Materialized[]> {
+async function importTar(registry: Registry, input: AsyncIterable<Buffer | Uint8Array>, file: string, options: ImportLayoutOptions): Promise<Materialized[]> {
   const small = new Map<string, Buffer>();
   let indexBytes: Buffer | null = null;
   const lease = registry.pins.lease();
   try {
     try {
-      for await (const e of tarEntries(createReadStream(file, { highWaterMark: 1024 * 1024 }))) {
+      for await (const e of tarEntries(input)) {
         const name = e.name.replace(/^\.\//, '');
         if (e.type !== 'file') continue;
         if (name === 'index.json') indexBytes = Buffer.concat(await all(e.body));
