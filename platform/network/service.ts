@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { NetClosed, NetInvalidPolicy } from './errors.ts';
+import { NetClosed, NetInvalidConfig, NetInvalidPolicy } from './errors.ts';
 import { type HostShell, checkHostTools, createHostShell, listHostLinks } from './host.ts';
 import { Ipam, type SlotKind, type SlotRow, type SlotState, applyNetworkMigrations } from './ipam.ts';
 import { SlotPool, abandon } from './pool.ts';
@@ -101,7 +101,7 @@ export class NetworkService {
     const host = new SlotHost(config, o.shell ?? createHostShell({ hostNetns: o.hostNetns }));
     const poolSize = o.poolSize ?? 4;
     if (!Number.isInteger(poolSize) || poolSize < 0 || poolSize > config.capacity) {
-      throw NetInvalidPolicy(`poolSize ${poolSize} must be between 0 and ${config.capacity}.`);
+      throw NetInvalidConfig(`poolSize ${poolSize} must be between 0 and ${config.capacity}.`);
     }
     const service = new NetworkService(config, ipam, host, poolSize, o.log ?? (() => {}));
     await host.ensureHost(service.#bridgeEgress());
