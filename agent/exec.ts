@@ -43,7 +43,7 @@ export function runExec(req: ExecRequest, res: ServerResponse): void {
   });
   child.on('close', (code, signal) => {
     if (timer) clearTimeout(timer);
-    if (spawnError && code === null && !signal) {
+    if (spawnError) {
       const codeName = spawnError.code === 'ENOENT' ? 'exec_not_found' : 'exec_failed';
       send({ type: 'error', code: codeName, message: `cannot run ${req.cmd}: ${spawnError.message}` });
     } else {

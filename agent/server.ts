@@ -35,15 +35,19 @@ export function createAgentServer(options: AgentOptions) {
     expectFunction: false,
   };
   const invoke = createInvokeListener(state, AgentPaths.invokePrefix);
+  let uploads = 0;
 
   async function load(req: LoadFunctionRequest): Promise<LoadFunctionResponse> {
     state.expectFunction = true;
     let file = req.path;
     if (!file) {
       if (typeof req.code !== 'string') throw problem(400, 'agent_bad_request', 'PUT /v1/function needs "code" or "path"');
-      mkdirSync(options.workDir, { recursive: true });
+      // A fresh directory per upload: ESM caches modules by URL, so reusing a path would hand a
+      // second load the first module (or its failure).
+      const dir = path.join(options.workDir, String(++uploads));
+      mkdirSync(dir, { recursive: true });
       const name = path.basename(req.filename ?? 'function.mjs');
-      file = path.join(options.workDir, name);
+      file = path.join(dir, name);
       const linked = !req.map || /\/\/# sourceMappingURL=/.test(req.code);
       writeFileSync(file, linked ? req.code : `${req.code}\n//# sourceMappingURL=${name}.map\n`);
       if (req.map) writeFileSync(`${file}.map`, req.map);
