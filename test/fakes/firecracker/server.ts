@@ -12,7 +12,7 @@
  *    `/snapshot/load` arrives);
  *  - IGNITION_FC_FAKE_AGENT=<file>: a different agent script (default <repo>/dist/agent.mjs).
  */
-import { appendFileSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startHttpServer, type FakeHttpServer, type RawRequest } from './http.ts';
@@ -49,7 +49,8 @@ export async function startFake(options: FakeOptions): Promise<RunningFake> {
   const id = options.id ?? 'anonymous-instance';
   const cwd = options.cwd ?? process.cwd();
   const level = LEVELS.indexOf((options.level ?? 'Info').toLowerCase().replace(/^warn$/, 'warning'));
-  const privateDir = mkdtempSync(path.join(os.tmpdir(), 'fcfake-'));
+  reapStalePrivateDirs();
+  const privateDir = mkdtempSync(path.join(os.tmpdir(), `fcfake-${process.pid}-`));
   const log = (lvl: string, message: string) => {
     if (!options.logPath) return;
     const n = LEVELS.indexOf(lvl.toLowerCase().replace(/^warn$/, 'warning'));
@@ -118,6 +119,28 @@ export async function startFake(options: FakeOptions): Promise<RunningFake> {
       await http!.close();
     },
   };
+}
+
+/**
+ * A fake killed with SIGKILL (as the driver's last resort does) cannot remove its private
+ * directory; the next fake to start removes those whose process is gone.
+ */
+function reapStalePrivateDirs(): void {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(os.tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of entries) {
+    const m = /^fcfake-(\d+)-/.exec(name);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+    }
+  }
 }
 
 export function delaysFromEnv(value = process.env.IGNITION_FC_FAKE_DELAY): Delays {
