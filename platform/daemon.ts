@@ -25,6 +25,8 @@ import { MachineRecords } from './vmm/records.ts';
 import { selectDriver } from './vmm/select.ts';
 import type { MachineDriver } from './vmm/port.ts';
 import { VERSION } from './version.ts';
+import { VmService } from './vms/service.ts';
+import { vmRoutes } from './vms/routes.ts';
 
 export interface Daemon {
   url: string;
@@ -65,6 +67,7 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
   const logs = new LogSink(store, config.logRetention);
   const repo = new FunctionRepository(store);
   const functions = new FunctionService({ config, driver, registry, repo, records, logs, logger, workspacesDir });
+  const vms = new VmService({ driver, registry, records, logs, logger, workspacesDir });
 
   let draining = false;
   const started = Date.now();
@@ -73,7 +76,7 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
     logs,
     logger,
     draining: () => draining,
-    mounts: {},
+    mounts: { '/v1/vms': vmRoutes(vms) },
     info: () => ({
       name: 'ignition',
       version: VERSION,
@@ -108,6 +111,7 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
       // Idle keep-alive connections would hold close() open; in-flight requests keep theirs.
       (server as unknown as { closeIdleConnections?: () => void })?.closeIdleConnections?.();
       await functions.close(config.shutdownGraceMs);
+      await vms.close();
       const forced = setTimeout(() => (server as unknown as { closeAllConnections?: () => void })?.closeAllConnections?.(), config.shutdownGraceMs);
       await serverClosed;
       clearTimeout(forced);

@@ -13,9 +13,10 @@ import { InvokeCommand } from './commands/invoke.ts';
 import { InfoCommand, ListCommand, RemoveCommand, VersionsCommand } from './commands/functions.ts';
 import { LogsCommand } from './commands/logs.ts';
 import { InitCommand } from './commands/init.ts';
+import { vmCommands } from './commands/vm.ts';
 
 const cli = new Cli({ binaryName: 'ignition', binaryLabel: 'Ignition', binaryVersion: VERSION });
-for (const command of [DaemonCommand, DeployCommand, InvokeCommand, ListCommand, RemoveCommand, VersionsCommand, InfoCommand, LogsCommand, InitCommand]) cli.register(command);
+for (const command of [DaemonCommand, DeployCommand, InvokeCommand, ListCommand, RemoveCommand, VersionsCommand, InfoCommand, LogsCommand, InitCommand, ...vmCommands]) cli.register(command);
 cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);
 

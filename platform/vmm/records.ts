@@ -57,16 +57,20 @@ export class MachineRecords {
    * A pid is only signalled when its command line still names the machine's workspace, so a pid
    * reused by an unrelated process is never touched. Returns the ids reaped.
    */
-  reap(logger: Logger, roles: MachineRole[] = ['instance', 'build']): string[] {
+  reap(logger: Logger): string[] {
     const reaped: string[] = [];
     for (const r of this.list()) {
-      if (!roles.includes(r.role)) continue;
       if (r.pid && processMentions(r.pid, r.workspace)) {
         try {
           process.kill(r.pid, 'SIGKILL');
         } catch {
           // exited meanwhile
         }
+      }
+      if (r.role === 'vm') {
+        // A user's VM keeps its record and workspace (like `vm kill`) until `vm rm`.
+        if (r.state !== 'stopped') this.update(r.id, { state: 'stopped', pid: null });
+        continue;
       }
       rmSync(r.workspace, { recursive: true, force: true });
       this.remove(r.id);

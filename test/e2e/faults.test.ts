@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import path from 'node:path';
 import { mkdtempSync, cpSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { deploy, FIXTURES, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
 
@@ -139,7 +140,7 @@ test('a body over the limit: 413, declared or streamed', async () => {
   async function* chunks() {
     for (let i = 0; i < 4; i++) yield Buffer.from(big);
   }
-  const streamed = await problem(`${d.url}/fn/echo/`, { method: 'POST', body: chunks() });
+  const streamed = await problem(`${d.url}/fn/echo/`, { method: 'POST', body: Readable.from(chunks()) });
   assert.is(streamed.status, 413);
   assert.is(streamed.body.code, 'body_too_large');
   await echoStillServes();

@@ -1,0 +1,73 @@
+/**
+ * The low-level VM surface on the process driver, through the real CLI: run, ps, inspect, exec,
+ * pause/resume, logs, kill (record kept), rm (record and workspace gone); what the process driver
+ * cannot do (snapshot, fork) is an `unsupported` problem, not a fake.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync } from 'node:fs';
+import { startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+
+let d: TestDaemon;
+let id: string;
+test.before(async () => {
+  d = await startTestDaemon();
+});
+test.after(async () => {
+  await d?.stop();
+});
+
+test('vm run starts a machine; ps and inspect show it', async () => {
+  const r = await d.cli(['vm', 'run', '--name', 'box']);
+  assert.is(r.code, 0, r.stderr);
+  id = r.stdout.trim();
+  assert.match(id, /^vm_/);
+  const ps = JSON.parse((await d.cli(['vm', 'ps', '--json'])).stdout);
+  assert.equal(ps.map((v: { id: string; name: string; state: string }) => [v.id, v.name, v.state]), [[id, 'box', 'running']]);
+  const inspect = JSON.parse((await d.cli(['vm', 'inspect', 'box'])).stdout);
+  assert.is(inspect.id, id);
+  assert.ok(inspect.timings.some((t: { step: string }) => t.step === 'agent-ready'));
+});
+
+test('vm exec runs a command and exits with its code', async () => {
+  const ok = await d.cli(['vm', 'exec', id, '--', 'sh', '-c', 'echo hi; echo oops >&2']);
+  assert.is(ok.code, 0, ok.stderr);
+  assert.is(ok.stdout, 'hi\n');
+  assert.is(ok.stderr, 'oops\n');
+  const fail = await d.cli(['vm', 'exec', id, '--', 'sh', '-c', 'exit 4']);
+  assert.is(fail.code, 4);
+  const missing = await d.cli(['vm', 'exec', id, '--', '/nope/nothing']);
+  assert.is(missing.code, 1);
+  assert.match(missing.stderr, /\[exec_not_found\]/);
+});
+
+test('pause and resume', async () => {
+  assert.match((await d.cli(['vm', 'pause', id])).stdout, /paused/);
+  assert.match((await d.cli(['vm', 'resume', id])).stdout, /running/);
+  assert.is((await d.cli(['vm', 'exec', id, '--', 'true'])).code, 0);
+});
+
+test('snapshot and fork are unsupported on the process driver', async () => {
+  const s = await d.cli(['vm', 'snapshot', id]);
+  assert.is(s.code, 1);
+  assert.match(s.stderr, /cannot snapshot a running machine.*\[unsupported\]/);
+  const f = await d.cli(['vm', 'fork', id, '--count', '2']);
+  assert.is(f.code, 1);
+  assert.match(f.stderr, /\[unsupported\]/);
+});
+
+test('kill keeps the record; rm removes record and workspace', async () => {
+  const workspace = JSON.parse((await d.cli(['vm', 'inspect', id])).stdout).workspace;
+  assert.match((await d.cli(['vm', 'kill', id])).stdout, /stopped/);
+  const ps = JSON.parse((await d.cli(['vm', 'ps', '--json'])).stdout);
+  assert.is(ps[0].state, 'stopped');
+  const exec = await d.cli(['vm', 'exec', id, '--', 'true']);
+  assert.match(exec.stderr, /\[vm_not_running\]/);
+  assert.is((await d.cli(['vm', 'rm', id])).code, 0);
+  assert.not.ok(existsSync(workspace));
+  assert.equal(JSON.parse((await d.cli(['vm', 'ps', '--json'])).stdout), []);
+  const again = await d.cli(['vm', 'rm', id]);
+  assert.match(again.stderr, /no VM .*\[not_found\]/);
+});
+
+test.run();
