@@ -1,0 +1,97 @@
+/**
+ * The whole platform on the Firecracker driver, against the fake Firecracker (a real HTTP server
+ * on the API socket that answers byte for byte as Firecracker does, with the real agent behind its
+ * vsock socket): deploy builds a golden snapshot (boot, load over vsock, pause, snapshot/create),
+ * invocations restore from it (snapshot/load with the memory file mapped from the registry), VMs
+ * are snapshotted and forked. IGNITION_FC_TRACE records the API calls that crossed the socket.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { request } from 'undici';
+import { deploy, FIXTURES, ROOT, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+
+const assets = mkdtempSync(path.join(os.tmpdir(), 'ign-fc-assets-'));
+const trace = path.join(assets, 'trace.jsonl');
+let d: TestDaemon;
+
+test.before(async () => {
+  writeFileSync(path.join(assets, 'vmlinux'), 'stand-in kernel: the fake only opens it');
+  writeFileSync(path.join(assets, 'rootfs.ext4'), '');
+  truncateSync(path.join(assets, 'rootfs.ext4'), 8 * 1024 * 1024);
+  d = await startTestDaemon({
+    env: {
+      IGNITION_DRIVER: 'firecracker',
+      IGNITION_FIRECRACKER_SKIP_KVM_CHECK: '1',
+      IGNITION_FIRECRACKER_BIN: path.join(ROOT, 'test/fakes/firecracker/firecracker'),
+      IGNITION_KERNEL: path.join(assets, 'vmlinux'),
+      IGNITION_ROOTFS: path.join(assets, 'rootfs.ext4'),
+      IGNITION_FC_TRACE: trace,
+    },
+  });
+});
+test.after(async () => {
+  await d?.stop();
+  rmSync(assets, { recursive: true, force: true });
+});
+
+const calls = () =>
+  readFileSync(trace, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { method: string; path: string; body: any });
+
+test('the daemon runs the firecracker driver', async () => {
+  const info = JSON.parse((await d.cli(['info', '--json'])).stdout);
+  assert.is(info.driver.name, 'firecracker');
+  assert.is(info.driver.capabilities.snapshot, 'memory');
+});
+
+test('deploy takes a golden snapshot; invocations restore from it', async () => {
+  const res = await deploy(d, path.join(FIXTURES, 'echo'), ['--env', 'A=1']);
+  assert.is(res.created, true);
+  const c = calls();
+  const paths = c.map((x) => `${x.method} ${x.path}`);
+  assert.ok(paths.includes('PUT /actions'), 'booted');
+  assert.ok(paths.includes('PATCH /vm'), 'paused for the snapshot');
+  const create = c.find((x) => x.path === '/snapshot/create')!;
+  assert.ok(create, 'snapshot created');
+  const load = c.find((x) => x.path === '/snapshot/load')!;
+  assert.ok(load, 'an instance was restored');
+  assert.is(load.body.mem_backend.backend_type, 'File');
+  assert.match(load.body.mem_backend.backend_path, /registry\/sha256\//, 'memory mapped from the registry, not copied');
+  const r = await request(`${d.url}/fn/echo/hi?x=1`, { method: 'POST', body: 'b' });
+  assert.is(r.statusCode, 200);
+  const echo = (await r.body.json()) as { path: string; query: string; body: string; env: Record<string, string> };
+  assert.is(echo.path, '/hi');
+  assert.is(echo.body, 'b');
+  assert.equal(echo.env, { A: '1' }, 'env handed over after restore');
+});
+
+test('VMs on firecracker: run, exec, snapshot, fork', async () => {
+  const run = await d.cli(['vm', 'run', '--name', 'fcbox']);
+  assert.is(run.code, 0, run.stderr);
+  const id = run.stdout.trim();
+  const ex = await d.cli(['vm', 'exec', id, '--', 'sh', '-c', 'echo in-guest']);
+  assert.is(ex.stdout, 'in-guest\n');
+  const snap = await d.cli(['vm', 'snapshot', id, '--name', 'fcbox-snap']);
+  assert.is(snap.code, 0, snap.stderr);
+  assert.match(snap.stdout.trim(), /^snap_/);
+  const fork = await d.cli(['vm', 'fork', id, '--count', '3', '--json']);
+  assert.is(fork.code, 0, fork.stderr);
+  const clones = JSON.parse(fork.stdout) as Array<{ id: string; state: string }>;
+  assert.is(clones.length, 3);
+  for (const c of clones) {
+    assert.is(c.state, 'running');
+    const e = await d.cli(['vm', 'exec', c.id, '--', 'true']);
+    assert.is(e.code, 0, e.stderr);
+  }
+  assert.is((await d.cli(['vm', 'exec', id, '--', 'true'])).code, 0, 'the source keeps running');
+  const restored = await d.cli(['vm', 'run', '--snapshot', 'fcbox-snap']);
+  assert.is(restored.code, 0, restored.stderr);
+  for (const v of [id, restored.stdout.trim(), ...clones.map((c) => c.id)]) assert.is((await d.cli(['vm', 'rm', v])).code, 0);
+});
+
+test.run();
