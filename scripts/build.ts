@@ -6,7 +6,7 @@
  * Native and platform-specific packages (better-sqlite3, esbuild) stay external.
  */
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 
 const common = {
   bundle: true,
@@ -19,16 +19,21 @@ const common = {
   banner: { js: "import { createRequire as __ignitionRequire } from 'node:module'; const require = __ignitionRequire(import.meta.url);" },
 };
 
-rmSync('dist', { recursive: true, force: true });
+// Build beside dist/ and swap it in, so processes started from dist/ meanwhile (tests, a running
+// daemon spawning agents) never see a half-empty folder.
+const out = `dist.tmp-${process.pid}`;
+rmSync(out, { recursive: true, force: true });
 await Promise.all([
   build({
     ...common,
     entryPoints: { ignition: 'platform/cli/main.ts' },
-    outdir: 'dist',
+    outdir: out,
     outExtension: { '.js': '.mjs' },
     splitting: true,
     chunkNames: 'chunks/[name]-[hash]',
     external: ['better-sqlite3', 'esbuild'],
   }),
-  build({ ...common, entryPoints: ['agent/main.ts'], outfile: 'dist/agent.mjs' }),
+  build({ ...common, entryPoints: ['agent/main.ts'], outfile: `${out}/agent.mjs` }),
 ]);
+rmSync('dist', { recursive: true, force: true });
+renameSync(out, 'dist');
