@@ -1,0 +1,24 @@
+/**
+ * The tokens table. Only the SHA-256 of a token is stored: a copy of the database (a backup, a
+ * support bundle) never lets anyone call the API. Revoked tokens keep their row so `token ls`
+ * can show who had access and when it ended.
+ */
+import type { Migration } from '../store/db.ts';
+
+export const authMigrations: Migration[] = [
+  {
+    id: 'auth-001',
+    sql: `
+      CREATE TABLE tokens (
+        id            TEXT PRIMARY KEY,
+        name          TEXT NOT NULL,
+        scope         TEXT NOT NULL CHECK (scope IN ('admin', 'invoke')),
+        function      TEXT,
+        hash          BLOB NOT NULL UNIQUE,
+        created_at    INTEGER NOT NULL,
+        last_used_at  INTEGER,
+        revoked_at    INTEGER
+      );
+    `,
+  },
+];

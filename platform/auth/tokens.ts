@@ -1,0 +1,174 @@
+/**
+ * API tokens: issue, list, revoke, verify.
+ *
+ * A token is `ign_` followed by 32 random bytes in base64url; the prefix makes leaked tokens easy
+ * to spot in logs and by secret scanners. Only its SHA-256 is stored. `verify` hashes the
+ * presented token, finds the row by hash and compares the hashes again in constant time: looking
+ * up by hash is safe against timing probes because an attacker cannot choose the bytes of a
+ * SHA-256, so how far an index comparison gets reveals nothing usable about any real token.
+ *
+ * Verified tokens are cached in memory (the daemon checks one on every /v1 request). `revoke`
+ * drops its entry at once; entries also expire after `cacheTtlMs`, which bounds how long a
+ * revocation made by another process on the same database takes to bite.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Store } from '../store/db.ts';
+import { newId } from '../ids.ts';
+import { assertFunctionName } from '../functions/names.ts';
+import { isIgnitionError } from '../errors.ts';
+import { AuthInvalidRequest, AuthTokenNotFound } from './errors.ts';
+
+export type TokenScope = 'admin' | 'invoke';
+export const TOKEN_PREFIX = 'ign_';
+const TOKEN_RE = /^ign_[A-Za-z0-9_-]{43}$/;
+const NAME_RE = /^[\x21-\x7e](?:[\x20-\x7e]{0,62}[\x21-\x7e])?$/;
+
+/** What the API shows of a token: never the token, never its hash. */
+export interface TokenRecord {
+  id: string;
+  name: string;
+  scope: TokenScope;
+  /** For `invoke` tokens: the one function it may call, or null for every function. */
+  function: string | null;
+  createdAt: number;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+}
+
+export interface CreateTokenInput {
+  name?: string;
+  scope?: TokenScope;
+  fn?: string | null;
+}
+
+export interface TokenStoreOptions {
+  /** How long a verified token stays cached (default 60 s). */
+  cacheTtlMs?: number;
+  /** `last_used_at` is written at most this often per token (default 60 s): no write per request. */
+  touchIntervalMs?: number;
+  now?: () => number;
+}
+
+interface Row {
+  id: string;
+  name: string;
+  scope: TokenScope;
+  function: string | null;
+  hash: Buffer;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+const toRecord = (r: Row): TokenRecord => ({
+  id: r.id,
+  name: r.name,
+  scope: r.scope,
+  function: r.function,
+  createdAt: r.created_at,
+  lastUsedAt: r.last_used_at,
+  revokedAt: r.revoked_at,
+});
+
+/** SHA-256 of a token, the only form in which it is stored. */
+export function hashToken(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** True when `value` has the shape of an Ignition token (says nothing about validity). */
+export function looksLikeToken(value: string): boolean {
+  return TOKEN_RE.test(value);
+}
+
+export class TokenStore {
+  private readonly cache = new Map<string, { record: TokenRecord; hash: Buffer; until: number }>();
+  private readonly ttl: number;
+  private readonly touchEvery: number;
+  private readonly now: () => number;
+
+  constructor(private readonly store: Store, options: TokenStoreOptions = {}) {
+    this.ttl = options.cacheTtlMs ?? 60_000;
+    this.touchEvery = options.touchIntervalMs ?? 60_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Issues a token. The returned `token` is the only time it exists outside the caller. */
+  create(input: CreateTokenInput = {}): { id: string; token: string; record: TokenRecord } {
+    const { name, scope, fn } = validateCreate(input);
+    const id = newId('tok');
+    const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+    const createdAt = this.now();
+    this.store.sqlite
+      .prepare('INSERT INTO tokens (id, name, scope, function, hash, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(id, name, scope, fn, hashToken(token), createdAt);
+    return { id, token, record: { id, name, scope, function: fn, createdAt, lastUsedAt: null, revokedAt: null } };
+  }
+
+  /** Every token ever issued, oldest first, revoked ones included (with `revokedAt`). */
+  list(): TokenRecord[] {
+    return (this.store.sqlite.prepare('SELECT * FROM tokens ORDER BY created_at, id').all() as Row[]).map(toRecord);
+  }
+
+  get(id: string): TokenRecord | undefined {
+    const row = this.store.sqlite.prepare('SELECT * FROM tokens WHERE id = ?').get(id) as Row | undefined;
+    return row && toRecord(row);
+  }
+
+  /** Revokes a token (idempotent: revoking twice keeps the first time). */
+  revoke(id: string): TokenRecord {
+    const row = this.store.sqlite.prepare('SELECT * FROM tokens WHERE id = ?').get(id) as Row | undefined;
+    if (!row) throw AuthTokenNotFound(`no token with id "${id}"`, { data: { id } });
+    if (row.revoked_at === null) {
+      row.revoked_at = this.now();
+      this.store.sqlite.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ?').run(row.revoked_at, id);
+    }
+    for (const [key, entry] of this.cache) if (entry.record.id === id) this.cache.delete(key);
+    return toRecord(row);
+  }
+
+  /** The live record for a presented token, or null when it is malformed, unknown or revoked. */
+  verify(token: string): TokenRecord | null {
+    if (typeof token !== 'string' || !TOKEN_RE.test(token)) return null;
+    const hash = hashToken(token);
+    const key = hash.toString('hex');
+    const now = this.now();
+    const cached = this.cache.get(key);
+    if (cached && cached.until > now && timingSafeEqual(cached.hash, hash)) {
+      this.touch(cached.record, now);
+      return { ...cached.record };
+    }
+    this.cache.delete(key);
+    const row = this.store.sqlite.prepare('SELECT * FROM tokens WHERE hash = ?').get(hash) as Row | undefined;
+    if (!row || row.hash.length !== hash.length || !timingSafeEqual(row.hash, hash) || row.revoked_at !== null) return null;
+    const record = toRecord(row);
+    this.cache.set(key, { record, hash, until: now + this.ttl });
+    this.touch(record, now);
+    return { ...record };
+  }
+
+  private touch(record: TokenRecord, now: number) {
+    if (record.lastUsedAt !== null && now - record.lastUsedAt < this.touchEvery) return;
+    record.lastUsedAt = now;
+    this.store.sqlite.prepare('UPDATE tokens SET last_used_at = ? WHERE id = ?').run(now, record.id);
+  }
+}
+
+function validateCreate(input: CreateTokenInput): { name: string; scope: TokenScope; fn: string | null } {
+  const scope = input.scope ?? 'admin';
+  if (scope !== 'admin' && scope !== 'invoke') throw AuthInvalidRequest(`scope must be "admin" or "invoke" (got ${JSON.stringify(scope)})`);
+  const name = input.name ?? (scope === 'admin' ? 'admin' : 'invoke');
+  if (typeof name !== 'string' || !NAME_RE.test(name)) {
+    throw AuthInvalidRequest('token name must be 1 to 64 printable ASCII characters without leading or trailing spaces');
+  }
+  let fn: string | null = null;
+  if (input.fn !== undefined && input.fn !== null) {
+    if (scope !== 'invoke') throw AuthInvalidRequest('only invoke tokens can be limited to one function; drop the function or use scope "invoke"');
+    try {
+      fn = assertFunctionName(input.fn);
+    } catch (err) {
+      if (isIgnitionError(err)) throw AuthInvalidRequest(err.message, { cause: err });
+      throw err;
+    }
+  }
+  return { name, scope, fn };
+}
