@@ -26,6 +26,7 @@ import { selectDriver } from './vmm/select.ts';
 import type { MachineDriver } from './vmm/port.ts';
 import { VERSION } from './version.ts';
 import { VmService } from './vms/service.ts';
+import { platformMetrics } from './metrics.ts';
 import { vmRoutes } from './vms/routes.ts';
 
 export interface Daemon {
@@ -66,7 +67,25 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
 
   const logs = new LogSink(store, config.logRetention);
   const repo = new FunctionRepository(store);
-  const functions = new FunctionService({ config, driver, registry, repo, records, logs, logger, workspacesDir });
+  const metrics = platformMetrics();
+  const functions = new FunctionService({ config, driver, registry, repo, records, logs, logger, workspacesDir, metrics });
+  metrics.registry.onCollect(() => {
+    metrics.instances.reset();
+    metrics.queueDepth.reset();
+    const byFn = new Map<string, { idle: number; busy: number; starting: number; queued: number }>();
+    for (const p of functions.allPoolStats()) {
+      const agg = byFn.get(p.fn) ?? { idle: 0, busy: 0, starting: 0, queued: 0 };
+      agg.idle += p.idle;
+      agg.busy += p.instances - p.idle;
+      agg.starting += p.starting;
+      agg.queued += p.queued;
+      byFn.set(p.fn, agg);
+    }
+    for (const [fn, a] of byFn) {
+      for (const state of ['idle', 'busy', 'starting'] as const) metrics.instances.set({ function: fn, state }, a[state]);
+      metrics.queueDepth.set({ function: fn }, a.queued);
+    }
+  });
   const vms = new VmService({ driver, registry, records, logs, logger, workspacesDir });
 
   let draining = false;
@@ -76,6 +95,7 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
     logs,
     logger,
     draining: () => draining,
+    metrics,
     mounts: { '/v1/vms': vmRoutes(vms) },
     info: () => ({
       name: 'ignition',

@@ -16,6 +16,7 @@ import type { LogSink } from '../functions/logs.ts';
 import { onError, problemResponse, toProblem } from './problem.ts';
 import { functionRoutes } from './routes/functions.ts';
 import { invokeRoutes } from './routes/invoke.ts';
+import type { PlatformMetrics } from '../metrics.ts';
 
 export interface AppDeps {
   functions: FunctionService;
@@ -26,6 +27,7 @@ export interface AppDeps {
   mounts?: Record<string, Hono<any>>;
   /** Whether the daemon is draining (health turns 503, new work is refused). */
   draining?: () => boolean;
+  metrics?: PlatformMetrics;
 }
 
 export function createApp(deps: AppDeps) {
@@ -42,9 +44,13 @@ export function createApp(deps: AppDeps) {
 
   app.get('/healthz', (c) => (deps.draining?.() ? c.json({ status: 'draining' }, 503) : c.json({ status: 'ok' })));
   app.get('/v1/info', (c) => c.json(deps.info()));
+  if (deps.metrics) {
+    const metrics = deps.metrics;
+    app.get('/metrics', (c) => c.body(metrics.registry.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }));
+  }
   app.route('/v1/functions', functionRoutes(deps.functions, deps.logs));
   for (const [path, sub] of Object.entries(deps.mounts ?? {})) app.route(path, sub);
-  app.route('/fn', invokeRoutes(deps.functions));
+  app.route('/fn', invokeRoutes(deps.functions, deps.metrics));
 
   app.notFound((c) => {
     const { problem } = toProblem(NotFound(`no route ${c.req.method} ${c.req.path}`), c.req.path);

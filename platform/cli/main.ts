@@ -14,9 +14,10 @@ import { InfoCommand, ListCommand, RemoveCommand, VersionsCommand } from './comm
 import { LogsCommand } from './commands/logs.ts';
 import { InitCommand } from './commands/init.ts';
 import { vmCommands } from './commands/vm.ts';
+import { versionCommands } from './commands/versions.ts';
 
 const cli = new Cli({ binaryName: 'ignition', binaryLabel: 'Ignition', binaryVersion: VERSION });
-for (const command of [DaemonCommand, DeployCommand, InvokeCommand, ListCommand, RemoveCommand, VersionsCommand, InfoCommand, LogsCommand, InitCommand, ...vmCommands]) cli.register(command);
+for (const command of [DaemonCommand, DeployCommand, InvokeCommand, ListCommand, RemoveCommand, VersionsCommand, InfoCommand, LogsCommand, InitCommand, ...vmCommands, ...versionCommands]) cli.register(command);
 cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);
 

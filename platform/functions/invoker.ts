@@ -29,6 +29,8 @@ export interface InvokeRequest {
 }
 
 export interface InvokeResponse {
+  /** True when the request waited for an instance to start (or for a busy pool at its maximum). */
+  cold: boolean;
   status: number;
   headers: Record<string, string | string[]>;
   body: Readable;
@@ -55,8 +57,9 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   }, timeoutMs);
   const pool = service.pool(version);
   let inst: Instance;
+  let cold: boolean;
   try {
-    inst = await pool.acquire(controller.signal);
+    ({ inst, cold } = await pool.acquire(controller.signal));
   } catch (err) {
     clearTimeout(timer);
     req.body?.resume();
@@ -114,7 +117,7 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   };
   res.body.once('close', done);
   res.body.once('error', done);
-  return { status: res.statusCode, headers: outHeaders, body: res.body, invocationId, version: version.id };
+  return { cold, status: res.statusCode, headers: outHeaders, body: res.body, invocationId, version: version.id };
 }
 
 /** Passes bytes through until `limit`, then fails the stream (the upload is cut short). */

@@ -79,14 +79,17 @@ export class Pool {
     }
   }
 
-  /** An instance with room for one more request; waits (bounded) when none is free. */
-  acquire(signal?: AbortSignal): Promise<Instance> {
+  /**
+   * An instance with room for one more request; waits (bounded) when none is free. `cold` tells
+   * whether the request had to wait for an instance (a start, or a busy pool at its maximum).
+   */
+  acquire(signal?: AbortSignal): Promise<{ inst: Instance; cold: boolean }> {
     if (this.closed) return Promise.reject(ShuttingDown(`version ${this.version.id} of ${this.version.fn} is no longer served`));
     const inst = this.pick();
     if (inst) {
       this.take(inst);
       this.ensureCapacity();
-      return Promise.resolve(inst);
+      return Promise.resolve({ inst, cold: false });
     }
     if (this.queue.length >= this.settings.queueSize + this.startable()) {
       return Promise.reject(
@@ -95,8 +98,8 @@ export class Pool {
         }),
       );
     }
-    return new Promise<Instance>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject };
+    return new Promise<{ inst: Instance; cold: boolean }>((resolve, reject) => {
+      const waiter: Waiter = { resolve: (inst) => resolve({ inst, cold: true }), reject };
       this.queue.push(waiter);
       signal?.addEventListener(
         'abort',
@@ -138,6 +141,9 @@ export class Pool {
   list(): Instance[] {
     return [...this.instances];
   }
+
+  /** Instance start times (restore to healthy agent) are reported here. */
+  onStarted: ((inst: Instance) => void) | undefined;
 
   /** Stops taking requests, lets in-flight ones finish (bounded), destroys every instance. */
   async drain(graceMs: number): Promise<void> {
@@ -235,6 +241,7 @@ export class Pool {
         }
         this.watch(inst);
         this.instances.add(inst);
+        this.onStarted?.(inst);
         this.dispatch();
       },
       (err: Error) => {

@@ -138,6 +138,10 @@ export class FunctionRepository {
     return { fn, name, routes, updatedAt: now };
   }
 
+  deleteAlias(fn: string, name: string) {
+    this.db.delete(aliasesTable).where(and(eq(aliasesTable.fn, fn), eq(aliasesTable.name, name))).run();
+  }
+
   /** Removes the function with its versions and aliases (cascade); returns its versions' snapshots. */
   deleteFunction(name: string): string[] {
     return this.store.sqlite.transaction(() => {

@@ -21,6 +21,7 @@ import { assertEnvName, assertFunctionName } from './names.ts';
 import { Pool, type PoolStats } from './pool.ts';
 import { FunctionRepository, type AliasRoute, type VersionRecord } from './repository.ts';
 import { FunctionNotFound, VersionNotFound } from './errors.ts';
+import type { PlatformMetrics } from '../metrics.ts';
 
 export interface DeployInput {
   name: string;
@@ -50,6 +51,7 @@ export interface FunctionServiceDeps {
   logger: Logger;
   workspacesDir: string;
   baseImage?: Record<string, string>;
+  metrics?: PlatformMetrics;
 }
 
 export class FunctionService {
@@ -132,6 +134,60 @@ export class FunctionService {
     return { function: name, version, created: true, timings: golden.timings };
   }
 
+  /** Finds a version by `3`, `v3`, or its id. */
+  resolveVersion(name: string, ref: string | number): VersionRecord {
+    this.describe(name);
+    const text = String(ref);
+    const seq = /^v?(\d+)$/.exec(text);
+    const v = seq ? this.deps.repo.findVersionBySeq(name, Number(seq[1])) : this.deps.repo.getVersion(text);
+    if (!v || v.fn !== name) throw VersionNotFound(`function "${name}" has no version ${text}`, { data: { function: name, version: text } });
+    return v;
+  }
+
+  /**
+   * Points an alias at one version, or splits its traffic between two by weight (summing to 100).
+   * The target versions' pools are warmed first, so the switch never makes a request wait.
+   */
+  async setAlias(name: string, alias: string, routes: Array<{ version: string | number; weight: number }>) {
+    assertFunctionName(alias, 'alias name');
+    if (!Array.isArray(routes) || routes.length < 1 || routes.length > 2) throw BadRequest('an alias routes to one version, or splits traffic between two');
+    for (const r of routes) {
+      if (!Number.isInteger(r.weight) || r.weight < 0 || r.weight > 100) throw BadRequest(`weight ${JSON.stringify(r.weight)} must be an integer from 0 to 100`);
+    }
+    const total = routes.reduce((n, r) => n + r.weight, 0);
+    if (total !== 100) throw BadRequest(`traffic weights must sum to 100 (they sum to ${total})`, { data: { weights: routes.map((r) => r.weight) } });
+    const versions = routes.map((r) => this.resolveVersion(name, r.version));
+    if (versions.length === 2 && versions[0].id === versions[1].id) throw BadRequest('a traffic split needs two different versions');
+    for (const v of versions) {
+      if (!this.deps.registry.find(v.snapshotId)) throw VersionNotFound(`version v${v.seq} of "${name}" has lost its golden snapshot; redeploy it`);
+      await this.pool(v).warm();
+    }
+    const record = this.deps.repo.setAlias(name, alias, versions.map((v, i) => ({ version: v.id, weight: routes[i].weight })));
+    this.invalidate(name);
+    await this.drainUnreferenced(name);
+    return { ...record, routes: record.routes.map((r, i) => ({ ...r, seq: versions[i].seq })) };
+  }
+
+  /** Moves `latest` back to the version before the current one, or to `to`. */
+  async rollback(name: string, to?: string | number) {
+    const current = this.routes(name, 'latest').versions[0];
+    let target: VersionRecord | undefined;
+    if (to !== undefined) target = this.resolveVersion(name, to);
+    else target = this.deps.repo.listVersions(name).find((v) => v.seq < current.seq);
+    if (!target) throw VersionNotFound(`function "${name}" has no version before v${current.seq} to roll back to`, { data: { function: name } });
+    const alias = await this.setAlias(name, 'latest', [{ version: target.id, weight: 100 }]);
+    return { function: name, from: { id: current.id, seq: current.seq }, to: { id: target.id, seq: target.seq }, alias };
+  }
+
+  async removeAlias(name: string, alias: string) {
+    if (alias === 'latest') throw BadRequest('the alias "latest" cannot be removed; deploy or roll back to move it');
+    if (!this.deps.repo.getAlias(name, alias)) throw VersionNotFound(`function "${name}" has no alias "${alias}"`);
+    this.deps.repo.deleteAlias(name, alias);
+    this.invalidate(name);
+    await this.drainUnreferenced(name);
+    return { removed: alias };
+  }
+
   /** The versions an alias routes to, with weights (cached; invalidated on every change). */
   routes(name: string, alias = 'latest'): { routes: AliasRoute[]; versions: VersionRecord[] } {
     const key = `${name}\0${alias}`;
@@ -165,9 +221,24 @@ export class FunctionService {
     let pool = this.pools.get(version.id);
     if (!pool) {
       pool = new Pool(version, { ...this.deps }, this.deps.logger.child({ fn: version.fn, version: version.id }));
+      const metrics = this.deps.metrics;
+      const driver = this.deps.driver.name;
+      if (metrics) {
+        pool.onStarted = (inst) => {
+          for (const t of inst.timings) {
+            if (t.step === 'total') metrics.restoreDuration.observe({ driver }, t.ms / 1000);
+            else metrics.restoreStep.observe({ driver, flow: 'restore', step: t.step }, t.ms / 1000);
+          }
+        };
+      }
       this.pools.set(version.id, pool);
     }
     return pool;
+  }
+
+  /** Pool figures of every function, for /metrics. */
+  allPoolStats(): Array<PoolStats & { fn: string }> {
+    return [...this.pools.values()].map((p) => ({ ...p.stats(), fn: p.version.fn }));
   }
 
   poolStats(name: string): PoolStats[] {

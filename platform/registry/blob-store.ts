@@ -17,7 +17,7 @@ import { mkdir, open, rename, stat as statAsync, unlink } from 'node:fs/promises
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { assertDigest, digestHex, type Digest } from './digest.ts';
-import { chunksOf, hashAndWrite } from './blob-writer.ts';
+import { chunksOf, hashAndWrite, readFileChunks } from './blob-writer.ts';
 import { RegistryBlobNotFound, RegistryDigestMismatch, RegistryDiskFull, RegistryIoError } from './errors.ts';
 
 /** What an import produced. */
@@ -138,14 +138,12 @@ export class BlobStore {
   }
 
   async importFile(srcPath: string, options: ImportOptions = {}): Promise<BlobInfo> {
-    let src: Readable;
     try {
       await statAsync(srcPath);
-      src = createReadStream(srcPath, { highWaterMark: 1024 * 1024 });
     } catch (err) {
       throw RegistryIoError(`cannot read ${srcPath} to import it: ${(err as Error).message}`, { cause: err, data: { path: srcPath } });
     }
-    return this.importStream(src, options);
+    return this.importStream(readFileChunks(srcPath), options);
   }
 
   async importBuffer(buf: Buffer | Uint8Array, options: ImportOptions = {}): Promise<BlobInfo> {

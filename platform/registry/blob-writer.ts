@@ -9,7 +9,7 @@
  * the absolute file offset.
  */
 import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 
 const BLOCK = 4096;
 const ZERO = Buffer.alloc(BLOCK);
@@ -96,4 +96,45 @@ async function writeFully(fh: FileHandle, buf: Buffer, offset: number, length: n
 /** Splits a buffer into chunks so its writes overlap like a stream's. */
 export function* chunksOf(buf: Buffer, size = 1024 * 1024): Generator<Buffer> {
   for (let s = 0; s < buf.length; s += size) yield buf.subarray(s, Math.min(buf.length, s + size));
+}
+
+/**
+ * Reads a file in `size` chunks with `depth` reads in flight, so the disk (or page cache copy in
+ * the thread pool) works while the main thread hashes. A plain read stream keeps one read in
+ * flight and measured at about half the throughput here.
+ */
+export async function* readFileChunks(file: string, size = 1024 * 1024, depth = 6): AsyncGenerator<Buffer> {
+  const fh = await open(file, 'r');
+  const queue: Promise<Buffer>[] = [];
+  try {
+    const total = (await fh.stat()).size;
+    let next = 0;
+    const issue = () => {
+      if (next >= total) return;
+      const at = next;
+      const n = Math.min(size, total - at);
+      next += n;
+      const p = (async () => {
+        const buf = Buffer.allocUnsafe(n);
+        let off = 0;
+        while (off < n) {
+          const { bytesRead } = await fh.read(buf, off, n - off, at + off);
+          if (bytesRead === 0) throw new Error(`${file} shrank while being read`);
+          off += bytesRead;
+        }
+        return buf;
+      })();
+      p.catch(() => {}); // awaited in order below; marked handled so an early failure is not "unhandled"
+      queue.push(p);
+    };
+    for (let i = 0; i < depth; i++) issue();
+    while (queue.length) {
+      const buf = await queue.shift()!;
+      issue();
+      yield buf;
+    }
+  } finally {
+    await Promise.allSettled(queue);
+    await fh.close();
+  }
 }

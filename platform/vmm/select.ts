@@ -64,6 +64,7 @@ export function firecrackerChecks(config: IgnitionConfig, env: NodeJS.ProcessEnv
 }
 
 export function selectDriver(config: IgnitionConfig, opts: { agentPath: string; workspacesDir: string; logger: Logger }): DriverChoice {
+  const stepLogger = opts.logger.child({ driver: 'firecracker' });
   const makeProcess = (reason: string): DriverChoice => {
     const driver = new ProcessDriver({ agentPath: opts.agentPath, sandbox: config.sandbox, logger: opts.logger });
     return { driver, reason: `${reason}; sandbox: ${driver.sandboxReason}` };
@@ -75,6 +76,8 @@ export function selectDriver(config: IgnitionConfig, opts: { agentPath: string; 
       rootfs: config.firecracker.rootfs,
       bootArgs: config.firecracker.bootArgs,
       workspacesDir: opts.workspacesDir,
+      // Every boot/restore/snapshot step, named and timed, in the logs (restores also reach /metrics).
+      onStep: (e) => stepLogger.debug('vm step', { vm: e.vmId, flow: e.flow, step: e.step, ms: e.ms, ok: e.ok }),
     }),
     reason,
   });

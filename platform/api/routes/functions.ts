@@ -46,6 +46,21 @@ export function functionRoutes(service: FunctionService, logs: LogSink) {
     });
   });
 
+  app.get('/:name/aliases', (c) => c.json({ aliases: service.describe(assertFunctionName(c.req.param('name'))).aliases }));
+
+  app.put('/:name/aliases/:alias', async (c) => {
+    const body = await readJson<{ routes?: Array<{ version: string | number; weight: number }> }>(c);
+    if (!Array.isArray(body.routes)) throw BadRequest('"routes" must be a list of { version, weight }');
+    return c.json(await service.setAlias(assertFunctionName(c.req.param('name')), c.req.param('alias'), body.routes));
+  });
+
+  app.delete('/:name/aliases/:alias', async (c) => c.json(await service.removeAlias(assertFunctionName(c.req.param('name')), c.req.param('alias'))));
+
+  app.post('/:name/rollback', async (c) => {
+    const body = await readJson<{ to?: string | number }>(c);
+    return c.json(await service.rollback(assertFunctionName(c.req.param('name')), body.to));
+  });
+
   app.get('/:name/instances', (c) => {
     const name = assertFunctionName(c.req.param('name'));
     service.describe(name);

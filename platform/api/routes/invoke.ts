@@ -11,10 +11,12 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { FunctionService } from '../../functions/service.ts';
 import { invoke } from '../../functions/invoker.ts';
 import { assertFunctionName } from '../../functions/names.ts';
+import { IgnitionError } from '../../errors.ts';
+import type { PlatformMetrics } from '../../metrics.ts';
 
 type NodeBindings = { incoming?: IncomingMessage; outgoing?: ServerResponse };
 
-export function invokeRoutes(service: FunctionService) {
+export function invokeRoutes(service: FunctionService, metrics?: PlatformMetrics) {
   const app = new Hono<{ Bindings: NodeBindings; Variables: { requestId: string } }>();
 
   app.all('/:target{[^/]+}/*', handler);
@@ -38,6 +40,7 @@ export function invokeRoutes(service: FunctionService) {
     const contentLength = c.req.header('content-length');
     const headers: Record<string, string | string[] | undefined> = incoming ? { ...incoming.headers } : Object.fromEntries(c.req.raw.headers);
     const body = !hasBody ? null : incoming ? (incoming as Readable) : c.req.raw.body ? Readable.fromWeb(c.req.raw.body as never) : null;
+    const started = performance.now();
     const res = await invoke(service, {
       fn,
       alias,
@@ -48,7 +51,18 @@ export function invokeRoutes(service: FunctionService) {
       contentLength: contentLength === undefined ? undefined : Number(contentLength),
       remoteAddress: incoming?.socket.remoteAddress,
       invocationId: c.get('requestId'),
+    }).catch((err: unknown) => {
+      if (metrics) {
+        const code = err instanceof IgnitionError ? err.code : 'internal';
+        metrics.invocationErrors.inc({ function: fn, code });
+        metrics.invocations.inc({ function: fn, outcome: 'error', start: 'unknown' });
+      }
+      throw err;
     });
+    if (metrics) {
+      metrics.invocationDuration.observe({ function: fn, version: res.version }, (performance.now() - started) / 1000);
+      metrics.invocations.inc({ function: fn, version: res.version, outcome: `${Math.floor(res.status / 100)}xx`, start: res.cold ? 'cold' : 'warm' });
+    }
     if (outgoing) {
       outgoing.writeHead(res.status, { ...res.headers, 'x-request-id': c.get('requestId') });
       res.body.on('error', () => outgoing.destroy());
