@@ -15,9 +15,12 @@ import { LogsCommand } from './commands/logs.ts';
 import { InitCommand } from './commands/init.ts';
 import { vmCommands } from './commands/vm.ts';
 import { versionCommands } from './commands/versions.ts';
+import { DevCommand } from './commands/dev.ts';
+import { DoctorCommand } from './commands/doctor.ts';
+import { ImageBuildCommand } from './commands/image.ts';
 
 const cli = new Cli({ binaryName: 'ignition', binaryLabel: 'Ignition', binaryVersion: VERSION });
-for (const command of [DaemonCommand, DeployCommand, InvokeCommand, ListCommand, RemoveCommand, VersionsCommand, InfoCommand, LogsCommand, InitCommand, ...vmCommands, ...versionCommands]) cli.register(command);
+for (const command of [DaemonCommand, DeployCommand, InvokeCommand, ListCommand, RemoveCommand, VersionsCommand, InfoCommand, LogsCommand, InitCommand, ...vmCommands, ...versionCommands, DevCommand, DoctorCommand, ImageBuildCommand]) cli.register(command);
 cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);
 
