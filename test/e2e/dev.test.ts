@@ -1,0 +1,68 @@
+/**
+ * `ignition dev` redeploys on change and shows build errors with file and line while the previous
+ * version keeps serving; `ignition doctor` reports the host and fails for a driver it cannot run.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { request } from 'undici';
+import { CLI, runCli, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+
+let d: TestDaemon;
+const dir = mkdtempSync(path.join(os.tmpdir(), 'ign-dev-'));
+const source = (text: string) => `export default { fetch: () => { console.log('dev-log ${text}'); return new Response('${text}'); } };\n`;
+
+test.before(async () => {
+  d = await startTestDaemon();
+  writeFileSync(path.join(dir, 'index.ts'), source('one'));
+});
+test.after(async () => {
+  await d?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function waitFor(get: () => string, re: RegExp, what: string) {
+  for (let i = 0; i < 300; i++) {
+    if (re.test(get())) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}; output:\n${get()}`);
+}
+
+test('dev: deploy, redeploy on change, build errors keep the old version, logs stream', async () => {
+  const child = spawn(process.execPath, [CLI, 'dev', dir, '--name', 'devfn'], { env: { ...process.env, IGNITION_HOST: d.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (b) => (out += b));
+  child.stderr.on('data', (b) => (out += b));
+  try {
+    await waitFor(() => out, /deployed devfn v1/, 'first deploy');
+    const body = async () => (await (await request(`${d.url}/fn/devfn/`)).body.text());
+    assert.is(await body(), 'one');
+    await waitFor(() => out, /dev-log one/, 'the log line');
+    writeFileSync(path.join(dir, 'index.ts'), source('two'));
+    await waitFor(() => out, /deployed devfn v2/, 'redeploy');
+    assert.is(await body(), 'two');
+    writeFileSync(path.join(dir, 'index.ts'), 'export default { fetch() { return new Response("x" }\n');
+    await waitFor(() => out, /index\.ts:1:\d+: .*\[build_failed\] \(the previous version keeps serving\)/, 'the build error');
+    assert.is(await body(), 'two');
+  } finally {
+    child.kill('SIGINT');
+    await new Promise((r) => child.once('exit', r));
+  }
+});
+
+test('doctor: ready on the process driver; not ready when firecracker is required here', async () => {
+  const ok = await runCli(['doctor', '--json'], { env: { IGNITION_DRIVER: 'process', IGNITION_DATA_DIR: dir } });
+  assert.is(ok.code, 0, ok.stderr);
+  const report = JSON.parse(ok.stdout);
+  assert.is(report.driver, 'process');
+  const fc = await runCli(['doctor'], { env: { IGNITION_DRIVER: 'firecracker', IGNITION_DATA_DIR: dir, IGNITION_FIRECRACKER_BIN: '/nonexistent/firecracker' } });
+  assert.is(fc.code, 1);
+  assert.match(fc.stdout, /MISSING firecracker\s+binary "\/nonexistent\/firecracker" not found/);
+  assert.match(fc.stdout, /fix: scripts\/fetch-assets\.sh/);
+});
+
+test.run();
