@@ -1,7 +1,7 @@
 /**
  * `/v1/secrets` (mounted by the composition root behind `adminAuth`):
  *   GET    /:fn          → {function, secrets: [{name, createdAt, updatedAt}]}   (never values)
- *   PUT    /:fn/:name    {value} → 201 when created, 200 when replaced
+ *   PUT    /:fn/:name    {value} → {function, name, created, createdAt, updatedAt}: 201 new, 200 replaced
  *   DELETE /:fn/:name    → {function, removed}
  *   POST   /_rotate-key  → {rotated, keyId}   ("_" cannot start a function name, so no clash)
  *
@@ -63,9 +63,9 @@ export function secretRoutes(store: SecretStore, deps: SecretRouteDeps): Hono {
   app.put('/:fn/:name', async (c) => {
     const fn = known(c.req.param('fn'));
     const value = await readValue(c);
-    const { created, ...info } = store.set(fn, c.req.param('name'), value as string);
+    const info = store.set(fn, c.req.param('name'), value as string);
     deps.onChange(fn);
-    return c.json({ function: fn, ...info }, created ? 201 : 200);
+    return c.json({ function: fn, ...info }, info.created ? 201 : 200);
   });
 
   app.delete('/:fn/:name', (c) => {
