@@ -27,6 +27,8 @@ import type { MachineDriver } from './vmm/port.ts';
 import { VERSION } from './version.ts';
 import { VmService } from './vms/service.ts';
 import { platformMetrics } from './metrics.ts';
+import { registryRoutes } from './registry/routes.ts';
+import { guardGoldenSnapshots, imageRoutes } from './api/routes/images.ts';
 import { vmRoutes } from './vms/routes.ts';
 
 export interface Daemon {
@@ -96,7 +98,8 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
     logger,
     draining: () => draining,
     metrics,
-    mounts: { '/v1/vms': vmRoutes(vms) },
+    mounts: { '/v1/vms': vmRoutes(vms), '/v1/snapshots': registryRoutes(registry), '/v1/images': imageRoutes(registry) },
+    guards: { '/v1/snapshots/*': guardGoldenSnapshots(registry, repo) },
     info: () => ({
       name: 'ignition',
       version: VERSION,

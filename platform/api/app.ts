@@ -7,7 +7,7 @@
  *   /fn/<name>[@alias]/<path>   invoke
  *   plus whatever capability routes the composition root mounts (snapshots, network, vms…)
  */
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import type { Logger } from '../log.ts';
 import { NotFound } from '../errors.ts';
 import { newId } from '../ids.ts';
@@ -25,6 +25,8 @@ export interface AppDeps {
   info: () => Record<string, unknown>;
   /** Extra sub-apps by mount path, e.g. { '/v1/snapshots': registryRoutes(registry) }. */
   mounts?: Record<string, Hono<any>>;
+  /** Middleware by path pattern, run before the routes (e.g. guards across capabilities). */
+  guards?: Record<string, MiddlewareHandler>;
   /** Whether the daemon is draining (health turns 503, new work is refused). */
   draining?: () => boolean;
   metrics?: PlatformMetrics;
@@ -49,6 +51,7 @@ export function createApp(deps: AppDeps) {
     app.get('/metrics', (c) => c.body(metrics.registry.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }));
   }
   app.route('/v1/functions', functionRoutes(deps.functions, deps.logs));
+  for (const [path, guard] of Object.entries(deps.guards ?? {})) app.use(path, guard);
   for (const [path, sub] of Object.entries(deps.mounts ?? {})) app.route(path, sub);
   app.route('/fn', invokeRoutes(deps.functions, deps.metrics));
 

@@ -1,8 +1,10 @@
 /**
  * The typed client of the daemon's REST API, used by every CLI command (and usable by programs).
  * Errors come back as `ApiError` carrying the problem document's code, status and detail.
- * The daemon is found through IGNITION_HOST (default http://127.0.0.1:7777).
+ * The daemon is found through IGNITION_HOST (default http://127.0.0.1:7777); the admin token through
+ * platform/cli/credentials.ts.
  */
+import { readToken } from './credentials.ts';
 export interface ProblemBody {
   type?: string;
   title?: string;
@@ -37,14 +39,23 @@ export interface DeployRequest {
 }
 
 export class IgnitionClient {
-  constructor(readonly baseUrl: string = daemonUrl()) {}
+  constructor(
+    readonly baseUrl: string = daemonUrl(),
+    /** Bearer token for the admin API (IGNITION_TOKEN or the data dir's admin.token). */
+    readonly token: string | undefined = readToken(),
+  ) {}
+
+  /** Headers every request carries (authorization when a token is known). */
+  headers(): Record<string, string> {
+    return this.token ? { authorization: `Bearer ${this.token}` } : {};
+  }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
       res = await fetch(this.baseUrl + path, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: body === undefined ? this.headers() : { ...this.headers(), 'content-type': 'application/json' },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
@@ -89,7 +100,7 @@ export class IgnitionClient {
     const p = opts.path ?? '/';
     const url = `${this.baseUrl}/fn/${encodeURIComponent(name)}${p.startsWith('/') ? p : `/${p}`}`;
     try {
-      return await fetch(url, { method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'), headers: opts.headers, body: opts.body as BodyInit | undefined });
+      return await fetch(url, { method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'), headers: { ...this.headers(), ...opts.headers }, body: opts.body as BodyInit | undefined });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
       throw new ApiError({ status: 0, code: 'daemon_unreachable', detail: `cannot reach the daemon at ${this.baseUrl} (${cause})` });

@@ -18,9 +18,10 @@ import { versionCommands } from './commands/versions.ts';
 import { DevCommand } from './commands/dev.ts';
 import { DoctorCommand } from './commands/doctor.ts';
 import { ImageBuildCommand } from './commands/image.ts';
+import { registryCommands } from './commands/registry.ts';
 
 const cli = new Cli({ binaryName: 'ignition', binaryLabel: 'Ignition', binaryVersion: VERSION });
-for (const command of [DaemonCommand, DeployCommand, InvokeCommand, ListCommand, RemoveCommand, VersionsCommand, InfoCommand, LogsCommand, InitCommand, ...vmCommands, ...versionCommands, DevCommand, DoctorCommand, ImageBuildCommand]) cli.register(command);
+for (const command of [DaemonCommand, DeployCommand, InvokeCommand, ListCommand, RemoveCommand, VersionsCommand, InfoCommand, LogsCommand, InitCommand, ...vmCommands, ...versionCommands, DevCommand, DoctorCommand, ImageBuildCommand, ...registryCommands]) cli.register(command);
 cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);
 

@@ -77,7 +77,7 @@ export class VmExecCommand extends BaseCommand {
     const [cmd, ...args] = this.argv;
     const res = await fetch(`${this.client.baseUrl}/v1/vms/${encodeURIComponent(this.id)}/exec`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { ...this.client.headers(), 'content-type': 'application/json' },
       body: JSON.stringify({ cmd, args, timeoutMs: this.timeout === undefined ? undefined : Number(this.timeout) }),
     }).catch((err: Error) => {
       throw new ApiError({ status: 0, code: 'daemon_unreachable', detail: `cannot reach the daemon at ${this.client.baseUrl} (${err.message})` });
