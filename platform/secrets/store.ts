@@ -44,9 +44,9 @@ interface Row {
  * belongs); the message says what is wrong and shows the first offending character.
  */
 export function assertSecretName(name: unknown): string {
-  if (typeof name !== 'string' || name.length === 0) throw SecretInvalidName('a secret name must be a non-empty string');
-  if (SECRET_NAME_RE.test(name)) return name;
   const rule = 'secret names use letters, digits and "_", do not start with a digit, and have at most 128 characters';
+  if (typeof name !== 'string' || name.length === 0) throw SecretInvalidName(`a secret name must be a non-empty string: ${rule}`);
+  if (SECRET_NAME_RE.test(name)) return name;
   if (name.length > 128) throw SecretInvalidName(`the secret name is ${name.length} characters long: ${rule}`);
   const at = /^[0-9]/.test(name) ? 0 : [...name].findIndex((ch) => !/[A-Za-z0-9_]/.test(ch));
   const ch = [...name][at];
