@@ -1,0 +1,149 @@
+/**
+ * The contenders, started the way a user would start them: the benchmark handler bundled by
+ * esbuild for @hono/node-server (`node bundle.mjs`) and for workerd (a capnp config binding
+ * 127.0.0.1 on a free port), Ignition's agent alone on its Unix socket (to split the daemon's hop
+ * from the agent's), and the Ignition daemon with functions deployed through its REST API.
+ */
+import { writeFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { build } from 'esbuild';
+import { connectVsock } from '../../../platform/guest/vsock.ts';
+import { bundleFunction, type Bundle } from '../../../platform/functions/bundle.ts';
+import { startTestDaemon, type TestDaemon, ROOT } from '../../../test/support/daemon.ts';
+import { firstResponse, freePort, stopChild, track, waitForOutput } from './procs.ts';
+import type { Target } from './load.ts';
+import type { ChildProcess } from 'node:child_process';
+
+export { ROOT };
+export const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
+export const HELLO_DIR = path.join(FIXTURES, 'hello');
+export const WORKERD = path.join(ROOT, 'node_modules', '.bin', 'workerd');
+export const AGENT = path.join(ROOT, 'dist', 'agent.mjs');
+
+export interface Running {
+  origin: string;
+  target: Target;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Bundles fixtures/serve-node.ts (handler + @hono/node-server) into `<dir>/node-bundle.mjs`. */
+export async function buildNodeBundle(dir: string): Promise<string> {
+  const out = path.join(dir, 'node-bundle.mjs');
+  await build({ entryPoints: [path.join(FIXTURES, 'serve-node.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: out, logLevel: 'silent' });
+  return out;
+}
+
+/** Writes the handler as a workerd ES module plus a capnp config serving it on `port`. */
+export async function writeWorkerdConfig(dir: string, port: number): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  await build({ entryPoints: [path.join(HELLO_DIR, 'index.ts')], bundle: true, platform: 'neutral', format: 'esm', outfile: path.join(dir, 'worker.mjs'), logLevel: 'silent' });
+  const config = path.join(dir, 'config.capnp');
+  writeFileSync(
+    config,
+    [
+      'using Workerd = import "/workerd/workerd.capnp";',
+      'const config :Workerd.Config = (',
+      '  services = [ (name = "main", worker = .hello) ],',
+      `  sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ],`,
+      ');',
+      'const hello :Workerd.Worker = (',
+      '  modules = [ (name = "worker", esModule = embed "worker.mjs") ],',
+      '  compatibilityDate = "2025-01-01",',
+      ');',
+      '',
+    ].join('\n'),
+  );
+  return config;
+}
+
+function running(origin: string, child: ChildProcess): Running {
+  return { origin, child, target: { origin, path: '/' }, stop: () => stopChild(child) };
+}
+
+/** `node bundle.mjs` on a free port; resolves at its first 200 with the spawn-to-answer time. */
+export async function startNodeServer(bundle: string): Promise<Running & { startMs: number }> {
+  const port = await freePort();
+  const t0 = performance.now();
+  const child = track(process.execPath, [bundle], { env: { ...process.env, PORT: String(port) } });
+  const origin = `http://127.0.0.1:${port}`;
+  const t1 = await firstResponse(origin, '/', 30_000, child);
+  return { ...running(origin, child), startMs: t1 - t0 };
+}
+
+/** `workerd serve config.capnp`; resolves at its first 200 with the spawn-to-answer time. */
+export async function startWorkerd(dir: string): Promise<Running & { startMs: number }> {
+  const port = await freePort();
+  const config = await writeWorkerdConfig(dir, port);
+  const t0 = performance.now();
+  const child = track(WORKERD, ['serve', config], { cwd: dir });
+  const origin = `http://127.0.0.1:${port}`;
+  const t1 = await firstResponse(origin, '/', 30_000, child);
+  return { ...running(origin, child), startMs: t1 - t0 };
+}
+
+/** Ignition's agent on its own (`node dist/agent.mjs --uds`), the bundle loaded at start. */
+export async function startAgent(dir: string, bundle: Bundle): Promise<Running> {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'function.mjs'), bundle.code);
+  writeFileSync(path.join(dir, 'function.mjs.map'), bundle.map);
+  const uds = path.join(dir, 'v.sock');
+  const child = track(process.execPath, [AGENT, '--uds', uds], { env: { ...process.env, IGNITION_BUNDLE: path.join(dir, 'function.mjs'), IGNITION_WORK_DIR: dir }, cwd: dir });
+  await waitForOutput(child, /ignition-agent ready/);
+  const connect = ((_opts: unknown, cb: (err: Error | null, socket: import('node:net').Socket | null) => void) => {
+    connectVsock(uds, 52, { timeoutMs: 5000 }).then((s) => cb(null, s), (e: Error) => cb(e, null));
+  }) as unknown as Target['connect'];
+  const origin = 'http://agent';
+  return { origin, child, target: { origin, path: '/v1/invoke/', connect }, stop: () => stopChild(child) };
+}
+
+export async function bundleHello(): Promise<Bundle> {
+  return bundleFunction(HELLO_DIR);
+}
+
+/** An Ignition daemon on a temp data dir (the e2e helper), quiet logs. */
+export function startDaemon(env: Record<string, string> = {}): Promise<TestDaemon> {
+  return startTestDaemon({ env: { IGNITION_LOG_LEVEL: 'warn', ...env } });
+}
+
+export interface DeployAnswer {
+  function: string;
+  version: { id: string; seq: number };
+  created: boolean;
+  timings?: Array<{ step: string; ms: number }>;
+}
+
+/** Deploys `code` as `name` through the REST API (what `ignition deploy` does after bundling). */
+export async function deployCode(url: string, name: string, code: string, map: string, settings: Record<string, unknown>): Promise<DeployAnswer> {
+  const res = await request(`${url}/v1/functions/${name}/deployments`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ code, map, settings }),
+    headersTimeout: 300_000,
+    bodyTimeout: 300_000,
+  });
+  const text = await res.body.text();
+  if (res.statusCode >= 300) throw new Error(`deploy of ${name} answered ${res.statusCode}: ${text}`);
+  return JSON.parse(text) as DeployAnswer;
+}
+
+export interface InstanceInfo {
+  id: string;
+  pid: number | null;
+  state: string;
+  served: number;
+  timings?: Array<{ step: string; ms: number }>;
+}
+
+export async function instances(url: string, name: string): Promise<InstanceInfo[]> {
+  const res = await request(`${url}/v1/functions/${name}/instances`);
+  const body = (await res.body.json()) as { instances: InstanceInfo[] };
+  return body.instances;
+}
+
+/** The daemon's invoke URL of a function, as a load-generator target. */
+export function fnTarget(url: string, name: string): Target {
+  return { origin: url, path: `/fn/${name}/` };
+}

@@ -1,0 +1,134 @@
+/**
+ * Benchmark 1, invoke path warm: one handler served four ways and driven by one load generator in
+ * the same run: through Ignition (`/fn/<name>/`), by bare @hono/node-server (the limit for a Node
+ * handler), by workerd (a production function runtime), and by Ignition's agent alone on its Unix
+ * socket (no daemon; it splits the daemon's hop from the agent's). Rounds alternate the targets so
+ * that drifting background load hits them alike. CPU time per request of each server process is
+ * read from /proc to show where Ignition's extra cost sits.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { closedLoop, sequential, type LoadResult, type Target } from './lib/load.ts';
+import { cpuMsOf, processTree } from './lib/procs.ts';
+import { bundleHello, buildNodeBundle, deployCode, fnTarget, instances, startAgent, startDaemon, startNodeServer, startWorkerd } from './lib/servers.ts';
+import { fmt, median, ms, ratio, summarize } from './lib/stats.ts';
+import { goal, type BenchContext, type BenchResult } from './lib/types.ts';
+
+type Name = 'ignition' | 'node-server' | 'workerd' | 'agent alone';
+
+interface Contender {
+  name: Name;
+  target: Target;
+  pids: () => number[];
+}
+
+export async function runWarm(ctx: BenchContext): Promise<BenchResult> {
+  const rounds = ctx.quick ? 1 : 3;
+  const durationMs = ctx.quick ? 2000 : 10_000;
+  const warmupMs = ctx.quick ? 500 : 2000;
+  const seqCount = ctx.quick ? 300 : 3000;
+  const seqWarmup = ctx.quick ? 100 : 300;
+  const connections = 32;
+  const dir = path.join(ctx.tmp, 'warm');
+
+  const bundle = await bundleHello();
+  const daemon = await startDaemon();
+  const stops: Array<() => Promise<unknown>> = [() => daemon.stop()];
+  try {
+    await deployCode(daemon.url, 'bench-warm', bundle.code, bundle.map, { minWarm: 1 });
+    const node = await startNodeServer(await buildNodeBundle(dir));
+    stops.push(node.stop);
+    const workerd = await startWorkerd(path.join(dir, 'workerd'));
+    stops.push(workerd.stop);
+    const agent = await startAgent(path.join(dir, 'agent'), bundle);
+    stops.push(agent.stop);
+
+    const ignitionPids = async () => {
+      const inst = await instances(daemon.url, 'bench-warm');
+      return [...processTree(daemon.child.pid!), ...inst.flatMap((i) => (i.pid ? processTree(i.pid) : []))];
+    };
+    let ignPids = await ignitionPids();
+    const contenders: Contender[] = [
+      { name: 'ignition', target: fnTarget(daemon.url, 'bench-warm'), pids: () => ignPids },
+      { name: 'node-server', target: node.target, pids: () => processTree(node.child.pid!) },
+      { name: 'workerd', target: workerd.target, pids: () => processTree(workerd.child.pid!) },
+      { name: 'agent alone', target: agent.target, pids: () => processTree(agent.child.pid!) },
+    ];
+
+    const runs: Record<Name, LoadResult[]> = { ignition: [], 'node-server': [], workerd: [], 'agent alone': [] };
+    const cpuPerReq: Record<Name, number[]> = { ignition: [], 'node-server': [], workerd: [], 'agent alone': [] };
+    for (let r = 0; r < rounds; r++) {
+      // Rotate the order each round so no contender always runs first (or last).
+      const order = contenders.map((_, i) => contenders[(i + r) % contenders.length]);
+      for (const c of order) {
+        ctx.log(`warm: round ${r + 1}/${rounds} ${c.name}`);
+        if (c.name === 'ignition') ignPids = await ignitionPids();
+        const pids = c.pids();
+        const cpu0 = cpuMsOf(pids);
+        const res = await closedLoop(c.target, { connections, durationMs, warmupMs });
+        // CPU includes the warm-up period: divide by every request made in it, approximated by rate.
+        const cpu = cpuMsOf(c.name === 'ignition' ? await ignitionPids() : pids) - cpu0;
+        const totalReq = res.rps * ((durationMs + warmupMs) / 1000);
+        cpuPerReq[c.name].push((cpu / totalReq) * 1000);
+        runs[c.name].push(res);
+      }
+    }
+    const seq: Partial<Record<Name, LoadResult>> = {};
+    for (const c of contenders) {
+      ctx.log(`warm: sequential ${c.name}`);
+      seq[c.name] = await sequential(c.target, seqCount, seqWarmup);
+    }
+
+    const agg = (n: Name) => {
+      const rs = runs[n];
+      const lat = summarize(rs.flatMap((x) => x.samples));
+      return { rps: median(rs.map((x) => x.rps)), rpsRounds: rs.map((x) => x.rps), p50: lat.median, p99: lat.p99, errors: rs.reduce((a, x) => a + x.errors, 0), requests: rs.reduce((a, x) => a + x.requests, 0), cpuUsPerRequest: median(cpuPerReq[n]) };
+    };
+    const a = { ignition: agg('ignition'), node: agg('node-server'), workerd: agg('workerd'), agent: agg('agent alone') };
+    const s = { ignition: seq.ignition!.latency, node: seq['node-server']!.latency, workerd: seq.workerd!.latency, agent: seq['agent alone']!.latency };
+    const vsNode = a.ignition.rps / a.node.rps;
+    const vsWorkerd = a.ignition.rps / a.workerd.rps;
+    const agentVsNode = a.agent.rps / a.node.rps;
+    const added = s.ignition.median - s.node.median;
+    const addedByAgent = s.agent.median - s.node.median;
+    const cores = os.cpus().length;
+
+    const throughputWhy = (m: number) =>
+      `Ignition reached ${ratio(m)} of bare node-server's requests/s. A request through Ignition passes two servers instead of one (the daemon, then the agent over a Unix socket); ` +
+      `the agent alone reached ${ratio(agentVsNode)} of node-server, and per request the daemon and instance together used ${fmt(a.ignition.cpuUsPerRequest, 0)} µs of CPU against ${fmt(a.node.cpuUsPerRequest, 0)} µs for node-server and ${fmt(a.agent.cpuUsPerRequest, 0)} µs for the agent alone. ` +
+      `With ${cores} cores shared by the load generator and every server process, throughput follows CPU per request, so the daemon's hop (${fmt(a.ignition.cpuUsPerRequest - a.agent.cpuUsPerRequest, 0)} µs) is the cost to cut.`;
+    const goals = [
+      goal('warm throughput ≥ 0.5× bare @hono/node-server', vsNode, '>=', 0.5, '×', throughputWhy),
+      goal('warm throughput above workerd', vsWorkerd, '>', 1, '×', (m) => `Ignition reached ${ratio(m)} of workerd's requests/s (workerd used ${fmt(a.workerd.cpuUsPerRequest, 0)} µs of CPU per request, Ignition ${fmt(a.ignition.cpuUsPerRequest, 0)} µs across daemon and instance).`),
+      goal('warm p50 added over bare node-server (1 connection)', added, '<', 0.5, 'ms', (m) =>
+        `Sequential requests took ${ms(m)} longer at the median through Ignition than on bare node-server; the agent alone added ${ms(addedByAgent)}, so about ${ms(m - addedByAgent)} is the daemon's hop (HTTP parse, routing, pool checkout, the proxied request over the Unix socket and the streamed response).`),
+    ];
+    const row = (label: string, x: typeof a.ignition, sq: typeof s.ignition, r: number | null) => [label, fmt(x.rps, 0), ms(x.p50), ms(x.p99), ms(sq.median), ms(sq.p99), fmt(x.cpuUsPerRequest, 0), r === null ? '—' : ratio(r)];
+    return {
+      id: 'warm',
+      title: 'Invoke path, warm',
+      measures: 'Requests/s and latency of one trivial fetch handler served through Ignition, by bare @hono/node-server, by workerd and by Ignition\'s agent alone, with the same load generator in the same run.',
+      workload: `GET / returning 14 bytes. Closed loop: ${connections} keep-alive connections (undici pool) for ${durationMs / 1000} s after ${warmupMs / 1000} s of discarded warm-up; then ${seqCount} sequential requests on one connection after ${seqWarmup} discarded. Ignition: process driver, function deployed with minWarm 1 and default settings otherwise.`,
+      runs: `${rounds} round(s) per contender, order rotated each round; requests/s is the median over rounds, latency percentiles pool every request of every round.`,
+      tables: [
+        {
+          columns: ['server', 'req/s (32 conns)', 'p50', 'p99', 'p50 (1 conn)', 'p99 (1 conn)', 'CPU µs/req', 'Ignition req/s ÷ this'],
+          rows: [
+            row('Ignition (/fn/<name>/)', a.ignition, s.ignition, null),
+            row('@hono/node-server (bare)', a.node, s.node, vsNode),
+            row('workerd', a.workerd, s.workerd, vsWorkerd),
+            row('Ignition agent alone (Unix socket)', a.agent, s.agent, a.ignition.rps / a.agent.rps),
+          ],
+        },
+      ],
+      goals,
+      notes: [
+        `Errors during measurement: Ignition ${a.ignition.errors}, node-server ${a.node.errors}, workerd ${a.workerd.errors}, agent ${a.agent.errors}.`,
+        `Median latency added over bare node-server with one connection: Ignition ${ms(added)}, agent alone ${ms(addedByAgent)}, workerd ${ms(s.workerd.median - s.node.median)}.`,
+      ],
+      raw: { connections, durationMs, warmupMs, rounds, aggregate: a, sequential: s, ratios: { vsNode, vsWorkerd, agentVsNode }, addedP50Ms: added, addedP50ByAgentMs: addedByAgent, rpsRounds: Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.map((x) => x.rps)])) },
+    };
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  }
+}
