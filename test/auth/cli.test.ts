@@ -10,7 +10,6 @@ import { Readable, Writable } from 'node:stream';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Builtins, Cli } from 'clipanion';
-import { Hono } from 'hono';
 import { serve, type ServerType } from '@hono/node-server';
 import { TokenStore } from '../../platform/auth/tokens.ts';
 import { authRoutes } from '../../platform/auth/routes.ts';
@@ -35,7 +34,7 @@ test.before(async () => {
   app.route('/v1/tokens', authRoutes(tokens));
   app.route('/v1/secrets', secretRoutes(secrets, { exists: (fn) => fn === 'api', onChange() {} }));
   server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: (app as Hono).fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
+    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
   });
   const addr = server.address() as { port: number };
   process.env.IGNITION_HOST = `http://127.0.0.1:${addr.port}`;
