@@ -29,6 +29,8 @@ import { VmService } from './vms/service.ts';
 import { platformMetrics } from './metrics.ts';
 import { registryRoutes } from './registry/routes.ts';
 import { guardGoldenSnapshots, imageRoutes } from './api/routes/images.ts';
+import { networkApi, networkProvider, openNetwork, type NetworkState } from './network/attach.ts';
+import { networkMigrations } from './network/ipam.ts';
 import { vmRoutes } from './vms/routes.ts';
 
 export interface Daemon {
@@ -57,15 +59,17 @@ export function locateAgent(): string {
 export async function startDaemon(config: IgnitionConfig, options: { logger?: Logger; listen?: boolean } = {}): Promise<Daemon> {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   mkdirSync(config.dataDir, { recursive: true });
-  const store = openDatabase(path.join(config.dataDir, 'ignition.db'), [...functionMigrations, ...registryMigrations]);
+  const store = openDatabase(path.join(config.dataDir, 'ignition.db'), [...functionMigrations, ...registryMigrations, ...networkMigrations]);
   const workspacesDir = path.join(config.dataDir, 'machines');
   mkdirSync(workspacesDir, { recursive: true });
   const records = new MachineRecords(store);
   records.reap(logger);
 
   const registry = new Registry({ root: path.join(config.dataDir, 'registry'), store });
-  const { driver, reason } = selectDriver(config, { agentPath: locateAgent(), workspacesDir, logger });
+  let network: NetworkState = { service: null, reason: 'not opened yet' };
+  const { driver, reason } = selectDriver(config, { agentPath: locateAgent(), workspacesDir, logger, network: networkProvider(() => network.service) });
   logger.info('driver selected', { driver: driver.name, reason });
+  network = await openNetwork({ driver: driver.name, settings: config.network, db: store.sqlite, logger, liveVmIds: records.list().map((r) => r.id) });
 
   const logs = new LogSink(store, config.logRetention);
   const repo = new FunctionRepository(store);
@@ -98,7 +102,7 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
     logger,
     draining: () => draining,
     metrics,
-    mounts: { '/v1/vms': vmRoutes(vms), '/v1/snapshots': registryRoutes(registry), '/v1/images': imageRoutes(registry) },
+    mounts: { '/v1/vms': vmRoutes(vms), '/v1/snapshots': registryRoutes(registry), '/v1/images': imageRoutes(registry), '/v1/network': networkApi(network) },
     guards: { '/v1/snapshots/*': guardGoldenSnapshots(registry, repo) },
     info: () => ({
       name: 'ignition',
@@ -106,6 +110,7 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
       node: process.version,
       uptimeMs: Date.now() - started,
       driver: { name: driver.name, reason, capabilities: driver.capabilities },
+      network: { enabled: network.service !== null, reason: network.reason },
       dataDir: config.dataDir,
     }),
   });
@@ -139,6 +144,7 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
       await serverClosed;
       clearTimeout(forced);
       await driver.close();
+      await network.service?.close();
       logs.flush();
       store.close();
       logger.info('stopped');

@@ -21,6 +21,7 @@ const envOverrides: Array<[string, string, (v: string) => unknown]> = [
   ['IGNITION_FIRECRACKER_BIN', 'firecracker.binary', String],
   ['IGNITION_KERNEL', 'firecracker.kernel', String],
   ['IGNITION_ROOTFS', 'firecracker.rootfs', String],
+  ['IGNITION_NETWORK', 'network.enabled', (v) => (v === 'auto' ? 'auto' : !['0', 'false', 'off', 'no'].includes(v.toLowerCase()))],
 ];
 
 export interface LoadedConfig {
@@ -47,6 +48,7 @@ export async function loadConfig(options: { file?: string; cwd?: string; env?: N
     ...user,
     functions: { ...defaults.functions, ...(user.functions as object) },
     firecracker: { ...defaults.firecracker, ...(user.firecracker as object) },
+    network: { ...defaults.network, ...(user.network as object) },
   };
   for (const [name, key, parse] of envOverrides) {
     const value = env[name];

@@ -6,6 +6,7 @@
  * naming it in the message (`config: functions.timeoutMs must be …`).
  */
 import { defineError } from '../errors.ts';
+import type { NetworkSettings } from '../network/attach.ts';
 
 export const ConfigInvalid = defineError('config_invalid', 400, 'Invalid configuration', 'config');
 
@@ -54,6 +55,8 @@ export interface IgnitionConfig {
   logRetention: number;
   functions: FunctionSettings;
   firecracker: FirecrackerSettings;
+  /** Host networking for microVMs (platform/network): subnets, pool size, default egress. */
+  network: NetworkSettings;
 }
 
 export type UserConfig = {
@@ -81,6 +84,7 @@ export const defaults: IgnitionConfig = {
     queueSize: 100,
     maxBodyBytes: 6 * 1024 * 1024,
   },
+  network: { enabled: 'auto', poolSize: 4 },
   firecracker: {
     binary: 'firecracker',
     kernel: '/var/lib/ignition/assets/vmlinux',
@@ -142,7 +146,9 @@ function checkBlock(prefix: string, value: Record<string, unknown>, checks: Reco
 /** Throws `config_invalid` listing every bad key; returns the config typed. */
 export function validateConfig(config: Record<string, unknown>, source: string): IgnitionConfig {
   const problems: string[] = [];
-  const { functions, firecracker, ...top } = config;
+  const { functions, firecracker, network, ...top } = config;
+  // The network block is validated by the network capability itself when it opens.
+  if (network !== undefined && (typeof network !== 'object' || network === null)) problems.push('network must be an object');
   checkBlock('', top, topChecks as Record<string, Check>, problems);
   if (functions !== undefined) {
     if (typeof functions !== 'object' || functions === null) problems.push('functions must be an object');

@@ -12,7 +12,7 @@ import type { Logger } from '../log.ts';
 import { DriverUnavailable } from './errors.ts';
 import type { MachineDriver } from './port.ts';
 import { ProcessDriver } from './process/driver.ts';
-import { FirecrackerDriver } from './firecracker/index.ts';
+import { FirecrackerDriver, type NetworkProvider } from './firecracker/index.ts';
 
 export interface DriverChoice {
   driver: MachineDriver;
@@ -63,7 +63,7 @@ export function firecrackerChecks(config: IgnitionConfig, env: NodeJS.ProcessEnv
   ];
 }
 
-export function selectDriver(config: IgnitionConfig, opts: { agentPath: string; workspacesDir: string; logger: Logger }): DriverChoice {
+export function selectDriver(config: IgnitionConfig, opts: { agentPath: string; workspacesDir: string; logger: Logger; network?: NetworkProvider }): DriverChoice {
   const stepLogger = opts.logger.child({ driver: 'firecracker' });
   const makeProcess = (reason: string): DriverChoice => {
     const driver = new ProcessDriver({ agentPath: opts.agentPath, sandbox: config.sandbox, logger: opts.logger });
@@ -76,6 +76,7 @@ export function selectDriver(config: IgnitionConfig, opts: { agentPath: string; 
       rootfs: config.firecracker.rootfs,
       bootArgs: config.firecracker.bootArgs,
       workspacesDir: opts.workspacesDir,
+      network: opts.network,
       // Every boot/restore/snapshot step, named and timed, in the logs (restores also reach /metrics).
       onStep: (e) => stepLogger.debug('vm step', { vm: e.vmId, flow: e.flow, step: e.step, ms: e.ms, ok: e.ok }),
     }),

@@ -29,6 +29,8 @@ test.before(async () => {
       IGNITION_KERNEL: path.join(assets, 'vmlinux'),
       IGNITION_ROOTFS: path.join(assets, 'rootfs.ext4'),
       IGNITION_FC_TRACE: trace,
+      // Host networking would change this machine's own interfaces and nft rules; tests never do.
+      IGNITION_NETWORK: 'off',
     },
   });
 });

@@ -70,4 +70,12 @@ test('kill keeps the record; rm removes record and workspace', async () => {
   assert.match(again.stderr, /no VM .*\[not_found\]/);
 });
 
+test('net ls: host networking is off on the process driver, and says why', async () => {
+  const r = await d.cli(['net', 'ls']);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /Host networking is off: the process driver needs no host networking/);
+  const info = JSON.parse((await d.cli(['info', '--json'])).stdout);
+  assert.is(info.network.enabled, false);
+});
+
 test.run();

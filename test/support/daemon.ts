@@ -26,7 +26,9 @@ export async function startTestDaemon(options: { env?: Record<string, string>; d
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'ignition-e2e-'));
   const child = spawn(process.execPath, [CLI, 'daemon', ...(options.args ?? [])], {
     cwd: ROOT,
-    env: { ...process.env, IGNITION_DATA_DIR: dataDir, IGNITION_LISTEN: '127.0.0.1:0', IGNITION_LOG_LEVEL: 'warn', ...options.env },
+    // IGNITION_NETWORK=off: a test daemon never sets up host networking on this machine (network
+    // tests run in namespaces of their own, test/network).
+    env: { ...process.env, IGNITION_DATA_DIR: dataDir, IGNITION_LISTEN: '127.0.0.1:0', IGNITION_LOG_LEVEL: 'warn', IGNITION_NETWORK: 'off', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

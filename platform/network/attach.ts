@@ -1,0 +1,63 @@
+/**
+ * Wiring between the network capability and the rest of the daemon (written by the lead): opening
+ * the service only where microVMs need it, the Firecracker driver's NetworkProvider, and the
+ * `/v1/network` routes whether or not networking is on.
+ *
+ * The process driver needs no host networking (a function's network is bubblewrap's choice: the
+ * host's, or none), so the daemon opens the service only with the Firecracker driver; the host's
+ * interfaces, routes and nft rules are never touched otherwise.
+ */
+import { Hono } from 'hono';
+import type Database from 'better-sqlite3';
+import type { Logger } from '../log.ts';
+import { NetworkService } from './service.ts';
+import { networkRoutes } from './routes.ts';
+import type { NetworkConfigInput } from './slot.ts';
+
+export interface NetworkSettings extends NetworkConfigInput {
+  /** `auto`: on with the Firecracker driver, off with the process driver. */
+  enabled?: 'auto' | boolean;
+  /** Clone slots created ahead of demand. */
+  poolSize?: number;
+}
+
+export interface NetworkState {
+  service: NetworkService | null;
+  reason: string;
+}
+
+export async function openNetwork(opts: { driver: string; settings: NetworkSettings; db: Database.Database; logger: Logger; liveVmIds: string[] }): Promise<NetworkState> {
+  const enabled = opts.settings.enabled ?? 'auto';
+  if (enabled === false) return { service: null, reason: 'disabled by configuration (network.enabled = false)' };
+  if (enabled === 'auto' && opts.driver !== 'firecracker') return { service: null, reason: `the ${opts.driver} driver needs no host networking` };
+  const { enabled: _e, poolSize, ...config } = opts.settings;
+  try {
+    const service = await NetworkService.open({ db: opts.db, config, poolSize, log: (e) => opts.logger.debug('network', e) });
+    const report = await service.reconcile(opts.liveVmIds);
+    if (report.releasedLeases.length || report.staleSlots.length) opts.logger.info('network reconciled', { ...report });
+    return { service, reason: 'on' };
+  } catch (err) {
+    // Missing tools or privileges: VMs still run, without networking; say why everywhere.
+    opts.logger.warn('host networking unavailable', { err });
+    return { service: null, reason: (err as Error).message };
+  }
+}
+
+/** The Firecracker driver's NetworkProvider: a TAP on our bridge per VM (plain VMs). */
+export function networkProvider(state: () => NetworkService | null) {
+  return {
+    async attach(vmId: string) {
+      const svc = state();
+      if (!svc) throw new Error('host networking is not available on this daemon (see GET /v1/network)');
+      const lease = await svc.acquire(vmId, { mode: 'bridge' });
+      return { ifaceId: 'eth0', hostDevName: lease.tap, guestMac: lease.guest.mac, release: () => void svc.release(vmId) };
+    },
+  };
+}
+
+export function networkApi(state: NetworkState): Hono {
+  if (state.service) return networkRoutes(state.service);
+  const app = new Hono();
+  app.get('/', (c) => c.json({ enabled: false, reason: state.reason, slots: [], leases: [] }));
+  return app;
+}
