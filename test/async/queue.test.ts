@@ -188,7 +188,7 @@ test('concurrency is bounded per function and overall', async () => {
     },
   });
   try {
-    const ids = [];
+    const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push(t.service.enqueue('alpha', req()).invocation.id);
     for (let i = 0; i < 5; i++) ids.push(t.service.enqueue('beta', req()).invocation.id);
     // The worker fills up to the overall limit and then holds.

@@ -18,11 +18,11 @@ export function tempDir(prefix = 'ignition-async-'): { dir: string; file: string
 }
 
 /** Polls `check` until it returns a truthy value; fails naming `what` after a generous bound. */
-export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 30_000): Promise<NonNullable<T>> {
+export async function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs = 30_000): Promise<Exclude<T, false | null | undefined | 0 | ''>> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
-    if (v) return v as NonNullable<T>;
+    if (v) return v as Exclude<T, false | null | undefined | 0 | ''>;
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -84,7 +84,7 @@ export function httpInvoke(baseUrl: string): InvokeFn {
       res = await fetch(baseUrl + job.path, {
         method: job.method,
         headers: { ...job.headers, 'x-ignition-invocation-id': job.invocationId, 'x-ignition-function': job.fn },
-        body: job.method === 'GET' || job.method === 'HEAD' ? undefined : job.body,
+        body: job.method === 'GET' || job.method === 'HEAD' ? undefined : new Uint8Array(job.body),
       });
     } catch (err) {
       throw FunctionCrashed(`the instance of ${job.fn} failed while handling the request (${(err as Error).message})`, { cause: err });
