@@ -165,9 +165,14 @@ export class JobStore {
     return res.changes === 1;
   }
 
-  /** The earliest `run_at` among jobs waiting to be claimed, or null when the queue is empty. */
-  nextDue(): number | null {
-    const row = this.db.get<{ t: number | null }>(sql`SELECT MIN(run_at) AS t FROM async_jobs WHERE status IN ('queued', 'failed')`);
+  /**
+   * The earliest `run_at` among jobs that could be claimed (functions in `busy` excluded, or a
+   * full function's backlog would look due forever), or null when there is none.
+   */
+  nextDue(busy: readonly string[] = []): number | null {
+    const row = this.db.get<{ t: number | null }>(
+      sql`SELECT MIN(run_at) AS t FROM async_jobs WHERE status IN ('queued', 'failed') AND function NOT IN (SELECT value FROM json_each(${JSON.stringify(busy)}))`,
+    );
     return row?.t ?? null;
   }
 

@@ -3,7 +3,8 @@
  * next attempt.
  *
  * An attempt succeeds on any status below 400. A 4xx is the function saying the request itself is
- * wrong, so repeating it cannot help: the job is dead at once. A 5xx and every platform failure
+ * wrong, so repeating it cannot help: the job is dead at once; except 408 and 429, which say "not
+ * now" and are retried no sooner than the response's Retry-After. A 5xx and every platform failure
  * (timeout, crash, no instance, queue full…) are worth another try, except the few platform codes
  * that describe the request rather than the moment (unknown function, body too large).
  *
@@ -52,6 +53,11 @@ export function judge(outcome: { result: InvokeResult } | { error: unknown }, fn
   if ('result' in outcome) {
     const { result } = outcome;
     if (result.status < 400) return { kind: 'succeeded', result };
+    // 408 and 429 say "not now" rather than "never": retried, no sooner than Retry-After.
+    if (result.status === 408 || result.status === 429) {
+      const after = Number(result.headers['retry-after']);
+      return { kind: 'retry', result, code: 'function_error_status', message: `function ${fn} answered ${result.status}`, minDelayMs: Number.isFinite(after) && after > 0 ? after * 1000 : 0 };
+    }
     if (result.status < 500) return { kind: 'rejected', result };
     return { kind: 'retry', result, code: 'function_error_status', message: `function ${fn} answered ${result.status}`, minDelayMs: 0 };
   }

@@ -126,8 +126,14 @@ export class CronScheduler {
   arm(): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    const row = this.store.db.get<{ t: number | null }>(sql`SELECT MIN(next_at) AS t FROM async_crons WHERE enabled = 1`);
-    const wait = row?.t == null ? MAX_SLEEP_MS : Math.max(0, Math.min(MAX_SLEEP_MS, row.t - this.opts.now()));
+    let wait = MAX_SLEEP_MS;
+    try {
+      const row = this.store.db.get<{ t: number | null }>(sql`SELECT MIN(next_at) AS t FROM async_crons WHERE enabled = 1`);
+      if (row?.t != null) wait = Math.max(0, Math.min(MAX_SLEEP_MS, row.t - this.opts.now()));
+    } catch (err) {
+      // A store hiccup must not escape a timer callback; try again within a minute.
+      this.opts.logger.error('cron scheduler could not read its triggers', { err: describe(err) });
+    }
     this.timer = setTimeout(() => this.tick(), wait);
     this.timer.unref();
   }

@@ -76,8 +76,7 @@ export class Worker {
     this.pumping = true;
     try {
       while (this.running.size < this.opts.concurrency) {
-        const busy = [...this.perFn].filter(([, n]) => n >= this.opts.perFunction).map(([fn]) => fn);
-        const job = this.jobs.claim(busy);
+        const job = this.jobs.claim(this.busy());
         if (!job) break;
         this.launch(job);
       }
@@ -89,14 +88,25 @@ export class Worker {
     this.arm();
   }
 
+  /** Functions at their concurrency limit. */
+  private busy(): string[] {
+    return [...this.perFn].filter(([, n]) => n >= this.opts.perFunction).map(([fn]) => fn);
+  }
+
   /** Sleeps until the earliest due job, or `pollMs`, whichever comes first. */
   private arm(): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
     let wait = this.opts.pollMs;
+    // A function at its limit is woken by its own attempts finishing (notify), not by the timer.
     if (this.running.size < this.opts.concurrency) {
-      const due = this.jobs.nextDue();
-      if (due !== null) wait = Math.max(0, Math.min(wait, due - this.opts.now()));
+      try {
+        const due = this.jobs.nextDue(this.busy());
+        if (due !== null) wait = Math.max(0, Math.min(wait, due - this.opts.now()));
+      } catch (err) {
+        // A store hiccup must not escape a timer callback; the poll tries again.
+        this.opts.logger.error('async worker could not read the queue', { err: describe(err) });
+      }
     }
     this.timer = setTimeout(() => this.pump(), wait);
     this.timer.unref();
