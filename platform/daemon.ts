@@ -31,6 +31,8 @@ import { registryRoutes } from './registry/routes.ts';
 import { guardGoldenSnapshots, imageRoutes } from './api/routes/images.ts';
 import { networkApi, networkProvider, openNetwork, type NetworkState } from './network/attach.ts';
 import { networkMigrations } from './network/ipam.ts';
+import { authMigrations, authRoutes, ensureAdminToken, TokenStore } from './auth/index.ts';
+import { secretMigrations, secretRoutes, SecretStore } from './secrets/index.ts';
 import { vmRoutes } from './vms/routes.ts';
 
 export interface Daemon {
@@ -59,7 +61,7 @@ export function locateAgent(): string {
 export async function startDaemon(config: IgnitionConfig, options: { logger?: Logger; listen?: boolean } = {}): Promise<Daemon> {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   mkdirSync(config.dataDir, { recursive: true });
-  const store = openDatabase(path.join(config.dataDir, 'ignition.db'), [...functionMigrations, ...registryMigrations, ...networkMigrations]);
+  const store = openDatabase(path.join(config.dataDir, 'ignition.db'), [...functionMigrations, ...registryMigrations, ...networkMigrations, ...authMigrations, ...secretMigrations]);
   const workspacesDir = path.join(config.dataDir, 'machines');
   mkdirSync(workspacesDir, { recursive: true });
   const records = new MachineRecords(store);
@@ -71,10 +73,16 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
   logger.info('driver selected', { driver: driver.name, reason });
   network = await openNetwork({ driver: driver.name, settings: config.network, db: store.sqlite, logger, liveVmIds: records.list().map((r) => r.id) });
 
+  const tokens = new TokenStore(store);
+  const admin = ensureAdminToken(config.dataDir, tokens);
+  logger.info('admin token', { file: admin.path, id: admin.id, created: admin.created });
+  // Opened at start-up so a key file with loose permissions stops the daemon right away.
+  const secrets = SecretStore.open(store, config.dataDir);
+
   const logs = new LogSink(store, config.logRetention);
   const repo = new FunctionRepository(store);
   const metrics = platformMetrics();
-  const functions = new FunctionService({ config, driver, registry, repo, records, logs, logger, workspacesDir, metrics });
+  const functions = new FunctionService({ config, driver, registry, repo, records, logs, logger, workspacesDir, metrics, secrets });
   metrics.registry.onCollect(() => {
     metrics.instances.reset();
     metrics.queueDepth.reset();
@@ -102,7 +110,15 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
     logger,
     draining: () => draining,
     metrics,
-    mounts: { '/v1/vms': vmRoutes(vms), '/v1/snapshots': registryRoutes(registry), '/v1/images': imageRoutes(registry), '/v1/network': networkApi(network) },
+    mounts: {
+      '/v1/vms': vmRoutes(vms),
+      '/v1/snapshots': registryRoutes(registry),
+      '/v1/images': imageRoutes(registry),
+      '/v1/network': networkApi(network),
+      '/v1/tokens': authRoutes(tokens),
+      '/v1/secrets': secretRoutes(secrets, { exists: (fn) => repo.getFunction(fn) !== undefined, onChange: (fn) => void functions.refreshEnv(fn) }),
+    },
+    tokens,
     guards: { '/v1/snapshots/*': guardGoldenSnapshots(registry, repo) },
     info: () => ({
       name: 'ignition',

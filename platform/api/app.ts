@@ -17,6 +17,7 @@ import { onError, problemResponse, toProblem } from './problem.ts';
 import { functionRoutes } from './routes/functions.ts';
 import { invokeRoutes } from './routes/invoke.ts';
 import type { PlatformMetrics } from '../metrics.ts';
+import { adminAuth, type TokenStore } from '../auth/index.ts';
 
 export interface AppDeps {
   functions: FunctionService;
@@ -30,6 +31,8 @@ export interface AppDeps {
   /** Whether the daemon is draining (health turns 503, new work is refused). */
   draining?: () => boolean;
   metrics?: PlatformMetrics;
+  /** Admin tokens: when given, every /v1 route needs one, and functions may require tokens. */
+  tokens?: TokenStore;
 }
 
 export function createApp(deps: AppDeps) {
@@ -45,6 +48,8 @@ export function createApp(deps: AppDeps) {
   });
 
   app.get('/healthz', (c) => (deps.draining?.() ? c.json({ status: 'draining' }, 503) : c.json({ status: 'ok' })));
+  // /healthz, /metrics and /fn stay public; everything under /v1 needs an admin token.
+  if (deps.tokens) app.use('/v1/*', adminAuth(deps.tokens, { publicPaths: ['/v1/openapi.json'] }));
   app.get('/v1/info', (c) => c.json(deps.info()));
   if (deps.metrics) {
     const metrics = deps.metrics;
@@ -53,7 +58,7 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/functions', functionRoutes(deps.functions, deps.logs));
   for (const [path, guard] of Object.entries(deps.guards ?? {})) app.use(path, guard);
   for (const [path, sub] of Object.entries(deps.mounts ?? {})) app.route(path, sub);
-  app.route('/fn', invokeRoutes(deps.functions, deps.metrics));
+  app.route('/fn', invokeRoutes(deps.functions, deps.metrics, deps.tokens ? { tokens: deps.tokens } : undefined));
 
   app.notFound((c) => {
     const { problem } = toProblem(NotFound(`no route ${c.req.method} ${c.req.path}`), c.req.path);

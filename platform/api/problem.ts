@@ -53,6 +53,7 @@ export function toProblem(err: unknown, instance?: string): { problem: Problem; 
 export function problemResponse(problem: Problem, extraHeaders: Record<string, string> = {}): Response {
   const headers: Record<string, string> = { 'content-type': 'application/problem+json', ...extraHeaders };
   if (problem.status === 429 || problem.status === 503) headers['retry-after'] = String(problem.retryAfterSeconds ?? 1);
+  if (problem.status === 401) headers['www-authenticate'] = 'Bearer realm="ignition"';
   return new Response(JSON.stringify(problem), { status: problem.status, headers });
 }
 

@@ -20,9 +20,11 @@ import { DoctorCommand } from './commands/doctor.ts';
 import { ImageBuildCommand } from './commands/image.ts';
 import { registryCommands } from './commands/registry.ts';
 import { NetListCommand } from './commands/net.ts';
+import { tokenCommands } from './commands/token.ts';
+import { secretCommands } from './commands/secret.ts';
 
 const cli = new Cli({ binaryName: 'ignition', binaryLabel: 'Ignition', binaryVersion: VERSION });
-for (const command of [DaemonCommand, DeployCommand, InvokeCommand, ListCommand, RemoveCommand, VersionsCommand, InfoCommand, LogsCommand, InitCommand, ...vmCommands, ...versionCommands, DevCommand, DoctorCommand, ImageBuildCommand, ...registryCommands, NetListCommand]) cli.register(command);
+for (const command of [DaemonCommand, DeployCommand, InvokeCommand, ListCommand, RemoveCommand, VersionsCommand, InfoCommand, LogsCommand, InitCommand, ...vmCommands, ...versionCommands, DevCommand, DoctorCommand, ImageBuildCommand, ...registryCommands, NetListCommand, ...tokenCommands, ...secretCommands]) cli.register(command);
 cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);
 

@@ -21,6 +21,7 @@ const envOverrides: Array<[string, string, (v: string) => unknown]> = [
   ['IGNITION_FIRECRACKER_BIN', 'firecracker.binary', String],
   ['IGNITION_KERNEL', 'firecracker.kernel', String],
   ['IGNITION_ROOTFS', 'firecracker.rootfs', String],
+  ['IGNITION_FIRECRACKER_START_TIMEOUT_MS', 'firecracker.startTimeoutMs', Number],
   ['IGNITION_NETWORK', 'network.enabled', (v) => (v === 'auto' ? 'auto' : !['0', 'false', 'off', 'no'].includes(v.toLowerCase()))],
 ];
 

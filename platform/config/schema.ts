@@ -7,6 +7,8 @@
  */
 import { defineError } from '../errors.ts';
 import type { NetworkSettings } from '../network/attach.ts';
+import { checkAuthMode, checkCors, type AuthMode } from '../auth/settings.ts';
+import type { CorsSettings } from '../auth/cors.ts';
 
 export const ConfigInvalid = defineError('config_invalid', 400, 'Invalid configuration', 'config');
 
@@ -32,6 +34,10 @@ export interface FunctionSettings {
   /** Requests waiting for an instance at most; past it 429. */
   queueSize: number;
   maxBodyBytes: number;
+  /** `token`: invocations need a Bearer token (admin, or invoke scope for this function). */
+  auth: AuthMode;
+  /** CORS policy answered by the platform (preflights never reach the function); null = none. */
+  cors: CorsSettings | null;
 }
 
 export interface FirecrackerSettings {
@@ -39,6 +45,10 @@ export interface FirecrackerSettings {
   kernel: string;
   rootfs: string;
   bootArgs?: string;
+  /** How long a new VMM process may take to answer on its API socket (ms). */
+  startTimeoutMs?: number;
+  /** Run each VMM under Firecracker's jailer (chroot, cgroups v2, dropped uid/gid). Off by default. */
+  jailer?: { binary: string; uid: number; gid: number; chrootBaseDir?: string; cgroupVersion?: 1 | 2 };
 }
 
 export interface IgnitionConfig {
@@ -83,6 +93,8 @@ export const defaults: IgnitionConfig = {
     network: false,
     queueSize: 100,
     maxBodyBytes: 6 * 1024 * 1024,
+    auth: 'none',
+    cors: null,
   },
   network: { enabled: 'auto', poolSize: 4 },
   firecracker: {
@@ -112,6 +124,8 @@ export const functionChecks: Record<keyof FunctionSettings, Check> = {
   network: bool,
   queueSize: int(0, 100_000),
   maxBodyBytes: int(1, 1024 * 1024 * 1024),
+  auth: checkAuthMode,
+  cors: checkCors,
 };
 
 const topChecks: Partial<Record<keyof IgnitionConfig, Check>> = {
@@ -129,6 +143,15 @@ const firecrackerChecks: Record<keyof FirecrackerSettings, Check> = {
   kernel: str,
   rootfs: str,
   bootArgs: (v) => (v === undefined || typeof v === 'string' ? null : 'must be a string'),
+  startTimeoutMs: (v) => (v === undefined || (Number.isInteger(v) && (v as number) > 0) ? null : 'must be a positive integer'),
+  jailer: (v) => {
+    if (v === undefined) return null;
+    const j = v as Record<string, unknown>;
+    if (typeof j !== 'object' || j === null) return 'must be an object { binary, uid, gid, chrootBaseDir?, cgroupVersion? }';
+    if (typeof j.binary !== 'string' || !Number.isInteger(j.uid) || !Number.isInteger(j.gid)) return 'needs binary (string), uid and gid (integers)';
+    if (j.cgroupVersion !== undefined && j.cgroupVersion !== 1 && j.cgroupVersion !== 2) return 'cgroupVersion must be 1 or 2';
+    return null;
+  },
 };
 
 function checkBlock(prefix: string, value: Record<string, unknown>, checks: Record<string, Check>, problems: string[]) {

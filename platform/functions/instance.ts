@@ -24,6 +24,8 @@ export interface InstanceDeps {
   logs: LogSink;
   logger: Logger;
   workspacesDir: string;
+  /** Environment added after restore (secrets): never part of the snapshot or the deploy env. */
+  runtimeEnv?: (fn: string) => Record<string, string>;
 }
 
 export class Instance {
@@ -72,7 +74,7 @@ export async function startInstance(version: VersionRecord, deps: InstanceDeps):
     deps.records.update(id, { state: 'running', pid: m.pid ?? null });
     const client = new AgentClient(m, { connections: version.settings.concurrency });
     const t1 = performance.now();
-    await client.restore({ timeMs: Date.now(), entropy: randomBytes(32).toString('base64'), env: version.env });
+    await client.restore({ timeMs: Date.now(), entropy: randomBytes(32).toString('base64'), env: { ...version.env, ...deps.runtimeEnv?.(version.fn) } });
     timings.push({ step: 'agent-restore', ms: performance.now() - t1 });
     timings.push({ step: 'total', ms: performance.now() - t0 });
     deps.logger.debug('instance started', { vm: id, fn: version.fn, version: version.id, timings });

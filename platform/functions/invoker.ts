@@ -14,6 +14,7 @@ import { newId } from '../ids.ts';
 import { BodyTooLarge, FunctionCrashed, FunctionInvalidResponse, FunctionThrew, FunctionTimeout, InstanceUnavailable } from './errors.ts';
 import type { FunctionService } from './service.ts';
 import type { Instance } from './instance.ts';
+import type { VersionRecord } from './repository.ts';
 
 export interface InvokeRequest {
   fn: string;
@@ -26,6 +27,8 @@ export interface InvokeRequest {
   contentLength?: number;
   remoteAddress?: string;
   invocationId?: string;
+  /** The version to call, when the caller already picked it (to apply its auth and CORS first). */
+  version?: VersionRecord;
 }
 
 export interface InvokeResponse {
@@ -43,7 +46,7 @@ const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-e
 
 export async function invoke(service: FunctionService, req: InvokeRequest): Promise<InvokeResponse> {
   const invocationId = req.invocationId ?? newId('inv');
-  const version = service.pickVersion(req.fn, req.alias);
+  const version = req.version ?? service.pickVersion(req.fn, req.alias);
   const { timeoutMs, maxBodyBytes } = version.settings;
   if (req.contentLength !== undefined && req.contentLength > maxBodyBytes) {
     req.body?.resume();

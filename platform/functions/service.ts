@@ -22,6 +22,7 @@ import { Pool, type PoolStats } from './pool.ts';
 import { FunctionRepository, type AliasRoute, type VersionRecord } from './repository.ts';
 import { FunctionNotFound, VersionNotFound } from './errors.ts';
 import type { PlatformMetrics } from '../metrics.ts';
+import type { SecretStore } from '../secrets/index.ts';
 
 export interface DeployInput {
   name: string;
@@ -52,6 +53,8 @@ export interface FunctionServiceDeps {
   workspacesDir: string;
   baseImage?: Record<string, string>;
   metrics?: PlatformMetrics;
+  /** Secrets are handed to instances after each restore, never baked into a snapshot. */
+  secrets?: SecretStore;
 }
 
 export class FunctionService {
@@ -220,7 +223,8 @@ export class FunctionService {
   pool(version: VersionRecord): Pool {
     let pool = this.pools.get(version.id);
     if (!pool) {
-      pool = new Pool(version, { ...this.deps }, this.deps.logger.child({ fn: version.fn, version: version.id }));
+      const secrets = this.deps.secrets;
+      pool = new Pool(version, { ...this.deps, runtimeEnv: (fn) => secrets?.resolve(fn) ?? {} }, this.deps.logger.child({ fn: version.fn, version: version.id }));
       const metrics = this.deps.metrics;
       const driver = this.deps.driver.name;
       if (metrics) {
@@ -285,6 +289,7 @@ export class FunctionService {
       }
     }
     this.deps.logs.deleteFunction(name);
+    this.deps.secrets?.removeFunction(name);
     return { removed: name, versions: snapshots.length };
   }
 
@@ -303,6 +308,16 @@ export class FunctionService {
   private async closePool(pool: Pool, graceMs: number) {
     this.pools.delete(pool.version.id);
     await pool.drain(graceMs);
+  }
+
+  /** Hands changed secrets to the running instances of `name` (new instances get them at restore). */
+  async refreshEnv(name: string): Promise<void> {
+    const secrets = this.deps.secrets?.resolve(name) ?? {};
+    await Promise.all(
+      this.instances(name).map((i) =>
+        i.client.setEnv({ ...i.version.env, ...secrets }).catch((err) => this.deps.logger.warn('could not refresh instance env', { vm: i.id, err })),
+      ),
+    );
   }
 
   /** Warms every function's latest version (daemon start-up). */

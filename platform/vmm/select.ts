@@ -75,6 +75,8 @@ export function selectDriver(config: IgnitionConfig, opts: { agentPath: string; 
       kernel: config.firecracker.kernel,
       rootfs: config.firecracker.rootfs,
       bootArgs: config.firecracker.bootArgs,
+      jailer: config.firecracker.jailer,
+      startTimeoutMs: config.firecracker.startTimeoutMs,
       workspacesDir: opts.workspacesDir,
       network: opts.network,
       // Every boot/restore/snapshot step, named and timed, in the logs (restores also reach /metrics).

@@ -31,6 +31,8 @@ test.before(async () => {
       IGNITION_FC_TRACE: trace,
       // Host networking would change this machine's own interfaces and nft rules; tests never do.
       IGNITION_NETWORK: 'off',
+      // The fake starts through tsx, far slower than the real binary on a loaded CI machine.
+      IGNITION_FIRECRACKER_START_TIMEOUT_MS: '60000',
     },
   });
 });

@@ -72,7 +72,7 @@ test('queue full: 429 with Retry-After when at maxInstances and the queue is ful
   const bundle = await (await import('../../platform/functions/bundle.ts')).bundleFunction(path.join(FIXTURES, 'slow'));
   const res = await request(`${d.url}/v1/functions/tiny/deployments`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { ...d.auth(), 'content-type': 'application/json' },
     body: JSON.stringify({ code: bundle.code, map: bundle.map, settings: { maxInstances: 1, concurrency: 1, minWarm: 1, queueSize: 1 } }),
   });
   assert.ok(res.statusCode === 201 || res.statusCode === 200, `deploy: ${res.statusCode}`);

@@ -4,7 +4,7 @@
  * the real CLI pointed at it through IGNITION_HOST. Requires `npm run build` (npm test does it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,8 @@ export interface TestDaemon {
   dataDir: string;
   child: ChildProcess;
   output(): string;
+  /** `authorization: Bearer <admin token>` for direct requests to /v1 (the CLI finds it itself). */
+  auth(): Record<string, string>;
   cli(args: string[], opts?: { input?: string; cwd?: string; env?: Record<string, string> }): Promise<{ code: number; stdout: string; stderr: string }>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -56,7 +58,9 @@ export async function startTestDaemon(options: { env?: Record<string, string>; d
     dataDir,
     child,
     output: () => out,
-    cli: (args, opts = {}) => runCli(args, { ...opts, env: { IGNITION_HOST: url, ...opts.env } }),
+    auth: () => ({ authorization: `Bearer ${readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim()}` }),
+    // IGNITION_DATA_DIR lets the CLI find the daemon's admin token, as it would on the same host.
+    cli: (args, opts = {}) => runCli(args, { ...opts, env: { IGNITION_HOST: url, IGNITION_DATA_DIR: dataDir, ...opts.env } }),
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       const code = await exited;

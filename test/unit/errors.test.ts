@@ -17,6 +17,8 @@ import '../../platform/guest/vsock.ts';
 import '../../platform/guest/agent-client.ts';
 import '../../platform/store/db.ts';
 import '../../platform/config/schema.ts';
+import '../../platform/auth/errors.ts';
+import '../../platform/secrets/errors.ts';
 
 const pinned: Array<[string, number]> = [
   ['bad_request', 400],
@@ -105,6 +107,17 @@ const pinned: Array<[string, number]> = [
   ['agent_request_failed', 502],
   ['store_error', 500],
   ['config_invalid', 400],
+  ['unauthorized', 401],
+  ['forbidden', 403],
+  ['auth_invalid_request', 400],
+  ['auth_token_not_found', 404],
+  ['auth_token_file', 500],
+  ['secret_invalid_name', 400],
+  ['secret_invalid_value', 400],
+  ['secret_too_large', 413],
+  ['secret_not_found', 404],
+  ['secret_corrupt', 500],
+  ['secret_key_invalid', 500],
 ];
 
 test('every code is pinned with its status', () => {

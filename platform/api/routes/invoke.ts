@@ -13,10 +13,16 @@ import { invoke } from '../../functions/invoker.ts';
 import { assertFunctionName } from '../../functions/names.ts';
 import { IgnitionError } from '../../errors.ts';
 import type { PlatformMetrics } from '../../metrics.ts';
+import { applyCors, corsFor, invokeAuth, type TokenStore } from '../../auth/index.ts';
 
 type NodeBindings = { incoming?: IncomingMessage; outgoing?: ServerResponse };
 
-export function invokeRoutes(service: FunctionService, metrics?: PlatformMetrics) {
+export interface InvokeAccess {
+  tokens: TokenStore;
+}
+
+export function invokeRoutes(service: FunctionService, metrics?: PlatformMetrics, access?: InvokeAccess) {
+  const authorize = access ? invokeAuth(access.tokens) : undefined;
   const app = new Hono<{ Bindings: NodeBindings; Variables: { requestId: string } }>();
 
   app.all('/:target{[^/]+}/*', handler);
@@ -34,11 +40,18 @@ export function invokeRoutes(service: FunctionService, metrics?: PlatformMetrics
     const alias = at === -1 ? undefined : target.slice(at + 1);
     const rest = url.slice(end);
     const path = rest.startsWith('/') ? rest : `/${rest}`;
+    const version = service.pickVersion(fn, alias);
+    // CORS first: browsers send preflights without credentials; the platform answers them.
+    const cors = corsFor(version.settings.cors, c.req.raw);
+    if (cors instanceof Response) return cors;
+    authorize?.(fn, version.settings, c.req.header('authorization'));
     const incoming = c.env?.incoming;
     const outgoing = c.env?.outgoing;
     const hasBody = c.req.method !== 'GET' && c.req.method !== 'HEAD';
     const contentLength = c.req.header('content-length');
     const headers: Record<string, string | string[] | undefined> = incoming ? { ...incoming.headers } : Object.fromEntries(c.req.raw.headers);
+    // The platform's token is for the platform: it never reaches function code.
+    if (version.settings.auth === 'token') delete headers.authorization;
     const body = !hasBody ? null : incoming ? (incoming as Readable) : c.req.raw.body ? Readable.fromWeb(c.req.raw.body as never) : null;
     const started = performance.now();
     const res = await invoke(service, {
@@ -51,6 +64,7 @@ export function invokeRoutes(service: FunctionService, metrics?: PlatformMetrics
       contentLength: contentLength === undefined ? undefined : Number(contentLength),
       remoteAddress: incoming?.socket.remoteAddress,
       invocationId: c.get('requestId'),
+      version,
     }).catch((err: unknown) => {
       if (metrics) {
         const code = err instanceof IgnitionError ? err.code : 'internal';
@@ -63,6 +77,7 @@ export function invokeRoutes(service: FunctionService, metrics?: PlatformMetrics
       metrics.invocationDuration.observe({ function: fn, version: res.version }, (performance.now() - started) / 1000);
       metrics.invocations.inc({ function: fn, version: res.version, outcome: `${Math.floor(res.status / 100)}xx`, start: res.cold ? 'cold' : 'warm' });
     }
+    applyCors(res.headers, cors);
     if (outgoing) {
       outgoing.writeHead(res.status, { ...res.headers, 'x-request-id': c.get('requestId') });
       res.body.on('error', () => outgoing.destroy());
