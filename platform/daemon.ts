@@ -33,6 +33,8 @@ import { networkApi, networkProvider, openNetwork, type NetworkState } from './n
 import { networkMigrations } from './network/ipam.ts';
 import { authMigrations, authRoutes, ensureAdminToken, TokenStore } from './auth/index.ts';
 import { secretMigrations, secretRoutes, SecretStore } from './secrets/index.ts';
+import { AsyncService, asyncMigrations, asyncRoutes } from './async/index.ts';
+import { invokeBuffered } from './functions/buffered.ts';
 import { vmRoutes } from './vms/routes.ts';
 
 export interface Daemon {
@@ -61,7 +63,7 @@ export function locateAgent(): string {
 export async function startDaemon(config: IgnitionConfig, options: { logger?: Logger; listen?: boolean } = {}): Promise<Daemon> {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   mkdirSync(config.dataDir, { recursive: true });
-  const store = openDatabase(path.join(config.dataDir, 'ignition.db'), [...functionMigrations, ...registryMigrations, ...networkMigrations, ...authMigrations, ...secretMigrations]);
+  const store = openDatabase(path.join(config.dataDir, 'ignition.db'), [...functionMigrations, ...registryMigrations, ...networkMigrations, ...authMigrations, ...secretMigrations, ...asyncMigrations]);
   const workspacesDir = path.join(config.dataDir, 'machines');
   mkdirSync(workspacesDir, { recursive: true });
   const records = new MachineRecords(store);
@@ -101,6 +103,13 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
     }
   });
   const vms = new VmService({ driver, registry, records, logs, logger, workspacesDir });
+  const asyncService = AsyncService.open({
+    store,
+    logger,
+    exists: (fn) => repo.getFunction(fn) !== undefined,
+    invoke: (job) => invokeBuffered(functions, job),
+  });
+  functions.onRemove = (fn) => asyncService.removeFunction(fn);
 
   let draining = false;
   const started = Date.now();
@@ -115,6 +124,7 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
       '/v1/snapshots': registryRoutes(registry),
       '/v1/images': imageRoutes(registry),
       '/v1/network': networkApi(network),
+      '/v1': asyncRoutes(asyncService),
       '/v1/tokens': authRoutes(tokens),
       '/v1/secrets': secretRoutes(secrets, { exists: (fn) => repo.getFunction(fn) !== undefined, onChange: (fn) => void functions.refreshEnv(fn) }),
     },
@@ -154,6 +164,8 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
       const serverClosed = server ? new Promise<void>((r) => server!.close(() => r())) : Promise.resolve();
       // Idle keep-alive connections would hold close() open; in-flight requests keep theirs.
       (server as unknown as { closeIdleConnections?: () => void })?.closeIdleConnections?.();
+      // Async attempts in flight need the invoker: stop them before the pools.
+      await asyncService.close(config.shutdownGraceMs);
       await functions.close(config.shutdownGraceMs);
       await vms.close();
       const forced = setTimeout(() => (server as unknown as { closeAllConnections?: () => void })?.closeAllConnections?.(), config.shutdownGraceMs);

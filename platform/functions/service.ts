@@ -59,6 +59,8 @@ export interface FunctionServiceDeps {
 
 export class FunctionService {
   private readonly pools = new Map<string, Pool>();
+  /** Called after a function is removed (other capabilities drop what they keep for it). */
+  onRemove: ((fn: string) => void) | undefined;
   /** Serialises deploys per function: two racing deploys must not interleave alias moves. */
   private readonly deploying = new Map<string, Promise<unknown>>();
   private readonly routeCache = new Map<string, { routes: AliasRoute[]; versions: VersionRecord[] }>();
@@ -290,6 +292,7 @@ export class FunctionService {
     }
     this.deps.logs.deleteFunction(name);
     this.deps.secrets?.removeFunction(name);
+    this.onRemove?.(name);
     return { removed: name, versions: snapshots.length };
   }
 

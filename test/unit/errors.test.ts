@@ -19,6 +19,7 @@ import '../../platform/store/db.ts';
 import '../../platform/config/schema.ts';
 import '../../platform/auth/errors.ts';
 import '../../platform/secrets/errors.ts';
+import '../../platform/async/errors.ts';
 
 const pinned: Array<[string, number]> = [
   ['bad_request', 400],
@@ -118,6 +119,12 @@ const pinned: Array<[string, number]> = [
   ['secret_not_found', 404],
   ['secret_corrupt', 500],
   ['secret_key_invalid', 500],
+  ['cron_invalid', 400],
+  ['cron_not_found', 404],
+  ['invocation_not_found', 404],
+  ['invocation_not_retryable', 409],
+  ['invocation_interrupted', 503],
+  ['invocation_rejected', 422],
 ];
 
 test('every code is pinned with its status', () => {
