@@ -109,6 +109,14 @@ export function checkedClient(app: Hono<any>, doc: OpenApiDocument, token: () =>
       fail(`${op.operationId}: status ${res.status} is not documented (documented: ${Object.keys(op.responses).join(', ')}); body: ${(await res.clone().text()).slice(0, 300)}`);
       return res;
     }
+    for (const [name, h] of Object.entries(documented.headers ?? {})) {
+      const value = res.headers.get(name);
+      if (value === null) {
+        if (h.required) fail(`${op.operationId}: ${res.status} lacks the documented header ${name}`);
+      } else {
+        for (const e of validate(doc, h.schema, value, `header ${name}`)) fail(`${op.operationId}: ${e.path} ${e.message}`);
+      }
+    }
     if (res.status >= 200 && res.status < 300 && typeof body === 'string') checkRequest(op, headers.get('content-type'), body, fail);
     const noBody = method === 'HEAD' || res.status === 204 || res.status === 304;
     if (noBody || !documented.content) {

@@ -109,8 +109,18 @@ export async function walkSecrets({ api }: WalkContext): Promise<void> {
   await expectStatus(await api.request('/v1/secrets/echo/API_KEY', { method: 'DELETE' }), 404, 'remove it again');
 }
 
-export async function walkTokens({ api }: WalkContext): Promise<void> {
+/** Tokens, and a token-protected function: 401 without one, 403 with the wrong one, and the token never reaches the function. */
+export async function walkTokens({ api, fixtures }: WalkContext): Promise<void> {
+  const bundle = await bundleFunction(path.join(fixtures, 'echo'));
+  const settings = { ...bundle.settings, auth: 'token' };
+  await expectStatus(await api.request('/v1/functions/guarded/deployments', { method: 'POST', json: { code: bundle.code, settings } }), 201, 'deploy a guarded function');
   const created = await body(await expectStatus(await api.request('/v1/tokens', { method: 'POST', json: { name: 'contract', scope: 'invoke', function: 'echo' } }), 201, 'create token'));
+  const guarded = await body(await expectStatus(await api.request('/v1/tokens', { method: 'POST', json: { scope: 'invoke', function: 'guarded' } }), 201, 'token for the guarded function'));
+  await expectStatus(await api.request('/fn/guarded/', { auth: false }), 401, 'guarded function without a token');
+  await expectStatus(await api.request('/fn/guarded/', { headers: { authorization: `Bearer ${created.token}` } }), 403, 'guarded function with a token for another');
+  const seen = await body(await expectStatus(await api.request('/fn/guarded/', { headers: { authorization: `Bearer ${guarded.token}` } }), 200, 'guarded function with its token'));
+  assert.not.ok('authorization' in seen.headers, 'the platform token must not reach the function');
+  await expectStatus(await api.request('/v1/functions/guarded', { method: 'DELETE' }), 200, 'remove the guarded function');
   await expectStatus(await api.request('/v1/tokens', { method: 'POST', json: { scope: 'root' } }), 400, 'bad scope');
   await expectStatus(await api.request('/v1/tokens'), 200, 'list tokens');
   // An invoke token is valid but not for the admin API.

@@ -50,7 +50,9 @@ const PROBLEM_TEXT: Record<number, string> = {
 export function problems(...statuses: number[]): Record<string, ResponseObject> {
   const out: Record<string, ResponseObject> = {};
   for (const status of [...new Set([...statuses, 500])].sort()) {
-    out[String(status)] = { description: PROBLEM_TEXT[status] ?? 'An error, as a problem document.', content: { 'application/problem+json': { schema: ref('Problem') } } };
+    const r: ResponseObject = { description: PROBLEM_TEXT[status] ?? 'An error, as a problem document.', content: { 'application/problem+json': { schema: ref('Problem') } } };
+    if (status === 429 || status === 503) r.headers = { 'retry-after': { description: 'Seconds to wait before retrying.', required: true, schema: { type: 'string', pattern: '^[0-9]+$' } } };
+    out[String(status)] = r;
   }
   return out;
 }
@@ -78,5 +80,7 @@ export const OPTIONAL_BEARER: SecurityRequirement[] = [{}, { bearer: [] }];
  */
 export function admin(op: Omit<OperationObject, 'responses'> & { responses: Record<string, ResponseObject>; errors?: number[] }): OperationObject {
   const { errors = [], responses, ...rest } = op;
-  return { ...rest, responses: { ...responses, ...problems(...errors, 401, 403) } };
+  const all = { ...responses, ...problems(...errors, 401, 403) };
+  all['401'] = { ...all['401'], headers: { 'www-authenticate': { description: 'The Bearer challenge (RFC 6750).', required: true, schema: { type: 'string', pattern: '^Bearer ' } } } };
+  return { ...rest, responses: all };
 }

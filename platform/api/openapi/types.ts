@@ -43,7 +43,8 @@ export interface MediaType {
 
 export interface ResponseObject {
   description: string;
-  headers?: Record<string, { description: string; schema: JsonSchema }>;
+  /** Response headers; the contract test checks that `required` ones are present. */
+  headers?: Record<string, { description: string; required?: boolean; schema: JsonSchema }>;
   content?: Record<string, MediaType>;
 }
 

@@ -9,7 +9,7 @@ const name = pathParam('name', 'The function name.');
 const tags = ['async'];
 const limit = queryParam('limit', 'At most this many (1–1000, default 100).', int(undefined, { minimum: 1, maximum: 1000 }));
 const accepted = obj({ id: str(), status: str(), statusUrl: str('Poll it: GET /v1/invocations/{id}.') }, { duplicate: bool('The idempotency key matched an earlier invocation; this is that one.') });
-const location = { location: { description: 'The status URL.', schema: str() } };
+const location = { location: { description: 'The status URL.', required: true, schema: str() } };
 const cap = (op: OperationObject): OperationObject => ({ ...op, 'x-ignition-capability': 'async' });
 
 export const asyncPaths: Record<string, PathItem> = {
@@ -82,7 +82,7 @@ export const asyncPaths: Record<string, PathItem> = {
         parameters: [name],
         requestBody: jsonBody(obj({ schedule: str('Five fields (Vixie cron rules, names and @macros).') }, { path: str(), method: str(), body: str(), bodyBase64: str() })),
         errors: [400, 404, 413],
-        responses: { '201': json('The trigger.', ref('Cron'), { location: { description: 'Its URL.', schema: str() } }) },
+        responses: { '201': json('The trigger.', ref('Cron'), { location: { description: 'Its URL.', required: true, schema: str() } }) },
       }),
     ),
     get: cap(admin({ operationId: 'listCrons', summary: 'Cron triggers of a function', tags, parameters: [name], errors: [400, 404], responses: { '200': json('The triggers.', obj({ crons: arr(ref('Cron')) })) } })),

@@ -118,7 +118,7 @@ export const snapshotPaths: Record<string, PathItem> = {
       responses: {
         '200': {
           description: 'The tar.',
-          headers: { 'docker-content-digest': { description: 'Digest of the manifest.', schema: str() } },
+          headers: { 'docker-content-digest': { description: 'Digest of the manifest.', required: true, schema: str(undefined, { pattern: '^sha256:[0-9a-f]{64}$' }) } },
           content: { 'application/x-tar': { schema: str(undefined, { format: 'binary' }) } },
         },
       },
