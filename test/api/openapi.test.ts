@@ -9,10 +9,9 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { mkdtempSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../platform/config/load.ts';
 import { startDaemon, type Daemon } from '../../platform/daemon.ts';

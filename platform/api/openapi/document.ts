@@ -43,7 +43,7 @@ export const apiDocument: OpenApiDocument = {
     description:
       'Self-hosted serverless functions on Firecracker microVM snapshots. The admin API lives under `/v1` and needs `Authorization: Bearer <token>` (the first admin token is in `<dataDir>/admin.token`); functions are invoked under `/fn`. Every response carries `x-request-id`; every error is `application/problem+json` with a stable `code`. See docs/API.md.',
   },
-  servers: [{ url: 'http://127.0.0.1:8080', description: 'The default listen address.' }],
+  servers: [{ url: 'http://127.0.0.1:7777', description: 'The default listen address (config `listen`, IGNITION_LISTEN).' }],
   tags: [
     { name: 'platform', description: 'Health, info, metrics, this document.' },
     { name: 'functions', description: 'Deploys, versions, aliases, rollback, instances, logs.' },
