@@ -5,6 +5,7 @@
  * platform/cli/credentials.ts.
  */
 import { readToken } from './credentials.ts';
+import type { DeployRequest } from '../functions/service.ts';
 export interface ProblemBody {
   type?: string;
   title?: string;
@@ -29,14 +30,7 @@ export function daemonUrl(env: NodeJS.ProcessEnv = process.env): string {
   return (/^https?:\/\//.test(host) ? host : `http://${host}`).replace(/\/+$/, '');
 }
 
-export interface DeployRequest {
-  code: string;
-  map?: string;
-  entry?: string;
-  settings?: Record<string, unknown>;
-  env?: Record<string, string>;
-  alias?: string;
-}
+export type { DeployRequest } from '../functions/service.ts';
 
 export class IgnitionClient {
   constructor(

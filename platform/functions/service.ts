@@ -24,8 +24,8 @@ import { FunctionNotFound, VersionNotFound } from './errors.ts';
 import type { PlatformMetrics } from '../metrics.ts';
 import type { SecretStore } from '../secrets/index.ts';
 
-export interface DeployInput {
-  name: string;
+/** The body of `POST /v1/functions/:name/deployments` (the CLI's client sends exactly this). */
+export interface DeployRequest {
   code: string;
   map?: string;
   entry?: string;
@@ -33,6 +33,10 @@ export interface DeployInput {
   settings?: Record<string, unknown>;
   env?: Record<string, string>;
   alias?: string;
+}
+
+export interface DeployInput extends DeployRequest {
+  name: string;
 }
 
 export interface DeployResult {

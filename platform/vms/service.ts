@@ -11,23 +11,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { AgentClient } from '../guest/agent-client.ts';
 import { Conflict, NotFound, Unsupported } from '../errors.ts';
 import { newId } from '../ids.ts';
-import type { Logger } from '../log.ts';
-import type { Registry } from '../registry/registry.ts';
 import type { Snapshot } from '../registry/types.ts';
-import type { LogSink } from '../functions/logs.ts';
-import type { Machine, MachineDriver } from '../vmm/port.ts';
-import type { MachineRecords, MachineRecord } from '../vmm/records.ts';
+import type { Machine } from '../vmm/port.ts';
+import type { MachineRecord } from '../vmm/records.ts';
 import type { ExecEvent, ExecRequest } from '../../agent/protocol.ts';
 import { assertFunctionName } from '../functions/names.ts';
 import { MachineNotRunning } from '../vmm/errors.ts';
+import type { InstanceDeps } from '../functions/instance.ts';
 
-export interface VmServiceDeps {
-  driver: MachineDriver;
-  registry: Registry;
-  records: MachineRecords;
-  logs: LogSink;
-  logger: Logger;
-  workspacesDir: string;
+export interface VmServiceDeps extends Omit<InstanceDeps, 'runtimeEnv'> {
   /** Base image files by role (firecracker: kernel, rootfs); undefined for the process driver. */
   baseImage?: Record<string, string>;
 }

@@ -162,7 +162,7 @@ class ProcessMachine implements Machine {
   private destroyed: Promise<void> | undefined;
 
   constructor(
-    private readonly spec: BootSpec,
+    spec: BootSpec,
     readonly timings: StepTiming[],
     private readonly logger: Logger,
     private readonly onGone: () => void,
