@@ -8,11 +8,11 @@
  */
 import path from 'node:path';
 import { request } from 'undici';
-import { bundleHello, buildNodeBundle, deployCode, instances, startDaemon, startNodeServer, startWorkerd } from './lib/servers.ts';
+import { bundleHello, buildNodeBundle, deployCode, instances, startDaemon, startNodeServer, startWorkerd, type Api } from './lib/servers.ts';
 import { ms, ratio, sleep, summarize, type Summary } from './lib/stats.ts';
 import type { BenchContext, BenchResult } from './lib/types.ts';
 
-async function waitNoInstances(url: string, name: string, timeoutMs = 60_000): Promise<void> {
+async function waitNoInstances(url: Api, name: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while ((await instances(url, name)).length > 0) {
     if (Date.now() > deadline) throw new Error(`instances of ${name} were not stopped within ${timeoutMs} ms`);
@@ -34,11 +34,11 @@ export async function runCold(ctx: BenchContext): Promise<BenchResult> {
     const names = Array.from({ length: samples + warmups }, (_, i) => `bench-cold-${i}`);
     for (const [i, name] of names.entries()) {
       // A distinct comment gives each function its own version digest (no shared golden artifact).
-      await deployCode(daemon.url, name, `${bundle.code}\n// bench sample ${i}\n`, bundle.map, { minWarm: 0, idleTimeoutMs: 0 });
+      await deployCode(daemon, name, `${bundle.code}\n// bench sample ${i}\n`, bundle.map, { minWarm: 0, idleTimeoutMs: 0 });
     }
     for (const [i, name] of names.entries()) {
       ctx.log(`cold: ignition ${i + 1}/${names.length}`);
-      await waitNoInstances(daemon.url, name);
+      await waitNoInstances(daemon, name);
       const t = performance.now();
       const res = await request(`${daemon.url}/fn/${name}/`, { reset: true });
       await res.body.text();
@@ -46,7 +46,7 @@ export async function runCold(ctx: BenchContext): Promise<BenchResult> {
       if (res.statusCode !== 200) throw new Error(`cold invoke of ${name} answered ${res.statusCode}`);
       if (i < warmups) continue;
       ign.push(took);
-      const inst = await instances(daemon.url, name);
+      const inst = await instances(daemon, name);
       for (const s of inst[0]?.timings ?? []) steps.set(s.step, [...(steps.get(s.step) ?? []), s.ms]);
     }
   } finally {

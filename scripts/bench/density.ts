@@ -5,11 +5,11 @@
  * digest), and the time to deploy 100 functions one after another.
  */
 import { processTree, memoryOf, memoryOfAll } from './lib/procs.ts';
-import { bundleHello, deployCode, instances, startDaemon } from './lib/servers.ts';
+import { bundleHello, deployCode, instances, startDaemon, type Api } from './lib/servers.ts';
 import { fmt, mib, ms, sleep, summarize } from './lib/stats.ts';
 import type { BenchContext, BenchResult } from './lib/types.ts';
 
-async function waitAllStopped(url: string, names: string[], timeoutMs = 120_000): Promise<void> {
+async function waitAllStopped(url: Api, names: string[], timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (const n of names) {
     while ((await instances(url, n)).length > 0) {
@@ -31,10 +31,10 @@ export async function runDensity(ctx: BenchContext): Promise<BenchResult> {
     const baseline = memoryOf(pid);
 
     // Warm instances: `warm` functions with minWarm 1.
-    for (let i = 0; i < warm; i++) await deployCode(daemon.url, `bench-warm-${i}`, `${bundle.code}\n// warm ${i}\n`, bundle.map, { minWarm: 1 });
+    for (let i = 0; i < warm; i++) await deployCode(daemon, `bench-warm-${i}`, `${bundle.code}\n// warm ${i}\n`, bundle.map, { minWarm: 1 });
     const perInstance = [];
     for (let i = 0; i < warm; i++) {
-      for (const inst of await instances(daemon.url, `bench-warm-${i}`)) if (inst.pid) perInstance.push(memoryOfAll(processTree(inst.pid)));
+      for (const inst of await instances(daemon, `bench-warm-${i}`)) if (inst.pid) perInstance.push(memoryOfAll(processTree(inst.pid)));
     }
     const rss = summarize(perInstance.map((m) => m.rssBytes));
     const pss = summarize(perInstance.map((m) => m.pssBytes));
@@ -47,7 +47,7 @@ export async function runDensity(ctx: BenchContext): Promise<BenchResult> {
     for (let i = 0; i < timedDeploys; i++) {
       const name = `bench-idle-${i}`;
       const t = performance.now();
-      await deployCode(daemon.url, name, `${bundle.code}\n// idle ${i}\n`, bundle.map, { minWarm: 0, idleTimeoutMs: 0 });
+      await deployCode(daemon, name, `${bundle.code}\n// idle ${i}\n`, bundle.map, { minWarm: 0, idleTimeoutMs: 0 });
       deployMs.push(performance.now() - t);
       names.push(name);
     }
@@ -59,16 +59,16 @@ export async function runDensity(ctx: BenchContext): Promise<BenchResult> {
       Array.from({ length: parallel }, async () => {
         while (next < total) {
           const i = next++;
-          await deployCode(daemon.url, `bench-idle-${i}`, `${bundle.code}\n// idle ${i}\n`, bundle.map, { minWarm: 0, idleTimeoutMs: 0 });
+          await deployCode(daemon, `bench-idle-${i}`, `${bundle.code}\n// idle ${i}\n`, bundle.map, { minWarm: 0, idleTimeoutMs: 0 });
           names.push(`bench-idle-${i}`);
         }
       }),
     );
-    await waitAllStopped(daemon.url, names);
+    await waitAllStopped(daemon, names);
     // Let the heap settle before reading the daemon's memory.
     await sleep(2000);
     const loaded = memoryOf(pid);
-    const warmTrees = (await Promise.all(Array.from({ length: warm }, (_, i) => instances(daemon.url, `bench-warm-${i}`)))).flat();
+    const warmTrees = (await Promise.all(Array.from({ length: warm }, (_, i) => instances(daemon, `bench-warm-${i}`)))).flat();
     const instancePids = new Set(warmTrees.flatMap((i) => (i.pid ? processTree(i.pid) : [])));
     const daemonOnly = memoryOfAll(processTree(pid).filter((p) => !instancePids.has(p)));
     const d = summarize(deployMs);

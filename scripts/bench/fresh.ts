@@ -19,8 +19,8 @@ export async function runFresh(ctx: BenchContext): Promise<BenchResult> {
   const bundle = await bundleHello();
   const daemon = await startDaemon();
   try {
-    await deployCode(daemon.url, 'bench-reuse', bundle.code, bundle.map, { minWarm: 1 });
-    await deployCode(daemon.url, 'bench-fresh', `${bundle.code}\n// fresh\n`, bundle.map, { isolation: 'fresh', minWarm: spares, maxInstances: 32, queueSize: 10_000 });
+    await deployCode(daemon, 'bench-reuse', bundle.code, bundle.map, { minWarm: 1 });
+    await deployCode(daemon, 'bench-fresh', `${bundle.code}\n// fresh\n`, bundle.map, { isolation: 'fresh', minWarm: spares, maxInstances: 32, queueSize: 10_000 });
     const results: Record<'reuse' | 'fresh', LoadResult> = {} as never;
     const cpu: Record<'reuse' | 'fresh', number> = { reuse: 0, fresh: 0 };
     for (const mode of ['reuse', 'fresh'] as const) {
@@ -32,7 +32,7 @@ export async function runFresh(ctx: BenchContext): Promise<BenchResult> {
       cpu[mode] = cpuMsOf(processTree(daemon.child.pid!)) + reapedCpuMs(daemon.child.pid!) - before;
     }
     // Start latency of the spares that exist now (their own step timings).
-    const starts = (await instances(daemon.url, 'bench-fresh')).map((i) => i.timings?.find((t) => t.step === 'total')?.ms).filter((x): x is number => typeof x === 'number');
+    const starts = (await instances(daemon, 'bench-fresh')).map((i) => i.timings?.find((t) => t.step === 'total')?.ms).filter((x): x is number => typeof x === 'number');
     const startMs = summarize(starts).median;
     const r = results.reuse;
     const f = results.fresh;

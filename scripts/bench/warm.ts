@@ -35,7 +35,7 @@ export async function runWarm(ctx: BenchContext): Promise<BenchResult> {
   const daemon = await startDaemon();
   const stops: Array<() => Promise<unknown>> = [() => daemon.stop()];
   try {
-    await deployCode(daemon.url, 'bench-warm', bundle.code, bundle.map, { minWarm: 1 });
+    await deployCode(daemon, 'bench-warm', bundle.code, bundle.map, { minWarm: 1 });
     const node = await startNodeServer(await buildNodeBundle(dir));
     stops.push(node.stop);
     const workerd = await startWorkerd(path.join(dir, 'workerd'));
@@ -44,7 +44,7 @@ export async function runWarm(ctx: BenchContext): Promise<BenchResult> {
     stops.push(agent.stop);
 
     const ignitionPids = async () => {
-      const inst = await instances(daemon.url, 'bench-warm');
+      const inst = await instances(daemon, 'bench-warm');
       return [...processTree(daemon.child.pid!), ...inst.flatMap((i) => (i.pid ? processTree(i.pid) : []))];
     };
     let ignPids = await ignitionPids();

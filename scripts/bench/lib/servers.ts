@@ -115,11 +115,14 @@ export interface DeployAnswer {
   timings?: Array<{ step: string; ms: number }>;
 }
 
+/** What the REST helpers need of a daemon: its URL and the admin token's header for /v1. */
+export type Api = Pick<TestDaemon, 'url' | 'auth'>;
+
 /** Deploys `code` as `name` through the REST API (what `ignition deploy` does after bundling). */
-export async function deployCode(url: string, name: string, code: string, map: string, settings: Record<string, unknown>): Promise<DeployAnswer> {
-  const res = await request(`${url}/v1/functions/${name}/deployments`, {
+export async function deployCode(d: Api, name: string, code: string, map: string, settings: Record<string, unknown>): Promise<DeployAnswer> {
+  const res = await request(`${d.url}/v1/functions/${name}/deployments`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...d.auth() },
     body: JSON.stringify({ code, map, settings }),
     headersTimeout: 300_000,
     bodyTimeout: 300_000,
@@ -137,8 +140,9 @@ export interface InstanceInfo {
   timings?: Array<{ step: string; ms: number }>;
 }
 
-export async function instances(url: string, name: string): Promise<InstanceInfo[]> {
-  const res = await request(`${url}/v1/functions/${name}/instances`);
+export async function instances(d: Api, name: string): Promise<InstanceInfo[]> {
+  const res = await request(`${d.url}/v1/functions/${name}/instances`, { headers: d.auth() });
+  if (res.statusCode !== 200) throw new Error(`instances of ${name} answered ${res.statusCode}: ${await res.body.text()}`);
   const body = (await res.body.json()) as { instances: InstanceInfo[] };
   return body.instances;
 }
