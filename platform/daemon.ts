@@ -35,6 +35,7 @@ import { authMigrations, authRoutes, ensureAdminToken, TokenStore } from './auth
 import { secretMigrations, secretRoutes, SecretStore } from './secrets/index.ts';
 import { AsyncService, asyncMigrations, asyncRoutes } from './async/index.ts';
 import { invokeBuffered } from './functions/buffered.ts';
+import { openapiRoutes } from './api/openapi/route.ts';
 import { vmRoutes } from './vms/routes.ts';
 
 export interface Daemon {
@@ -124,6 +125,7 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
       '/v1/snapshots': registryRoutes(registry),
       '/v1/images': imageRoutes(registry),
       '/v1/network': networkApi(network),
+      '/v1/openapi.json': openapiRoutes(),
       '/v1': asyncRoutes(asyncService),
       '/v1/tokens': authRoutes(tokens),
       '/v1/secrets': secretRoutes(secrets, { exists: (fn) => repo.getFunction(fn) !== undefined, onChange: (fn) => void functions.refreshEnv(fn) }),

@@ -33,8 +33,10 @@ export function imageRoutes(registry: Registry) {
 /** Refuses `DELETE /v1/snapshots/:id` for a snapshot some function version restores from. */
 export function guardGoldenSnapshots(registry: Registry, repo: FunctionRepository): MiddlewareHandler {
   return async (c, next) => {
-    if (c.req.method === 'DELETE') {
-      const ref = decodeURIComponent(c.req.path.split('/')[3] ?? '');
+    // Only `DELETE /v1/snapshots/:id` removes a snapshot (deleting one of its tags is fine).
+    const parts = c.req.path.split('/');
+    if (c.req.method === 'DELETE' && parts.length === 4) {
+      const ref = decodeURIComponent(parts[3] ?? '');
       const snap = ref ? registry.find(ref) : null;
       if (snap) {
         for (const f of repo.listFunctions()) {
