@@ -81,7 +81,8 @@ export function readFunctionSettings(dir: string, pkg = readPackage(dir)): Parti
   return {};
 }
 
-export async function bundleFunction(dir: string): Promise<Bundle> {
+export async function bundleFunction(dirIn: string): Promise<Bundle> {
+  const dir = path.resolve(dirIn);
   const pkg = readPackage(dir);
   const entry = findEntry(dir, pkg);
   const settings = readFunctionSettings(dir, pkg);
@@ -90,13 +91,13 @@ export async function bundleFunction(dir: string): Promise<Bundle> {
   try {
     result = await build({
       entryPoints: [path.join(dir, entry)],
-      absWorkingDir: path.resolve(dir),
+      absWorkingDir: dir,
       bundle: true,
       platform: 'node',
       format: 'esm',
       target: 'node20',
       outfile: 'function.mjs',
-      sourcemap: 'external',
+      sourcemap: 'linked',
       sourcesContent: true,
       write: false,
       logLevel: 'silent',

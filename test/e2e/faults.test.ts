@@ -71,6 +71,13 @@ test('a handler that throws: 500 function_threw, handler phase', async () => {
   assert.is(p.body.phase, 'handler');
   assert.match(p.body.detail, /handler exploded/);
   assert.not.ok(p.body.stack, 'no stack trace leaks to the caller');
+  // The stack trace in the function's logs names the TypeScript source line (source maps).
+  let logs = '';
+  for (let i = 0; i < 50 && !logs.includes('index.ts:'); i++) {
+    logs = (await d.cli(['logs', 'throws-in-handler', '--invocation', p.body.invocation])).stdout;
+    if (!logs.includes('index.ts:')) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(logs, /at fail \(.*index\.ts:2:9\)/);
   await echoStillServes();
 });
 
