@@ -9,7 +9,7 @@
  * `GET /` on a new connection and one vsock handshake + `GET /v1/health`. Fork storms report wall
  * time with every clone healthy, the driver's own CPU and the emulators' memory.
  */
-import { mkdirSync, writeFileSync, truncateSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
@@ -54,6 +54,7 @@ async function healthRoundTrip(workspace: string): Promise<number> {
 }
 
 export async function runControlPlane(ctx: BenchContext): Promise<BenchResult> {
+  const started = Date.now();
   const restores = ctx.quick ? 5 : 40;
   const warmups = 2;
   const storms = ctx.quick ? [50] : [50, 500];
@@ -183,5 +184,30 @@ export async function runControlPlane(ctx: BenchContext): Promise<BenchResult> {
   } finally {
     for (const m of driver.machines) await m.destroy().catch(() => undefined);
     await driver.close();
+    reapFakeDirs(started);
   }
+}
+
+/**
+ * A fake Firecracker killed with SIGKILL (the driver's last resort when a storm's stops run past
+ * their deadlines) cannot remove its private directory (os.tmpdir()/fcfake-<pid>-…). The fake's
+ * own rule removes those whose process is gone; applied here to the ones made during this run.
+ */
+function reapFakeDirs(sinceMs: number): number {
+  let removed = 0;
+  for (const name of readdirSync(os.tmpdir())) {
+    const m = /^fcfake-(\d+)-/.exec(name);
+    if (!m) continue;
+    const dir = path.join(os.tmpdir(), name);
+    try {
+      if (statSync(dir).mtimeMs < sinceMs) continue;
+      process.kill(Number(m[1]), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') {
+        rmSync(dir, { recursive: true, force: true });
+        removed++;
+      }
+    }
+  }
+  return removed;
 }
