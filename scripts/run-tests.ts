@@ -17,6 +17,17 @@ const roots = process.argv.slice(2);
 const defaults = ['test', 'platform', 'agent', 'runtime'];
 const files = (roots.length ? roots : defaults).flatMap((root) => collect(root)).sort();
 const jobs = Number(process.env.IGNITION_TEST_JOBS ?? os.availableParallelism());
+/** A test file that runs longer than this is killed and counted as failed (a hang must not stall CI). */
+const FILE_TIMEOUT_MS = Number(process.env.IGNITION_TEST_FILE_TIMEOUT_MS ?? 15 * 60_000);
+
+function killGroup(pid: number | undefined, signal: NodeJS.Signals) {
+  if (!pid) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // the group is gone
+  }
+}
 
 function collect(root: string): string[] {
   let st;
@@ -49,14 +60,25 @@ interface Result {
 function runFile(file: string): Promise<Result> {
   const started = Date.now();
   return new Promise((resolve) => {
+    // Its own process group, so a hung file and everything it started can be ended together.
     const child = spawn(process.execPath, ['--import', 'tsx', file], {
       env: { ...process.env, FORCE_COLOR: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
+    let timedOut = false;
+    const watchdog = setTimeout(() => {
+      timedOut = true;
+      killGroup(child.pid, 'SIGKILL');
+    }, FILE_TIMEOUT_MS);
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
     child.on('close', (code) => {
+      clearTimeout(watchdog);
+      // Whatever the file left running (daemons, agents) goes with it.
+      killGroup(child.pid, 'SIGKILL');
+      if (timedOut) output += `\nscripts/run-tests.ts: ${file} did not finish within ${FILE_TIMEOUT_MS / 1000} s and was killed\n`;
       // uvu prints one "Total/Passed/Skipped" block per test.run(); sum them.
       const sum = (label: string) =>
         [...output.matchAll(new RegExp(`^\\s*${label}:\\s+(\\d+)`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
@@ -64,7 +86,7 @@ function runFile(file: string): Promise<Result> {
       const passed = sum('Passed');
       const skipped = sum('Skipped');
       let failed = Math.max(0, total - passed - skipped);
-      if (code !== 0 && failed === 0) failed = 1; // a crash outside any test still fails the run
+      if ((code !== 0 || timedOut) && failed === 0) failed = 1; // a crash or hang outside any test still fails the run
       resolve({ file, passed, failed, skipped, code, output, ms: Date.now() - started });
     });
   });

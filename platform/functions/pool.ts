@@ -24,7 +24,10 @@ interface Waiter {
   reject(err: Error): void;
 }
 
-/** How long a demand peak is remembered when sizing spares. */
+/**
+ * How long a demand peak is remembered when sizing spares: 10 s, or the idle timeout when that is
+ * shorter (a function that asks to scale to zero quickly must not be held up by old peaks).
+ */
 const PEAK_WINDOW_MS = 10_000;
 const TICK_MS = 1000;
 
@@ -278,7 +281,7 @@ export class Pool {
 
   private tick() {
     const now = Date.now();
-    if (now - this.peakWindowStart >= PEAK_WINDOW_MS) {
+    if (now - this.peakWindowStart >= Math.min(PEAK_WINDOW_MS, Math.max(this.settings.idleTimeoutMs, TICK_MS))) {
       this.previousPeak = this.peak;
       this.peak = this.inflightTotal();
       this.peakWindowStart = now;

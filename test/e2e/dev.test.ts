@@ -33,7 +33,7 @@ async function waitFor(get: () => string, re: RegExp, what: string) {
 }
 
 test('dev: deploy, redeploy on change, build errors keep the old version, logs stream', async () => {
-  const child = spawn(process.execPath, [CLI, 'dev', dir, '--name', 'devfn'], { env: { ...process.env, IGNITION_HOST: d.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'dev', dir, '--name', 'devfn'], { env: { ...process.env, IGNITION_HOST: d.url, IGNITION_DATA_DIR: d.dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (b) => (out += b));
   child.stderr.on('data', (b) => (out += b));

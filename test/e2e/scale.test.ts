@@ -1,0 +1,53 @@
+/**
+ * Scaling: a function with minWarm 0 scales to zero after its idle timeout and starts again on the
+ * next request (a cold start the metrics count as such); minWarm keeps instances ready.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { request } from 'undici';
+import { deploy, FIXTURES, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+
+let d: TestDaemon;
+test.before(async () => {
+  d = await startTestDaemon();
+});
+test.after(async () => {
+  await d?.stop();
+});
+
+const instances = async (name: string) => {
+  const fn = JSON.parse((await d.cli(['ls', '--json'])).stdout).find((f: { name: string }) => f.name === name);
+  return fn.pools.reduce((n: number, p: { instances: number; starting: number }) => n + p.instances + p.starting, 0) as number;
+};
+
+test('scale to zero after the idle timeout, then a cold start on the next request', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ign-scale-'));
+  cpSync(path.join(FIXTURES, 'counter'), dir, { recursive: true });
+  writeFileSync(path.join(dir, 'ignition.json'), JSON.stringify({ minWarm: 0, idleTimeoutMs: 300 }));
+  await deploy(d, dir, ['--name', 'zero']);
+  const first = await request(`${d.url}/fn/zero/`);
+  assert.is(first.statusCode, 200);
+  await first.body.text();
+  let n = await instances('zero');
+  for (let i = 0; i < 100 && n > 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    n = await instances('zero');
+  }
+  assert.is(n, 0, 'no instance left once idle');
+  const again = await request(`${d.url}/fn/zero/`);
+  assert.is(again.statusCode, 200);
+  assert.is(((await again.body.json()) as { count: number }).count, 1, 'a fresh instance served it');
+  const metrics = await (await request(`${d.url}/metrics`)).body.text();
+  assert.match(metrics, /ignition_invocations_total\{function="zero",outcome="2xx",start="cold",version="[^"]+"\} [1-9]/);
+});
+
+test('minWarm keeps instances ready while idle', async () => {
+  await deploy(d, path.join(FIXTURES, 'counter'), ['--name', 'warm', '--min-warm', '2']);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.ok((await instances('warm')) >= 2);
+});
+
+test.run();
