@@ -50,6 +50,10 @@ export class Pool {
   private peakWindowStart = Date.now();
   private readonly timer: NodeJS.Timeout;
   private lastStartError: Error | undefined;
+  /** Requests taken since the last tick, their smoothed rate (per second), and start time (ms). */
+  private arrivals = 0;
+  private arrivalRate = 0;
+  private startMs = 0;
   private consecutiveFailures = 0;
 
   constructor(
@@ -175,6 +179,7 @@ export class Pool {
   }
 
   private take(inst: Instance) {
+    this.arrivals++;
     inst.inflight++;
     inst.served++;
     inst.lastUsed = Date.now();
@@ -205,7 +210,13 @@ export class Pool {
   /** Idle capacity (in requests) the pool should hold right now. */
   private wantedSpare(): number {
     const recentPeak = Math.max(this.peak, this.previousPeak);
-    return Math.max(this.settings.minWarm > 0 ? 1 : 0, recentPeak > 0 ? Math.min(recentPeak, this.settings.concurrency) : 0, this.queue.length);
+    let spare = Math.max(this.settings.minWarm > 0 ? 1 : 0, recentPeak > 0 ? Math.min(recentPeak, this.settings.concurrency) : 0, this.queue.length);
+    if (this.settings.isolation === 'fresh' && this.arrivalRate > 0) {
+      // Little's law: requests arriving while spares start = rate × start time. Keep that many
+      // (plus one) starting or ready, so steady traffic never waits for a start.
+      spare = Math.max(spare, Math.ceil((this.arrivalRate * this.startMs) / 1000) + 1);
+    }
+    return spare;
   }
 
   private ensureCapacity() {
@@ -234,9 +245,12 @@ export class Pool {
 
   private startOne() {
     this.starting++;
+    const began = performance.now();
     startInstance(this.version, this.deps).then(
       (inst) => {
         this.starting--;
+        // A moving average of how long a start takes, for sizing spares.
+        this.startMs = this.startMs === 0 ? performance.now() - began : 0.7 * this.startMs + 0.3 * (performance.now() - began);
         this.consecutiveFailures = 0;
         if (this.closed) {
           void destroyInstance(inst, this.deps);
@@ -281,6 +295,9 @@ export class Pool {
 
   private tick() {
     const now = Date.now();
+    // Requests per second, smoothed over a few ticks.
+    this.arrivalRate = 0.5 * this.arrivalRate + 0.5 * (this.arrivals * 1000) / TICK_MS;
+    this.arrivals = 0;
     if (now - this.peakWindowStart >= Math.min(PEAK_WINDOW_MS, Math.max(this.settings.idleTimeoutMs, TICK_MS))) {
       this.previousPeak = this.peak;
       this.peak = this.inflightTotal();

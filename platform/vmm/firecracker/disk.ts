@@ -26,22 +26,35 @@ export async function cloneDisk(src: string, dst: string): Promise<CloneMethod> 
   return 'sparse';
 }
 
-/** Copies `src` to a new `dst`, skipping all-zero blocks so they stay holes. */
+/**
+ * Copies `src` to a new `dst`, skipping all-zero blocks so they stay holes. A file with no data
+ * blocks at all (a fresh sparse image) is only sized; otherwise zero blocks are found with a native
+ * compare and consecutive data blocks are written in one call.
+ */
 export async function sparseCopy(src: string, dst: string): Promise<void> {
   const input = await fsp.open(src, 'r');
   let output: fsp.FileHandle | undefined;
   try {
-    const { size } = await input.stat();
+    const st = await input.stat();
+    const size = st.size;
     output = await fsp.open(dst, 'wx');
-    const buf = Buffer.alloc(CHUNK);
-    for (let pos = 0; pos < size; ) {
-      const { bytesRead } = await input.read(buf, 0, Math.min(CHUNK, size - pos), pos);
-      if (bytesRead === 0) break;
-      for (let off = 0; off < bytesRead; off += BLOCK) {
-        const end = Math.min(off + BLOCK, bytesRead);
-        if (!isZero(buf, off, end)) await output.write(buf, off, end - off, pos + off);
+    if (st.blocks > 0) {
+      const buf = Buffer.alloc(CHUNK);
+      for (let pos = 0; pos < size; ) {
+        const { bytesRead } = await input.read(buf, 0, Math.min(CHUNK, size - pos), pos);
+        if (bytesRead === 0) break;
+        let runStart = -1;
+        for (let off = 0; off <= bytesRead; off += BLOCK) {
+          const end = Math.min(off + BLOCK, bytesRead);
+          const data = off < bytesRead && !isZero(buf, off, end);
+          if (data && runStart === -1) runStart = off;
+          if (!data && runStart !== -1) {
+            await output.write(buf, runStart, off - runStart, pos + runStart);
+            runStart = -1;
+          }
+        }
+        pos += bytesRead;
       }
-      pos += bytesRead;
     }
     // Sets the length, leaving any trailing zero blocks as a hole.
     await output.truncate(size);
@@ -56,7 +69,9 @@ export async function sparseCopy(src: string, dst: string): Promise<void> {
   }
 }
 
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
+
 function isZero(buf: Buffer, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (buf[i] !== 0) return false;
-  return true;
+  // Buffer.equals is a native memcmp: far faster than a byte loop in JavaScript.
+  return end - start === BLOCK ? buf.subarray(start, end).equals(ZERO_BLOCK) : buf.subarray(start, end).equals(ZERO_BLOCK.subarray(0, end - start));
 }
