@@ -1,34 +1,15 @@
 #!/usr/bin/env node
 /**
- * The `ignition` command line. Every command is a thin client of the daemon's REST API, except
- * `daemon` (runs it), `init` (scaffolds files) and the bundling step of `deploy` (local esbuild).
- * Heavy modules are imported inside the commands that need them, so `ignition --version` starts
- * about as fast as Node itself.
+ * Entry point of `ignition`. `--version` is answered before anything else is loaded (it is what
+ * scripts call most, and it should cost no more than starting Node); every other command loads the
+ * command table (app.ts, a separate chunk) and runs.
  */
-import { Builtins, Cli } from 'clipanion';
 import { VERSION } from '../version.ts';
-import { DaemonCommand } from './commands/daemon.ts';
-import { DeployCommand } from './commands/deploy.ts';
-import { InvokeCommand } from './commands/invoke.ts';
-import { InfoCommand, ListCommand, RemoveCommand, VersionsCommand } from './commands/functions.ts';
-import { LogsCommand } from './commands/logs.ts';
-import { InitCommand } from './commands/init.ts';
-import { vmCommands } from './commands/vm.ts';
-import { versionCommands } from './commands/versions.ts';
-import { DevCommand } from './commands/dev.ts';
-import { DoctorCommand } from './commands/doctor.ts';
-import { ImageBuildCommand } from './commands/image.ts';
-import { registryCommands } from './commands/registry.ts';
-import { NetListCommand } from './commands/net.ts';
-import { tokenCommands } from './commands/token.ts';
-import { secretCommands } from './commands/secret.ts';
-import { asyncCommands } from './commands/async.ts';
 
-const cli = new Cli({ binaryName: 'ignition', binaryLabel: 'Ignition', binaryVersion: VERSION });
-for (const command of [DaemonCommand, DeployCommand, InvokeCommand, ListCommand, RemoveCommand, VersionsCommand, InfoCommand, LogsCommand, InitCommand, ...vmCommands, ...versionCommands, DevCommand, DoctorCommand, ImageBuildCommand, ...registryCommands, NetListCommand, ...tokenCommands, ...secretCommands, ...asyncCommands]) cli.register(command);
-cli.register(Builtins.HelpCommand);
-cli.register(Builtins.VersionCommand);
-
-const code = await cli.run(process.argv.slice(2));
-// Commands that leave handles open (the daemon) never return here; everyone else exits now.
-process.exitCode = code;
+const argv = process.argv.slice(2);
+if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
+  process.stdout.write(`${VERSION}\n`);
+} else {
+  const { run } = await import('./app.ts');
+  process.exitCode = await run(argv);
+}
