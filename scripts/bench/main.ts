@@ -14,6 +14,7 @@ import { runCold } from './cold.ts';
 import { runControlPlane } from './control-plane.ts';
 import { runDensity } from './density.ts';
 import { runFresh } from './fresh.ts';
+import { runOperations } from './operations.ts';
 import { runGuestNetwork } from './guest-network.ts';
 import { describeMachine } from './lib/machine.ts';
 import { stopAll } from './lib/procs.ts';
@@ -32,6 +33,7 @@ const BENCHES: Array<{ id: string; title: string; run: (ctx: BenchContext) => Pr
   { id: 'density', title: 'Density', run: runDensity },
   { id: 'cli', title: 'CLI start-up', run: runCli },
   { id: 'guest-network', title: 'Network and guest', run: runGuestNetwork },
+  { id: 'operations', title: 'Operations under traffic', run: runOperations },
 ];
 
 function parseArgs(argv: string[]): { quick: boolean; only: Set<string> | null; out: string | null } {
