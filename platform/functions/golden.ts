@@ -15,7 +15,6 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AgentClient, AgentProblemError } from '../guest/agent-client.ts';
-import { IgnitionError } from '../errors.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { Snapshot } from '../registry/types.ts';
 import type { Machine, MachineDriver, StepTiming } from '../vmm/port.ts';
@@ -157,6 +156,5 @@ function translateAgentError(err: unknown, fn: string): unknown {
     if (err.code === 'function_load_failed' || err.code === 'function_no_handler') return FunctionLoadFailed(`function ${fn} failed to load: ${err.detail}`, { cause: err });
     if (err.code === 'function_warmup_failed') return FunctionWarmupFailed(`function ${fn}: ${err.detail}`, { cause: err });
   }
-  if (err instanceof IgnitionError) return err;
   return err;
 }
