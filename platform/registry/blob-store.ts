@@ -138,12 +138,15 @@ export class BlobStore {
   }
 
   async importFile(srcPath: string, options: ImportOptions = {}): Promise<BlobInfo> {
+    let regular: boolean;
     try {
-      await statAsync(srcPath);
+      regular = (await statAsync(srcPath)).isFile();
     } catch (err) {
       throw RegistryIoError(`cannot read ${srcPath} to import it: ${(err as Error).message}`, { cause: err, data: { path: srcPath } });
     }
-    return this.importStream(readFileChunks(srcPath), options);
+    // Prefetching positional reads need a size; pipes and devices are read as a stream to EOF.
+    const source = regular ? readFileChunks(srcPath) : createReadStream(srcPath, { highWaterMark: 1024 * 1024 });
+    return this.importStream(source, options);
   }
 
   async importBuffer(buf: Buffer | Uint8Array, options: ImportOptions = {}): Promise<BlobInfo> {
