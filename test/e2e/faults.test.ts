@@ -62,6 +62,17 @@ test('a function that throws at import: load phase; the previous version keeps s
   assert.is(((await res.body.json()) as { path: string }).path, '/still-here');
 });
 
+test('a warmup() that throws fails the deploy in the warmup phase', async () => {
+  const r = await d.cli(['deploy', path.join(FIXTURES, 'warmup-fails'), '--json']);
+  assert.is(r.code, 1);
+  const p = JSON.parse(r.stderr);
+  assert.is(p.code, 'function_warmup_failed');
+  assert.is(p.phase, 'warmup');
+  assert.match(p.detail, /cache server unreachable during warmup/);
+  const ls = JSON.parse((await d.cli(['ls', '--json'])).stdout).map((f: { name: string }) => f.name);
+  assert.not.ok(ls.includes('warmup-fails'), 'a failed first deploy leaves no function behind');
+});
+
 test('a handler that throws: 500 function_threw, handler phase', async () => {
   await deploy(d, path.join(FIXTURES, 'throws-in-handler'));
   const p = await problem(`${d.url}/fn/throws-in-handler/`);
