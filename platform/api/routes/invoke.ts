@@ -40,39 +40,50 @@ export function invokeRoutes(service: FunctionService, metrics?: PlatformMetrics
     const alias = at === -1 ? undefined : target.slice(at + 1);
     const rest = url.slice(end);
     const path = rest.startsWith('/') ? rest : `/${rest}`;
-    const version = service.pickVersion(fn, alias);
-    // CORS first: browsers send preflights without credentials; the platform answers them.
-    const cors = corsFor(version.settings.cors, c.req.raw);
-    if (cors instanceof Response) return cors;
-    authorize?.(fn, version.settings, c.req.header('authorization'));
-    const incoming = c.env?.incoming;
-    const outgoing = c.env?.outgoing;
-    const hasBody = c.req.method !== 'GET' && c.req.method !== 'HEAD';
-    const contentLength = c.req.header('content-length');
-    const headers: Record<string, string | string[] | undefined> = incoming ? { ...incoming.headers } : Object.fromEntries(c.req.raw.headers);
-    // The platform's token is for the platform: it never reaches function code.
-    if (version.settings.auth === 'token') delete headers.authorization;
-    const body = !hasBody ? null : incoming ? (incoming as Readable) : c.req.raw.body ? Readable.fromWeb(c.req.raw.body as never) : null;
     const started = performance.now();
-    const res = await invoke(service, {
-      fn,
-      alias,
-      method: c.req.method,
-      path,
-      headers,
-      body,
-      contentLength: contentLength === undefined ? undefined : Number(contentLength),
-      remoteAddress: incoming?.socket.remoteAddress,
-      invocationId: c.get('requestId'),
-      version,
-    }).catch((err: unknown) => {
+    let forwarded: Awaited<ReturnType<typeof forward>>;
+    try {
+      forwarded = await forward();
+    } catch (err) {
+      // Every platform-side failure counts, from routing (unknown alias) to the handler.
       if (metrics) {
         const code = err instanceof IgnitionError ? err.code : 'internal';
         metrics.invocationErrors.inc({ function: fn, code });
         metrics.invocations.inc({ function: fn, outcome: 'error', start: 'unknown' });
       }
       throw err;
-    });
+    }
+    if (forwarded instanceof Response) return forwarded; // a CORS preflight answered by the platform
+    const { res, cors } = forwarded;
+
+    async function forward() {
+      const version = service.pickVersion(fn, alias);
+      // CORS first: browsers send preflights without credentials; the platform answers them.
+      const cors = corsFor(version.settings.cors, c.req.raw);
+      if (cors instanceof Response) return cors;
+      authorize?.(fn, version.settings, c.req.header('authorization'));
+      const incoming = c.env?.incoming;
+      const hasBody = c.req.method !== 'GET' && c.req.method !== 'HEAD';
+      const contentLength = c.req.header('content-length');
+      const headers: Record<string, string | string[] | undefined> = incoming ? { ...incoming.headers } : Object.fromEntries(c.req.raw.headers);
+      // The platform's token is for the platform: it never reaches function code.
+      if (version.settings.auth === 'token') delete headers.authorization;
+      const body = !hasBody ? null : incoming ? (incoming as Readable) : c.req.raw.body ? Readable.fromWeb(c.req.raw.body as never) : null;
+      const res = await invoke(service, {
+        fn,
+        alias,
+        method: c.req.method,
+        path,
+        headers,
+        body,
+        contentLength: contentLength === undefined ? undefined : Number(contentLength),
+        remoteAddress: incoming?.socket.remoteAddress,
+        invocationId: c.get('requestId'),
+        version,
+      });
+      return { res, cors };
+    }
+    const outgoing = c.env?.outgoing;
     if (metrics) {
       metrics.invocationDuration.observe({ function: fn, version: res.version }, (performance.now() - started) / 1000);
       metrics.invocations.inc({ function: fn, version: res.version, outcome: `${Math.floor(res.status / 100)}xx`, start: res.cold ? 'cold' : 'warm' });
