@@ -7,7 +7,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import path from 'node:path';
 import { request } from 'undici';
-import { deploy, FIXTURES, ROOT, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { spawn } from 'node:child_process';
+import { CLI, deploy, FIXTURES, ROOT, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
 
 let d: TestDaemon;
 
@@ -101,6 +102,25 @@ test('logs carry the invocation id', async () => {
     if (!lines.includes('logtest')) await new Promise((r) => setTimeout(r, 100));
   }
   assert.match(lines, new RegExp(`${id} info\\s+greeting logtest`));
+});
+
+test('logs -f streams new lines as they happen', async () => {
+  const child = spawn(process.execPath, [CLI, 'logs', 'hello', '-f', '--limit', '1'], { env: { ...process.env, IGNITION_HOST: d.url, IGNITION_DATA_DIR: d.dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (b) => (out += b));
+  child.stderr.on('data', (b) => (out += b));
+  try {
+    // Wait until the stream is open (the backlog line arrived), then make a new line.
+    for (let i = 0; i < 100 && !out.includes('greeting'); i++) await new Promise((r) => setTimeout(r, 100));
+    const res = await request(`${d.url}/fn/hello/?name=followed`);
+    const id = res.headers['x-request-id'] as string;
+    await res.body.text();
+    for (let i = 0; i < 100 && !out.includes('followed'); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(out, new RegExp(`${id} info\\s+greeting followed`));
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
 });
 
 test('100 concurrent invokes all succeed', async () => {

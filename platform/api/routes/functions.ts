@@ -77,17 +77,28 @@ export function functionRoutes(service: FunctionService, logs: LogSink) {
     const after = Number(c.req.query('after') ?? 0) || undefined;
     if (c.req.query('follow') === '1') {
       return streamSSE(c, async (stream) => {
-        for (const e of logs.query(name, { invocation, limit, after })) await stream.writeSSE({ data: JSON.stringify(e) });
-        await new Promise<void>((resolve) => {
-          const off = logs.follow((e) => {
-            if (e.fn !== name || (invocation && e.invocation !== invocation)) return;
-            void stream.writeSSE({ data: JSON.stringify(e) });
-          });
-          stream.onAbort(() => {
-            off();
-            resolve();
-          });
+        // Subscribe and read the backlog in the same tick (no await between): no line is lost
+        // between the two, and none is sent twice.
+        const pending: unknown[] = [];
+        let wake: (() => void) | undefined;
+        const off = logs.follow((e) => {
+          if (e.fn !== name || (invocation && e.invocation !== invocation)) return;
+          pending.push(e);
+          wake?.();
         });
+        const backlog = logs.query(name, { invocation, limit, after });
+        let open = true;
+        stream.onAbort(() => {
+          open = false;
+          off();
+          wake?.();
+        });
+        for (const e of backlog) await stream.writeSSE({ data: JSON.stringify(e) });
+        while (open) {
+          while (pending.length) await stream.writeSSE({ data: JSON.stringify(pending.shift()) });
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+        }
       });
     }
     return c.json({ logs: logs.query(name, { invocation, limit, after }) });

@@ -2,6 +2,7 @@
 import { Option } from 'clipanion';
 import { BaseCommand } from '../base.ts';
 import { printJson } from '../output.ts';
+import { ApiError, problemFrom } from '../client.ts';
 
 export class LogsCommand extends BaseCommand {
   static paths = [['logs']];
@@ -12,20 +13,30 @@ export class LogsCommand extends BaseCommand {
   follow = Option.Boolean('--follow,-f', false, { description: 'Keep printing new lines' });
 
   async run() {
-    let after = 0;
-    const print = (logs: Array<{ id: number; time: number; level: string; invocation: string | null; message: string }>) => {
+    const print = (logs: Array<{ id?: number; time: number; level: string; invocation: string | null; message: string }>) => {
       for (const l of logs) {
-        after = Math.max(after, l.id);
         if (this.json) this.context.stdout.write(JSON.stringify(l) + '\n');
         else this.context.stdout.write(`${new Date(l.time).toISOString()} ${l.invocation ?? '-'} ${l.level.padEnd(5)} ${l.message}\n`);
       }
     };
-    const { logs } = await this.client.logs(this.name, { invocation: this.invocation, limit: Number(this.limit) });
-    if (this.json && !this.follow) return printJson(logs);
-    print(logs);
-    while (this.follow) {
-      await new Promise((r) => setTimeout(r, 500));
-      print((await this.client.logs(this.name, { invocation: this.invocation, after, limit: 1000 })).logs);
+    if (!this.follow) {
+      const { logs } = await this.client.logs(this.name, { invocation: this.invocation, limit: Number(this.limit) });
+      if (this.json) return printJson(logs);
+      print(logs);
+      return;
+    }
+    // Follow: the daemon streams the backlog and then every new line as server-sent events.
+    const qs = new URLSearchParams({ follow: '1', limit: this.limit });
+    if (this.invocation) qs.set('invocation', this.invocation);
+    const res = await fetch(`${this.client.baseUrl}/v1/functions/${encodeURIComponent(this.name)}/logs?${qs}`, { headers: this.client.headers() }).catch((err: Error) => {
+      throw new ApiError({ status: 0, code: 'daemon_unreachable', detail: `cannot reach the daemon at ${this.client.baseUrl} (${err.message})` });
+    });
+    if (!res.ok || !res.body) throw new ApiError(problemFrom(res.status, await res.text()));
+    let partial = '';
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      const lines = (partial + Buffer.from(chunk).toString('utf8')).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) if (line.startsWith('data:')) print([JSON.parse(line.slice(5).trim())]);
     }
   }
 }
