@@ -45,18 +45,25 @@ export class IgnitionClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
+    const res = await this.raw(path, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return parse<T>(res);
+  }
+
+  /**
+   * A request whose response the caller reads itself (streams, tar files, invocations): the token
+   * is added and a daemon that cannot be reached becomes `daemon_unreachable`.
+   */
+  async raw(path: string, init: RequestInit = {}): Promise<Response> {
     try {
-      res = await fetch(this.baseUrl + path, {
-        method,
-        headers: body === undefined ? this.headers() : { ...this.headers(), 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
+      return await fetch(this.baseUrl + path, { ...init, headers: { ...this.headers(), ...(init.headers as Record<string, string> | undefined) } });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
       throw new ApiError({ status: 0, code: 'daemon_unreachable', detail: `cannot reach the daemon at ${this.baseUrl} (${cause}); start it with "ignition daemon" or set IGNITION_HOST` });
     }
-    return parse<T>(res);
   }
 
   info() {
@@ -90,15 +97,13 @@ export class IgnitionClient {
   }
 
   /** Invokes a function; returns the raw Response (status, headers, streaming body). */
-  async invoke(name: string, opts: { path?: string; method?: string; headers?: Record<string, string>; body?: string | Uint8Array }): Promise<Response> {
+  invoke(name: string, opts: { path?: string; method?: string; headers?: Record<string, string>; body?: string | Uint8Array }): Promise<Response> {
     const p = opts.path ?? '/';
-    const url = `${this.baseUrl}/fn/${encodeURIComponent(name)}${p.startsWith('/') ? p : `/${p}`}`;
-    try {
-      return await fetch(url, { method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'), headers: { ...this.headers(), ...opts.headers }, body: opts.body as BodyInit | undefined });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new ApiError({ status: 0, code: 'daemon_unreachable', detail: `cannot reach the daemon at ${this.baseUrl} (${cause})` });
-    }
+    return this.raw(`/fn/${encodeURIComponent(name)}${p.startsWith('/') ? p : `/${p}`}`, {
+      method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'),
+      headers: opts.headers,
+      body: opts.body as BodyInit | undefined,
+    });
   }
 }
 

@@ -28,9 +28,7 @@ export class LogsCommand extends BaseCommand {
     // Follow: the daemon streams the backlog and then every new line as server-sent events.
     const qs = new URLSearchParams({ follow: '1', limit: this.limit });
     if (this.invocation) qs.set('invocation', this.invocation);
-    const res = await fetch(`${this.client.baseUrl}/v1/functions/${encodeURIComponent(this.name)}/logs?${qs}`, { headers: this.client.headers() }).catch((err: Error) => {
-      throw new ApiError({ status: 0, code: 'daemon_unreachable', detail: `cannot reach the daemon at ${this.client.baseUrl} (${err.message})` });
-    });
+    const res = await this.client.raw(`/v1/functions/${encodeURIComponent(this.name)}/logs?${qs}`);
     if (!res.ok || !res.body) throw new ApiError(problemFrom(res.status, await res.text()));
     let partial = '';
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {

@@ -25,7 +25,7 @@ export class ImagesCommand extends BaseCommand {
   kind = Option.String('--kind');
   async run() {
     if (this.tree && !this.json) {
-      const res = await fetch(`${this.client.baseUrl}/v1/snapshots/tree?format=text`, { headers: this.client.headers() });
+      const res = await this.client.raw('/v1/snapshots/tree?format=text');
       if (!res.ok) throw new ApiError(problemFrom(res.status, await res.text()));
       this.context.stdout.write(await res.text());
       return;
@@ -98,7 +98,7 @@ export class ExportCommand extends BaseCommand {
   target = Option.String({ required: true });
   async run() {
     if (this.target.endsWith('.tar')) {
-      const res = await fetch(`${this.client.baseUrl}/v1/snapshots/${encodeURIComponent(this.ref)}/layout.tar`, { headers: this.client.headers() });
+      const res = await this.client.raw(`/v1/snapshots/${encodeURIComponent(this.ref)}/layout.tar`);
       if (!res.ok || !res.body) throw new ApiError(problemFrom(res.status, await res.text()));
       const tmp = `${this.target}.partial`;
       await pipeline(Readable.fromWeb(res.body as never), createWriteStream(tmp));
@@ -122,9 +122,9 @@ export class ImportCommand extends BaseCommand {
     let r: { imported: Array<{ snapshot: { id: string }; existed: boolean }> };
     if (statSync(this.source).isFile()) {
       const q = this.name ? `?name=${encodeURIComponent(this.name)}` : '';
-      const res = await fetch(`${this.client.baseUrl}/v1/snapshots/import${q}`, {
+      const res = await this.client.raw(`/v1/snapshots/import${q}`, {
         method: 'POST',
-        headers: { ...this.client.headers(), 'content-type': 'application/x-tar' },
+        headers: { 'content-type': 'application/x-tar' },
         body: Readable.toWeb(createReadStream(this.source)) as never,
         duplex: 'half',
       } as RequestInit);

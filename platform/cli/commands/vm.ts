@@ -75,12 +75,10 @@ export class VmExecCommand extends BaseCommand {
   argv = Option.Rest({ required: 1 });
   async run() {
     const [cmd, ...args] = this.argv;
-    const res = await fetch(`${this.client.baseUrl}/v1/vms/${encodeURIComponent(this.id)}/exec`, {
+    const res = await this.client.raw(`/v1/vms/${encodeURIComponent(this.id)}/exec`, {
       method: 'POST',
-      headers: { ...this.client.headers(), 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ cmd, args, timeoutMs: this.timeout === undefined ? undefined : Number(this.timeout) }),
-    }).catch((err: Error) => {
-      throw new ApiError({ status: 0, code: 'daemon_unreachable', detail: `cannot reach the daemon at ${this.client.baseUrl} (${err.message})` });
     });
     if (!res.ok) throw new ApiError(problemFrom(res.status, await res.text()));
     let code = 0;
