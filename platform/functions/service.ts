@@ -145,7 +145,7 @@ export class FunctionService {
 
   /** Finds a version by `3`, `v3`, or its id. */
   resolveVersion(name: string, ref: string | number): VersionRecord {
-    this.describe(name);
+    this.requireFunction(name);
     const text = String(ref);
     const seq = /^v?(\d+)$/.exec(text);
     const v = seq ? this.deps.repo.findVersionBySeq(name, Number(seq[1])) : this.deps.repo.getVersion(text);
@@ -204,7 +204,7 @@ export class FunctionService {
     if (!entry) {
       const a = this.deps.repo.getAlias(name, alias);
       if (!a) {
-        if (!this.deps.repo.getFunction(name)) throw FunctionNotFound(`no function named "${name}"`, { data: { function: name } });
+        this.requireFunction(name);
         throw VersionNotFound(`function "${name}" has no alias "${alias}"`, { data: { function: name, alias } });
       }
       const versions = a.routes.map((r) => this.deps.repo.getVersion(r.version)!);
@@ -263,9 +263,15 @@ export class FunctionService {
     return this.deps.repo.listFunctions().map((f) => this.describe(f.name));
   }
 
-  describe(name: string) {
+  /** The function's record, or `function_not_found` (a cheap existence check for routes). */
+  requireFunction(name: string) {
     const fn = this.deps.repo.getFunction(name);
     if (!fn) throw FunctionNotFound(`no function named "${name}"`, { data: { function: name } });
+    return fn;
+  }
+
+  describe(name: string) {
+    const fn = this.requireFunction(name);
     const latest = this.deps.repo.getAlias(name, 'latest');
     const version = latest ? this.deps.repo.getVersion(latest.routes[0].version) : undefined;
     return {
@@ -282,7 +288,7 @@ export class FunctionService {
 
   async remove(name: string): Promise<{ removed: string; versions: number }> {
     assertFunctionName(name);
-    if (!this.deps.repo.getFunction(name)) throw FunctionNotFound(`no function named "${name}"`, { data: { function: name } });
+    this.requireFunction(name);
     await this.deploying.get(name)?.catch(() => {});
     const snapshots = this.deps.repo.deleteFunction(name);
     this.invalidate(name);

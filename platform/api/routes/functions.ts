@@ -40,7 +40,7 @@ export function functionRoutes(service: FunctionService, logs: LogSink) {
 
   app.get('/:name/versions', (c) => {
     const name = assertFunctionName(c.req.param('name'));
-    service.describe(name);
+    service.requireFunction(name);
     return c.json({
       versions: service.repo.listVersions(name).map((v) => ({ id: v.id, seq: v.seq, digest: v.digest, snapshot: v.snapshotId, createdAt: new Date(v.createdAt).toISOString(), settings: v.settings, envKeys: Object.keys(v.env) })),
     });
@@ -63,7 +63,7 @@ export function functionRoutes(service: FunctionService, logs: LogSink) {
 
   app.get('/:name/instances', (c) => {
     const name = assertFunctionName(c.req.param('name'));
-    service.describe(name);
+    service.requireFunction(name);
     return c.json({
       instances: service.instances(name).map((i) => ({ id: i.id, version: i.version.id, pid: i.machine.pid, state: i.machine.state, inflight: i.inflight, served: i.served, lastUsed: new Date(i.lastUsed).toISOString(), timings: i.timings })),
     });
@@ -71,7 +71,7 @@ export function functionRoutes(service: FunctionService, logs: LogSink) {
 
   app.get('/:name/logs', (c) => {
     const name = assertFunctionName(c.req.param('name'));
-    service.describe(name);
+    service.requireFunction(name);
     const invocation = c.req.query('invocation') || undefined;
     const limit = Math.min(Number(c.req.query('limit') ?? 100) || 100, 10_000);
     const after = Number(c.req.query('after') ?? 0) || undefined;
