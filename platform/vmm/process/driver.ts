@@ -278,17 +278,15 @@ class ProcessMachine implements Machine {
     throw Unsupported('the process driver cannot snapshot a running process (no memory snapshot); use the firecracker driver', { phase: 'snapshot' });
   }
 
+  /**
+   * Signals the sandbox and every process inside it, deepest first: with bwrap's pid namespace the
+   * agent is a grandchild, so signalling bwrap alone would neither pause nor stop it.
+   */
   private signal(sig: NodeJS.Signals) {
     const pid = this.child?.pid;
     if (!pid) return;
-    try {
-      // bwrap's --new-session puts the sandbox in its own process group only inside; signal the
-      // tree through the sandbox's children as well as bwrap itself.
-      process.kill(pid, sig);
-      for (const child of childPids(pid)) process.kill(child, sig);
-    } catch {
-      // already gone
-    }
+    for (const p of deepChildPids(pid)) tryKill(p, sig);
+    tryKill(pid, sig);
   }
 
   async stop(options: { graceMs?: number } = {}) {
@@ -301,12 +299,10 @@ class ProcessMachine implements Machine {
     if (this.state === 'paused') this.signal('SIGCONT');
     this.state = 'stopping';
     // SIGTERM the agent itself (inside bwrap it is a child of bwrap's init); bwrap follows it out.
-    for (const pid of deepChildPids(child.pid!)) tryKill(pid, 'SIGTERM');
-    tryKill(child.pid!, 'SIGTERM');
+    this.signal('SIGTERM');
     const gone = await Promise.race([this.exited.then(() => true), sleep(graceMs).then(() => false)]);
     if (!gone) {
-      for (const pid of deepChildPids(child.pid!)) tryKill(pid, 'SIGKILL');
-      tryKill(child.pid!, 'SIGKILL');
+      this.signal('SIGKILL');
       await this.exited;
     }
   }
