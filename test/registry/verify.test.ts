@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chmodSync, rmSync, truncateSync, openSync, writeSync, closeSync } from 'node:fs';
+import { chmodSync, rmSync, truncateSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
 import { randomFile, tempRegistry, type TempRegistry } from './helpers.ts';
 
 let t: TempRegistry;
@@ -19,8 +19,13 @@ test('verify reports corrupt, truncated and missing blobs and the snapshots they
   // Flip one byte in a's blob, truncate b's, delete c's; d stays intact.
   const pa = t.registry.blobs.path(a.files.memory.digest);
   chmodSync(pa, 0o644);
+  // Invert the byte rather than write a fixed value: random content holds any fixed value at
+  // that offset one time in 256, and then nothing would change (this flaked once in CI).
   const fd = openSync(pa, 'r+');
-  writeSync(fd, Buffer.from([0x42]), 0, 1, 1234);
+  const byte = Buffer.alloc(1);
+  readSync(fd, byte, 0, 1, 1234);
+  byte[0] = byte[0]! ^ 0xff;
+  writeSync(fd, byte, 0, 1, 1234);
   closeSync(fd);
   const pb = t.registry.blobs.path(b.files.memory.digest);
   chmodSync(pb, 0o644);
