@@ -64,6 +64,9 @@ if (fault === 'no-socket') {
       fault,
       exit: (code) => process.exit(code),
     });
+    // The guest agent starts with the process (see Guest.prestart); IGNITION_FC_FAKE_PRESTART=0
+    // keeps the old behaviour of starting it at InstanceStart or load.
+    if (process.env.IGNITION_FC_FAKE_PRESTART !== '0') fake.vmm.guest.prestart();
     const stop = () => {
       fake.vmm.shutdown();
       fake.vmm.cleanup();

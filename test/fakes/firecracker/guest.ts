@@ -8,6 +8,13 @@
  * closes (nothing listening), exactly what the host would see from a microVM. Pause is SIGSTOP of
  * the agent, resume SIGCONT; snapshot create and load reset every proxied connection, as the
  * virtio-vsock transport reset does in a real guest.
+ *
+ * A real restore resumes a guest whose agent is already running with the function loaded; a
+ * fresh Node start per restore would make the emulator, not the platform, dominate every
+ * restore. So the spawned fake starts its agent when the process starts (`prestart`, idle, no
+ * function) and a load hands that agent the snapshot's bundle (`PUT /v1/function`, no warm-up)
+ * instead of starting one. Until the guest is up, vsock connections wait, as they would for a
+ * guest that has not been scheduled yet.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -42,14 +49,50 @@ export class Guest {
     return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null;
   }
 
+  /** Running and booted or restored (a pre-started agent is not a guest yet). */
+  get up(): boolean {
+    return this.running && !this.#parked;
+  }
+
   get pid(): number | undefined {
     return this.#child?.pid;
   }
 
-  /** Boots the guest: spawns the agent, optionally loading a bundle at start (restore). */
+  /** Resolves when the guest can take vsock connections (its function handed over, if any). */
+  get ready(): Promise<void> {
+    return this.#ready;
+  }
+  #ready: Promise<void> = Promise.resolve();
+  #parked = false;
+  #stopped = false;
+
+  /**
+   * Starts the agent ahead of `start`, with no function, so a later boot or load adopts a running
+   * agent. Does nothing if the agent script is missing (`start` then reports it, as before).
+   */
+  prestart(): void {
+    if (this.#child || !existsSync(this.#agentScript())) return;
+    this.#spawn(undefined);
+    this.#parked = true;
+  }
+
+  /** Boots the guest: adopts the pre-started agent or spawns one, loading `bundle` (restore). */
   start(bundle?: string): void {
-    const agent = process.env.IGNITION_FC_FAKE_AGENT ?? path.join(repoRoot, 'dist', 'agent.mjs');
+    if (this.#parked && this.running) {
+      this.#parked = false;
+      if (bundle) this.#ready = this.#handOver(bundle);
+      return;
+    }
+    const agent = this.#agentScript();
     if (!existsSync(agent)) throw new Error(`guest agent ${agent} is missing (run npm run build)`);
+    this.#spawn(bundle);
+  }
+
+  #agentScript(): string {
+    return process.env.IGNITION_FC_FAKE_AGENT ?? path.join(repoRoot, 'dist', 'agent.mjs');
+  }
+
+  #spawn(bundle: string | undefined): void {
     const env: NodeJS.ProcessEnv = { ...process.env, IGNITION_WORK_DIR: path.join(this.options.privateDir, 'fn') };
     delete env.IGNITION_BUNDLE;
     if (bundle) {
@@ -57,7 +100,7 @@ export class Guest {
       // The snapshot was taken after warm-up; a restored guest does not warm up again.
       env.IGNITION_WARMUP = '0';
     }
-    const child = spawn(process.execPath, [agent, '--uds', this.agentSocket], {
+    const child = spawn(process.execPath, [this.#agentScript(), '--uds', this.agentSocket], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -78,15 +121,47 @@ export class Guest {
     });
   }
 
-  /** Freezes the guest (vCPUs stopped). */
+  /**
+   * Gives the pre-started agent the restored function (the state a real guest wakes up in). The
+   * agent may still be starting: its socket is retried until it answers. A failure is a guest
+   * crash: the agent is killed so the host's health check fails instead of waiting.
+   */
+  async #handOver(bundle: string): Promise<void> {
+    const body = JSON.stringify({ path: bundle, warmup: false });
+    const request = `CONNECT 52\nPUT /v1/function HTTP/1.1\r\nHost: agent\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const answer = await roundTrip(this.agentSocket, request).catch((err: NodeJS.ErrnoException) => err);
+      if (typeof answer === 'string') {
+        const status = /^OK \d+\n?HTTP\/1\.1 (\d{3})/.exec(answer.replace(/\r/g, ''))?.[1];
+        if (status === '200') return;
+        this.options.console(`fake firecracker: the guest agent refused the restored function: ${answer.slice(0, 300)}`);
+      } else if ((answer.code === 'ENOENT' || answer.code === 'ECONNREFUSED') && Date.now() < deadline && this.running) {
+        await new Promise((r) => setTimeout(r, 5));
+        continue;
+      } else {
+        this.options.console(`fake firecracker: cannot reach the guest agent to restore its function: ${answer.message}`);
+      }
+      this.#child?.kill('SIGKILL');
+      return;
+    }
+  }
+
+  /** Freezes the guest (vCPUs stopped); a guest still being restored freezes once it is up. */
   pause(): void {
-    if (this.running && !this.#paused) this.#child!.kill('SIGSTOP');
     this.#paused = true;
+    void this.#ready.then(() => {
+      if (this.#paused && !this.#stopped && this.running) {
+        this.#child!.kill('SIGSTOP');
+        this.#stopped = true;
+      }
+    });
   }
 
   resume(): void {
-    if (this.running && this.#paused) this.#child!.kill('SIGCONT');
     this.#paused = false;
+    if (this.#stopped && this.running) this.#child!.kill('SIGCONT');
+    this.#stopped = false;
   }
 
   /** Powers the guest off at once. */
@@ -162,27 +237,35 @@ export class VsockMuxer {
       host.off('data', onData);
       host.pause();
       const line = buf.subarray(0, nl).toString('latin1');
-      if (!/^connect \d+$/i.test(line) || !this.guest.running) {
+      if (!/^connect \d+$/i.test(line) || !this.guest.up) {
         host.end();
         return;
       }
-      const guest = net.connect(this.guest.agentSocket);
-      this.#conns.add(guest);
-      guest.on('close', () => {
-        this.#conns.delete(guest);
-        host.destroy();
-      });
-      guest.on('error', () => host.destroy());
-      host.on('close', () => guest.destroy());
-      guest.on('connect', () => {
-        // The agent's own listener does the OK/EOF part of the handshake.
-        guest.write(buf);
-        host.pipe(guest);
-        guest.pipe(host);
-        host.resume();
-      });
+      void this.guest.ready.then(() => this.#forward(host, buf));
     };
     host.on('data', onData);
+  }
+
+  #forward(host: net.Socket, buf: Buffer) {
+    if (host.destroyed || !this.guest.up) {
+      host.destroy();
+      return;
+    }
+    const guest = net.connect(this.guest.agentSocket);
+    this.#conns.add(guest);
+    guest.on('close', () => {
+      this.#conns.delete(guest);
+      host.destroy();
+    });
+    guest.on('error', () => host.destroy());
+    host.on('close', () => guest.destroy());
+    guest.on('connect', () => {
+      // The agent's own listener does the OK/EOF part of the handshake.
+      guest.write(buf);
+      host.pipe(guest);
+      guest.pipe(host);
+      host.resume();
+    });
   }
 
   /** VIRTIO_VSOCK_EVENT_TRANSPORT_RESET: every open connection is dropped; listeners survive. */
@@ -197,4 +280,17 @@ export class VsockMuxer {
     this.#server?.close();
     this.#server = undefined;
   }
+}
+
+/** Writes `request` on a fresh connection to `socketPath` and resolves with everything read until EOF. */
+function roundTrip(socketPath: string, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath);
+    let data = '';
+    socket.setEncoding('latin1');
+    socket.on('error', reject);
+    socket.on('connect', () => socket.write(request));
+    socket.on('data', (d: string) => (data += d));
+    socket.on('end', () => resolve(data));
+  });
 }
