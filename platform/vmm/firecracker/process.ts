@@ -46,7 +46,7 @@ function checkExecutable(file: string, what: string): void {
 /** A running (or exited) Firecracker process. */
 export class FirecrackerProcess {
   readonly pid: number;
-  readonly client: FirecrackerClient;
+  #client: FirecrackerClient;
   readonly exited: Promise<ExitInfo>;
   #child: ChildProcess;
   #exit: ExitInfo | undefined;
@@ -54,10 +54,10 @@ export class FirecrackerProcess {
   #stderrTail: string[] = [];
   #console: WriteStream;
 
-  constructor(child: ChildProcess, private readonly o: LaunchOptions) {
+  constructor(child: ChildProcess, private o: LaunchOptions) {
     this.#child = child;
     this.pid = child.pid!;
-    this.client = new FirecrackerClient({ socketPath: o.layout.apiSocket, timeoutMs: o.apiTimeoutMs });
+    this.#client = new FirecrackerClient({ socketPath: o.layout.apiSocket, timeoutMs: o.apiTimeoutMs });
     this.#console = createWriteStream(path.join(o.layout.workspace, FILES.console), { flags: 'a' });
     this.#console.on('error', () => undefined);
     // Spawn failures after the pid exists surface as 'error'; 'exit' still follows or the pid is dead.
@@ -72,6 +72,22 @@ export class FirecrackerProcess {
     });
     this.#pipe(child.stdout, 'stdout');
     this.#pipe(child.stderr, 'stderr');
+  }
+
+  get client(): FirecrackerClient {
+    return this.#client;
+  }
+
+  /**
+   * Hands a spare VMM to the VM that adopts it, after its workspace was renamed to `layout`'s. The
+   * process keeps its sockets and files (its cwd and open files moved with the directory), but the
+   * API client dialled the old path: a new one dials the new path. Direct layouts only.
+   */
+  relocate(layout: Layout, vmId: string): void {
+    const old = this.#client;
+    this.o = { ...this.o, layout, vmId };
+    this.#client = new FirecrackerClient({ socketPath: layout.apiSocket, timeoutMs: this.o.apiTimeoutMs });
+    void old.destroy().catch(() => undefined);
   }
 
   get alive(): boolean {
