@@ -18,6 +18,7 @@ import { newContext, unwind, type FlowContext } from './flow.ts';
 import { FirecrackerMachine } from './machine.ts';
 import { resolveOptions, type FirecrackerDriverOptions, type ResolvedOptions } from './options.ts';
 import { runRestore } from './restore.ts';
+import { SparePool } from './spares.ts';
 
 export type { FirecrackerDriverOptions, NetworkAttachment, NetworkProvider } from './options.ts';
 export { FirecrackerMachine } from './machine.ts';
@@ -45,9 +46,14 @@ export class FirecrackerDriver implements MachineDriver {
   readonly capabilities: DriverCapabilities;
   readonly options: ResolvedOptions;
   #machines = new Set<FirecrackerMachine>();
+  readonly spares: SparePool | undefined;
 
   constructor(options: FirecrackerDriverOptions) {
     this.options = resolveOptions(options);
+    // Spares need a directory beside the workspaces (rename) and no jail (paths tied to the id).
+    if ((options.spares ?? 0) > 0 && options.workspacesDir && !options.jailer) {
+      this.spares = new SparePool(this.options, { count: options.spares!, dir: options.workspacesDir, log: options.log });
+    }
     this.capabilities = {
       snapshot: 'memory',
       pause: true,
@@ -68,8 +74,15 @@ export class FirecrackerDriver implements MachineDriver {
     return this.#create(spec, runBoot);
   }
 
-  restore(spec: RestoreSpec): Promise<FirecrackerMachine> {
-    return this.#create(spec, runRestore);
+  /** Restores `spec.snapshot`; spares made from now on hold a clone of its disk (see spares.ts). */
+  async restore(spec: RestoreSpec): Promise<FirecrackerMachine> {
+    const machine = await this.#restore(spec);
+    this.spares?.prime(spec.snapshot.disk);
+    return machine;
+  }
+
+  #restore(spec: RestoreSpec): Promise<FirecrackerMachine> {
+    return this.#create(spec, (ctx) => runRestore(ctx, undefined, this.spares));
   }
 
   async #create(spec: BootSpec, run: (ctx: FlowContext) => Promise<void>): Promise<FirecrackerMachine> {
@@ -134,7 +147,8 @@ export class FirecrackerDriver implements MachineDriver {
     const results = await Promise.allSettled(
       specs.map((c) => {
         const id = c.id ?? `${source.id}_f${randomBytes(4).toString('hex')}`;
-        return this.restore({
+        // Not restore(): a fork's snapshot is one-off, so spares are not primed with its disk.
+        return this.#restore({
           id,
           workspace: c.workspace ?? path.join(base, id),
           memoryMiB: c.memoryMiB ?? init.memoryMiB,
@@ -169,5 +183,6 @@ export class FirecrackerDriver implements MachineDriver {
   /** Stops every machine this driver started (records and workspaces stay). */
   async close(): Promise<void> {
     await Promise.allSettled([...this.#machines].map((m) => m.stop({ graceMs: 0 })));
+    await this.spares?.close();
   }
 }

@@ -47,6 +47,13 @@ export interface FirecrackerDriverOptions {
   /** Extra environment for each VMM process. */
   env?: Record<string, string>;
   network?: NetworkProvider;
+  /**
+   * Firecracker processes kept spawned and API-ready ahead of demand (see spares.ts): a restore
+   * adopts one instead of starting a process. Direct mode only (ignored with the jailer). Default 0.
+   */
+  spares?: number;
+  /** Driver-level events worth a log line (spare VMM failures). */
+  log?: (event: string, fields: Record<string, unknown>) => void;
   /** Called after every boot/restore/snapshot step, for logs and metrics. */
   onStep?: (event: StepEvent & { vmId: string; flow: string }) => void;
 }

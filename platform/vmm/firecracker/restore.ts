@@ -5,14 +5,18 @@
  * override), the memory file mapped straight from the registry with the File backend (shared by
  * every clone, never copied), the vsock socket overridden per clone and any TAP swapped for the
  * clone's own, resume, then the agent's health over vsock (connections never survive a restore).
+ * With a spare pool the fresh process was started ahead (spares.ts): the workspace step adopts it
+ * and spawn and api-ready drop out of the list, as does the disk step when the spare holds a clone
+ * of this snapshot's disk already.
  */
-import { statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { RestoreSpec } from '../port.ts';
 import { cloneDisk } from './disk.ts';
 import { FcRestoreFailed, FcSnapshotMissing } from './errors.ts';
 import { agentHealthStep, apiReadyStep, need, networkStep, spawnStep, workspaceStep, type FlowContext } from './flow.ts';
 import { FILES } from './layout.ts';
+import type { Adopted, SparePool } from './spares.ts';
 import { runSteps, type Step } from './steps.ts';
 
 const api = (ctx: FlowContext) => need(ctx.proc, 'process').client;
@@ -26,6 +30,34 @@ interface Staged {
   memory: string;
 }
 const staged = new WeakMap<FlowContext, Staged>();
+/** The spare pool a restore may adopt from, and the spare it adopted. */
+const pools = new WeakMap<FlowContext, SparePool>();
+const adopted = new WeakMap<FlowContext, Adopted>();
+
+/**
+ * The workspace of a restore: a spare VMM's, renamed into place, when the pool has one and the VM
+ * can use it (no jailer, no network slot of its own: see spares.ts); otherwise a new directory.
+ * Adopting registers the same cleanups spawn would, so an unwind stops and removes it alike.
+ */
+const restoreWorkspaceStep: Step<FlowContext> = {
+  name: 'workspace',
+  run(ctx) {
+    const pool = pools.get(ctx);
+    const spare =
+      pool && !ctx.opts.jailer && !ctx.spec.network
+        ? pool.adopt(ctx.spec.workspace, ctx.spec.id, snap(ctx).disk, (line) => {
+            for (const l of ctx.listeners) l(line);
+          })
+        : undefined;
+    if (!spare) return workspaceStep.run(ctx);
+    adopted.set(ctx, spare);
+    ctx.files.defer('workspace', () => rmSync(ctx.spec.workspace, { recursive: true, force: true }));
+    ctx.layout = spare.layout;
+    ctx.proc = spare.proc;
+    ctx.resources.defer('firecracker process', () => spare.proc.stop({ graceful: false }));
+  },
+};
+const fresh = (ctx: FlowContext) => !adopted.has(ctx);
 
 export const RESTORE_STEPS: readonly Step<FlowContext>[] = [
   {
@@ -45,14 +77,15 @@ export const RESTORE_STEPS: readonly Step<FlowContext>[] = [
       }
     },
   },
-  workspaceStep,
+  restoreWorkspaceStep,
   {
     name: 'disk',
+    when: (ctx) => !adopted.get(ctx)?.diskReady,
     run: async (ctx) => void (await cloneDisk(snap(ctx).disk, path.join(need(ctx.layout, 'layout').root, FILES.rootfs))),
   },
   networkStep,
-  spawnStep,
-  apiReadyStep,
+  { ...spawnStep, when: fresh },
+  { ...apiReadyStep, when: fresh },
   {
     name: 'stage-snapshot',
     run(ctx) {
@@ -87,7 +120,8 @@ export const RESTORE_STEPS: readonly Step<FlowContext>[] = [
 ];
 
 /** Runs the restore list; throws `fc_restore_failed` naming the step (or `fc_snapshot_missing`). */
-export async function runRestore(ctx: FlowContext, steps: readonly Step<FlowContext>[] = RESTORE_STEPS): Promise<void> {
+export async function runRestore(ctx: FlowContext, steps: readonly Step<FlowContext>[] = RESTORE_STEPS, spares?: SparePool): Promise<void> {
+  if (spares) pools.set(ctx, spares);
   await runSteps(steps, ctx, ctx.timings, FcRestoreFailed, `restore of ${ctx.spec.id}`, (e) =>
     ctx.opts.onStep?.({ ...e, vmId: ctx.spec.id, flow: 'restore' }),
   );

@@ -4,7 +4,9 @@
  * spawned `firecracker` stand-in) and directly in-process by the wire-level tests.
  *
  * Environment knobs:
- *  - IGNITION_FC_TRACE=<file>: append every request as one JSON line `{method, path, body}`;
+ *  - IGNITION_FC_TRACE=<file>: append every request as one JSON line `{method, path, body}`; the
+ *    spawned fake (bin.ts) adds `netns`, its network namespace as /proc/self/ns/net names it
+ *    (`net:[<inode>]`), so a test can tell which namespace each VMM ran in;
  *  - IGNITION_FC_FAKE_DELAY=instant|realistic (default instant): answer at once, or with delays of
  *    the order Firecracker shows (API calls, guest boot, snapshot create/load);
  *  - IGNITION_FC_FAKE_FAULT=no-socket|exit-on-start|hang-on-start|exit-on-load: fault injection for
@@ -12,7 +14,7 @@
  *    `/snapshot/load` arrives);
  *  - IGNITION_FC_FAKE_AGENT=<file>: a different agent script (default <repo>/dist/agent.mjs).
  */
-import { appendFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startHttpServer, type FakeHttpServer, type RawRequest } from './http.ts';
@@ -28,6 +30,8 @@ export interface FakeOptions {
   metricsPath?: string;
   maxPayload?: number;
   traceFile?: string;
+  /** Written into every trace line when set: the network namespace the fake runs in. */
+  netns?: string;
   delays?: Delays;
   fault?: string;
   /** How the process ends (bin.ts: process.exit). In-process tests get a callback. */
@@ -47,15 +51,20 @@ const LEVELS = ['off', 'error', 'warning', 'info', 'debug', 'trace'];
 /** Starts a fake Firecracker on `apiSock`; rejects when the socket path is taken. */
 export async function startFake(options: FakeOptions): Promise<RunningFake> {
   const id = options.id ?? 'anonymous-instance';
-  const cwd = options.cwd ?? process.cwd();
+  // Relative paths resolve against the working directory at the time of use, as Firecracker's
+  // own open() calls do: a spare VMM's directory is renamed after start (see spares.ts).
+  const cwd = options.cwd;
   const level = LEVELS.indexOf((options.level ?? 'Info').toLowerCase().replace(/^warn$/, 'warning'));
   reapStalePrivateDirs();
   const privateDir = mkdtempSync(path.join(os.tmpdir(), `fcfake-${process.pid}-`));
+  // Firecracker opens its log file once, at start-up, and keeps the descriptor.
+  let logFd: number | undefined;
   const log = (lvl: string, message: string) => {
     if (!options.logPath) return;
     const n = LEVELS.indexOf(lvl.toLowerCase().replace(/^warn$/, 'warning'));
     if (n > level || n <= 0) return;
-    appendFileSync(path.resolve(cwd, options.logPath), `${new Date().toISOString()} [${id}:fc_api] ${message}\n`);
+    logFd ??= openSync(path.resolve(cwd ?? process.cwd(), options.logPath), 'a');
+    appendFileSync(logFd, `${new Date().toISOString()} [${id}:fc_api] ${message}\n`);
   };
   const exit = options.exit ?? ((code: number) => process.exit(code));
   let http: FakeHttpServer | undefined;
@@ -87,7 +96,8 @@ export async function startFake(options: FakeOptions): Promise<RunningFake> {
           body = text;
         }
       }
-      appendFileSync(options.traceFile, JSON.stringify({ method: req.method, path: req.path, body }) + '\n');
+      const where = options.netns ? { netns: options.netns } : {};
+      appendFileSync(options.traceFile, JSON.stringify({ method: req.method, path: req.path, body, ...where }) + '\n');
     }
     const verb = req.method[0] + req.method.slice(1).toLowerCase();
     log('INFO', `The API server received a ${verb} request on "${req.path}"${text ? ` with body ${JSON.stringify(text)}` : ''}.`);

@@ -34,8 +34,8 @@ export const REALISTIC: Delays = { call: 1, instanceStart: 5, guestBoot: 120, sn
 
 export interface FakeVmmOptions {
   id: string;
-  /** The working directory: relative API paths resolve against it. */
-  cwd: string;
+  /** Base of relative API paths; default: the process's working directory at the time of use. */
+  cwd?: string;
   privateDir: string;
   delays: Delays;
   /** Appends a line to the Firecracker log (if configured). */
@@ -93,7 +93,9 @@ export class FakeVmm {
   }
 
   resolve(p: string): string {
-    return path.resolve(this.o.cwd, p);
+    // Without a base, relative paths are left to the kernel: Node caches process.cwd(), which
+    // goes stale when the working directory is renamed under the process.
+    return this.o.cwd ? path.resolve(this.o.cwd, p) : p;
   }
 
   async delay(route: string): Promise<void> {
