@@ -83,9 +83,9 @@ export class FirecrackerProcess {
    * process keeps its sockets and files (its cwd and open files moved with the directory), but the
    * API client dialled the old path: a new one dials the new path. Direct layouts only.
    */
-  relocate(layout: Layout, vmId: string): void {
+  relocate(layout: Layout, vmId: string, onOutput?: (line: OutputLine) => void): void {
     const old = this.#client;
-    this.o = { ...this.o, layout, vmId };
+    this.o = { ...this.o, layout, vmId, onOutput };
     this.#client = new FirecrackerClient({ socketPath: layout.apiSocket, timeoutMs: this.o.apiTimeoutMs });
     void old.destroy().catch(() => undefined);
   }
