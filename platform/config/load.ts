@@ -22,6 +22,7 @@ const envOverrides: Array<[string, string, (v: string) => unknown]> = [
   ['IGNITION_KERNEL', 'firecracker.kernel', String],
   ['IGNITION_ROOTFS', 'firecracker.rootfs', String],
   ['IGNITION_FIRECRACKER_START_TIMEOUT_MS', 'firecracker.startTimeoutMs', Number],
+  ['IGNITION_FIRECRACKER_SPARES', 'firecracker.spares', Number],
   ['IGNITION_NETWORK', 'network.enabled', (v) => (v === 'auto' ? 'auto' : !['0', 'false', 'off', 'no'].includes(v.toLowerCase()))],
 ];
 

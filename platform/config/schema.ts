@@ -47,6 +47,11 @@ export interface FirecrackerSettings {
   bootArgs?: string;
   /** How long a new VMM process may take to answer on its API socket (ms). */
   startTimeoutMs?: number;
+  /**
+   * Firecracker processes kept spawned and API-ready so a restore adopts one instead of starting
+   * a process (platform/vmm/firecracker/spares.ts). Not used with the jailer. Default 2.
+   */
+  spares?: number;
   /** Run each VMM under Firecracker's jailer (chroot, cgroups v2, dropped uid/gid). Off by default. */
   jailer?: { binary: string; uid: number; gid: number; chrootBaseDir?: string; cgroupVersion?: 1 | 2 };
 }
@@ -144,6 +149,7 @@ const firecrackerChecks: Record<keyof FirecrackerSettings, Check> = {
   rootfs: str,
   bootArgs: (v) => (v === undefined || typeof v === 'string' ? null : 'must be a string'),
   startTimeoutMs: (v) => (v === undefined || (Number.isInteger(v) && (v as number) > 0) ? null : 'must be a positive integer'),
+  spares: (v) => (v === undefined ? null : int(0, 1024)(v)),
   jailer: (v) => {
     if (v === undefined) return null;
     const j = v as Record<string, unknown>;

@@ -78,6 +78,8 @@ export function selectDriver(config: IgnitionConfig, opts: { agentPath: string; 
       jailer: config.firecracker.jailer,
       startTimeoutMs: config.firecracker.startTimeoutMs,
       workspacesDir: opts.workspacesDir,
+      spares: config.firecracker.spares ?? 2,
+      log: (event, fields) => stepLogger.warn(event, fields),
       network: opts.network,
       // Every boot/restore/snapshot step, named and timed, in the logs (restores also reach /metrics).
       onStep: (e) => stepLogger.debug('vm step', { vm: e.vmId, flow: e.flow, step: e.step, ms: e.ms, ok: e.ok }),

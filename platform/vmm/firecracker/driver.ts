@@ -81,8 +81,13 @@ export class FirecrackerDriver implements MachineDriver {
     return machine;
   }
 
-  #restore(spec: RestoreSpec): Promise<FirecrackerMachine> {
-    return this.#create(spec, (ctx) => runRestore(ctx, undefined, this.spares));
+  async #restore(spec: RestoreSpec): Promise<FirecrackerMachine> {
+    this.spares?.begin();
+    try {
+      return await this.#create(spec, (ctx) => runRestore(ctx, undefined, this.spares));
+    } finally {
+      this.spares?.end();
+    }
   }
 
   async #create(spec: BootSpec, run: (ctx: FlowContext) => Promise<void>): Promise<FirecrackerMachine> {

@@ -33,6 +33,8 @@ export interface SpareOptions {
   dir: string;
   /** Waits after a failed spare start before the next attempt (default 1 s, doubling to 30 s). */
   retryMs?: number;
+  /** Spares started at once (default 2). */
+  concurrency?: number;
   log?: (event: string, fields: Record<string, unknown>) => void;
 }
 
@@ -58,6 +60,8 @@ export class SparePool {
   #primed: string | undefined;
   #failures = 0;
   #retryTimer: NodeJS.Timeout | undefined;
+  /** Restores in flight: spares are replaced only when none is, so a refill never competes with them. */
+  #restoring = 0;
 
   constructor(
     private readonly driver: ResolvedOptions,
@@ -76,6 +80,26 @@ export class SparePool {
   /** Resolves when no spare is being started (tests, benchmarks). */
   async settled(): Promise<void> {
     while (this.#starting.size) await Promise.allSettled([...this.#starting]);
+  }
+
+  /** Spares the pool is meant to keep. */
+  get target(): number {
+    return this.o.count;
+  }
+
+  /**
+   * Brackets a restore. Starting a spare costs the caller a synchronous process spawn and the host
+   * the VMM's start-up; during a restore or a fork storm that would compete with the clones, so
+   * refills wait until no restore is in flight.
+   */
+  begin(): void {
+    this.#restoring++;
+  }
+
+  end(): void {
+    this.#restoring = Math.max(0, this.#restoring - 1);
+    // After the restore has returned to its caller, not inside it: the spawn is synchronous.
+    if (this.#restoring === 0) setImmediate(() => this.#fill());
   }
 
   /** New spares will hold a clone of `disk`. */
@@ -129,8 +153,18 @@ export class SparePool {
   }
 
   #fill(): void {
-    while (!this.#closed && this.#retryTimer === undefined && this.#ready.length + this.#starting.size < this.o.count) {
-      const p = this.#startOne().finally(() => this.#starting.delete(p));
+    const concurrency = this.o.concurrency ?? 2;
+    while (
+      !this.#closed &&
+      this.#restoring === 0 &&
+      this.#retryTimer === undefined &&
+      this.#starting.size < concurrency &&
+      this.#ready.length + this.#starting.size < this.o.count
+    ) {
+      const p = this.#startOne().finally(() => {
+        this.#starting.delete(p);
+        this.#fill();
+      });
       this.#starting.add(p);
     }
   }
