@@ -95,11 +95,28 @@ export interface RestoreResponse {
   restores: number;
 }
 
+/**
+ * `POST /v1/network` after a restore (agent/network.ts). Without `address`: a clone in its own
+ * network slot keeps its address and only flushes its neighbour table (and sets `mtu` if given).
+ * With `address`: a clone on a TAP of its own takes this address, MAC, MTU and default route.
+ */
 export interface NetworkRequest {
+  /** The guest interface, `eth0`. */
   iface: string;
-  address: string;
+  /** Address with prefix length, e.g. `10.203.0.5/24`. */
+  address?: string;
+  /** Default route; only with `address`. */
   gateway?: string;
+  /** Only with `address`: the guest's MAC on a shared bridge must be its own, not the snapshot's. */
+  mac?: string;
   mtu?: number;
+}
+
+export interface NetworkResponse {
+  ok: true;
+  /** The `ip -batch` lines the agent ran. */
+  applied: string[];
+  ms: number;
 }
 
 /** Error body of a control endpoint (RFC 9457 problem document with a stable code). */

@@ -9,8 +9,9 @@ import { spawnSync } from 'node:child_process';
 import { addGuestEntropy, setGuestClock } from './vsock/index.ts';
 import os from 'node:os';
 import path from 'node:path';
-import { AgentPaths, AGENT_PROTOCOL_VERSION, type AgentProblem, type HealthResponse, type LoadFunctionRequest, type LoadFunctionResponse, type NetworkRequest, type RestoreRequest, type RestoreResponse } from './protocol.ts';
+import { AgentPaths, AGENT_PROTOCOL_VERSION, type AgentProblem, type HealthResponse, type LoadFunctionRequest, type LoadFunctionResponse, type NetworkResponse, type RestoreRequest, type RestoreResponse } from './protocol.ts';
 import { runExec } from './exec.ts';
+import { networkBatch, parseNetworkRequest } from './network.ts';
 import { agentLog } from '../runtime/console.ts';
 import { FunctionLoadError, loadFunction } from '../runtime/load.ts';
 import { createInvokeListener, type InvokeState } from '../runtime/invoke.ts';
@@ -111,19 +112,18 @@ export function createAgentServer(options: AgentOptions) {
     return { clockSet, entropyAdded, onRestoreMs, restores: state.restores };
   }
 
-  function network(req: NetworkRequest): { ok: true } {
+  function network(body: unknown): NetworkResponse {
+    const req = parseNetworkRequest(body);
+    if (typeof req === 'string') throw problem(400, 'agent_bad_request', `POST ${AgentPaths.network}: ${req}`);
+    // Outside a microVM (process driver, emulators) there is no guest network to change.
     if (!options.guest) throw problem(501, 'agent_unsupported', 'network re-addressing is only available inside a microVM');
-    const run = (args: string[]) => {
-      const r = spawnSync('ip', args, { encoding: 'utf8' });
-      if (r.status !== 0) throw problem(500, 'agent_network_failed', `ip ${args.join(' ')} failed: ${r.stderr || r.error?.message}`);
-    };
-    run(['addr', 'flush', 'dev', req.iface]);
-    run(['addr', 'add', req.address, 'dev', req.iface]);
-    if (req.mtu) run(['link', 'set', 'dev', req.iface, 'mtu', String(req.mtu)]);
-    run(['link', 'set', 'dev', req.iface, 'up']);
-    if (req.gateway) run(['route', 'replace', 'default', 'via', req.gateway]);
-    run(['neigh', 'flush', 'all']);
-    return { ok: true };
+    const t0 = performance.now();
+    const applied = networkBatch(req);
+    const r = spawnSync('ip', ['-batch', '-'], { input: applied.join('\n') + '\n', encoding: 'utf8' });
+    if (r.status !== 0) {
+      throw problem(500, 'agent_network_failed', `ip -batch failed on ${req.iface}: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`);
+    }
+    return { ok: true, applied, ms: performance.now() - t0 };
   }
 
   const health = (): HealthResponse => ({
