@@ -71,6 +71,8 @@ export const networkStep: Step<FlowContext> = {
       throw FcConfigInvalid(`VM ${ctx.spec.id} asks for network access but the Firecracker driver has no network provider`);
     }
     const net = await ctx.opts.network.attach(ctx.spec.id);
+    // Registered before the process, so it runs after the VMM has exited (the stack runs in
+    // reverse): a slot is torn down only once nothing holds its TAP or its namespace.
     ctx.resources.defer('network', () => net.release());
     ctx.net = net;
   },
@@ -84,6 +86,8 @@ export const spawnStep: Step<FlowContext> = {
       vmId: ctx.spec.id,
       layout: need(ctx.layout, 'layout'),
       jailer: ctx.opts.jailer,
+      // A clone slot's TAP exists only inside the slot's namespace: the VMM must start there.
+      netns: ctx.net?.netns,
       logLevel: ctx.opts.logLevel,
       env: ctx.opts.env,
       apiTimeoutMs: ctx.opts.apiTimeoutMs,

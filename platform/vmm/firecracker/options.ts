@@ -7,17 +7,43 @@ import type { LogLevel } from './api/types.ts';
 import type { JailerOptions } from './jailer.ts';
 import type { StepEvent } from './steps.ts';
 
-/** A TAP device handed to one VM by the network capability, released when the VM stops. */
+/** The guest's addressing on its network attachment (what the kernel command line or the agent sets). */
+export interface GuestAddress {
+  ip: string;
+  /** Prefix length of the guest's subnet. */
+  prefix: number;
+  gateway: string;
+  mac: string;
+  mtu: number;
+}
+
+/**
+ * A guest NIC's host side, handed to one VM by the network capability and released once its VMM
+ * has exited. Two modes (docs/NETWORKING.md, "Which VM gets what"):
+ *  - `slot`: a clone slot. The VMM runs inside the slot's network namespace, where the TAP has the
+ *    same name and the guest the same address in every slot, so a restored clone keeps the address
+ *    in its snapshot and only forgets its neighbours (the gateway's MAC differs per slot).
+ *  - `bridge` (the default when `mode` is absent): a TAP of the VM's own with its own address. A
+ *    restored clone wakes with the snapshot's address and is re-addressed to `guest` by the agent.
+ */
 export interface NetworkAttachment {
   /** Guest interface id (Firecracker resource id), e.g. `eth0`. */
   ifaceId: string;
-  /** Host TAP name, < 16 bytes. */
+  /** Host TAP name, < 16 bytes (in slot mode the same name in every slot). */
   hostDevName: string;
   guestMac?: string;
+  mode?: 'slot' | 'bridge';
+  /**
+   * Path of the network namespace the VMM must run in, where `hostDevName` lives (a slot's
+   * `/run/netns/<name>`): joined with `nsenter --net`, or `jailer --netns`. Absent: the daemon's own.
+   */
+  netns?: string;
+  /** The guest's address: set at boot on the kernel command line, and after a bridge restore by the agent. */
+  guest?: GuestAddress;
   release(): void | Promise<void>;
 }
 
-/** Optional collaborator: allocates a network slot (TAP, addresses, NAT) per VM. */
+/** Optional collaborator: allocates a network slot (namespace, TAP, addresses, NAT) per VM. */
 export interface NetworkProvider {
   attach(vmId: string): Promise<NetworkAttachment>;
 }

@@ -2,13 +2,14 @@
  * The Firecracker process of one VM: spawn, readiness, output capture and stop.
  *
  * Spawned in its own process group with cwd = the VM's working directory (relative drive and
- * vsock paths), after removing stale sockets (Firecracker fails to bind over a leftover one and
- * never unlinks its own). Readiness is proven: the API socket exists AND a real `GET /` answers,
- * raced against the process exiting, under a deadline. Log and metrics files are created up front
- * (Firecracker's logger wants an existing file) and captured per VM, as is stdout/stderr (the
- * guest serial console). Stop is graceful first (`SendCtrlAltDel`: Firecracker exits when the
- * guest resets), then SIGTERM, then SIGKILL, each against a deadline; it is idempotent and ignores
- * callers' cancellation, so a VM is never left half-stopped.
+ * vsock paths), inside the VM's network slot when it has one (netns.ts), after removing stale
+ * sockets (Firecracker fails to bind over a leftover one and never unlinks its own). Readiness is
+ * proven: the API socket exists AND a real `GET /` answers, raced against the process exiting,
+ * under a deadline. Log and metrics files are created up front (Firecracker's logger wants an
+ * existing file) and captured per VM, as is stdout/stderr (the guest serial console). Stop is
+ * graceful first (`SendCtrlAltDel`: Firecracker exits when the guest resets), then SIGTERM, then
+ * SIGKILL, each against a deadline; it is idempotent and ignores callers' cancellation, so a VM is
+ * never left half-stopped.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, appendFileSync, chownSync, constants, createWriteStream, existsSync, rmSync, type WriteStream } from 'node:fs';
@@ -17,7 +18,8 @@ import type { ExitInfo, OutputLine } from '../port.ts';
 import { FirecrackerClient } from './api/client.ts';
 import type { LogLevel } from './api/types.ts';
 import { FcBinaryMissing, FcProcessExited, FcStartTimeout } from './errors.ts';
-import { jailerArgs, jailerId, type JailerOptions } from './jailer.ts';
+import type { JailerOptions } from './jailer.ts';
+import { checkNetns, findNsenter, vmmCommand } from './netns.ts';
 import { FILES, type Layout } from './layout.ts';
 
 export interface LaunchOptions {
@@ -25,6 +27,8 @@ export interface LaunchOptions {
   vmId: string;
   layout: Layout;
   jailer?: JailerOptions;
+  /** Network namespace to run in (a clone slot's `/run/netns/<name>`): `nsenter --net`, or the jailer's `--netns`. */
+  netns?: string;
   logLevel?: LogLevel;
   /** Extra environment for the VMM process. */
   env?: Record<string, string>;
@@ -204,7 +208,10 @@ export class FirecrackerProcess {
   }
 }
 
-/** Spawns Firecracker (directly or through the jailer) for one VM. Does not wait for readiness. */
+/**
+ * Spawns Firecracker (directly or through the jailer, inside `netns` when given: see netns.ts) for
+ * one VM. Does not wait for readiness.
+ */
 export function launchFirecracker(o: LaunchOptions): FirecrackerProcess {
   checkExecutable(o.binary, 'firecracker binary');
   if (o.jailer) checkExecutable(o.jailer.binary, 'jailer binary');
@@ -228,14 +235,8 @@ export function launchFirecracker(o: LaunchOptions): FirecrackerProcess {
     '--metrics-path',
     FILES.metrics,
   ];
-  let file = o.binary;
-  let args: string[];
-  if (o.jailer) {
-    file = o.jailer.binary;
-    args = jailerArgs(o.jailer, o.binary, o.vmId, fcArgs);
-  } else {
-    args = ['--id', jailerId(o.vmId), ...fcArgs];
-  }
+  if (o.netns) checkNetns(o.netns, o.vmId);
+  const { file, args } = vmmCommand({ ...o, nsenter: o.netns && !o.jailer ? findNsenter() : undefined }, fcArgs);
   const child = spawn(file, args, {
     cwd: layout.root,
     env: { ...process.env, ...o.env },
