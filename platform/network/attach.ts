@@ -7,12 +7,17 @@
  * host's, or none), so the daemon opens the service only with the Firecracker driver; the host's
  * interfaces, routes and nft rules are never touched otherwise.
  */
+import path from 'node:path';
 import { Hono } from 'hono';
 import type Database from 'better-sqlite3';
 import type { Logger } from '../log.ts';
+import type { NetworkAttachment, NetworkProvider } from '../vmm/firecracker/options.ts';
+import { NETNS_DIR } from './host.ts';
+import type { SlotKind } from './ipam.ts';
 import { NetworkService } from './service.ts';
 import { networkRoutes } from './routes.ts';
 import type { NetworkConfigInput } from './slot.ts';
+import type { NetworkLease } from './views.ts';
 
 export interface NetworkSettings extends NetworkConfigInput {
   /** `auto`: on with the Firecracker driver, off with the process driver. */
@@ -43,15 +48,48 @@ export async function openNetwork(opts: { driver: string; settings: NetworkSetti
   }
 }
 
-/** The Firecracker driver's NetworkProvider: a TAP on our bridge per VM (plain VMs). */
-export function networkProvider(state: () => NetworkService | null) {
+export interface ProviderOptions {
+  /**
+   * `clone` (default): every VM, booted or restored, runs in a clone slot of its own. `bridge`:
+   * every VM gets a TAP on the bridge, and a restored clone is re-addressed by its agent.
+   */
+  mode?: SlotKind;
+}
+
+/**
+ * The Firecracker driver's NetworkProvider. By default every VM with network, booted or restored,
+ * gets a clone slot: a build VM then boots with the slot's guest address (the same in every slot),
+ * so its golden snapshot wakes in any other slot with the right address and only flushes its
+ * neighbours. See docs/NETWORKING.md, "Which VM gets what".
+ */
+export function networkProvider(state: () => NetworkService | null, opts: ProviderOptions = {}): NetworkProvider {
+  const mode = opts.mode ?? 'clone';
   return {
     async attach(vmId: string) {
       const svc = state();
       if (!svc) throw new Error('host networking is not available on this daemon (see GET /v1/network)');
-      const lease = await svc.acquire(vmId, { mode: 'bridge' });
-      return { ifaceId: 'eth0', hostDevName: lease.tap, guestMac: lease.guest.mac, release: () => void svc.release(vmId) };
+      const lease = await svc.acquire(vmId, { mode });
+      return attachmentOf(lease, svc.hostNetns, () => svc.release(vmId));
     },
+  };
+}
+
+/**
+ * What the VMM driver needs from a lease. A clone slot's TAP lives in the slot's namespace; a
+ * bridge TAP lives in "the host", which is the daemon's own namespace, or `hostNetns` when a
+ * namespace stands in for the host (tests, development).
+ */
+export function attachmentOf(lease: NetworkLease, hostNetns: string | undefined, release: () => Promise<unknown>): NetworkAttachment {
+  const netns = lease.netns ?? hostNetns;
+  return {
+    ifaceId: 'eth0',
+    hostDevName: lease.tap,
+    guestMac: lease.guest.mac,
+    mode: lease.kind === 'clone' ? 'slot' : 'bridge',
+    ...(netns ? { netns: path.join(NETNS_DIR, netns) } : {}),
+    guest: { ...lease.guest },
+    // Awaited: when a VM's stop or destroy returns, its slot and lease are gone.
+    release: async () => void (await release()),
   };
 }
 

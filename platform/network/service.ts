@@ -231,6 +231,11 @@ export class NetworkService {
     return report;
   }
 
+  /** The namespace standing in for the host (tests, development), or undefined for the real one. */
+  get hostNetns(): string | undefined {
+    return this.#host.shell.hostNetns;
+  }
+
   /** Waits until the pool has finished its current refill round (tests, bench). */
   async poolSettled(): Promise<void> {
     await this.#pool.settled();
