@@ -6,6 +6,7 @@
  * fail (exit 1), as Firecracker's `FailedToBindSocket` does. SIGTERM and SIGINT end it; the guest
  * agent dies with it.
  */
+import { readlinkSync } from 'node:fs';
 import { startFake, delaysFromEnv } from './server.ts';
 
 const FLAGS_WITH_VALUE = new Set([
@@ -60,6 +61,8 @@ if (fault === 'no-socket') {
       metricsPath: args.get('metrics-path'),
       maxPayload: args.has('http-api-max-payload-size') ? Number(args.get('http-api-max-payload-size')) : undefined,
       traceFile: process.env.IGNITION_FC_TRACE,
+      // Which network namespace this VMM runs in (a clone slot's, or the host's).
+      netns: readlinkSync('/proc/self/ns/net'),
       delays: delaysFromEnv(),
       fault,
       exit: (code) => process.exit(code),
