@@ -9,6 +9,8 @@
  *   POST   /functions/:name/crons           {schedule, path?, method?, body?} → 201
  *   GET    /functions/:name/crons
  *   GET    /crons/:id
+ *   POST   /crons/:id/pause                 stop firing (idempotent) → 200 the trigger
+ *   POST   /crons/:id/resume                fire again from the next slot after now → 200
  *   DELETE /crons/:id
  *
  * Handlers throw IgnitionErrors; the daemon's `onError` turns them into problem+json.
@@ -79,6 +81,10 @@ export function asyncRoutes(service: AsyncService) {
   app.get('/functions/:name/crons', (c) => c.json({ crons: service.listCrons(assertFunctionName(c.req.param('name'))) }));
 
   app.get('/crons/:id', (c) => c.json(service.getCron(c.req.param('id'))));
+
+  app.post('/crons/:id/pause', (c) => c.json(service.pauseCron(c.req.param('id'))));
+
+  app.post('/crons/:id/resume', (c) => c.json(service.resumeCron(c.req.param('id'))));
 
   app.delete('/crons/:id', (c) => c.json({ removed: service.removeCron(c.req.param('id')).id }));
 

@@ -7,6 +7,11 @@
  * passed while the daemon was down fires once at start-up, not once per missed slot. The enqueue
  * and the move share a transaction, and the job's idempotency key names the slot, so a crash
  * between the two can neither lose the run nor double it.
+ *
+ * A paused trigger (`enabled` false) is skipped by the due query, by `fire` and by the timer. On
+ * resume its next run is the first slot after the resume: slots that passed while it was paused
+ * are skipped, not caught up (pausing is a decision, unlike a daemon being down). Runs already
+ * queued when it was paused still run.
  */
 import { asc, eq, sql } from 'drizzle-orm';
 import { describe } from '../errors.ts';
@@ -69,6 +74,29 @@ export class CronScheduler {
     const row = this.get(id);
     this.store.db.delete(cronsTable).where(eq(cronsTable.id, id)).run();
     return row;
+  }
+
+  /** Pauses a trigger: it fires no more until resumed. Pausing a paused trigger changes nothing. */
+  pause(id: string): CronRow {
+    const row = this.get(id);
+    if (!row.enabled) return row;
+    const updated = this.store.db.update(cronsTable).set({ enabled: false, updatedAt: this.opts.now() }).where(eq(cronsTable.id, id)).returning().get();
+    this.arm();
+    return updated;
+  }
+
+  /**
+   * Resumes a paused trigger; its next run is the first slot after now. Resuming an active trigger
+   * changes nothing.
+   */
+  resume(id: string): CronRow {
+    const row = this.get(id);
+    if (row.enabled) return row;
+    const t = this.opts.now();
+    const nextAt = CronSchedule.parse(row.schedule).next(new Date(t)).getTime();
+    const updated = this.store.db.update(cronsTable).set({ enabled: true, nextAt, updatedAt: t }).where(eq(cronsTable.id, id)).returning().get();
+    this.arm();
+    return updated;
   }
 
   /** Deletes every trigger of a function (when the function is removed). */

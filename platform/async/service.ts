@@ -203,6 +203,16 @@ export class AsyncService {
     return cronView(this.crons.get(id));
   }
 
+  /** Stops a trigger from firing until it is resumed (`cron_not_found` for an unknown id). */
+  pauseCron(id: string): CronView {
+    return cronView(this.crons.pause(id));
+  }
+
+  /** Lets a paused trigger fire again, from the first slot after now. */
+  resumeCron(id: string): CronView {
+    return cronView(this.crons.resume(id));
+  }
+
   removeCron(id: string): CronView {
     const row = this.crons.remove(id);
     this.crons.arm();

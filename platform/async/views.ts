@@ -76,9 +76,11 @@ export interface CronView {
   schedule: string;
   method: string;
   path: string;
+  /** False while the trigger is paused. */
   enabled: boolean;
   lastFiredAt: string | null;
-  nextAt: string;
+  /** When it fires next; null while it is paused (resuming picks the first slot after the resume). */
+  nextAt: string | null;
   createdAt: string;
 }
 
@@ -91,7 +93,7 @@ export function cronView(row: CronRow): CronView {
     path: row.path,
     enabled: row.enabled,
     lastFiredAt: iso(row.lastFiredAt),
-    nextAt: iso(row.nextAt)!,
+    nextAt: row.enabled ? iso(row.nextAt)! : null,
     createdAt: iso(row.createdAt)!,
   };
 }

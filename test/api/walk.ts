@@ -143,6 +143,11 @@ export async function walkAsync({ api }: WalkContext): Promise<void> {
   await expectStatus(await api.request('/v1/functions/echo/crons', { method: 'POST', json: { schedule: '61 * * * *' } }), 400, 'bad cron');
   await expectStatus(await api.request('/v1/functions/echo/crons'), 200, 'list crons');
   await expectStatus(await api.request(`/v1/crons/${cron.id}`), 200, 'get cron');
+  await expectStatus(await api.request(`/v1/crons/${cron.id}/pause`, { method: 'POST' }), 200, 'pause cron');
+  await expectStatus(await api.request('/v1/functions/echo/crons'), 200, 'list crons with a paused one');
+  await expectStatus(await api.request(`/v1/crons/${cron.id}/resume`, { method: 'POST' }), 200, 'resume cron');
+  await expectStatus(await api.request('/v1/crons/cron_missing/pause', { method: 'POST' }), 404, 'pause missing cron');
+  await expectStatus(await api.request('/v1/crons/cron_missing/resume', { method: 'POST' }), 404, 'resume missing cron');
   await expectStatus(await api.request(`/v1/crons/${cron.id}`, { method: 'DELETE' }), 200, 'remove cron');
   await expectStatus(await api.request(`/v1/crons/${cron.id}`), 404, 'removed cron');
 }

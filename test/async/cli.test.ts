@@ -99,6 +99,27 @@ test('cron add, ls, rm', async () => {
   assert.is((await ignition('invoke-async', 'hello', '-H', 'no-colon')).code, 1);
 });
 
+test('cron pause and resume; ls shows the state', async () => {
+  const cron = JSON.parse((await ignition('cron', 'add', 'hello', '@hourly', '--json')).stdout);
+  const pause = await ignition('cron', 'pause', cron.id);
+  assert.is(pause.code, 0);
+  assert.is(pause.stdout, `Paused ${cron.id}\n`);
+  const paused = (await ignition('cron', 'ls', 'hello')).stdout.split('\n');
+  assert.match(paused[0], /\bSTATE\b/);
+  const row = paused.find((l) => l.startsWith(cron.id))!;
+  assert.match(row, /\bpaused\b/);
+  assert.ok(row.trimEnd().endsWith('-'), 'a paused trigger shows no next run');
+  const resume = await ignition('cron', 'resume', cron.id, '--json');
+  assert.is(resume.code, 0);
+  const resumed = JSON.parse(resume.stdout);
+  assert.is(resumed.enabled, true);
+  assert.match(resumed.nextAt, /:00:00\.000Z$/);
+  assert.match((await ignition('cron', 'ls', 'hello')).stdout.split('\n').find((l) => l.startsWith(cron.id))!, /\bactive\b/);
+  assert.is((await ignition('cron', 'pause', 'cron_missing')).code, 1);
+  assert.is((await ignition('cron', 'resume', 'cron_missing')).code, 1);
+  assert.is((await ignition('cron', 'rm', cron.id)).code, 0);
+});
+
 test.after(async () => {
   await new Promise<void>((r) => server.close(() => r()));
   await service.close(1000);

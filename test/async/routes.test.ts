@@ -147,6 +147,8 @@ const bad: Array<[string, string, string, unknown, number, string, string]> = [
   ['cron with a bad hour', 'POST', '/v1/functions/hello/crons', { schedule: '0 25 * * *' }, 400, 'cron_invalid', 'hour field "25"'],
   ['cron for unknown function', 'POST', '/v1/functions/ghost/crons', { schedule: '* * * * *' }, 404, 'function_not_found', 'ghost'],
   ['unknown cron', 'DELETE', '/v1/crons/cron_missing', undefined, 404, 'cron_not_found', 'cron_missing'],
+  ['pause unknown cron', 'POST', '/v1/crons/cron_missing/pause', undefined, 404, 'cron_not_found', 'cron_missing'],
+  ['resume unknown cron', 'POST', '/v1/crons/cron_missing/resume', undefined, 404, 'cron_not_found', 'cron_missing'],
 ];
 
 for (const [what, method, path, body, status, code, fragment] of bad) {
@@ -185,6 +187,25 @@ test('crons: create, list, get, delete', async () => {
   assert.equal(removed.body, { removed: created.body.id });
   assert.is((await call('DELETE', `/v1/crons/${created.body.id}`)).status, 404);
   assert.equal((await call('GET', '/v1/functions/hello/crons')).body.crons.map((c: { id: string }) => c.id), [withBody.body.id]);
+});
+
+test('crons: pause and resume', async () => {
+  const created = await call('POST', '/v1/functions/hello/crons', { schedule: '*/5 * * * *' });
+  const paused = await call('POST', `/v1/crons/${created.body.id}/pause`);
+  assert.is(paused.status, 200);
+  assert.is(paused.body.id, created.body.id);
+  assert.is(paused.body.enabled, false);
+  assert.is(paused.body.nextAt, null);
+  assert.equal((await call('POST', `/v1/crons/${created.body.id}/pause`)).body, paused.body, 'pausing again is a no-op');
+  const listed = (await call('GET', '/v1/functions/hello/crons')).body.crons.find((c: { id: string }) => c.id === created.body.id);
+  assert.is(listed.enabled, false);
+  assert.is((await call('GET', `/v1/crons/${created.body.id}`)).body.enabled, false);
+  const resumed = await call('POST', `/v1/crons/${created.body.id}/resume`);
+  assert.is(resumed.status, 200);
+  assert.is(resumed.body.enabled, true);
+  assert.is(new Date(resumed.body.nextAt).getUTCMinutes() % 5, 0);
+  assert.ok(Date.parse(resumed.body.nextAt) > Date.now() - 1000, 'the next run is after the resume');
+  assert.is((await call('DELETE', `/v1/crons/${created.body.id}`)).status, 200);
 });
 
 test.after(async () => {

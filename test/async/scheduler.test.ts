@@ -23,7 +23,7 @@ test('a trigger fires on its timer and its job carries the cron headers', async 
   try {
     const cron = service.addCron('hello', { schedule: '* * * * *', method: 'POST', path: '/tick', body: Buffer.from('{"n":1}') });
     // Midnight, unless this machine stalled for half a second; the assertions below hold either way.
-    const slot = Date.parse(cron.nextAt);
+    const slot = Date.parse(cron.nextAt!);
     assert.is(slot % 60_000, 0);
     const seen = await waitFor(() => fn.seen[0], 'the trigger to fire');
     assert.is(seen.path, '/tick');
@@ -78,6 +78,50 @@ test('after a restart, a trigger that missed many slots fires once', async () =>
     service.wake();
     assert.is(service.list('hello').length, 2);
     await waitFor(() => fn.seen.length === 2, 'the next slot to run');
+  } finally {
+    await service.close(1000);
+    store.close();
+    await fn.close();
+    tmp.cleanup();
+  }
+});
+
+test('a paused trigger never fires; resumed, it skips the slots it missed', async () => {
+  const tmp = tempDir();
+  const fn = await functionServer();
+  let now = Date.UTC(2030, 0, 1, 0, 1);
+  const store = openDatabase(tmp.file, asyncMigrations);
+  const service = AsyncService.open({ store, invoke: httpInvoke(fn.url), exists: () => true, now: () => now });
+  try {
+    const cron = service.addCron('hello', { schedule: '*/5 * * * *', method: 'GET', path: '/' });
+    const paused = service.pauseCron(cron.id);
+    assert.is(paused.enabled, false);
+    assert.is(paused.nextAt, null, 'a paused trigger has no next run');
+    assert.equal(service.pauseCron(cron.id), paused, 'pausing twice changes nothing');
+
+    // An hour of slots passes, and the timer is woken at every one of them: nothing fires.
+    for (let m = 5; m <= 60; m += 5) {
+      now = Date.UTC(2030, 0, 1, 0, m);
+      service.wake();
+    }
+    assert.is(service.list('hello').length, 0);
+    assert.is(service.getCron(cron.id).lastFiredAt, null);
+
+    // Resumed at 01:02: the next run is 01:05, not a catch-up of the twelve missed slots.
+    now = Date.UTC(2030, 0, 1, 1, 2);
+    const resumed = service.resumeCron(cron.id);
+    assert.is(resumed.enabled, true);
+    assert.is(resumed.nextAt, '2030-01-01T01:05:00.000Z');
+    assert.equal(service.resumeCron(cron.id), resumed, 'resuming an active trigger changes nothing');
+    service.wake();
+    assert.is(service.list('hello').length, 0);
+    now = Date.UTC(2030, 0, 1, 1, 5);
+    service.wake();
+    const jobs = service.list('hello');
+    assert.is(jobs.length, 1);
+    assert.is(jobs[0].cronId, cron.id);
+    await waitFor(() => fn.seen.length === 1, 'the resumed trigger to run');
+    assert.is(fn.seen[0].headers[CRON_TIME_HEADER], '2030-01-01T01:05:00.000Z');
   } finally {
     await service.close(1000);
     store.close();

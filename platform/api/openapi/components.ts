@@ -162,7 +162,17 @@ export const schemas: Record<string, JsonSchema> = {
   Materialized: materialized,
   NetworkLease: lease,
   Invocation: invocation,
-  Cron: obj({ id: str(), function: str(), schedule: str(), method: str(), path: str(), enabled: bool(), lastFiredAt: nullable(dateTime()), nextAt: dateTime(), createdAt: dateTime() }),
+  Cron: obj({
+    id: str(),
+    function: str(),
+    schedule: str(),
+    method: str(),
+    path: str(),
+    enabled: bool('False while the trigger is paused.'),
+    lastFiredAt: nullable(dateTime()),
+    nextAt: nullable(dateTime('When it fires next; null while paused.')),
+    createdAt: dateTime(),
+  }),
   Token: obj({
     id: str(undefined, { pattern: '^tok_' }),
     name: str(),

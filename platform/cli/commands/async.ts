@@ -1,9 +1,8 @@
 /**
- * Async invocations and cron triggers from the command line, each one call of the daemon's API:
+ * Async invocations from the command line, each one call of the daemon's API:
  *   ignition invoke-async <fn> [--path P] [--method M] [--data D] [-H K:V] [--max-attempts N] [--idempotency-key K]
  *   ignition invocation <id>        ignition dead-letters <fn>        ignition retry <id>
- *   ignition cron add <fn> "<expr>" [--path P] [--method M] [--data D]
- *   ignition cron ls <fn>           ignition cron rm <id>
+ * The cron commands (./cron.ts) are registered with these.
  * Output goes through the command's context streams (not process.stdout), so tests can run the
  * commands in-process.
  */
@@ -11,6 +10,7 @@ import { Command, Option } from 'clipanion';
 import { BaseCommand } from '../base.ts';
 import { table } from '../output.ts';
 import { BadRequest } from '../../errors.ts';
+import { cronCommands } from './cron.ts';
 
 type Invocation = {
   id: string;
@@ -26,7 +26,6 @@ type Invocation = {
   lastError: { code: string; message: string } | null;
   result: { status: number; headers: Record<string, string>; body?: string; bodyBase64?: string; size: number; truncated: boolean } | null;
 };
-type Cron = { id: string; function: string; schedule: string; method: string; path: string; enabled: boolean; lastFiredAt: string | null; nextAt: string };
 
 const enc = encodeURIComponent;
 
@@ -136,48 +135,4 @@ export class RetryCommand extends BaseCommand {
   }
 }
 
-export class CronAddCommand extends BaseCommand {
-  static paths = [['cron', 'add']];
-  static usage = Command.Usage({
-    description: 'Invoke a function on a cron schedule (5 fields, UTC)',
-    examples: [
-      ['Every five minutes', 'ignition cron add report "*/5 * * * *" --path /tick'],
-      ['Weekdays at 08:00 UTC', 'ignition cron add digest "0 8 * * mon-fri"'],
-    ],
-  });
-  name = Option.String({ required: true });
-  schedule = Option.String({ required: true });
-  urlPath = Option.String('--path', { description: 'Path and query the function sees (default /)' });
-  method = Option.String('--method,-X', { description: 'HTTP method (default GET, or POST with --data)' });
-  data = Option.String('--data,-d', { description: 'Request body of every run' });
-  async run() {
-    const cron = await this.client.request<Cron>('POST', `/v1/functions/${enc(this.name)}/crons`, { schedule: this.schedule, path: this.urlPath, method: this.method, body: this.data });
-    if (this.json) return json(this, cron);
-    out(this, `${cron.id} (next run ${cron.nextAt})\n`);
-  }
-}
-
-export class CronLsCommand extends BaseCommand {
-  static paths = [['cron', 'ls']];
-  static usage = Command.Usage({ description: "List a function's cron triggers" });
-  name = Option.String({ required: true });
-  async run() {
-    const { crons } = await this.client.request<{ crons: Cron[] }>('GET', `/v1/functions/${enc(this.name)}/crons`);
-    if (this.json) return json(this, crons);
-    if (!crons.length) return out(this, `No cron triggers for ${this.name}.\n`);
-    out(this, table(crons.map((c) => ({ ...c, request: `${c.method} ${c.path}` })), ['id', 'schedule', 'request', 'lastFiredAt', 'nextAt']));
-  }
-}
-
-export class CronRmCommand extends BaseCommand {
-  static paths = [['cron', 'rm']];
-  static usage = Command.Usage({ description: 'Remove a cron trigger' });
-  id = Option.String({ required: true });
-  async run() {
-    const res = await this.client.request<{ removed: string }>('DELETE', `/v1/crons/${enc(this.id)}`);
-    if (this.json) return json(this, res);
-    out(this, `Removed ${res.removed}\n`);
-  }
-}
-
-export const asyncCommands = [InvokeAsyncCommand, InvocationCommand, DeadLettersCommand, RetryCommand, CronAddCommand, CronLsCommand, CronRmCommand];
+export const asyncCommands = [InvokeAsyncCommand, InvocationCommand, DeadLettersCommand, RetryCommand, ...cronCommands];

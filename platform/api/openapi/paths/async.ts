@@ -91,4 +91,28 @@ export const asyncPaths: Record<string, PathItem> = {
     get: cap(admin({ operationId: 'getCron', summary: 'A cron trigger', tags, parameters: [pathParam('id', 'Cron id.')], errors: [404], responses: { '200': json('The trigger.', ref('Cron')) } })),
     delete: cap(admin({ operationId: 'deleteCron', summary: 'Remove a cron trigger', tags, parameters: [pathParam('id', 'Cron id.')], errors: [404], responses: { '200': json('Removed.', obj({ removed: str() })) } })),
   },
+  '/v1/crons/{id}/pause': {
+    post: cap(
+      admin({
+        operationId: 'pauseCron',
+        summary: 'Pause a cron trigger: it does not fire until resumed (idempotent; runs already queued still run)',
+        tags,
+        parameters: [pathParam('id', 'Cron id.')],
+        errors: [404],
+        responses: { '200': json('The trigger, `enabled: false` and `nextAt: null`.', ref('Cron')) },
+      }),
+    ),
+  },
+  '/v1/crons/{id}/resume': {
+    post: cap(
+      admin({
+        operationId: 'resumeCron',
+        summary: 'Resume a paused cron trigger from the first slot after now (slots missed while paused are skipped; idempotent)',
+        tags,
+        parameters: [pathParam('id', 'Cron id.')],
+        errors: [404],
+        responses: { '200': json('The trigger, `enabled: true` with its next run.', ref('Cron')) },
+      }),
+    ),
+  },
 };
