@@ -110,6 +110,9 @@ it('a booted VM runs in a slot: its VMM in the slot’s namespace, its NIC on th
   const nic = calls.find((c) => c.path === '/network-interfaces/eth0');
   assert.equal(nic?.body, { iface_id: 'eth0', host_dev_name: 'tap0', guest_mac: '06:00:ac:10:00:02' });
   assert.match(sh(lease!.netns, 'ip', '-br', 'address', 'show', 'dev', 'tap0'), '172.16.0.1/30', 'the TAP is in the slot, with the gateway address');
+  // The guest's address is on the kernel command line, so the golden holds the slot's address.
+  const bootSource = calls.find((c) => c.path === '/boot-source');
+  assert.match(bootSource?.body.boot_args, /(^| )ignition\.ip=172\.16\.0\.2::172\.16\.0\.1:255\.255\.255\.252::eth0:off( |$)/);
   snapshot = await source.snapshot(path.join(a.root, 'snap'));
 });
 
@@ -122,6 +125,8 @@ it('clones restore into distinct slots, each VMM in its own namespace, all on th
     const ids = leases.map((l) => nsId(l.netns!));
     assert.is(new Set([...ids, nsId(service.leaseOf('vm_src')!.netns!)]).size, 4, 'four VMs, four namespaces');
     clones.forEach((c, i) => assert.is(readlinkSync(`/proc/${c.pid}/ns/net`), ids[i], `${c.id} runs in its slot`));
+    // Restores of VMs with network end by settling the guest's network (a flush in a slot).
+    for (const c of clones) assert.equal(c.timings.slice(-3).map((x) => x.step), ['resume', 'agent-health', 'guest-network']);
     // One load per clone, each served inside a different slot, each naming the same TAP.
     const l = loads();
     assert.equal(l.map((x) => x.netns).sort(), [...ids].sort());

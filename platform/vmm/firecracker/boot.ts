@@ -13,6 +13,7 @@ import { FcBootFailed, FcConfigInvalid } from './errors.ts';
 import { agentHealthStep, apiReadyStep, need, networkStep, spawnStep, workspaceStep, type FlowContext } from './flow.ts';
 import { FILES } from './layout.ts';
 import { runSteps, type Step } from './steps.ts';
+import { guestBootArgs } from './guest-network.ts';
 
 const api = (ctx: FlowContext) => need(ctx.proc, 'process').client;
 
@@ -47,7 +48,9 @@ export const BOOT_STEPS: readonly Step<FlowContext>[] = [
     name: 'boot-source',
     run(ctx) {
       const kernel = need(ctx.layout, 'layout').stage(imageFile(ctx, 'kernel'), 'vmlinux');
-      return api(ctx).putBootSource({ kernel_image_path: kernel, boot_args: ctx.opts.bootArgs });
+      // A VM with network gets its address on the command line (init reads ignition.ip=), so a
+      // golden snapshot holds the address every clone slot gives its guest.
+      return api(ctx).putBootSource({ kernel_image_path: kernel, boot_args: guestBootArgs(ctx.opts.bootArgs, ctx.net) });
     },
   },
   {

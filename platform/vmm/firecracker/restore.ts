@@ -15,6 +15,7 @@ import type { RestoreSpec } from '../port.ts';
 import { cloneDisk } from './disk.ts';
 import { FcRestoreFailed, FcSnapshotMissing } from './errors.ts';
 import { agentHealthStep, apiReadyStep, need, networkStep, spawnStep, workspaceStep, type FlowContext } from './flow.ts';
+import { guestNetworkStep } from './guest-network.ts';
 import { FILES } from './layout.ts';
 import type { Adopted, SparePool } from './spares.ts';
 import { runSteps, type Step } from './steps.ts';
@@ -117,6 +118,8 @@ export const RESTORE_STEPS: readonly Step<FlowContext>[] = [
   },
   { name: 'resume', run: (ctx) => api(ctx).resume() },
   agentHealthStep((o) => o.restoreAgentTimeoutMs),
+  // Only with a network attachment: flush the guest's neighbours (slot) or re-address it (bridge).
+  guestNetworkStep,
 ];
 
 /** Runs the restore list; throws `fc_restore_failed` naming the step (or `fc_snapshot_missing`). */
