@@ -84,14 +84,13 @@ export class FirecrackerProcess {
 
   /**
    * Hands a spare VMM to the VM that adopts it, after its workspace was renamed to `layout`'s. The
-   * process keeps its sockets and files (its cwd and open files moved with the directory), but the
-   * API client dialled the old path: a new one dials the new path. Direct layouts only.
+   * process keeps its sockets and files (its cwd and open files moved with the directory); the API
+   * client dials the new path from now on. Direct layouts only.
    */
   relocate(layout: Layout, vmId: string, onOutput?: (line: OutputLine) => void): void {
-    const old = this.#client;
     this.o = { ...this.o, layout, vmId, onOutput };
-    this.#client = new FirecrackerClient({ socketPath: layout.apiSocket, timeoutMs: this.o.apiTimeoutMs });
-    void old.destroy().catch(() => undefined);
+    // The keep-alive connection made by the readiness check stays open and usable.
+    this.#client.transport.moveTo(layout.apiSocket);
   }
 
   get alive(): boolean {

@@ -11,6 +11,7 @@
  * undici frames correctly because a 204 never has a body (a read-to-EOF client would hang on the
  * keep-alive connection).
  */
+import net from 'node:net';
 import { Client, errors as undiciErrors } from 'undici';
 import { IgnitionError } from '../../../errors.ts';
 import {
@@ -88,22 +89,46 @@ function unescape(s: string): string {
 
 /** One keep-alive connection to a Firecracker API socket. */
 export class ApiTransport {
-  readonly socketPath: string;
   readonly timeoutMs: number;
   readonly maxPayload: number;
   #client: Client;
+  #socketPath: string;
 
   constructor(options: ApiTransportOptions) {
-    this.socketPath = options.socketPath;
+    this.#socketPath = options.socketPath;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_API_TIMEOUT_MS;
     this.maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     this.#client = new Client('http://localhost', {
-      socketPath: options.socketPath,
+      // Dials the current path (see moveTo), not the one the client was made with.
+      connect: (_opts, callback) => {
+        const socket = net.connect(this.#socketPath);
+        const onError = (err: Error) => {
+          socket.destroy();
+          callback(err, null);
+        };
+        socket.once('error', onError);
+        socket.once('connect', () => {
+          socket.off('error', onError);
+          callback(null, socket);
+        });
+      },
       pipelining: 1,
       // Firecracker keeps connections open until the client hangs up; keep ours for the VM's life.
       keepAliveTimeout: 600_000,
       keepAliveMaxTimeout: 600_000,
     });
+  }
+
+  get socketPath(): string {
+    return this.#socketPath;
+  }
+
+  /**
+   * The socket file was moved with its directory (a spare VMM adopted by a VM: spares.ts). The
+   * open connection stays as it is; a new one dials the new path.
+   */
+  moveTo(socketPath: string): void {
+    this.#socketPath = socketPath;
   }
 
   /** Sends one request and returns the decoded answer, or throws a typed `fc_` error. */
