@@ -39,7 +39,8 @@ export async function sparseCopy(src: string, dst: string): Promise<void> {
     const size = st.size;
     output = await fsp.open(dst, 'wx');
     if (st.blocks > 0) {
-      const buf = Buffer.alloc(CHUNK);
+      // Unzeroed: only the bytes read are ever looked at, and zero-filling 1 MiB per clone shows.
+      const buf = Buffer.allocUnsafeSlow(CHUNK);
       for (let pos = 0; pos < size; ) {
         const { bytesRead } = await input.read(buf, 0, Math.min(CHUNK, size - pos), pos);
         if (bytesRead === 0) break;
