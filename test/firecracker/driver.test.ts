@@ -71,15 +71,15 @@ const bootSpec = (root: string, id: string, bundle?: string) => ({
     const clone = await driver.restore({ ...bootSpec(a.root, 'vm_t2'), snapshot: files });
     assert.equal(
       clone.timings.map((t) => t.step),
-      ['check-snapshot', 'workspace', 'disk', 'spawn', 'api-ready', 'stage-snapshot', 'snapshot-load', 'resume', 'agent-health'],
+      ['check-snapshot', 'workspace', 'disk', 'spawn', 'api-ready', 'stage-snapshot', 'snapshot-load', 'agent-health'],
     );
     const restoreCalls = readTrace(trace);
-    assert.equal(restoreCalls.map((c) => `${c.method} ${c.path}`), ['GET /', 'PUT /snapshot/load', 'PATCH /vm']);
+    assert.equal(restoreCalls.map((c) => `${c.method} ${c.path}`), ['GET /', 'PUT /snapshot/load']);
     assert.equal(restoreCalls[1].body, {
       snapshot_path: files.state,
       mem_backend: { backend_type: 'File', backend_path: files.memory },
       track_dirty_pages: false,
-      resume_vm: false,
+      resume_vm: true,
       vsock_override: { uds_path: 'v.sock' },
     });
     // The memory file is mapped from where it is, never copied into the clone's workspace.

@@ -81,7 +81,7 @@ t('a restore adopts a spare; spares primed with the disk skip the disk step; the
     await driver.spares!.settled();
     const r2 = await driver.restore({ ...spec(a.root, 'vm_r2'), snapshot });
     const steps2 = r2.timings.map((s) => s.step);
-    assert.equal(steps2, ['check-snapshot', 'workspace', 'stage-snapshot', 'snapshot-load', 'resume', 'agent-health']);
+    assert.equal(steps2, ['check-snapshot', 'workspace', 'stage-snapshot', 'snapshot-load', 'agent-health']);
     assert.is(readFileSync(path.join(r2.workspace, 'rootfs.ext4')).subarray(0, 15).toString(), readFileSync(snapshot.disk).subarray(0, 15).toString());
     assert.is((await agentCall(r2, 'GET', '/v1/invoke/y')).status, 200);
 

@@ -126,7 +126,7 @@ it('clones restore into distinct slots, each VMM in its own namespace, all on th
     assert.is(new Set([...ids, nsId(service.leaseOf('vm_src')!.netns!)]).size, 4, 'four VMs, four namespaces');
     clones.forEach((c, i) => assert.is(readlinkSync(`/proc/${c.pid}/ns/net`), ids[i], `${c.id} runs in its slot`));
     // Restores of VMs with network end by settling the guest's network (a flush in a slot).
-    for (const c of clones) assert.equal(c.timings.slice(-3).map((x) => x.step), ['resume', 'agent-health', 'guest-network']);
+    for (const c of clones) assert.equal(c.timings.slice(-3).map((x) => x.step), ['snapshot-load', 'agent-health', 'guest-network']);
     // One load per clone, each served inside a different slot, each naming the same TAP.
     const l = loads();
     assert.equal(l.map((x) => x.netns).sort(), [...ids].sort());
