@@ -31,7 +31,8 @@ const bridge: NetworkAttachment = {
 test('a boot in a slot puts the slot’s guest address on the kernel command line', () => {
   assert.is(ignitionIpArg(slotGuest), 'ignition.ip=172.16.0.2::172.16.0.1:255.255.255.252::eth0:off');
   assert.is(guestBootArgs(DEFAULT_BOOT_ARGS, slot), `${DEFAULT_BOOT_ARGS} ignition.ip=172.16.0.2::172.16.0.1:255.255.255.252::eth0:off`);
-  assert.is(guestBootArgs(DEFAULT_BOOT_ARGS, bridge), `${DEFAULT_BOOT_ARGS} ignition.ip=10.203.0.5::10.203.0.1:255.255.255.0::eth0:off`);
+  // A policy MTU other than Ethernet's default goes on the command line too (init sets it).
+  assert.is(guestBootArgs(DEFAULT_BOOT_ARGS, bridge), `${DEFAULT_BOOT_ARGS} ignition.ip=10.203.0.5::10.203.0.1:255.255.255.0::eth0:off ignition.mtu=1400`);
   // No network, or no address from the provider: the command line is left alone.
   assert.is(guestBootArgs(DEFAULT_BOOT_ARGS, undefined), DEFAULT_BOOT_ARGS);
   assert.is(guestBootArgs(DEFAULT_BOOT_ARGS, { ...slot, guest: undefined }), DEFAULT_BOOT_ARGS);

@@ -79,9 +79,10 @@ t('init mounts the pseudo filesystems and starts the agent on vsock port 52 as i
   assert.ok(endedWith(b, 'SIGHUP'), `expected a restart (reboot=k path), got ${b.status}/${b.signal}`);
 });
 
-t('ignition.ip configures eth0, the default route, hostname and resolver', () => {
-  const b = boot('ignition.ip=172.16.9.2::172.16.9.1:255.255.255.252:clone-7:eth0:off:172.16.9.1 ignition.halt=poweroff');
+t('ignition.ip configures eth0, the default route, hostname and resolver; ignition.mtu its MTU', () => {
+  const b = boot('ignition.ip=172.16.9.2::172.16.9.1:255.255.255.252:clone-7:eth0:off:172.16.9.1 ignition.mtu=1400 ignition.halt=poweroff');
   assert.equal(b.probe.eth0, ['172.16.9.2/30']);
+  assert.is(b.probe.mtu, '1400', 'ignition.mtu sets the interface MTU');
   // /proc/net/route: Iface Destination Gateway …, little-endian hex; 172.16.9.1 = 0109 10AC.
   assert.match(b.probe.routes, /eth0\s+00000000\s+010910AC/);
   assert.is(b.probe.hostname, 'clone-7');

@@ -15,6 +15,7 @@
  *   ignition.ip=<client>:<server>:<gw>:<netmask>:<hostname>:<dev>:<autoconf>:<dns0>:<dns1>
  *        the kernel's `ip=` syntax (also honoured as plain `ip=`; harmless when the kernel
  *        already applied it). `dev` defaults to eth0.
+ *   ignition.mtu=<n>        MTU of that interface (the slot's or the bridge's; default: the kernel's)
  *   ignition.port=<n>       vsock port of the agent (default 52)
  *   ignition.listen=uds     run the agent on a Unix socket (/run/ignition/agent.sock) instead of
  *        vsock: for emulators without a vsock device (the QEMU smoke test) and for debugging
@@ -140,6 +141,14 @@ static void configure_network(void) {
   const char *dev = *f[5] ? f[5] : "eth0";
   if (*f[0] && set_addr(s, dev, SIOCSIFADDR, f[0]) < 0) logf_("cannot set address %s on %s", f[0], dev);
   if (*f[3] && set_addr(s, dev, SIOCSIFNETMASK, f[3]) < 0) logf_("cannot set netmask %s on %s", f[3], dev);
+  char mtu[16];
+  if (param("ignition.mtu", mtu, sizeof mtu)) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, dev, IFNAMSIZ - 1);
+    ifr.ifr_mtu = atoi(mtu);
+    if (ifr.ifr_mtu <= 0 || ioctl(s, SIOCSIFMTU, &ifr) < 0) logf_("cannot set MTU %s on %s", mtu, dev);
+  }
   if (link_up(s, dev) < 0) logf_("cannot bring up %s%s", dev, NULL);
   if (*f[2]) {
     struct rtentry rt;

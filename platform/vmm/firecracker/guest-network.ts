@@ -45,7 +45,9 @@ export function ignitionIpArg(guest: GuestAddress): string {
  */
 export function guestBootArgs(bootArgs: string, net: NetworkAttachment | undefined): string {
   if (!net?.guest || /(^|\s)ignition\.ip=/.test(bootArgs)) return bootArgs;
-  return `${bootArgs} ${ignitionIpArg(net.guest)}`.trim();
+  // Ethernet's 1500 is the kernel's default already; anything else (a policy's MTU) is set by init.
+  const mtu = net.guest.mtu && net.guest.mtu !== 1500 ? ` ignition.mtu=${net.guest.mtu}` : '';
+  return `${bootArgs} ${ignitionIpArg(net.guest)}${mtu}`.trim();
 }
 
 /** The agent request that settles a restored clone's network on `net`. */
