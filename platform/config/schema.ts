@@ -52,6 +52,11 @@ export interface FirecrackerSettings {
    * a process (platform/vmm/firecracker/spares.ts). Not used with the jailer. Default 2.
    */
   spares?: number;
+  /**
+   * Spares that also hold a network slot, for VMs with network; kept once such a VM has asked for
+   * one (the slot's lease passes to the VM). Default 2.
+   */
+  networkSpares?: number;
   /** Run each VMM under Firecracker's jailer (chroot, cgroups v2, dropped uid/gid). Off by default. */
   jailer?: { binary: string; uid: number; gid: number; chrootBaseDir?: string; cgroupVersion?: 1 | 2 };
 }
@@ -150,6 +155,7 @@ const firecrackerChecks: Record<keyof FirecrackerSettings, Check> = {
   bootArgs: (v) => (v === undefined || typeof v === 'string' ? null : 'must be a string'),
   startTimeoutMs: (v) => (v === undefined || (Number.isInteger(v) && (v as number) > 0) ? null : 'must be a positive integer'),
   spares: (v) => (v === undefined ? null : int(0, 1024)(v)),
+  networkSpares: (v) => (v === undefined ? null : int(0, 1024)(v)),
   jailer: (v) => {
     if (v === undefined) return null;
     const j = v as Record<string, unknown>;

@@ -71,6 +71,12 @@ export function networkProvider(state: () => NetworkService | null, opts: Provid
       const lease = await svc.acquire(vmId, { mode });
       return attachmentOf(lease, svc.hostNetns, () => svc.release(vmId));
     },
+    transfer(from: string, to: string) {
+      const svc = state();
+      const lease = svc?.transfer(from, to);
+      if (!svc || !lease) throw new Error(`VM ${from} holds no network lease to hand to ${to}`);
+      return attachmentOf(lease, svc.hostNetns, () => svc.release(to));
+    },
   };
 }
 

@@ -138,6 +138,20 @@ export class Ipam {
     });
   }
 
+  /**
+   * Hands `from`'s lease to `to` (a spare VMM's slot adopted by a VM): one UPDATE, the slot and
+   * its addresses unchanged. Null when `from` holds no lease; `net_lease_exists` if `to` holds one.
+   */
+  transfer(from: string, to: string): SlotRow | null {
+    return this.#immediate(() => {
+      this.#refuseHolder(to);
+      const row = this.byVm(from);
+      if (!row || row.state !== 'leased') return null;
+      this.#db.prepare('UPDATE net_slots SET vm_id = ?, leased_at = ? WHERE kind = ? AND slot = ?').run(to, this.#now(), row.kind, row.slot);
+      return this.get(row.kind, row.slot)!;
+    });
+  }
+
   /** `creating` → `ready` (no holder) or `leased` (to the VM it was created for). */
   markCreated(kind: SlotKind, slot: number, policy: SlotPolicy): void {
     this.#db

@@ -154,6 +154,15 @@ export class NetworkService {
     return leaseView(this.config, this.#defaults, this.#ipam.get('clone', row.slot)!);
   }
 
+  /** Moves `from`'s lease to `to` unchanged (see Ipam.transfer); null when `from` held none. */
+  transfer(from: string, to: string): NetworkLease | null {
+    this.#open();
+    const row = this.#ipam.transfer(from, to);
+    if (!row) return null;
+    this.#log({ event: 'net.transfer', from, to, kind: row.kind, slot: row.slot });
+    return leaseView(this.config, this.#defaults, row);
+  }
+
   /** Takes the network back from `vmId` and tears the slot down. False when it held none. */
   async release(vmId: string): Promise<boolean> {
     const row = this.#ipam.byVm(vmId);

@@ -212,6 +212,45 @@ it('a clone on a bridge TAP must be re-addressed: refused by a non-guest agent, 
   assert.equal(await settleProcesses(path.join(a.root, 'ws', 'vm_br')), []);
 });
 
+it('a network spare starts in a slot of its own and a restore with network adopts it with its lease', async () => {
+  const pooled = new FirecrackerDriver({ ...baseOptions(), workspacesDir: path.join(a.root, 'ws'), spares: 1, networkSpares: 1, network: networkProvider(() => service) });
+  try {
+    // Until a VM with network asks for a spare, none holds a slot.
+    await pooled.spares!.settled();
+    assert.is(pooled.spares!.networkSize, 0);
+    assert.equal(service.list().slots.map((s) => s.vmId), ['vm_src']);
+    const first = await pooled.restore({ ...spec('vm_n1'), snapshot });
+    assert.ok(first.timings.some((s) => s.step === 'spawn'), 'none was ready for the first one');
+    await first.destroy();
+    await new Promise((r) => setImmediate(r));
+    await pooled.spares!.settled();
+    assert.is(pooled.spares!.networkSize, 1);
+    const held = service.list().slots.find((s) => s.vmId?.startsWith('spare-'));
+    assert.ok(held?.netns, 'the network spare holds a slot under its own id');
+    const heldNs = nsId(held!.netns!);
+
+    const second = await pooled.restore({ ...spec('vm_n2'), snapshot });
+    try {
+      const steps = second.timings.map((s) => s.step);
+      assert.not.ok(steps.includes('spawn'), `adopted: ${steps}`);
+      assert.not.ok(steps.includes('network'), 'the slot came with the spare');
+      const lease = service.leaseOf('vm_n2')!;
+      assert.is(lease.slot, held!.slot, 'the same slot, now leased to the VM');
+      assert.is(service.leaseOf(held!.vmId!), null, 'the spare holds nothing any more');
+      assert.is(readlinkSync(`/proc/${second.pid}/ns/net`), heldNs, 'its VMM has run in that slot since it started');
+      assert.equal(loads().at(-1)?.body.network_overrides, [{ iface_id: 'eth0', host_dev_name: 'tap0' }]);
+    } finally {
+      await second.destroy();
+    }
+    assert.is(service.leaseOf('vm_n2'), null, 'destroy frees the adopted slot');
+  } finally {
+    await pooled.close();
+  }
+  // Closing the pool stopped the replacement spares and freed their slots.
+  assert.equal(service.list().slots.map((s) => s.vmId), ['vm_src']);
+  assert.equal(slotNamespaces(), [service.leaseOf('vm_src')!.netns]);
+});
+
 it('destroying the source frees the last slot', async () => {
   const ns = service.leaseOf('vm_src')!.netns;
   await source.destroy();

@@ -88,6 +88,30 @@ test('pool path: creating → ready → leased → ready, one lease per VM', () 
   db.close();
 });
 
+test('transfer hands a lease to another VM unchanged; never onto a holder, never from a non-holder', () => {
+  const { db } = open();
+  const ipam = new Ipam(db, { clone: 10, bridge: 0 });
+  const a = ipam.reserve('clone', 'me', 'spare-1');
+  ipam.markCreated('clone', a.slot, policy);
+  const b = ipam.reserve('clone', 'me', 'vm-b');
+  ipam.markCreated('clone', b.slot, policy);
+  try {
+    ipam.transfer('spare-1', 'vm-b');
+    assert.unreachable('vm-b holds a lease already');
+  } catch (err) {
+    assert.is((err as { code?: string }).code, 'net_lease_exists');
+  }
+  assert.is(ipam.byVm('spare-1')!.slot, a.slot, 'a refused transfer changes nothing');
+  const moved = ipam.transfer('spare-1', 'vm-a')!;
+  assert.is(moved.slot, a.slot);
+  assert.is(moved.vmId, 'vm-a');
+  assert.is(moved.state, 'leased');
+  assert.equal(moved.policy, policy);
+  assert.is(ipam.byVm('spare-1'), null);
+  assert.is(ipam.transfer('spare-1', 'vm-c'), null, 'nothing left to hand over');
+  db.close();
+});
+
 test('leases persist across a restart (reopen the file)', () => {
   const { db, file } = open();
   const ipam = new Ipam(db, { clone: 10, bridge: 0 });

@@ -52,7 +52,13 @@ export class FirecrackerDriver implements MachineDriver {
     this.options = resolveOptions(options);
     // Spares need a directory beside the workspaces (rename) and no jail (paths tied to the id).
     if ((options.spares ?? 0) > 0 && options.workspacesDir && !options.jailer) {
-      this.spares = new SparePool(this.options, { count: options.spares!, dir: options.workspacesDir, log: options.log });
+      this.spares = new SparePool(this.options, {
+        count: options.spares!,
+        networkCount: options.networkSpares,
+        network: options.network,
+        dir: options.workspacesDir,
+        log: options.log,
+      });
     }
     this.capabilities = {
       snapshot: 'memory',

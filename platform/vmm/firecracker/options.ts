@@ -46,6 +46,12 @@ export interface NetworkAttachment {
 /** Optional collaborator: allocates a network slot (namespace, TAP, addresses, NAT) per VM. */
 export interface NetworkProvider {
   attach(vmId: string): Promise<NetworkAttachment>;
+  /**
+   * Hands the network `from` holds to `to`, unchanged (a spare VMM started in a slot, adopted by a
+   * VM: spares.ts); the returned attachment's release frees it for `to`. Optional: without it,
+   * spares never hold a slot.
+   */
+  transfer?(from: string, to: string): NetworkAttachment;
 }
 
 export interface FirecrackerDriverOptions {
@@ -78,6 +84,8 @@ export interface FirecrackerDriverOptions {
    * adopts one instead of starting a process. Direct mode only (ignored with the jailer). Default 0.
    */
   spares?: number;
+  /** Spares that also hold a network slot, for VMs with network (needs `network` with `transfer`). Default 0. */
+  networkSpares?: number;
   /** Driver-level events worth a log line (spare VMM failures). */
   log?: (event: string, fields: Record<string, unknown>) => void;
   /** Called after every boot/restore/snapshot step, for logs and metrics. */

@@ -8,11 +8,12 @@
  * survive a restore).
  * With a spare pool the fresh process was started ahead (spares.ts): the workspace step adopts it
  * and spawn and api-ready drop out of the list, as does the disk step when the spare holds a clone
- * of this snapshot's disk already.
+ * of this snapshot's disk already, and the network step when it was a network spare (its slot
+ * comes with it).
  */
 import { rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { RestoreSpec } from '../port.ts';
+import type { OutputLine, RestoreSpec } from '../port.ts';
 import { cloneDisk } from './disk.ts';
 import { FcRestoreFailed, FcSnapshotMissing } from './errors.ts';
 import { agentHealthStep, apiReadyStep, need, networkStep, spawnStep, workspaceStep, type FlowContext } from './flow.ts';
@@ -45,16 +46,20 @@ const restoreWorkspaceStep: Step<FlowContext> = {
   name: 'workspace',
   run(ctx) {
     const pool = pools.get(ctx);
-    const spare =
-      pool && !ctx.opts.jailer && !ctx.spec.network
-        ? pool.adopt(ctx.spec.workspace, ctx.spec.id, snap(ctx).disk, (line) => {
-            for (const l of ctx.listeners) l(line);
-          })
-        : undefined;
+    const forward = (line: OutputLine) => {
+      for (const l of ctx.listeners) l(line);
+    };
+    const spare = pool && !ctx.opts.jailer ? pool.adopt(ctx.spec.workspace, ctx.spec.id, snap(ctx).disk, forward, ctx.spec.network) : undefined;
     if (!spare) return workspaceStep.run(ctx);
     adopted.set(ctx, spare);
     ctx.files.defer('workspace', () => rmSync(ctx.spec.workspace, { recursive: true, force: true }));
     ctx.layout = spare.layout;
+    if (spare.net) {
+      // Released after the process has stopped, as the network step's slot is.
+      const net = spare.net;
+      ctx.resources.defer('network', () => net.release());
+      ctx.net = net;
+    }
     ctx.proc = spare.proc;
     ctx.resources.defer('firecracker process', () => spare.proc.stop({ graceful: false }));
   },
@@ -85,7 +90,8 @@ export const RESTORE_STEPS: readonly Step<FlowContext>[] = [
     when: (ctx) => !adopted.get(ctx)?.diskReady,
     run: async (ctx) => void (await cloneDisk(snap(ctx).disk, path.join(need(ctx.layout, 'layout').root, FILES.rootfs))),
   },
-  networkStep,
+  // An adopted network spare brought its slot along.
+  { ...networkStep, when: (ctx) => ctx.spec.network && ctx.net === undefined },
   { ...spawnStep, when: fresh },
   { ...apiReadyStep, when: fresh },
   {

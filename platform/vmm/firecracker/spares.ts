@@ -8,8 +8,11 @@
  * spares are made with that snapshot's disk already cloned, so the next restore from it skips the
  * disk step too. A restore for another disk takes any spare and removes the primed clone first.
  *
- * Spares serve VMs run directly (no jailer: a jail's paths are tied to the VM id) and without a
- * network slot of their own (a slot's netns must be joined when the process starts). Their
+ * Spares serve VMs run directly (no jailer: a jail's paths are tied to the VM id). A VM with
+ * network needs its VMM inside its slot's namespace from the start, so it takes a network spare:
+ * one started inside a slot leased to the spare, whose lease is handed to the VM on adoption
+ * (one UPDATE; the slot and its addresses do not change). Network spares are started once a VM
+ * with network has asked for one, so a host that runs none keeps no slots for them. Their
  * directories live beside the VMs' workspaces (the rename must not cross filesystems) as
  * `.spare-<id>`, with a `vmm.pid` file so that a daemon restarted after a crash ends the spare
  * processes of the previous run, checking first that the pid still runs in that directory.
@@ -20,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { cloneDisk } from './disk.ts';
 import { directLayout, FILES, type Layout } from './layout.ts';
 import { launchFirecracker, type FirecrackerProcess } from './process.ts';
-import type { ResolvedOptions } from './options.ts';
+import type { NetworkAttachment, NetworkProvider, ResolvedOptions } from './options.ts';
 import type { OutputLine } from '../port.ts';
 
 const PREFIX = '.spare-';
@@ -35,6 +38,9 @@ export interface SpareOptions {
   retryMs?: number;
   /** Spares started at once (default 2). */
   concurrency?: number;
+  /** Network spares kept once a VM with network has asked for one (needs `network.transfer`). */
+  networkCount?: number;
+  network?: NetworkProvider;
   log?: (event: string, fields: Record<string, unknown>) => void;
 }
 
@@ -44,6 +50,8 @@ interface Spare {
   proc: FirecrackerProcess;
   /** The disk (source path) cloned into the spare as its rootfs, if primed. */
   disk?: string;
+  /** A network spare's slot, leased to the spare's id until a VM adopts it. */
+  net?: NetworkAttachment;
 }
 
 export interface Adopted {
@@ -51,11 +59,15 @@ export interface Adopted {
   layout: Layout;
   /** True when the spare already holds a clone of the disk asked for. */
   diskReady: boolean;
+  /** A network spare's slot, now leased to the adopting VM. */
+  net?: NetworkAttachment;
 }
 
 export class SparePool {
   #ready: Spare[] = [];
-  #starting = new Set<Promise<void>>();
+  #starting = new Map<Promise<void>, boolean>();
+  /** Set once a VM with network asked for a spare: from then on network spares are kept too. */
+  #wantNet = false;
   #closed = false;
   #primed: string | undefined;
   #failures = 0;
@@ -79,7 +91,7 @@ export class SparePool {
 
   /** Resolves when no spare is being started (tests, benchmarks). */
   async settled(): Promise<void> {
-    while (this.#starting.size) await Promise.allSettled([...this.#starting]);
+    while (this.#starting.size) await Promise.allSettled([...this.#starting.keys()]);
   }
 
   /** Spares the pool is meant to keep. */
@@ -108,13 +120,24 @@ export class SparePool {
     this.#primed = disk;
   }
 
+  /** Spares ready now that hold a network slot. */
+  get networkSize(): number {
+    return this.#ready.filter((s) => s.net).length;
+  }
+
   /**
    * Moves a ready spare to `workspace` (which must not exist) for VM `vmId`, preferring one primed
-   * with `disk`. Returns undefined when none is ready or the move fails; starts a replacement.
+   * with `disk`; a network spare when `network`, whose slot's lease then passes to `vmId`. Returns
+   * undefined when none is ready or the move fails; starts a replacement.
    */
-  adopt(workspace: string, vmId: string, disk: string, onOutput?: (line: OutputLine) => void): Adopted | undefined {
-    let i = this.#ready.findIndex((s) => s.disk === disk);
-    if (i === -1) i = this.#ready.length - 1;
+  adopt(workspace: string, vmId: string, disk: string, onOutput?: (line: OutputLine) => void, network = false): Adopted | undefined {
+    if (network && !this.#wantNet && this.#networkTarget() > 0) {
+      this.#wantNet = true;
+      if (this.#restoring === 0) this.#fill();
+    }
+    const fits = (s: Spare) => Boolean(s.net) === network;
+    let i = this.#ready.findIndex((s) => fits(s) && s.disk === disk);
+    if (i === -1) i = this.#ready.findLastIndex(fits);
     if (i < 0) return undefined;
     const [spare] = this.#ready.splice(i, 1);
     if (!spare.proc.alive) {
@@ -134,13 +157,23 @@ export class SparePool {
       else void this.#discard(spare).then(() => this.#fill());
       return undefined;
     }
+    let net: NetworkAttachment | undefined;
+    if (spare.net) {
+      try {
+        net = this.o.network!.transfer!(spare.id, vmId);
+      } catch (err) {
+        this.o.log?.('spare not adopted', { spare: spare.id, vmId, err: (err as Error).message });
+        void this.#discard({ ...spare, dir: workspace }).then(() => this.#fill());
+        return undefined;
+      }
+    }
     this.#fill();
     rmSync(path.join(workspace, PID_FILE), { force: true });
     const diskReady = spare.disk !== undefined && spare.disk === disk;
     if (spare.disk !== undefined && !diskReady) rmSync(path.join(workspace, FILES.rootfs), { force: true });
     const layout = directLayout(workspace);
     spare.proc.relocate(layout, vmId, onOutput);
-    return { proc: spare.proc, layout, diskReady };
+    return { proc: spare.proc, layout, diskReady, net };
   }
 
   /** Stops every spare and removes their directories; waits for spares being started. */
@@ -152,39 +185,45 @@ export class SparePool {
     await Promise.allSettled(all.map((s) => this.#discard(s)));
   }
 
+  #networkTarget(): number {
+    return this.o.network?.transfer ? (this.o.networkCount ?? 0) : 0;
+  }
+
   #fill(): void {
     const concurrency = this.o.concurrency ?? 2;
-    while (
-      !this.#closed &&
-      this.#restoring === 0 &&
-      this.#retryTimer === undefined &&
-      this.#starting.size < concurrency &&
-      this.#ready.length + this.#starting.size < this.o.count
-    ) {
-      const p = this.#startOne().finally(() => {
+    const count = (net: boolean) => this.#ready.filter((s) => Boolean(s.net) === net).length + [...this.#starting.values()].filter((n) => n === net).length;
+    while (!this.#closed && this.#restoring === 0 && this.#retryTimer === undefined && this.#starting.size < concurrency) {
+      let net: boolean;
+      if (count(false) < this.o.count) net = false;
+      else if (this.#wantNet && count(true) < this.#networkTarget()) net = true;
+      else break;
+      const p = this.#startOne(net).finally(() => {
         this.#starting.delete(p);
         this.#fill();
       });
-      this.#starting.add(p);
+      this.#starting.set(p, net);
     }
   }
 
-  async #startOne(): Promise<void> {
+  async #startOne(withNet: boolean): Promise<void> {
     const hex = randomBytes(5).toString('hex');
     const id = `spare-${hex}`;
     const dir = path.join(this.o.dir, `${PREFIX}${hex}`);
     let spare: Spare | undefined;
+    let net: NetworkAttachment | undefined;
     try {
       mkdirSync(dir);
+      if (withNet) net = await this.o.network!.attach(id);
       const proc = launchFirecracker({
         binary: this.driver.binary,
         vmId: id,
         layout: directLayout(dir),
+        netns: net?.netns,
         logLevel: this.driver.logLevel,
         env: this.driver.env,
         apiTimeoutMs: this.driver.apiTimeoutMs,
       });
-      spare = { id, dir, proc };
+      spare = { id, dir, proc, net };
       writeFileSync(path.join(dir, PID_FILE), `${proc.pid}\n`);
       await proc.waitReady(this.driver.startTimeoutMs);
       const disk = this.#primed;
@@ -201,11 +240,15 @@ export class SparePool {
         if (i === -1) return;
         this.#ready.splice(i, 1);
         rmSync(dir, { recursive: true, force: true });
+        void spare!.net?.release();
         this.#fill();
       });
     } catch (err) {
       if (spare) await this.#discard(spare);
-      else rmSync(dir, { recursive: true, force: true });
+      else {
+        rmSync(dir, { recursive: true, force: true });
+        await net?.release();
+      }
       if (this.#closed) return;
       this.#failures++;
       const wait = Math.min((this.o.retryMs ?? 1000) * 2 ** (this.#failures - 1), 30_000);
@@ -221,6 +264,8 @@ export class SparePool {
   async #discard(spare: Spare): Promise<void> {
     await spare.proc.stop({ graceful: false });
     rmSync(spare.dir, { recursive: true, force: true });
+    // After a transfer this spare's id holds nothing any more and the release is a no-op.
+    await spare.net?.release();
   }
 }
 
