@@ -37,6 +37,7 @@ import { AsyncService, asyncMigrations, asyncRoutes } from './async/index.ts';
 import { invokeBuffered } from './functions/buffered.ts';
 import { openapiRoutes } from './api/openapi/route.ts';
 import { vmRoutes } from './vms/routes.ts';
+import { FirecrackerDriver } from './vmm/firecracker/driver.ts';
 
 export interface Daemon {
   url: string;
@@ -101,6 +102,11 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
     for (const [fn, a] of byFn) {
       for (const state of ['idle', 'busy', 'starting'] as const) metrics.instances.set({ function: fn, state }, a[state]);
       metrics.queueDepth.set({ function: fn }, a.queued);
+    }
+    if (driver instanceof FirecrackerDriver && driver.spares) {
+      const network = driver.spares.networkSize;
+      metrics.vmmSpares.set({ kind: 'plain' }, driver.spares.size - network);
+      metrics.vmmSpares.set({ kind: 'network' }, network);
     }
   });
   const vms = new VmService({ driver, registry, records, logs, logger, workspacesDir });

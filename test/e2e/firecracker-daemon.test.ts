@@ -72,6 +72,16 @@ test('deploy takes a golden snapshot; invocations restore from it', async () => 
   assert.is(echo.path, '/hi');
   assert.is(echo.body, 'b');
   assert.equal(echo.env, { A: '1' }, 'env handed over after restore');
+  // The daemon keeps spare VMMs (2 by default) and reports them.
+  const deadline = Date.now() + 120_000;
+  let metricsText = '';
+  while (Date.now() < deadline) {
+    metricsText = await (await request(`${d.url}/metrics`)).body.text();
+    if (/ignition_vmm_spares\{kind="plain"\} 2\b/.test(metricsText)) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.match(metricsText, /ignition_vmm_spares\{kind="plain"\} 2\b/);
+  assert.match(metricsText, /ignition_vmm_spares\{kind="network"\} 0\b/, 'no VM with network asked for one');
 });
 
 test('VMs on firecracker: run, exec, snapshot, fork', async () => {
