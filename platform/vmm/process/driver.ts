@@ -10,9 +10,11 @@
  * Start-up is a named, timed step list like the Firecracker driver's: workspace → link bundle →
  * spawn → agent ready (the agent's ready line on stdout, racing the process's exit under a
  * deadline; the agent prints it only after it listens and has loaded the function).
+ *
+ * Sandboxes are spawned from a worker thread (spawner.ts): a spawn blocks its caller until the
+ * child has exec'd, and the daemon's event loop must not stall for that.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { linkSync, copyFileSync, mkdirSync, rmSync, existsSync, readFileSync } from 'node:fs';
+import { linkSync, copyFileSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import type net from 'node:net';
 import { Unsupported } from '../../errors.ts';
@@ -22,7 +24,9 @@ import { connectVsock } from '../../guest/vsock.ts';
 import { READY_LINE } from '../../../agent/protocol.ts';
 import { MachineInvalidState, MachineNotRunning, MachineStartFailed } from '../errors.ts';
 import type { BootSpec, DriverCapabilities, ExitInfo, Machine, MachineDriver, MachineState, OutputLine, RestoreSpec, SnapshotFiles, StepTiming } from '../port.ts';
+import { deepChildPids } from './procfs.ts';
 import { bwrapArgs, findBwrap, type SandboxMode } from './sandbox.ts';
+import { Spawner, type SpawnedChild } from './spawner.ts';
 
 export interface ProcessDriverOptions {
   /** Path of dist/agent.mjs. */
@@ -44,6 +48,8 @@ export class ProcessDriver implements MachineDriver {
   readonly capabilities: DriverCapabilities;
   private readonly machines = new Set<ProcessMachine>();
   private readonly logger: Logger;
+  /** Sandboxes are spawned from a worker thread (see spawner.ts). */
+  private readonly spawner = new Spawner();
 
   constructor(private readonly options: ProcessDriverOptions) {
     this.logger = options.logger ?? silentLogger;
@@ -101,7 +107,7 @@ export class ProcessDriver implements MachineDriver {
         return target;
       });
     }
-    const machine = new ProcessMachine(spec, timings, this.logger.child({ vm: spec.id, ...spec.labels }), () => this.machines.delete(machine));
+    const machine = new ProcessMachine(spec, timings, this.logger.child({ vm: spec.id, ...spec.labels }), this.spawner, () => this.machines.delete(machine));
     this.machines.add(machine);
     try {
       await step('spawn', () => machine.spawn(this.command(spec, fnPath)));
@@ -137,6 +143,7 @@ export class ProcessDriver implements MachineDriver {
 
   async close(): Promise<void> {
     await Promise.all([...this.machines].map((m) => m.destroy()));
+    await this.spawner.close();
   }
 }
 
@@ -155,16 +162,19 @@ class ProcessMachine implements Machine {
   readonly workspace: string;
   state: MachineState = 'starting';
   exited!: Promise<ExitInfo>;
-  private child: ChildProcess | undefined;
+  private child: SpawnedChild | undefined;
   private readonly listeners = new Set<(line: OutputLine) => void>();
   private readonly tail: string[] = [];
   private readyResolve: (() => void) | undefined;
+  /** The ready line arrived (output comes from the spawner's thread, maybe before waitReady). */
+  private readySeen = false;
   private destroyed: Promise<void> | undefined;
 
   constructor(
     spec: BootSpec,
     readonly timings: StepTiming[],
     private readonly logger: Logger,
+    private readonly spawner: Spawner,
     private readonly onGone: () => void,
   ) {
     this.id = spec.id;
@@ -175,8 +185,8 @@ class ProcessMachine implements Machine {
     return this.child?.pid;
   }
 
-  spawn(cmd: { file: string; args: string[]; env: Record<string, string> }) {
-    const child = spawn(cmd.file, cmd.args, { env: cmd.env, cwd: this.workspace, stdio: ['ignore', 'pipe', 'pipe'] });
+  async spawn(cmd: { file: string; args: string[]; env: Record<string, string> }) {
+    const child = this.spawner.spawn({ ...cmd, cwd: this.workspace });
     this.child = child;
     this.exited = new Promise<ExitInfo>((resolve) => {
       child.on('exit', (code, signal) => {
@@ -192,8 +202,9 @@ class ProcessMachine implements Machine {
         resolve({ code: null, signal: null });
       });
     });
-    this.pipe(child.stdout!, 'stdout');
-    this.pipe(child.stderr!, 'stderr');
+    this.pipe(child.stdout, 'stdout');
+    this.pipe(child.stderr, 'stderr');
+    await child.spawned;
   }
 
   private pipe(stream: NodeJS.ReadableStream, name: 'stdout' | 'stderr') {
@@ -213,8 +224,9 @@ class ProcessMachine implements Machine {
     if (!line) return;
     this.tail.push(line);
     if (this.tail.length > OUTPUT_TAIL) this.tail.shift();
-    if (this.readyResolve && stream === 'stdout' && line.includes(READY_LINE)) {
-      this.readyResolve();
+    if (!this.readySeen && stream === 'stdout' && line.includes(READY_LINE)) {
+      this.readySeen = true;
+      this.readyResolve?.();
       this.readyResolve = undefined;
     }
     for (const l of this.listeners) l({ stream, line });
@@ -222,7 +234,7 @@ class ProcessMachine implements Machine {
 
   async waitReady(timeoutMs: number) {
     let timer: NodeJS.Timeout | undefined;
-    const ready = new Promise<'ready'>((resolve) => (this.readyResolve = () => resolve('ready')));
+    const ready = new Promise<'ready'>((resolve) => (this.readySeen ? resolve('ready') : (this.readyResolve = () => resolve('ready'))));
     const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
     const outcome = await Promise.race([ready, timeout, this.exited.then(() => 'exited' as const)]);
     clearTimeout(timer);
@@ -333,20 +345,3 @@ function tryKill(pid: number, sig: NodeJS.Signals) {
   }
 }
 
-
-/** Direct children of `pid` from /proc (Linux). */
-function childPids(pid: number): number[] {
-  try {
-    const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
-    return text ? text.split(/\s+/).map(Number) : [];
-  } catch {
-    return [];
-  }
-}
-
-/** Every descendant of `pid`, deepest first. */
-function deepChildPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const c of childPids(pid)) out.push(...deepChildPids(c), c);
-  return out;
-}
