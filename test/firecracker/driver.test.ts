@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FirecrackerDriver } from '../../platform/vmm/firecracker/driver.ts';
 import { machineContract } from './contract.ts';
-import { AGENT_BUILT, AGENT_FIX, FAKE_BINARY, makeAssets, readTrace, settleProcesses } from './support.ts';
+import { AGENT_BUILT, AGENT_FIX, bootSpec, FAKE_BINARY, makeAssets, readTrace, settleProcesses } from './support.ts';
 import { reportSkip } from '../support/needs.ts';
 
 const skip = AGENT_BUILT ? null : AGENT_FIX;
@@ -32,17 +32,6 @@ function fakeDriver(root: string, env: Record<string, string> = {}) {
 }
 
 machineContract('firecracker over the fake', ({ root }) => fakeDriver(root), { forks: [3, 20], skip });
-
-const bootSpec = (root: string, id: string, bundle?: string) => ({
-  id,
-  workspace: path.join(root, 'ws', id),
-  memoryMiB: 64,
-  vcpus: 1,
-  env: {},
-  network: false,
-  labels: {},
-  bundle,
-});
 
 (skip ? test.skip : test)('boot and restore send exactly the expected API calls, in order', async () => {
   const a = makeAssets();

@@ -13,7 +13,7 @@ import { Client } from 'undici';
 import { FirecrackerDriver } from '../../platform/vmm/firecracker/driver.ts';
 import { reapSpares, SparePool } from '../../platform/vmm/firecracker/spares.ts';
 import { resolveOptions } from '../../platform/vmm/firecracker/options.ts';
-import { AGENT_BUILT, AGENT_FIX, agentCall, FAKE_BINARY, makeAssets, processesUnder, settleProcesses } from './support.ts';
+import { AGENT_BUILT, AGENT_FIX, agentCall, bootSpec, FAKE_BINARY, makeAssets, processesUnder, settleProcesses } from './support.ts';
 import { reportSkip } from '../support/needs.ts';
 
 const skip = AGENT_BUILT ? null : AGENT_FIX;
@@ -22,16 +22,7 @@ const t = skip ? test.skip : test;
 
 const slow = { startTimeoutMs: 60_000, bootAgentTimeoutMs: 60_000, restoreAgentTimeoutMs: 60_000, apiTimeoutMs: 30_000 };
 
-const spec = (root: string, id: string, bundle?: string) => ({
-  id,
-  workspace: path.join(root, 'ws', id),
-  memoryMiB: 64,
-  vcpus: 1,
-  env: {},
-  network: false,
-  labels: {},
-  bundle,
-});
+const spec = bootSpec;
 
 async function until(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
   const deadline = Date.now() + ms;

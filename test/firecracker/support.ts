@@ -26,6 +26,18 @@ export interface TestAssets {
   cleanup(): void;
 }
 
+/** A 64 MiB, 1 vCPU VM without network in `<root>/ws/<id>`, optionally loading `bundle`. */
+export const bootSpec = (root: string, id: string, bundle?: string) => ({
+  id,
+  workspace: path.join(root, 'ws', id),
+  memoryMiB: 64,
+  vcpus: 1,
+  env: {},
+  network: false,
+  labels: {},
+  bundle,
+});
+
 /** A temp root (short path: Unix socket addresses are limited to 107 bytes) with fake assets. */
 export function makeAssets(prefix = 'fct-'): TestAssets {
   const root = mkdtempSync(path.join(os.tmpdir(), prefix));
