@@ -9,6 +9,10 @@
  * machine is handed back so the pool can adopt it as the first instance. On a memory-snapshot
  * driver the build machine is destroyed after the snapshot.
  *
+ * The build machine boots at background CPU priority: a deploy runs next to live traffic, and
+ * the serving instances and the daemon come first. It is still at that priority when handed back;
+ * the pool raises it before the version serves (Pool.promote).
+ *
  * Failures are typed by phase: `function_load_failed` (threw at import, no handler),
  * `function_warmup_failed`, or the driver's own error.
  */
@@ -90,6 +94,7 @@ export async function buildGolden(input: GoldenInput, deps: GoldenDeps): Promise
           memoryMiB: input.settings.memoryMiB,
           vcpus: input.settings.vcpus,
           labels: { function: input.fn, version: input.versionId },
+          priority: 'background',
         });
       } catch (err) {
         throw translateStartError(err, input.fn);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { AgentClient } from '../guest/agent-client.ts';
 import type { Logger } from '../log.ts';
 import type { Registry } from '../registry/registry.ts';
-import type { Machine, MachineDriver, StepTiming } from '../vmm/port.ts';
+import type { Machine, MachineDriver, MachinePriority, StepTiming } from '../vmm/port.ts';
 import type { MachineRecords } from '../vmm/records.ts';
 import type { VersionRecord } from './repository.ts';
 import type { LogSink } from './logs.ts';
@@ -48,7 +48,8 @@ export class Instance {
   }
 }
 
-export async function startInstance(version: VersionRecord, deps: InstanceDeps): Promise<Instance> {
+/** Starts an instance; `priority: 'background'` for a version that does not serve yet. */
+export async function startInstance(version: VersionRecord, deps: InstanceDeps, priority: MachinePriority = 'normal'): Promise<Instance> {
   const id = newId('vm');
   const workspace = path.join(deps.workspacesDir, id);
   const snapshot = deps.registry.get(version.snapshotId);
@@ -67,6 +68,7 @@ export async function startInstance(version: VersionRecord, deps: InstanceDeps):
       memoryMiB: version.settings.memoryMiB,
       vcpus: version.settings.vcpus,
       labels: { function: version.fn, version: version.id },
+      priority,
     });
     timings.push(...machine.timings);
     const m = machine;

@@ -12,6 +12,11 @@
  *
  * A crashed instance is dropped (its in-flight requests fail with `function_crashed`) and the
  * spare logic starts a replacement.
+ *
+ * A pool created for a version that does not serve yet (a deploy's new version, an alias target
+ * being warmed) is `background`: its instances start at background CPU priority so that warming
+ * it does not slow down the versions serving traffic. `promote()` raises every instance (and
+ * every later start) to normal priority; it is called before any alias routes to the version.
  */
 import type { Logger } from '../log.ts';
 import { destroyInstance, Instance, startInstance, type InstanceDeps } from './instance.ts';
@@ -55,12 +60,15 @@ export class Pool {
   private arrivalRate = 0;
   private startMs = 0;
   private consecutiveFailures = 0;
+  private background: boolean;
 
   constructor(
     readonly version: VersionRecord,
     private readonly deps: InstanceDeps,
     private readonly logger: Logger,
+    options: { background?: boolean } = {},
   ) {
+    this.background = options.background ?? false;
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
   }
@@ -76,6 +84,16 @@ export class Pool {
     this.dispatch();
   }
 
+  /**
+   * The version is about to serve: every instance goes to normal CPU priority, and so do the ones
+   * still starting (when they are up) and every later start. Idempotent.
+   */
+  promote() {
+    if (!this.background) return;
+    this.background = false;
+    for (const inst of this.instances) inst.machine.setPriority?.('normal');
+  }
+
   /** Starts `minWarm` instances (and waits for them) so a new version serves at once. */
   async warm(): Promise<void> {
     this.ensureCapacity();
@@ -83,6 +101,8 @@ export class Pool {
     while (!this.closed && this.instances.size < target) {
       if (this.consecutiveFailures >= 3) throw this.lastStartError ?? InstanceUnavailable(`could not start instances of ${this.version.fn}`);
       await new Promise((r) => setTimeout(r, 10));
+      // A background pool starts one at a time: the next as soon as the last is up.
+      this.ensureCapacity();
     }
   }
 
@@ -240,15 +260,22 @@ export class Pool {
     }
     // Back off after repeated failures instead of spinning on a function that cannot start.
     if (this.consecutiveFailures >= 3) toStart = Math.min(toStart, this.starting === 0 ? 1 : 0);
+    // A version that does not serve yet warms one instance at a time: background starts in
+    // parallel would each take a core the serving path shares (on a small host, a busy core slows
+    // its neighbour even at a low priority).
+    if (this.background) toStart = Math.min(toStart, this.starting === 0 ? 1 : 0);
     for (let k = 0; k < toStart; k++) this.startOne();
   }
 
   private startOne() {
     this.starting++;
     const began = performance.now();
-    startInstance(this.version, this.deps).then(
+    const priority = this.background ? 'background' : 'normal';
+    startInstance(this.version, this.deps, priority).then(
       (inst) => {
         this.starting--;
+        // Promoted while this one started: it must not serve at background priority.
+        if (priority === 'background' && !this.background) inst.machine.setPriority?.('normal');
         // A moving average of how long a start takes, for sizing spares.
         this.startMs = this.startMs === 0 ? performance.now() - began : 0.7 * this.startMs + 0.3 * (performance.now() - began);
         this.consecutiveFailures = 0;

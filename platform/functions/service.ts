@@ -2,9 +2,11 @@
  * The function service: deploy, list, inspect, remove, and the pools that serve each version.
  *
  * Deploy order (so that no request fails or waits during a deploy): build the golden snapshot →
- * warm the new version's pool to `minWarm` → commit the version and move the alias in one
- * transaction → drain pools no alias points at any more. A failed deploy changes nothing that
- * serves: the previous version keeps its alias and its instances.
+ * warm the new version's pool to `minWarm` → raise its instances to normal CPU priority → commit
+ * the version and move the alias in one transaction → drain pools no alias points at any more. A
+ * failed deploy changes nothing that serves: the previous version keeps its alias and its
+ * instances. Until the alias moves, the build machine and the new pool run at background CPU
+ * priority, so the deploy takes the host's spare CPU rather than the serving path's.
  */
 import { createHash } from 'node:crypto';
 import type { FunctionSettings, IgnitionConfig } from '../config/schema.ts';
@@ -101,7 +103,7 @@ export class FunctionService {
     const existing = this.deps.repo.findVersionByDigest(name, digest);
     if (existing && this.deps.registry.find(existing.snapshotId)) {
       // Same content: nothing to build; just make sure the alias points at it.
-      await this.pool(existing).warm();
+      await this.prewarm(existing);
       this.deps.repo.setAlias(name, alias, [{ version: existing.id, weight: 100 }]);
       this.invalidate(name);
       await this.drainUnreferenced(name);
@@ -120,7 +122,7 @@ export class FunctionService {
       },
     );
     const draft: VersionRecord = { id: versionId, fn: name, seq: 0, digest, bundleDigest, snapshotId: golden.snapshot.id, settings, env, createdAt: Date.now() };
-    const pool = this.pool(draft);
+    const pool = this.pool(draft, { background: true });
     if (golden.machine && golden.client) {
       this.deps.records.update(golden.machine.id, { state: 'running' });
       pool.adopt(new Instance(golden.machine, golden.client, draft, golden.timings));
@@ -135,6 +137,7 @@ export class FunctionService {
       throw err;
     }
     golden.timings.push({ step: 'warm-pool', ms: performance.now() - t });
+    pool.promote();
     const version = this.deps.repo.commitDeployment({ ...draft, alias });
     Object.assign(draft, version);
     this.invalidate(name);
@@ -169,7 +172,7 @@ export class FunctionService {
     if (versions.length === 2 && versions[0].id === versions[1].id) throw BadRequest('a traffic split needs two different versions');
     for (const v of versions) {
       if (!this.deps.registry.find(v.snapshotId)) throw VersionNotFound(`version v${v.seq} of "${name}" has lost its golden snapshot; redeploy it`);
-      await this.pool(v).warm();
+      await this.prewarm(v);
     }
     const record = this.deps.repo.setAlias(name, alias, versions.map((v, i) => ({ version: v.id, weight: routes[i].weight })));
     this.invalidate(name);
@@ -226,11 +229,23 @@ export class FunctionService {
     return versions[versions.length - 1];
   }
 
-  pool(version: VersionRecord): Pool {
+  /**
+   * Warms the pool of a version an alias is about to route to, then raises it to normal priority.
+   * A pool created here starts its instances at background priority (the version does not serve
+   * yet); one that exists already may be serving and is left as it is.
+   */
+  private async prewarm(version: VersionRecord): Promise<void> {
+    const pool = this.pool(version, { background: true });
+    await pool.warm();
+    pool.promote();
+  }
+
+  /** The pool of a version, created on first use (`background` applies only to a new pool). */
+  pool(version: VersionRecord, options: { background?: boolean } = {}): Pool {
     let pool = this.pools.get(version.id);
     if (!pool) {
       const secrets = this.deps.secrets;
-      pool = new Pool(version, { ...this.deps, runtimeEnv: (fn) => secrets?.resolve(fn) ?? {} }, this.deps.logger.child({ fn: version.fn, version: version.id }));
+      pool = new Pool(version, { ...this.deps, runtimeEnv: (fn) => secrets?.resolve(fn) ?? {} }, this.deps.logger.child({ fn: version.fn, version: version.id }), options);
       const metrics = this.deps.metrics;
       const driver = this.deps.driver.name;
       if (metrics) {

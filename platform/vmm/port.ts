@@ -18,6 +18,13 @@ export const AGENT_PORT = 52;
 
 export type MachineState = 'starting' | 'running' | 'paused' | 'stopping' | 'stopped' | 'failed';
 
+/**
+ * `normal`: the machine serves traffic. `background`: it does not yet (a deploy's build machine, a
+ * new version's pre-warmed instances) and runs at a lower CPU priority so that it does not slow
+ * down the daemon and the machines that do; it is raised to `normal` before it serves.
+ */
+export type MachinePriority = 'normal' | 'background';
+
 export interface DriverCapabilities {
   /**
    * `memory`: snapshot captures guest memory and device state, restore resumes it.
@@ -55,6 +62,8 @@ export interface BootSpec extends MachineResources {
   network: boolean;
   /** Static labels for logs (function, version). */
   labels: Record<string, string>;
+  /** CPU priority from the start (default `normal`); a driver without the notion ignores it. */
+  priority?: MachinePriority;
 }
 
 export interface RestoreSpec extends BootSpec {
@@ -102,6 +111,11 @@ export interface Machine {
   destroy(): Promise<void>;
   /** Subscribes to guest output lines; returns an unsubscribe function. */
   onOutput(listener: (line: OutputLine) => void): () => void;
+  /**
+   * Changes the machine's CPU priority (see MachinePriority). Optional: a driver that cannot leaves
+   * it out and its machines always run at normal priority.
+   */
+  setPriority?(priority: MachinePriority): void;
 }
 
 export interface MachineDriver {

@@ -13,6 +13,9 @@
  *
  * Sandboxes are spawned from a worker thread (spawner.ts): a spawn blocks its caller until the
  * child has exec'd, and the daemon's event loop must not stall for that.
+ *
+ * A machine booted with `priority: 'background'` runs its whole sandbox tree at a lower CPU
+ * priority from the moment it is spawned until `setPriority('normal')` (priority.ts says how).
  */
 import { linkSync, copyFileSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import path from 'node:path';
@@ -23,8 +26,9 @@ import { silentLogger } from '../../log.ts';
 import { connectVsock } from '../../guest/vsock.ts';
 import { READY_LINE } from '../../../agent/protocol.ts';
 import { MachineInvalidState, MachineNotRunning, MachineStartFailed } from '../errors.ts';
-import type { BootSpec, DriverCapabilities, ExitInfo, Machine, MachineDriver, MachineState, OutputLine, RestoreSpec, SnapshotFiles, StepTiming } from '../port.ts';
-import { deepChildPids } from './procfs.ts';
+import type { BootSpec, DriverCapabilities, ExitInfo, Machine, MachineDriver, MachinePriority, MachineState, OutputLine, RestoreSpec, SnapshotFiles, StepTiming } from '../port.ts';
+import { deepChildPids, readStat } from './procfs.ts';
+import { BACKGROUND_NICE, findNewSession, findNice, hasAutogroups, hostCanRaiseNice, niceOf, setAutogroupNice, setTreeNice, withNice } from './priority.ts';
 import { bwrapArgs, findBwrap, type SandboxMode } from './sandbox.ts';
 import { Spawner, type SpawnedChild } from './spawner.ts';
 
@@ -39,6 +43,26 @@ export interface ProcessDriverOptions {
 }
 
 const OUTPUT_TAIL = 30;
+/** How often a background machine's tree is checked for the session its sandbox creates. */
+const SESSION_POLL_MS = 2;
+/**
+ * The longest a background machine may take to come up before it is raised to normal priority.
+ * On a host with no spare CPU a background start would barely progress: the deploy must still
+ * finish, and the start deadline must not be spent waiting for CPU.
+ */
+const BACKGROUND_START_MS = 10_000;
+
+/** Which priority knobs apply on this host (see priority.ts). */
+interface PriorityKnobs {
+  /** Thread nice values: only where they can be raised back to 0. */
+  threads: boolean;
+  /** nice(1), to start a background sandbox at its nice value (null: renice after the spawn). */
+  niceBinary: string | null;
+  /** The autogroup of the sandbox's own session (bwrap --new-session, kernel with autogroups). */
+  session: boolean;
+  /** The daemon's own session id, to recognise the sandbox's new one. */
+  hostSession: number;
+}
 
 export class ProcessDriver implements MachineDriver {
   readonly name = 'process' as const;
@@ -48,6 +72,7 @@ export class ProcessDriver implements MachineDriver {
   readonly capabilities: DriverCapabilities;
   private readonly machines = new Set<ProcessMachine>();
   private readonly logger: Logger;
+  private readonly knobs: PriorityKnobs;
   /** Sandboxes are spawned from a worker thread (see spawner.ts). */
   private readonly spawner = new Spawner();
 
@@ -73,6 +98,12 @@ export class ProcessDriver implements MachineDriver {
       fork: false,
       exec: true,
       isolation: this.sandbox === 'bubblewrap' ? 'bubblewrap (namespaces, read-only system, no network unless granted)' : 'none (plain process)',
+    };
+    this.knobs = {
+      threads: hostCanRaiseNice(),
+      niceBinary: findNice(),
+      session: this.sandbox === 'bubblewrap' && hasAutogroups(),
+      hostSession: readStat(process.pid)?.session ?? -1,
     };
   }
 
@@ -107,10 +138,13 @@ export class ProcessDriver implements MachineDriver {
         return target;
       });
     }
-    const machine = new ProcessMachine(spec, timings, this.logger.child({ vm: spec.id, ...spec.labels }), this.spawner, () => this.machines.delete(machine));
+    const machine = new ProcessMachine(spec, timings, this.logger.child({ vm: spec.id, ...spec.labels }), this.knobs, this.spawner, () => this.machines.delete(machine));
     this.machines.add(machine);
     try {
-      await step('spawn', () => machine.spawn(this.command(spec, fnPath)));
+      let cmd = this.command(spec, fnPath);
+      const viaNice = spec.priority === 'background' && this.knobs.threads && this.knobs.niceBinary !== null;
+      if (viaNice) cmd = withNice(cmd, BACKGROUND_NICE, this.knobs.niceBinary!);
+      await step('spawn', () => machine.spawn(cmd, spec.priority ?? 'normal', viaNice));
       await step('agent-ready', () => machine.waitReady(this.options.startTimeoutMs ?? 30_000));
     } catch (err) {
       await machine.destroy();
@@ -169,11 +203,14 @@ class ProcessMachine implements Machine {
   /** The ready line arrived (output comes from the spawner's thread, maybe before waitReady). */
   private readySeen = false;
   private destroyed: Promise<void> | undefined;
+  private priority: MachinePriority = 'normal';
+  private sessionWatch: NodeJS.Timeout | undefined;
 
   constructor(
     spec: BootSpec,
     readonly timings: StepTiming[],
     private readonly logger: Logger,
+    private readonly knobs: PriorityKnobs,
     private readonly spawner: Spawner,
     private readonly onGone: () => void,
   ) {
@@ -185,11 +222,13 @@ class ProcessMachine implements Machine {
     return this.child?.pid;
   }
 
-  async spawn(cmd: { file: string; args: string[]; env: Record<string, string> }) {
+  /** `niced`: the command is nice(1) setting the priority's nice value itself. */
+  async spawn(cmd: { file: string; args: string[]; env: Record<string, string> }, priority: MachinePriority, niced = false) {
     const child = this.spawner.spawn({ ...cmd, cwd: this.workspace });
     this.child = child;
     this.exited = new Promise<ExitInfo>((resolve) => {
       child.on('exit', (code, signal) => {
+        this.stopSessionWatch();
         if (this.state !== 'stopping' && this.state !== 'stopped') {
           this.logger.warn('machine exited', { code, signal });
           this.state = 'failed';
@@ -205,6 +244,15 @@ class ProcessMachine implements Machine {
     this.pipe(child.stdout, 'stdout');
     this.pipe(child.stderr, 'stderr');
     await child.spawned;
+    if (!niced) {
+      // Renice right after the spawn (no nice(1) here): best effort, see priority.ts.
+      this.setPriority(priority);
+    } else if (child.pid) {
+      // nice(1) may not have applied its value yet: renicing now would add to it. Only the
+      // sandbox's session is left to set.
+      this.priority = priority;
+      if (this.knobs.session) this.watchSession(child.pid, niceOf(priority));
+    }
   }
 
   private pipe(stream: NodeJS.ReadableStream, name: 'stdout' | 'stderr') {
@@ -236,8 +284,19 @@ class ProcessMachine implements Machine {
     let timer: NodeJS.Timeout | undefined;
     const ready = new Promise<'ready'>((resolve) => (this.readySeen ? resolve('ready') : (this.readyResolve = () => resolve('ready'))));
     const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+    const raiseAfterMs = Math.min(BACKGROUND_START_MS, timeoutMs / 2);
+    const starved =
+      this.priority === 'background'
+        ? setTimeout(() => {
+            this.logger.info('background machine not ready yet; raising it to normal priority', { afterMs: raiseAfterMs });
+            this.setPriority('normal');
+          }, raiseAfterMs)
+        : undefined;
     const outcome = await Promise.race([ready, timeout, this.exited.then(() => 'exited' as const)]);
     clearTimeout(timer);
+    clearTimeout(starved);
+    // A sandbox that has not made its session by now never will.
+    this.stopSessionWatch();
     if (outcome === 'ready') {
       this.state = 'running';
       return;
@@ -284,6 +343,43 @@ class ProcessMachine implements Machine {
     if (this.state !== 'paused') throw MachineInvalidState(`cannot resume machine ${this.id}: it is ${this.state}`, { data: { state: this.state, attempted: 'resume' } });
     this.signal('SIGCONT');
     this.state = 'running';
+  }
+
+  /**
+   * Sets the CPU priority of the whole sandbox tree: the nice value of every thread (where the
+   * host may raise it back) and of the sandbox session's autogroup. A background sandbox calls
+   * setsid() a moment after it is spawned, so its session is watched for until it exists (bounded
+   * by the agent's readiness); back at `normal`, the watch stops and the session is set to 0.
+   */
+  setPriority(priority: MachinePriority) {
+    const pid = this.child?.pid;
+    if (priority === this.priority || !pid) return;
+    this.priority = priority;
+    const nice = niceOf(priority);
+    if (this.knobs.threads) setTreeNice(pid, nice);
+    if (!this.knobs.session) return;
+    this.stopSessionWatch();
+    const member = findNewSession(pid, this.knobs.hostSession);
+    if (member !== undefined) setAutogroupNice(member, nice);
+    else if (priority === 'background') this.watchSession(pid, nice);
+  }
+
+  private watchSession(pid: number, nice: number) {
+    const poll = () => {
+      const member = findNewSession(pid, this.knobs.hostSession);
+      if (member === undefined) {
+        this.sessionWatch = setTimeout(poll, SESSION_POLL_MS);
+        return;
+      }
+      this.sessionWatch = undefined;
+      if (!setAutogroupNice(member, nice)) this.logger.debug('could not set the sandbox session\'s priority', { pid: member });
+    };
+    poll();
+  }
+
+  private stopSessionWatch() {
+    clearTimeout(this.sessionWatch);
+    this.sessionWatch = undefined;
   }
 
   async snapshot(_dir: string): Promise<SnapshotFiles> {

@@ -1,0 +1,87 @@
+/**
+ * Deploys next to live traffic, through the real CLI and daemon. Nothing here is timed.
+ *
+ * - A deploy's build machine runs at background CPU priority and the machines serving traffic do
+ *   not; once the new version serves (the build machine adopted as its first instance), it is back
+ *   at normal priority. The new version's warmup() is held by a gate file
+ *   (test/fixtures/functions/gated-warmup), so the deploy is looked at while it is still building;
+ *   priorities are read from /proc (each thread's `nice` and the sandbox session's autogroup).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { request } from 'undici';
+import { childPids, deepChildPids, readStat, threadIds } from '../../platform/vmm/process/procfs.ts';
+import { BACKGROUND_NICE, hasAutogroups, hostCanRaiseNice, readAutogroupNice } from '../../platform/vmm/process/priority.ts';
+import { findBwrap } from '../../platform/vmm/process/sandbox.ts';
+import { deploy, FIXTURES, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+
+const FIXTURE = path.join(FIXTURES, 'gated-warmup');
+// The daemon runs as this test's user, so what it may do with priorities is what this process may.
+const threads = hostCanRaiseNice();
+const session = Boolean(findBwrap()) && hasAutogroups();
+if (!threads) console.log('test/e2e/deploy-priority.test.ts: thread nice values are not lowered for this user (no CAP_SYS_NICE, RLIMIT_NICE < 20); only the session autogroup is checked');
+
+let d: TestDaemon;
+test.before(async () => {
+  d = await startTestDaemon();
+});
+test.after(async () => {
+  await d?.stop();
+});
+
+/** Thread nice values of every process under `pid`, and the autogroup nice of its own session. */
+function priorities(pid: number): { nice: number[]; autogroup: number[] } {
+  const daemonSession = readStat(d.child.pid!)!.session;
+  const tree = [pid, ...deepChildPids(pid)];
+  return {
+    nice: tree.flatMap((p) => threadIds(p).map((tid) => readStat(p, tid)?.nice ?? NaN)),
+    autogroup: tree.filter((p) => readStat(p)?.session !== daemonSession).map((p) => readAutogroupNice(p)!),
+  };
+}
+
+async function instancePids(fn: string): Promise<number[]> {
+  const res = await request(`${d.url}/v1/functions/${fn}/instances`, { headers: d.auth() });
+  const body = (await res.body.json()) as { instances: Array<{ pid: number }> };
+  return body.instances.map((i) => i.pid);
+}
+
+test('the build machine runs at background priority, serving instances at normal; adopted, it is raised', async () => {
+  await deploy(d, FIXTURE, ['--name', 'gated']);
+  const [serving] = await instancePids('gated');
+  assert.ok(serving, 'v1 has a serving instance');
+
+  // v2 holds in its warm-up until released.
+  const deploying = d.cli(['deploy', FIXTURE, '--name', 'gated', '--env', 'GATE=1', '--json']);
+  let build: number | undefined;
+  for (let i = 0; i < 600 && !build; i++) {
+    // The build machine: a sandbox of the daemon's that is not a serving instance, once its agent runs.
+    build = childPids(d.child.pid!).find((p) => p !== serving && readStat(p) && deepChildPids(p).length >= (findBwrap() ? 2 : 0) && threadIds(deepChildPids(p)[0] ?? p).length > 1);
+    if (!build) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(build, 'the build machine appeared');
+  // Its agent is loaded and waiting in warmup(): the deploy is in its build phase.
+  const during = priorities(build);
+  const want = threads ? BACKGROUND_NICE : 0;
+  assert.ok(during.nice.every((n) => n === want), `build machine threads: nice ${during.nice.join(',')}, want ${want}`);
+  if (session) assert.equal([...new Set(during.autogroup)], [BACKGROUND_NICE], 'the build sandbox session');
+  const other = priorities(serving);
+  assert.ok(other.nice.every((n) => n === 0), `serving instance threads: nice ${other.nice.join(',')}`);
+  if (session) assert.equal([...new Set(other.autogroup)], [0], 'the serving sandbox session');
+
+  writeFileSync(path.join(readlinkSync(`/proc/${build}/cwd`), 'release'), '');
+  const r = await deploying;
+  assert.is(r.code, 0, r.stderr);
+  assert.is(JSON.parse(r.stdout).version.seq, 2);
+
+  const pids = await instancePids('gated');
+  assert.ok(pids.includes(build), `the build machine ${build} was adopted (instances: ${pids.join(', ')})`);
+  const after = priorities(build);
+  assert.ok(after.nice.every((n) => n === 0), `adopted build machine threads: nice ${after.nice.join(',')}`);
+  if (session) assert.equal([...new Set(after.autogroup)], [0]);
+  const res = await request(`${d.url}/fn/gated/`);
+  assert.is(await res.body.text(), 'gated');
+});
+
+test.run();
