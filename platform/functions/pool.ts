@@ -84,6 +84,11 @@ export class Pool {
     this.dispatch();
   }
 
+  /** Whether this version took requests within about the last second (for slow start). */
+  get busy(): boolean {
+    return this.arrivals > 0 || this.arrivalRate >= 1 || this.inflightTotal() > 0;
+  }
+
   /**
    * The version is about to serve: every instance goes to normal CPU priority, and so do the ones
    * still starting (when they are up) and every later start. Idempotent.

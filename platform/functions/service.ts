@@ -7,6 +7,13 @@
  * failed deploy changes nothing that serves: the previous version keeps its alias and its
  * instances. Until the alias moves, the build machine and the new pool run at background CPU
  * priority, so the deploy takes the host's spare CPU rather than the serving path's.
+ *
+ * Slow start: where an instance start is a fresh process (the `artifact` golden of the process
+ * driver), a new instance's JIT is cold and its first few thousand requests cost several times the
+ * CPU of later ones. When the alias being moved was carrying traffic, the deploy therefore shifts
+ * that traffic over `SLOW_START_MS` (the share sent to the new version rising linearly from 0 to
+ * 100%) while the previous version keeps serving the rest, and answers once the shift is complete.
+ * Any other change to the function's aliases ends the shift at once.
  */
 import { createHash } from 'node:crypto';
 import type { FunctionSettings, IgnitionConfig } from '../config/schema.ts';
@@ -25,6 +32,18 @@ import { FunctionRepository, type AliasRoute, type VersionRecord } from './repos
 import { FunctionNotFound, VersionNotFound } from './errors.ts';
 import type { PlatformMetrics } from '../metrics.ts';
 import type { SecretStore } from '../secrets/index.ts';
+
+/** How long a deploy takes to shift an alias's traffic to a new version (see slow start above). */
+export const SLOW_START_MS = 2000;
+
+/** An alias's traffic moving from the routes it had (`from`) to those now stored for it. */
+interface SlowStart {
+  from: { routes: AliasRoute[]; versions: VersionRecord[] };
+  start: number;
+  ms: number;
+  /** Ends the shift early (another alias change). */
+  end(): void;
+}
 
 /** The body of `POST /v1/functions/:name/deployments` (the CLI's client sends exactly this). */
 export interface DeployRequest {
@@ -70,6 +89,8 @@ export class FunctionService {
   /** Serialises deploys per function: two racing deploys must not interleave alias moves. */
   private readonly deploying = new Map<string, Promise<unknown>>();
   private readonly routeCache = new Map<string, { routes: AliasRoute[]; versions: VersionRecord[] }>();
+  /** Traffic shifts in progress, by `fn\0alias`. */
+  private readonly shifts = new Map<string, SlowStart>();
 
   constructor(private readonly deps: FunctionServiceDeps) {}
 
@@ -138,9 +159,15 @@ export class FunctionService {
     }
     golden.timings.push({ step: 'warm-pool', ms: performance.now() - t });
     pool.promote();
+    const previous = this.slowStartFrom(name, alias, versionId);
     const version = this.deps.repo.commitDeployment({ ...draft, alias });
     Object.assign(draft, version);
     this.invalidate(name);
+    if (previous) {
+      const t1 = performance.now();
+      await this.shift(name, alias, previous);
+      golden.timings.push({ step: 'slow-start', ms: performance.now() - t1 });
+    }
     await this.drainUnreferenced(name);
     this.deps.logger.info('deployed', { fn: name, version: version.id, seq: version.seq, timings: golden.timings });
     return { function: name, version, created: true, timings: golden.timings };
@@ -217,16 +244,43 @@ export class FunctionService {
     return entry;
   }
 
-  /** Picks the version for one request by the alias's weights. */
+  /** Picks the version for one request by the alias's weights (and a traffic shift in progress). */
   pickVersion(name: string, alias = 'latest'): VersionRecord {
+    const shift = this.shifts.size ? this.shifts.get(`${name}\0${alias}`) : undefined;
+    if (shift && Math.random() * shift.ms >= performance.now() - shift.start) return pick(shift.from.routes, shift.from.versions);
     const { routes, versions } = this.routes(name, alias);
-    if (routes.length === 1) return versions[0];
-    let r = Math.random() * 100;
-    for (let i = 0; i < routes.length; i++) {
-      r -= routes[i].weight;
-      if (r < 0) return versions[i];
+    return pick(routes, versions);
+  }
+
+  /**
+   * The routes `alias` has now, if a deploy of `newVersion` should shift its traffic gradually:
+   * the driver starts instances cold (a fresh process) and some version of those routes took
+   * requests just now. Undefined otherwise (the switch is then immediate).
+   */
+  private slowStartFrom(name: string, alias: string, newVersion: string) {
+    if (this.deps.driver.capabilities.snapshot !== 'artifact') return undefined;
+    let from: { routes: AliasRoute[]; versions: VersionRecord[] };
+    try {
+      from = this.routes(name, alias);
+    } catch {
+      return undefined;
     }
-    return versions[versions.length - 1];
+    if (from.versions.some((v) => v.id === newVersion)) return undefined;
+    return from.versions.some((v) => this.pools.get(v.id)?.busy) ? from : undefined;
+  }
+
+  /** Shifts `alias` from `from` to its stored routes over SLOW_START_MS; resolves when done. */
+  private shift(name: string, alias: string, from: SlowStart['from']): Promise<void> {
+    const key = `${name}\0${alias}`;
+    let end!: () => void;
+    const done = new Promise<void>((resolve) => (end = resolve));
+    const shift: SlowStart = { from, start: performance.now(), ms: SLOW_START_MS, end };
+    const timer = setTimeout(end, SLOW_START_MS);
+    this.shifts.set(key, shift);
+    return done.finally(() => {
+      clearTimeout(timer);
+      if (this.shifts.get(key) === shift) this.shifts.delete(key);
+    });
   }
 
   /**
@@ -304,6 +358,7 @@ export class FunctionService {
   async remove(name: string): Promise<{ removed: string; versions: number }> {
     assertFunctionName(name);
     this.requireFunction(name);
+    this.invalidate(name); // ends a traffic shift, so a deploy in progress answers now
     await this.deploying.get(name)?.catch(() => {});
     const snapshots = this.deps.repo.deleteFunction(name);
     this.invalidate(name);
@@ -321,13 +376,17 @@ export class FunctionService {
     return { removed: name, versions: snapshots.length };
   }
 
+  /** Forgets cached routes of `name` and ends its traffic shifts (an alias changed). */
   private invalidate(name: string) {
     for (const key of this.routeCache.keys()) if (key.startsWith(`${name}\0`)) this.routeCache.delete(key);
+    for (const [key, shift] of this.shifts) if (key.startsWith(`${name}\0`)) shift.end();
   }
 
   /** Drains the pools of `name` whose version no alias routes to any more. */
   private async drainUnreferenced(name: string) {
     const live = new Set(this.deps.repo.listAliases(name).flatMap((a) => a.routes.map((r) => r.version)));
+    // A version still taking a share of a traffic shift keeps serving until the shift ends.
+    for (const [key, shift] of this.shifts) if (key.startsWith(`${name}\0`)) for (const v of shift.from.versions) live.add(v.id);
     const stale = [...this.pools.values()].filter((p) => p.version.fn === name && !live.has(p.version.id));
     // Old versions finish their in-flight requests in the background; new ones already serve.
     for (const p of stale) void this.closePool(p, this.deps.config.shutdownGraceMs);
@@ -360,8 +419,20 @@ export class FunctionService {
   }
 
   async close(graceMs: number): Promise<void> {
+    for (const shift of this.shifts.values()) shift.end();
     await Promise.all([...this.pools.values()].map((p) => this.closePool(p, graceMs)));
   }
+}
+
+/** The weighted choice of one version among an alias's routes. */
+function pick(routes: AliasRoute[], versions: VersionRecord[]): VersionRecord {
+  if (routes.length === 1) return versions[0];
+  let r = Math.random() * 100;
+  for (let i = 0; i < routes.length; i++) {
+    r -= routes[i].weight;
+    if (r < 0) return versions[i];
+  }
+  return versions[versions.length - 1];
 }
 
 function sortKeys(o: Record<string, string>) {

@@ -6,6 +6,8 @@
  *   at normal priority. The new version's warmup() is held by a gate file
  *   (test/fixtures/functions/gated-warmup), so the deploy is looked at while it is still building;
  *   priorities are read from /proc (each thread's `nice` and the sandbox session's autogroup).
+ * - Slow start: a deploy under traffic moves it gradually (both versions answer while the deploy
+ *   runs), fails no request, and once it has answered only the new version serves.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -82,6 +84,44 @@ test('the build machine runs at background priority, serving instances at normal
   if (session) assert.equal([...new Set(after.autogroup)], [0]);
   const res = await request(`${d.url}/fn/gated/`);
   assert.is(await res.body.text(), 'gated');
+});
+
+test('under traffic, a deploy shifts gradually, fails no request, and answers once the shift is done', async () => {
+  const echo = path.join(FIXTURES, 'echo');
+  await deploy(d, echo, ['--env', 'V=1']);
+  const seen: Array<{ v: string; status: number; afterAnswer: boolean }> = [];
+  let answered = false;
+  let stop = false;
+  const loop = Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (!stop) {
+        const startedAfter = answered;
+        const res = await request(`${d.url}/fn/echo/`);
+        const text = await res.body.text();
+        seen.push({ v: res.statusCode === 200 ? JSON.parse(text).env.V : '', status: res.statusCode, afterAnswer: startedAfter });
+      }
+    }),
+  );
+  try {
+    // Traffic is flowing before the deploy starts (the slow start applies to a busy alias).
+    while (seen.length < 50) await new Promise((r) => setTimeout(r, 20));
+    const r = await d.cli(['deploy', echo, '--env', 'V=2', '--json']);
+    assert.is(r.code, 0, r.stderr);
+    answered = true;
+    const steps = (JSON.parse(r.stdout).timings ?? []).map((t: { step: string }) => t.step);
+    assert.ok(steps.includes('slow-start'), `the deploy shifted traffic gradually (steps: ${steps.join(', ')})`);
+    const mark = seen.length;
+    while (seen.length < mark + 50) await new Promise((r) => setTimeout(r, 20));
+  } finally {
+    stop = true;
+    await loop;
+  }
+  assert.equal(seen.filter((s) => s.status !== 200), [], 'no request failed');
+  const before = seen.filter((s) => !s.afterAnswer);
+  const firstNew = before.findIndex((s) => s.v === '2');
+  assert.ok(firstNew !== -1, 'the new version served while the deploy was still running');
+  assert.ok(before.slice(firstNew).some((s) => s.v === '1'), 'the previous version kept serving part of the traffic during the shift');
+  assert.ok(seen.filter((s) => s.afterAnswer).every((s) => s.v === '2'), 'after the deploy answered, only the new version serves');
 });
 
 test.run();
