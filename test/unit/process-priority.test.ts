@@ -19,7 +19,7 @@ import { ROOT } from '../support/daemon.ts';
 
 test('parseStat counts fields from the last parenthesis (names may hold spaces and parentheses)', () => {
   const line = '4242 (node (a) b) S 4200 4242 4242 0 -1 4194560 1 0 0 0 7 3 0 0 30 10 11 0 12345 0 0';
-  assert.equal(parseStat(line), { pid: 4242, ppid: 4200, session: 4242, nice: 10 });
+  assert.equal(parseStat(line), { pid: 4242, state: 'S', ppid: 4200, session: 4242, nice: 10 });
   assert.is(parseStat('7 (x) R 1 7 5 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1 0 0').session, 5);
 });
 

@@ -28,6 +28,7 @@ import { READY_LINE } from '../../../agent/protocol.ts';
 import { MachineInvalidState, MachineNotRunning, MachineStartFailed } from '../errors.ts';
 import type { BootSpec, DriverCapabilities, ExitInfo, Machine, MachineDriver, MachinePriority, MachineState, OutputLine, RestoreSpec, SnapshotFiles, StepTiming } from '../port.ts';
 import { deepChildPids, readStat } from './procfs.ts';
+import { StartPacer } from './pacer.ts';
 import { BACKGROUND_NICE, findNewSession, findNice, hasAutogroups, hostCanRaiseNice, niceOf, setAutogroupNice, setTreeNice, withNice } from './priority.ts';
 import { bwrapArgs, findBwrap, type SandboxMode } from './sandbox.ts';
 import { Spawner, type SpawnedChild } from './spawner.ts';
@@ -205,6 +206,8 @@ class ProcessMachine implements Machine {
   private destroyed: Promise<void> | undefined;
   private priority: MachinePriority = 'normal';
   private sessionWatch: NodeJS.Timeout | undefined;
+  /** Paces a background start while the host is busy (pacer.ts); gone once ready. */
+  private pacer: StartPacer | undefined;
 
   constructor(
     spec: BootSpec,
@@ -229,6 +232,7 @@ class ProcessMachine implements Machine {
     this.exited = new Promise<ExitInfo>((resolve) => {
       child.on('exit', (code, signal) => {
         this.stopSessionWatch();
+        this.stopPacing();
         if (this.state !== 'stopping' && this.state !== 'stopped') {
           this.logger.warn('machine exited', { code, signal });
           this.state = 'failed';
@@ -253,6 +257,19 @@ class ProcessMachine implements Machine {
       this.priority = priority;
       if (this.knobs.session) this.watchSession(child.pid, niceOf(priority));
     }
+    const pid = child.pid;
+    if (priority === 'background' && pid) {
+      this.pacer = new StartPacer(
+        () => [pid, ...deepChildPids(pid)],
+        (pids, sig) => pids.forEach((p) => tryKill(p, sig)),
+      );
+      this.pacer.start();
+    }
+  }
+
+  private stopPacing() {
+    this.pacer?.stop();
+    this.pacer = undefined;
   }
 
   private pipe(stream: NodeJS.ReadableStream, name: 'stdout' | 'stderr') {
@@ -297,6 +314,7 @@ class ProcessMachine implements Machine {
     clearTimeout(starved);
     // A sandbox that has not made its session by now never will.
     this.stopSessionWatch();
+    this.stopPacing();
     if (outcome === 'ready') {
       this.state = 'running';
       return;
@@ -355,6 +373,7 @@ class ProcessMachine implements Machine {
     const pid = this.child?.pid;
     if (priority === this.priority || !pid) return;
     this.priority = priority;
+    if (priority === 'normal') this.stopPacing();
     const nice = niceOf(priority);
     if (this.knobs.threads) setTreeNice(pid, nice);
     if (!this.knobs.session) return;
@@ -404,6 +423,8 @@ class ProcessMachine implements Machine {
       return;
     }
     const graceMs = options.graceMs ?? 2000;
+    // A paced start may be stopped right now: it must be running to take SIGTERM.
+    this.stopPacing();
     if (this.state === 'paused') this.signal('SIGCONT');
     this.state = 'stopping';
     // SIGTERM the agent itself (inside bwrap it is a child of bwrap's init); bwrap follows it out.

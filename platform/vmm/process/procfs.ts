@@ -41,6 +41,8 @@ export function threadIds(pid: number): number[] {
 
 export interface ProcStat {
   pid: number;
+  /** R running, S sleeping, T stopped (SIGSTOP), Z zombie… */
+  state: string;
   ppid: number;
   /** Session id: a process that called setsid() leads a new one. */
   session: number;
@@ -57,7 +59,7 @@ export function parseStat(text: string): ProcStat {
   const pid = Number(text.slice(0, text.indexOf(' ')));
   // After ')': field 3 (state) is index 0, so field n is index n - 3.
   const f = text.slice(close + 2).split(' ');
-  return { pid, ppid: Number(f[1]), session: Number(f[3]), nice: Number(f[16]) };
+  return { pid, state: f[0], ppid: Number(f[1]), session: Number(f[3]), nice: Number(f[16]) };
 }
 
 /** `stat` of a process, or of one of its threads when `tid` is given; undefined when gone. */
