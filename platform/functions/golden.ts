@@ -9,9 +9,9 @@
  * machine is handed back so the pool can adopt it as the first instance. On a memory-snapshot
  * driver the build machine is destroyed after the snapshot.
  *
- * The build machine boots at background CPU priority: a deploy runs next to live traffic, and
- * the serving instances and the daemon come first. It is still at that priority when handed back;
- * the pool raises it before the version serves (Pool.promote).
+ * While the daemon serves traffic the build machine boots at background CPU priority (the caller
+ * says so): the serving instances and the daemon come first. It is still at that priority when
+ * handed back; the pool raises it before the version serves (Pool.promote).
  *
  * Failures are typed by phase: `function_load_failed` (threw at import, no handler),
  * `function_warmup_failed`, or the driver's own error.
@@ -21,7 +21,7 @@ import path from 'node:path';
 import { AgentClient, AgentProblemError } from '../guest/agent-client.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { Snapshot } from '../registry/types.ts';
-import type { Machine, MachineDriver, StepTiming } from '../vmm/port.ts';
+import type { Machine, MachineDriver, MachinePriority, StepTiming } from '../vmm/port.ts';
 import type { MachineRecords } from '../vmm/records.ts';
 import { MachineStartFailed } from '../vmm/errors.ts';
 import { newId } from '../ids.ts';
@@ -36,6 +36,8 @@ export interface GoldenInput {
   entry: string;
   settings: FunctionSettings;
   env: Record<string, string>;
+  /** `background` while other versions serve traffic (default `normal`). */
+  priority?: MachinePriority;
 }
 
 export interface GoldenResult {
@@ -94,7 +96,7 @@ export async function buildGolden(input: GoldenInput, deps: GoldenDeps): Promise
           memoryMiB: input.settings.memoryMiB,
           vcpus: input.settings.vcpus,
           labels: { function: input.fn, version: input.versionId },
-          priority: 'background',
+          priority: input.priority ?? 'normal',
         });
       } catch (err) {
         throw translateStartError(err, input.fn);

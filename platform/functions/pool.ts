@@ -35,6 +35,8 @@ interface Waiter {
  */
 const PEAK_WINDOW_MS = 10_000;
 const TICK_MS = 1000;
+/** A pool that took a request this recently counts as serving traffic (see `busy`). */
+const BUSY_MS = 2000;
 
 export interface PoolStats {
   version: string;
@@ -61,6 +63,7 @@ export class Pool {
   private startMs = 0;
   private consecutiveFailures = 0;
   private background: boolean;
+  private lastTaken = -Infinity;
 
   constructor(
     readonly version: VersionRecord,
@@ -84,9 +87,9 @@ export class Pool {
     this.dispatch();
   }
 
-  /** Whether this version took requests within about the last second (for slow start). */
+  /** Whether this version is serving: a request in flight, or one taken in the last BUSY_MS. */
   get busy(): boolean {
-    return this.arrivals > 0 || this.arrivalRate >= 1 || this.inflightTotal() > 0;
+    return this.inflightTotal() > 0 || performance.now() - this.lastTaken < BUSY_MS;
   }
 
   /**
@@ -205,6 +208,7 @@ export class Pool {
 
   private take(inst: Instance) {
     this.arrivals++;
+    this.lastTaken = performance.now();
     inst.inflight++;
     inst.served++;
     inst.lastUsed = Date.now();

@@ -5,12 +5,14 @@
  * warm the new version's pool to `minWarm` → raise its instances to normal CPU priority → commit
  * the version and move the alias in one transaction → drain pools no alias points at any more. A
  * failed deploy changes nothing that serves: the previous version keeps its alias and its
- * instances. Until the alias moves, the build machine and the new pool run at background CPU
- * priority, so the deploy takes the host's spare CPU rather than the serving path's.
+ * instances. When the daemon is serving traffic (any pool took a request in the last 2 s), the
+ * build machine and the new pool run at background CPU priority until the alias moves, so the
+ * deploy takes the host's spare CPU rather than the serving path's; with no traffic there is
+ * nothing to protect and the deploy runs at full speed.
  *
  * Slow start: where an instance start is a fresh process (the `artifact` golden of the process
  * driver), a new instance's JIT is cold and its first few thousand requests cost several times the
- * CPU of later ones. When the alias being moved was carrying traffic, the deploy therefore shifts
+ * CPU of later ones. When the alias being moved is carrying traffic, the deploy therefore shifts
  * that traffic over `SLOW_START_MS` (the share sent to the new version rising linearly from 0 to
  * 100%) while the previous version keeps serving the rest, and answers once the shift is complete.
  * Any other change to the function's aliases ends the shift at once.
@@ -34,7 +36,7 @@ import type { PlatformMetrics } from '../metrics.ts';
 import type { SecretStore } from '../secrets/index.ts';
 
 /** How long a deploy takes to shift an alias's traffic to a new version (see slow start above). */
-export const SLOW_START_MS = 2000;
+export const SLOW_START_MS = 4000;
 
 /** An alias's traffic moving from the routes it had (`from`) to those now stored for it. */
 interface SlowStart {
@@ -131,8 +133,9 @@ export class FunctionService {
       return { function: name, version: existing, created: false, timings: [] };
     }
     const versionId = `ver_${createHash('sha256').update(name).update('\0').update(digest).digest('hex').slice(0, 20)}`;
+    const priority = this.serving() ? 'background' : 'normal';
     const golden = await buildGolden(
-      { fn: name, versionId, code: input.code, map: input.map ?? '', entry: input.entry ?? 'index', settings, env },
+      { fn: name, versionId, code: input.code, map: input.map ?? '', entry: input.entry ?? 'index', settings, env, priority },
       {
         driver: this.deps.driver,
         registry: this.deps.registry,
@@ -143,7 +146,7 @@ export class FunctionService {
       },
     );
     const draft: VersionRecord = { id: versionId, fn: name, seq: 0, digest, bundleDigest, snapshotId: golden.snapshot.id, settings, env, createdAt: Date.now() };
-    const pool = this.pool(draft, { background: true });
+    const pool = this.pool(draft, { background: priority === 'background' });
     if (golden.machine && golden.client) {
       this.deps.records.update(golden.machine.id, { state: 'running' });
       pool.adopt(new Instance(golden.machine, golden.client, draft, golden.timings));
@@ -289,9 +292,15 @@ export class FunctionService {
    * yet); one that exists already may be serving and is left as it is.
    */
   private async prewarm(version: VersionRecord): Promise<void> {
-    const pool = this.pool(version, { background: true });
+    const pool = this.pool(version, { background: this.serving() });
     await pool.warm();
     pool.promote();
+  }
+
+  /** Whether any version of any function is serving traffic right now (see Pool.busy). */
+  private serving(): boolean {
+    for (const p of this.pools.values()) if (p.busy) return true;
+    return false;
   }
 
   /** The pool of a version, created on first use (`background` applies only to a new pool). */

@@ -1,9 +1,10 @@
 /**
  * Deploys next to live traffic, through the real CLI and daemon. Nothing here is timed.
  *
- * - A deploy's build machine runs at background CPU priority and the machines serving traffic do
- *   not; once the new version serves (the build machine adopted as its first instance), it is back
- *   at normal priority. The new version's warmup() is held by a gate file
+ * - While the daemon serves traffic, a deploy's build machine runs at background CPU priority and
+ *   the machines serving traffic do not; once the new version serves (the build machine adopted as
+ *   its first instance), it is back at normal priority. With no traffic the build runs at normal
+ *   priority (nothing to protect). The new version's warmup() is held by a gate file
  *   (test/fixtures/functions/gated-warmup), so the deploy is looked at while it is still building;
  *   priorities are read from /proc (each thread's `nice` and the sandbox session's autogroup).
  * - Slow start: a deploy under traffic moves it gradually (both versions answer while the deploy
@@ -49,39 +50,65 @@ async function instancePids(fn: string): Promise<number[]> {
   return body.instances.map((i) => i.pid);
 }
 
-test('the build machine runs at background priority, serving instances at normal; adopted, it is raised', async () => {
-  await deploy(d, FIXTURE, ['--name', 'gated']);
-  const [serving] = await instancePids('gated');
-  assert.ok(serving, 'v1 has a serving instance');
-
-  // v2 holds in its warm-up until released.
-  const deploying = d.cli(['deploy', FIXTURE, '--name', 'gated', '--env', 'GATE=1', '--json']);
+/** Starts a deploy of the gated fixture held in its warm-up; resolves with its build machine. */
+async function heldDeploy(env: string, serving: number[]) {
+  const deploying = d.cli(['deploy', FIXTURE, '--name', 'gated', '--env', env, '--json']);
   let build: number | undefined;
   for (let i = 0; i < 600 && !build; i++) {
     // The build machine: a sandbox of the daemon's that is not a serving instance, once its agent runs.
-    build = childPids(d.child.pid!).find((p) => p !== serving && readStat(p) && deepChildPids(p).length >= (findBwrap() ? 2 : 0) && threadIds(deepChildPids(p)[0] ?? p).length > 1);
+    build = childPids(d.child.pid!).find((p) => !serving.includes(p) && readStat(p) && deepChildPids(p).length >= (findBwrap() ? 2 : 0) && threadIds(deepChildPids(p)[0] ?? p).length > 1);
     if (!build) await new Promise((r) => setTimeout(r, 50));
   }
   assert.ok(build, 'the build machine appeared');
-  // Its agent is loaded and waiting in warmup(): the deploy is in its build phase.
+  const release = async () => {
+    writeFileSync(path.join(readlinkSync(`/proc/${build}/cwd`), 'release'), '');
+    const r = await deploying;
+    assert.is(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as { version: { seq: number } };
+  };
+  return { build: build!, release };
+}
+
+test('with no traffic on the daemon, a deploy builds at normal priority', async () => {
+  await deploy(d, FIXTURE, ['--name', 'gated']);
+  const { build, release } = await heldDeploy('GATE=1', await instancePids('gated'));
   const during = priorities(build);
-  const want = threads ? BACKGROUND_NICE : 0;
-  assert.ok(during.nice.every((n) => n === want), `build machine threads: nice ${during.nice.join(',')}, want ${want}`);
-  if (session) assert.equal([...new Set(during.autogroup)], [BACKGROUND_NICE], 'the build sandbox session');
-  const other = priorities(serving);
-  assert.ok(other.nice.every((n) => n === 0), `serving instance threads: nice ${other.nice.join(',')}`);
-  if (session) assert.equal([...new Set(other.autogroup)], [0], 'the serving sandbox session');
+  assert.ok(during.nice.every((n) => n === 0), `build machine threads: nice ${during.nice.join(',')}`);
+  if (session) assert.equal([...new Set(during.autogroup)], [0]);
+  assert.is((await release()).version.seq, 2);
+});
 
-  writeFileSync(path.join(readlinkSync(`/proc/${build}/cwd`), 'release'), '');
-  const r = await deploying;
-  assert.is(r.code, 0, r.stderr);
-  assert.is(JSON.parse(r.stdout).version.seq, 2);
+test('under traffic the build machine runs at background priority, serving instances at normal; adopted, it is raised', async () => {
+  const [serving] = await instancePids('gated');
+  assert.ok(serving, 'the function has a serving instance');
+  let stop = false;
+  const traffic = (async () => {
+    while (!stop) await (await request(`${d.url}/fn/gated/`)).body.dump();
+  })();
+  try {
+    // Traffic is flowing (the pool took requests) before the deploy starts.
+    await (await request(`${d.url}/fn/gated/`)).body.dump();
+    const { build, release } = await heldDeploy('GATE=2', [serving]);
+    // Its agent is loaded and waiting in warmup(): the deploy is in its build phase.
+    const during = priorities(build);
+    const want = threads ? BACKGROUND_NICE : 0;
+    assert.ok(during.nice.every((n) => n === want), `build machine threads: nice ${during.nice.join(',')}, want ${want}`);
+    if (session) assert.equal([...new Set(during.autogroup)], [BACKGROUND_NICE], 'the build sandbox session');
+    const other = priorities(serving);
+    assert.ok(other.nice.every((n) => n === 0), `serving instance threads: nice ${other.nice.join(',')}`);
+    if (session) assert.equal([...new Set(other.autogroup)], [0], 'the serving sandbox session');
 
-  const pids = await instancePids('gated');
-  assert.ok(pids.includes(build), `the build machine ${build} was adopted (instances: ${pids.join(', ')})`);
-  const after = priorities(build);
-  assert.ok(after.nice.every((n) => n === 0), `adopted build machine threads: nice ${after.nice.join(',')}`);
-  if (session) assert.equal([...new Set(after.autogroup)], [0]);
+    assert.is((await release()).version.seq, 3);
+    const pids = await instancePids('gated');
+    assert.ok(pids.includes(build), `the build machine ${build} was adopted (instances: ${pids.join(', ')})`);
+    const after = priorities(build);
+    assert.ok(after.nice.every((n) => n === 0), `adopted build machine threads: nice ${after.nice.join(',')}`);
+    if (session) assert.equal([...new Set(after.autogroup)], [0]);
+    assert.not.ok(deepChildPids(build).some((p) => readStat(p)?.state === 'T'), 'no process of it is left stopped');
+  } finally {
+    stop = true;
+    await traffic;
+  }
   const res = await request(`${d.url}/fn/gated/`);
   assert.is(await res.body.text(), 'gated');
 });
