@@ -94,11 +94,6 @@ export class SparePool {
     while (this.#starting.size) await Promise.allSettled([...this.#starting.keys()]);
   }
 
-  /** Spares the pool is meant to keep. */
-  get target(): number {
-    return this.o.count;
-  }
-
   /**
    * Brackets a restore. Starting a spare costs the caller a synchronous process spawn and the host
    * the VMM's start-up; during a restore or a fork storm that would compete with the clones, so
