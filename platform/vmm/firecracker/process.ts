@@ -190,7 +190,12 @@ export class FirecrackerProcess {
         await this.exited;
       }
       await this.client.destroy();
-      this.#console.end();
+      // Closed before stop() resolves: an open log fd keeps a removed workspace's filesystem busy.
+      await new Promise<void>((resolve) => {
+        if (this.#console.closed) return resolve();
+        this.#console.once('close', () => resolve());
+        this.#console.end();
+      });
     })();
     return this.#stopping;
   }
