@@ -24,6 +24,7 @@ const envOverrides: Array<[string, string, (v: string) => unknown]> = [
   ['IGNITION_FIRECRACKER_START_TIMEOUT_MS', 'firecracker.startTimeoutMs', Number],
   ['IGNITION_FIRECRACKER_SPARES', 'firecracker.spares', Number],
   ['IGNITION_FIRECRACKER_NETWORK_SPARES', 'firecracker.networkSpares', Number],
+  ['IGNITION_FIRECRACKER_DIFF_SNAPSHOTS', 'firecracker.diffSnapshots', String],
   ['IGNITION_NETWORK', 'network.enabled', (v) => (v === 'auto' ? 'auto' : !['0', 'false', 'off', 'no'].includes(v.toLowerCase()))],
 ];
 

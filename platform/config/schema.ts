@@ -57,6 +57,11 @@ export interface FirecrackerSettings {
    * one (the slot's lease passes to the VM). Default 2.
    */
   networkSpares?: number;
+  /**
+   * Incremental (Diff) snapshots of `vm` machines: `auto` (default) where reflinks work in the
+   * workspaces directory, `on`, or `off` (platform/vmm/firecracker/machine.ts).
+   */
+  diffSnapshots?: 'auto' | 'on' | 'off';
   /** Run each VMM under Firecracker's jailer (chroot, cgroups v2, dropped uid/gid). Off by default. */
   jailer?: { binary: string; uid: number; gid: number; chrootBaseDir?: string; cgroupVersion?: 1 | 2 };
 }
@@ -156,6 +161,7 @@ const firecrackerChecks: Record<keyof FirecrackerSettings, Check> = {
   startTimeoutMs: (v) => (v === undefined || (Number.isInteger(v) && (v as number) > 0) ? null : 'must be a positive integer'),
   spares: (v) => (v === undefined ? null : int(0, 1024)(v)),
   networkSpares: (v) => (v === undefined ? null : int(0, 1024)(v)),
+  diffSnapshots: (v) => (v === undefined || v === 'auto' || v === 'on' || v === 'off' ? null : 'must be "auto", "on" or "off"'),
   jailer: (v) => {
     if (v === undefined) return null;
     const j = v as Record<string, unknown>;

@@ -64,6 +64,13 @@ export interface BootSpec extends MachineResources {
   labels: Record<string, string>;
   /** CPU priority from the start (default `normal`); a driver without the notion ignores it. */
   priority?: MachinePriority;
+  /**
+   * This machine may be snapshotted more than once (the low-level `vm` surface does that; function
+   * instances and build machines do not). A driver with incremental snapshots then tracks the
+   * pages the guest writes, so each later snapshot writes only those. Off by default: tracking
+   * costs the guest a little on every first write to a page.
+   */
+  incrementalSnapshots?: boolean;
 }
 
 export interface RestoreSpec extends BootSpec {
@@ -105,6 +112,12 @@ export interface Machine {
   resume(): Promise<void>;
   /** Writes a snapshot of a running machine into `dir` (paused and resumed around it). */
   snapshot(dir: string): Promise<SnapshotFiles>;
+  /**
+   * Tells the machine that the snapshot it took last now also lives, byte for byte, at `files`
+   * (the registry's copy; the caller may then delete the directory it snapshotted into). A driver
+   * with incremental snapshots builds the next one on that memory file. Optional.
+   */
+  rebase?(files: SnapshotFiles): void;
   /** Graceful stop, escalating to a kill after `graceMs`. Idempotent. */
   stop(options?: { graceMs?: number }): Promise<void>;
   /** Stops if needed and removes the workspace. Idempotent. */

@@ -80,6 +80,7 @@ export function selectDriver(config: IgnitionConfig, opts: { agentPath: string; 
       workspacesDir: opts.workspacesDir,
       spares: config.firecracker.spares ?? 2,
       networkSpares: config.firecracker.networkSpares ?? 2,
+      diffSnapshots: config.firecracker.diffSnapshots,
       log: (event, fields) => stepLogger.warn(event, fields),
       network: opts.network,
       // Every boot/restore/snapshot step, named and timed, in the logs (restores also reach /metrics).

@@ -71,6 +71,8 @@ export class VmService {
       env: input.env ?? {},
       network: input.network ?? false,
       labels: { vm: input.name ?? id },
+      // A VM of this surface is snapshotted and forked at will: later snapshots can be Diffs.
+      incrementalSnapshots: true,
     };
     let snapshot: Snapshot | undefined;
     if (input.snapshot) snapshot = this.deps.registry.get(input.snapshot);
@@ -164,7 +166,7 @@ export class VmService {
     const dir = mkdtempSync(path.join(this.deps.workspacesDir, `.snap-${live.machine.id}-`));
     try {
       const files = await live.machine.snapshot(dir);
-      return await this.deps.registry.createSnapshot({
+      const snapshot = await this.deps.registry.createSnapshot({
         name: name ?? null,
         kind: 'manual',
         driver: this.deps.driver.name,
@@ -173,6 +175,9 @@ export class VmService {
         config: { memoryMiB: live.memoryMiB, vcpus: live.vcpus, agentPort: 52 },
         labels: { 'ignition.vm': live.machine.id },
       });
+      // `dir` goes below; the registry's identical copy is the base of this VM's next snapshot.
+      live.machine.rebase?.(this.deps.registry.filePaths(snapshot));
+      return snapshot;
     } finally {
       rmSync(dir, { recursive: true, force: true });
       this.live.set(live.machine.id, { ...live, client: new AgentClient(live.machine) });

@@ -33,6 +33,8 @@ test.before(async () => {
       IGNITION_NETWORK: 'off',
       // The fake starts through tsx, far slower than the real binary on a loaded CI machine.
       IGNITION_FIRECRACKER_START_TIMEOUT_MS: '60000',
+      // This disk has no reflinks (auto would leave them off): the VM test checks the Diff path.
+      IGNITION_FIRECRACKER_DIFF_SNAPSHOTS: 'on',
     },
   });
 });
@@ -66,6 +68,10 @@ test('deploy takes a golden snapshot; invocations restore from it', async () => 
   assert.ok(load, 'an instance was restored');
   assert.is(load.body.mem_backend.backend_type, 'File');
   assert.match(load.body.mem_backend.backend_path, /registry\/sha256\//, 'memory mapped from the registry, not copied');
+  // Function machines are snapshotted once (build) or never (instances): no dirty page tracking.
+  assert.is(c.find((x) => x.path === '/machine-config')!.body.track_dirty_pages, undefined);
+  assert.is(load.body.track_dirty_pages, false);
+  assert.is(create.body.snapshot_type, 'Full');
   const r = await request(`${d.url}/fn/echo/hi?x=1`, { method: 'POST', body: 'b' });
   assert.is(r.statusCode, 200);
   const echo = (await r.body.json()) as { path: string; query: string; body: string; env: Record<string, string> };
@@ -85,6 +91,7 @@ test('deploy takes a golden snapshot; invocations restore from it', async () => 
 });
 
 test('VMs on firecracker: run, exec, snapshot, fork', async () => {
+  const from = calls().length;
   const run = await d.cli(['vm', 'run', '--name', 'fcbox']);
   assert.is(run.code, 0, run.stderr);
   const id = run.stdout.trim();
@@ -103,6 +110,11 @@ test('VMs on firecracker: run, exec, snapshot, fork', async () => {
     assert.is(e.code, 0, e.stderr);
   }
   assert.is((await d.cli(['vm', 'exec', id, '--', 'true'])).code, 0, 'the source keeps running');
+  // A `vm` machine tracks dirty pages; its fork snapshot is a Diff onto the registry's copy of
+  // the first snapshot (the directory that snapshot was written to is gone by then).
+  const since = calls().slice(from);
+  assert.is(since.find((c) => c.path === '/machine-config')?.body.track_dirty_pages, true);
+  assert.equal(since.filter((c) => c.path === '/snapshot/create').map((c) => c.body.snapshot_type), ['Full', 'Diff']);
   const restored = await d.cli(['vm', 'run', '--snapshot', 'fcbox-snap']);
   assert.is(restored.code, 0, restored.stderr);
   for (const v of [id, restored.stdout.trim(), ...clones.map((c) => c.id)]) assert.is((await d.cli(['vm', 'rm', v])).code, 0);

@@ -7,7 +7,7 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
-export type Need = 'root' | 'kvm' | 'bwrap' | 'ip' | 'nft' | 'docker-registry' | 'firecracker' | 'qemu' | 'mke2fs' | 'debugfs';
+export type Need = 'root' | 'kvm' | 'bwrap' | 'ip' | 'nft' | 'docker-registry' | 'firecracker' | 'qemu' | 'mke2fs' | 'debugfs' | 'xfs';
 
 function onPath(bin: string): boolean {
   try {
@@ -39,6 +39,7 @@ const checks: Record<Need, () => string | null> = {
   qemu: () => (onPath('qemu-system-x86_64') ? null : 'needs QEMU: apt-get install -y qemu-system-x86'),
   mke2fs: () => (onPath('mke2fs') ? null : 'needs mke2fs: apt-get install -y e2fsprogs'),
   debugfs: () => (onPath('debugfs') ? null : 'needs debugfs: apt-get install -y e2fsprogs'),
+  xfs: () => (onPath('mkfs.xfs') ? null : 'needs mkfs.xfs: apt-get install -y xfsprogs'),
 };
 
 export function needs(...what: Need[]): string | null {

@@ -49,13 +49,14 @@ test('config: file over defaults, environment over file, data dir resolved', asy
   assert.is(config.functions.concurrency, 32, 'unset keys keep defaults');
   assert.is(config.driver, 'process');
   assert.is(config.dataDir, path.join(dir, 'data'));
-  const over = await loadConfig({ cwd: dir, env: { IGNITION_LISTEN: '0.0.0.0:1' } });
+  const over = await loadConfig({ cwd: dir, env: { IGNITION_LISTEN: '0.0.0.0:1', IGNITION_FIRECRACKER_DIFF_SNAPSHOTS: 'off' } });
   assert.is(over.config.listen, '0.0.0.0:1');
+  assert.is(over.config.firecracker.diffSnapshots, 'off');
 });
 
 test('config: every bad key is named', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ign-cfg-'));
-  writeFileSync(path.join(dir, 'ignition.config.ts'), `export default { listen: 'nowhere', driver: 'qemu', functions: { minWarm: -1 } };`);
+  writeFileSync(path.join(dir, 'ignition.config.ts'), `export default { listen: 'nowhere', driver: 'qemu', functions: { minWarm: -1 }, firecracker: { diffSnapshots: 'sometimes' } };`);
   try {
     await loadConfig({ cwd: dir, env: {} });
     assert.unreachable();
@@ -65,6 +66,7 @@ test('config: every bad key is named', async () => {
     assert.match(e.message, /listen must be "host:port"/);
     assert.match(e.message, /driver must be one of/);
     assert.match(e.message, /functions\.minWarm must be an integer from 0/);
+    assert.match(e.message, /firecracker\.diffSnapshots must be "auto", "on" or "off"/);
   }
 });
 

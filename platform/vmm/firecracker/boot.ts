@@ -42,7 +42,13 @@ export const BOOT_STEPS: readonly Step<FlowContext>[] = [
   apiReadyStep,
   {
     name: 'machine-config',
-    run: (ctx) => api(ctx).putMachineConfig({ vcpu_count: ctx.spec.vcpus, mem_size_mib: ctx.spec.memoryMiB, smt: false }),
+    run: (ctx) =>
+      api(ctx).putMachineConfig({
+        vcpu_count: ctx.spec.vcpus,
+        mem_size_mib: ctx.spec.memoryMiB,
+        smt: false,
+        ...(ctx.trackDirtyPages ? { track_dirty_pages: true } : {}),
+      }),
   },
   {
     name: 'boot-source',

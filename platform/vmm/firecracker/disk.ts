@@ -5,7 +5,8 @@
  * and similar; elsewhere the fallback copies only the blocks that hold data and leaves holes for
  * the rest, so a mostly empty 1 GiB image stays cheap.
  */
-import { constants, copyFileSync, promises as fsp } from 'node:fs';
+import { constants, copyFileSync, mkdtempSync, promises as fsp, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 
 const CHUNK = 1024 * 1024;
 const BLOCK = 4096;
@@ -24,6 +25,24 @@ export async function cloneDisk(src: string, dst: string): Promise<CloneMethod> 
   }
   await sparseCopy(src, dst);
   return 'sparse';
+}
+
+/**
+ * Whether files in `dir` can be reflinked (FICLONE): tried on a scratch file, since neither the
+ * filesystem type nor its mount options say it reliably (XFS needs `reflink=1` at mkfs time).
+ */
+export function reflinkWorks(dir: string): boolean {
+  let scratch: string | undefined;
+  try {
+    scratch = mkdtempSync(path.join(dir, '.reflink-probe-'));
+    writeFileSync(path.join(scratch, 'a'), 'probe');
+    copyFileSync(path.join(scratch, 'a'), path.join(scratch, 'b'), constants.COPYFILE_FICLONE_FORCE);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 /**

@@ -8,11 +8,12 @@
  * share its memory file, and a snapshot directory the driver made is removed with the last clone.
  * The composition root builds one driver from `FirecrackerDriverOptions`.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { BootSpec, DriverCapabilities, Machine, MachineDriver, RestoreSpec, SnapshotFiles } from '../port.ts';
 import { runBoot } from './boot.ts';
+import { reflinkWorks } from './disk.ts';
 import { FcInvalidState } from './errors.ts';
 import { newContext, unwind, type FlowContext } from './flow.ts';
 import { FirecrackerMachine } from './machine.ts';
@@ -47,9 +48,14 @@ export class FirecrackerDriver implements MachineDriver {
   readonly options: ResolvedOptions;
   #machines = new Set<FirecrackerMachine>();
   readonly spares: SparePool | undefined;
+  /** Whether machines that ask for incremental snapshots get them (see `diffSnapshots`). */
+  readonly incrementalSnapshots: boolean;
 
   constructor(options: FirecrackerDriverOptions) {
     this.options = resolveOptions(options);
+    const diff = options.diffSnapshots ?? 'auto';
+    if (diff === 'auto' && options.workspacesDir) mkdirSync(options.workspacesDir, { recursive: true });
+    this.incrementalSnapshots = diff === 'on' || (diff === 'auto' && options.workspacesDir !== undefined && reflinkWorks(options.workspacesDir));
     // Spares need a directory beside the workspaces (rename) and no jail (paths tied to the id).
     if ((options.spares ?? 0) > 0 && options.workspacesDir && !options.jailer) {
       this.spares = new SparePool(this.options, {
@@ -97,7 +103,7 @@ export class FirecrackerDriver implements MachineDriver {
   }
 
   async #create(spec: BootSpec, run: (ctx: FlowContext) => Promise<void>): Promise<FirecrackerMachine> {
-    const ctx = newContext(spec, this.options);
+    const ctx = newContext(spec, this.options, this.incrementalSnapshots);
     try {
       await run(ctx);
     } catch (err) {
@@ -117,6 +123,9 @@ export class FirecrackerDriver implements MachineDriver {
       env: spec.env,
       labels: spec.labels,
       network: spec.network,
+      incrementalSnapshots: spec.incrementalSnapshots,
+      trackDirtyPages: ctx.trackDirtyPages,
+      memoryBase: 'snapshot' in spec ? (spec as RestoreSpec).snapshot.memory : undefined,
       onStep: this.options.onStep,
       onGone: (m) => this.#machines.delete(m),
     });
@@ -166,6 +175,7 @@ export class FirecrackerDriver implements MachineDriver {
           vcpus: c.vcpus ?? init.vcpus,
           env: c.env ?? init.env,
           network: c.network ?? init.network,
+          incrementalSnapshots: c.incrementalSnapshots ?? init.incrementalSnapshots,
           labels: { ...init.labels, ...c.labels, forkOf: source.id },
           image: c.image,
           bundle: c.bundle,

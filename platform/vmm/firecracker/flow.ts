@@ -26,12 +26,15 @@ export interface FlowContext {
   proc?: FirecrackerProcess;
   net?: NetworkAttachment;
   health?: AgentHealth;
+  /** Dirty page tracking for this VM: incremental snapshots are on and the spec asks for them. */
+  trackDirtyPages: boolean;
 }
 
-export function newContext(spec: BootSpec, opts: ResolvedOptions): FlowContext {
+export function newContext(spec: BootSpec, opts: ResolvedOptions, incremental = false): FlowContext {
   return {
     spec,
     opts,
+    trackDirtyPages: incremental && spec.incrementalSnapshots === true,
     resources: new CleanupStack(),
     files: new CleanupStack(),
     timings: [],

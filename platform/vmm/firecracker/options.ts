@@ -86,6 +86,14 @@ export interface FirecrackerDriverOptions {
   spares?: number;
   /** Spares that also hold a network slot, for VMs with network (needs `network` with `transfer`). Default 0. */
   networkSpares?: number;
+  /**
+   * Incremental (Diff) snapshots for machines whose spec asks for `incrementalSnapshots`: dirty
+   * page tracking on, and a later snapshot is the previous memory file cloned plus a Diff merged
+   * into it in place (see machine.ts). `auto` (the default) turns them on only where reflinks work
+   * in `workspacesDir`: elsewhere cloning the previous memory file is a full copy, which costs what
+   * a Full snapshot does. `on` forces them (a sparse copy of the base), `off` never.
+   */
+  diffSnapshots?: 'auto' | 'on' | 'off';
   /** Driver-level events worth a log line (spare VMM failures). */
   log?: (event: string, fields: Record<string, unknown>) => void;
   /** Called after every boot/restore/snapshot step, for logs and metrics. */

@@ -114,7 +114,8 @@ export const RESTORE_STEPS: readonly Step<FlowContext>[] = [
         {
           snapshot_path: files.state,
           mem_backend: { backend_type: 'File', backend_path: files.memory },
-          track_dirty_pages: false,
+          // Not saved in the snapshot: sent on every load (on only for incremental snapshots).
+          track_dirty_pages: ctx.trackDirtyPages,
           // Nothing needs doing between load and resume: one API call fewer on every restore.
           resume_vm: true,
           vsock_override: { uds_path: FILES.vsock },

@@ -10,6 +10,11 @@
  * one piece of "guest memory" the fake needs to bring the guest back: the function bundle the
  * agent had loaded (code and source map), so a clone's agent starts with the same function even
  * after the source VM and its files are gone.
+ *
+ * A Diff writes only what changed since the last snapshot or restore (here: the image, if it did)
+ * into the file, which it keeps when it already has the guest's size: merged in place, as
+ * Firecracker does. Otherwise it is sized afresh, so a Diff alone is a sparse layer that loads as
+ * an empty guest.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, ftruncateSync, openSync, readFileSync, readSync, writeFileSync, writeSync, fstatSync } from 'node:fs';
@@ -65,18 +70,31 @@ export function readStateFile(file: string): SnapshotConfig {
   return payload.config;
 }
 
-/** Writes the memory file: the guest image header, then sparse zeroes up to the guest memory size. */
-export function writeMemoryFile(file: string, memSizeMib: number, image: GuestImage): void {
+/**
+ * Writes the memory file: the guest image header, then sparse zeroes up to the guest memory size.
+ * `diff`: keep a guest-sized file as it is and write the image only if `dirty`.
+ */
+export function writeMemoryFile(file: string, memSizeMib: number, image: GuestImage, diff?: { dirty: boolean }): void {
   const json = Buffer.from(JSON.stringify(image), 'utf8');
   const header = Buffer.alloc(MEM_MAGIC.length + 4);
   MEM_MAGIC.copy(header);
   header.writeUInt32LE(json.length, MEM_MAGIC.length);
   const size = memSizeMib * MiB;
   if (header.length + json.length > size) throw new Error('guest memory too small for the fake guest image');
-  const fd = openSync(file, 'w');
+  let fd: number;
   try {
-    writeSync(fd, header, 0, header.length, 0);
-    writeSync(fd, json, 0, json.length, header.length);
+    // Like Firecracker: opened without truncation; resized (to holes) only if its size differs.
+    fd = openSync(file, diff ? 'r+' : 'w');
+  } catch (err) {
+    if (!diff || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    fd = openSync(file, 'w');
+  }
+  try {
+    if (diff && fstatSync(fd).size !== size) ftruncateSync(fd, 0);
+    if (!diff || diff.dirty) {
+      writeSync(fd, header, 0, header.length, 0);
+      writeSync(fd, json, 0, json.length, header.length);
+    }
     // Extending with ftruncate leaves a hole: the file is as large as guest memory but sparse.
     ftruncateSync(fd, size);
   } finally {

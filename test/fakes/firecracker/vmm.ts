@@ -72,6 +72,8 @@ export class FakeVmm {
   #deprecation = false;
   /** What the guest had loaded, read from the agent just before it was frozen. */
   #image: GuestImage = {};
+  /** The image as of the last snapshot or restore (undefined: nothing since boot), for Diffs. */
+  #clean: string | undefined;
 
   constructor(private readonly o: FakeVmmOptions) {
     this.guest = new Guest({
@@ -333,7 +335,11 @@ export class FakeVmm {
     };
     try {
       writeStateFile(this.resolve(b.snapshot_path), config, b.snapshot_type ?? 'Full');
-      writeMemoryFile(this.resolve(b.mem_file_path), this.machine.mem_size_mib, this.#image);
+      const image = JSON.stringify(this.#image);
+      const diff = b.snapshot_type === 'Diff' ? { dirty: image !== this.#clean } : undefined;
+      writeMemoryFile(this.resolve(b.mem_file_path), this.machine.mem_size_mib, this.#image, diff);
+      // Either type resets the dirty bitmap.
+      this.#clean = image;
     } catch (err) {
       throw new Fault(`Create snapshot error: ${(err as Error).message}`);
     }
@@ -403,6 +409,7 @@ export class FakeVmm {
     this.ifaces = ifaces;
     this.vsock = vsock;
     this.#image = image;
+    this.#clean = JSON.stringify(image);
     let bundle: string | undefined;
     if (image.bundle) {
       const dir = path.join(this.o.privateDir, 'restored');
