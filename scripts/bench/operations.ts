@@ -10,7 +10,10 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Pool, request } from 'undici';
+import { availableParallelism } from 'node:os';
 import { openLoop } from './lib/open-loop.ts';
+import { cpuMsOf } from './lib/procs.ts';
+import { deepChildPids } from '../../platform/vmm/process/procfs.ts';
 import { bundleHello, deployCode, fnTarget, instances, startDaemon, type Api } from './lib/servers.ts';
 import { fmt, median, ms, ratio, sleep, summarize, type Summary } from './lib/stats.ts';
 import { goal, type BenchContext, type BenchResult } from './lib/types.ts';
@@ -67,6 +70,11 @@ function hostCpu(): { at: number; busy: number; total: number } | null {
   }
 }
 
+/** The share of the host's CPU that was busy between two hostCpu() readings. */
+function busyShare(a: ReturnType<typeof hostCpu>, b: ReturnType<typeof hostCpu>): number | null {
+  return a && b && b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : null;
+}
+
 /**
  * Host CPU read every 100 ms for the whole section, so the busy share of any window (the build,
  * the shift, the second after) can be read afterwards, to the nearest reading.
@@ -88,9 +96,7 @@ class CpuRecorder {
   /** The busy share of the host's CPU between `from` and `to`, or null off Linux. */
   busy(from: number, to: number): number | null {
     const near = (t: number) => this.readings.reduce<(typeof this.readings)[number] | undefined>((best, r) => (!best || Math.abs(r.at - t) < Math.abs(best.at - t) ? r : best), undefined);
-    const a = near(from);
-    const b = near(to);
-    return a && b && b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : null;
+    return busyShare(near(from) ?? null, near(to) ?? null);
   }
 }
 
@@ -127,7 +133,7 @@ export interface DeployUnderLoad {
   shift: WindowFigures;
   after: WindowFigures;
   /** Per deploy: its wall time, how long its traffic shift took, p99 and host CPU before and during. */
-  each: Array<{ ms: number; shiftMs: number; p99Before: number; p99During: number; busyBefore: number | null; busyDuring: number | null }>;
+  each: Array<{ ms: number; shiftMs: number; p99Before: number; p99During: number; busyBefore: number | null; busyDuring: number | null; instances: number }>;
 }
 
 /**
@@ -143,9 +149,9 @@ export async function deployUnderLoad(
   daemon: Api,
   name: string,
   bundle: { code: string; map: string },
-  opts: { deploys: number; baselineMs: number; afterMs: number; warmupMs: number; load: Load },
+  opts: { deploys: number; baselineMs: number; afterMs: number; warmupMs: number; load: Load; deployFirst: boolean },
 ): Promise<DeployUnderLoad> {
-  await deployCode(daemon, name, bundle.code, bundle.map, { minWarm: 1 });
+  if (opts.deployFirst) await deployCode(daemon, name, bundle.code, bundle.map, { minWarm: 1 });
   const target = fnTarget(daemon.url, name);
   let stop = false;
   const until = () => stop;
@@ -153,18 +159,19 @@ export async function deployUnderLoad(
   const running =
     load.kind === 'closed'
       ? closedLoop(target.origin, target.path, load.connections, until).then((samples) => ({ samples, waitedForConnection: null, maxInFlight: null }))
-      : openLoop(target.origin, target.path, { rate: load.rate, connections: load.connections, until });
+      : openLoop(target.origin, target.path, { rate: load.rate, connections: load.connections, rampMs: opts.warmupMs, until });
   const cpu = new CpuRecorder();
   const before: Window[] = [];
   const during: Window[] = [];
   const build: Window[] = [];
   const shift: Window[] = [];
   const after: Window[] = [];
+  const instanceCounts: number[] = [];
   const nonce = randomUUID();
   try {
     // The first seconds of traffic count in no window: a fresh instance's JIT is cold for its
     // first few thousand requests (several times the CPU per request), which would inflate the
-    // first baseline's p99 and flatter every ratio.
+    // first baseline's p99 and flatter every ratio. (The open loop ramps up over them.)
     await sleep(opts.warmupMs);
     for (let i = 0; i < opts.deploys; i++) {
       const b0 = performance.now();
@@ -181,6 +188,7 @@ export async function deployUnderLoad(
       shift.push({ from: switchAt, to: d1 });
       await sleep(opts.afterMs);
       after.push({ from: d1, to: performance.now() });
+      instanceCounts.push((await instances(daemon, name)).length);
     }
   } finally {
     stop = true;
@@ -220,18 +228,58 @@ export async function deployUnderLoad(
       p99During: summarize(okMs([w])).p99,
       busyBefore: cpu.busy(before[i].from, before[i].to),
       busyDuring: cpu.busy(w.from, w.to),
+      instances: instanceCounts[i],
     })),
   };
 }
 
 /**
- * The open loop's rate as a share of the capacity measured by the closed loop: a steady load with
- * headroom. At half of what saturates the 2-vCPU host, serving leaves about one vCPU's worth spare,
- * about what a deploy on the process driver needs (one Node process starting, then a cold JIT).
+ * The open loop's own CPU (generator, daemon, instances) aims at this share of the host: a steady
+ * load with headroom. On the 2-vCPU host that leaves about one vCPU spare, about what a deploy on
+ * the process driver needs (one Node process starting, then a cold JIT).
  */
-export const OPEN_LOAD_SHARE = 0.5;
+export const OPEN_TARGET_SHARE = 0.5;
+/** Never more than this share of the closed loop's rate (the host's capacity at saturation). */
+export const OPEN_MAX_SHARE = 0.5;
+/** The calibration probe's rate, as a share of the closed loop's. */
+export const PROBE_SHARE = 0.15;
 /** Connections of the open loop: far more than it keeps in flight (about rate × latency, a few). */
 export const OPEN_CONNECTIONS = 128;
+
+/** CPU time (ms) used so far by this process and by the daemon with every process under it. */
+function loadCpuMs(daemonPid: number): number {
+  const own = process.cpuUsage();
+  return (own.user + own.system) / 1000 + cpuMsOf([daemonPid, ...deepChildPids(daemonPid)]);
+}
+
+/**
+ * The open loop's rate. The closed loop's rate is not a usable capacity for it: back-to-back
+ * requests on 8 connections are handled in batches (one wake-up of the daemon and the instance
+ * serves several), whereas requests arriving one by one each pay the wake-ups, and an open loop at
+ * half the closed loop's rate ran the host at 93% busy with a p50 of a second. So a probe (an open
+ * loop at PROBE_SHARE of the closed loop's rate) measures the CPU per request of independent
+ * arrivals, counted on the processes that serve and send them (so other work on the shared host
+ * does not move it), and the rate is the one whose CPU is OPEN_TARGET_SHARE of the host's,
+ * capped at OPEN_MAX_SHARE of the closed loop's rate.
+ */
+async function calibrate(daemon: Api, daemonPid: number, name: string, capacity: number, ms: number) {
+  const probe = Math.max(20, Math.round(capacity * PROBE_SHARE));
+  const target = fnTarget(daemon.url, name);
+  // The first second (the ramp) is left out.
+  const settle = 1000;
+  const first = { cpuMs: 0, at: 0, n: 0 };
+  const t0 = performance.now();
+  const timer = setTimeout(() => Object.assign(first, { cpuMs: loadCpuMs(daemonPid), at: performance.now() }), settle);
+  const run = await openLoop(target.origin, target.path, { rate: probe, connections: OPEN_CONNECTIONS, rampMs: settle, until: () => performance.now() - t0 > ms });
+  clearTimeout(timer);
+  const cpuMs = loadCpuMs(daemonPid) - first.cpuMs;
+  const counted = run.samples.filter((s) => s.at >= first.at);
+  const perRequestMs = counted.length ? cpuMs / counted.length : Number.NaN;
+  const cores = availableParallelism();
+  const fit = (OPEN_TARGET_SHARE * cores * 1000) / perRequestMs;
+  const rate = Math.max(20, Math.round(Math.min(capacity * OPEN_MAX_SHARE, Number.isFinite(fit) ? fit : capacity * PROBE_SHARE)));
+  return { probe, perRequestMs, cores, rate, probeP99: summarize(counted.map((s) => s.ms)).p99 };
+}
 
 export async function runOperations(ctx: BenchContext): Promise<BenchResult> {
   const bundle = await bundleHello();
@@ -241,7 +289,8 @@ export async function runOperations(ctx: BenchContext): Promise<BenchResult> {
     // capacity in this run; then at a steady rate with headroom (an open loop), which the goals judge.
     const deploys = ctx.quick ? 2 : 8;
     const baselineMs = ctx.quick ? 1000 : 2000;
-    const closed = await deployUnderLoad(daemon, 'ops-saturated', bundle, {
+    const closed = await deployUnderLoad(daemon, 'ops-deploy', bundle, {
+      deployFirst: true,
       deploys: ctx.quick ? 1 : 4,
       baselineMs,
       afterMs: 1000,
@@ -250,8 +299,12 @@ export async function runOperations(ctx: BenchContext): Promise<BenchResult> {
     });
     const capacity = closed.rateBefore;
     ctx.log(`operations: closed loop: ${closed.deploys} deploys, ${Math.round(capacity)} requests/s before them, ${closed.failed} failed`);
-    const rate = Math.max(50, Math.round(capacity * OPEN_LOAD_SHARE));
-    const dep = await deployUnderLoad(daemon, 'ops-steady', bundle, {
+    const cal = await calibrate(daemon, daemon.child.pid!, 'ops-deploy', capacity, ctx.quick ? 2500 : 4000);
+    const rate = cal.rate;
+    ctx.log(`operations: probe at ${cal.probe}/s cost ${Math.round(cal.perRequestMs * 1000)} µs of CPU per request: open loop at ${rate}/s`);
+    // The same function, so the open loop starts on an instance the closed loop has warmed.
+    const dep = await deployUnderLoad(daemon, 'ops-deploy', bundle, {
+      deployFirst: false,
       deploys,
       baselineMs,
       afterMs: 1000,
@@ -311,18 +364,18 @@ export async function runOperations(ctx: BenchContext): Promise<BenchResult> {
       id: 'operations',
       title: 'Operations under traffic',
       measures: 'Requests failed or delayed while a new version is deployed under steady load (and, for information, at saturation); time to first response when scaling from zero; behaviour of the bounded queue at the maximum number of instances.',
-      workload: `Deploy: GET / on the benchmark handler. First a closed loop of ${closed.load.connections} connections (saturation) with ${closed.deploys} deploys, whose rate in its baselines is the host's capacity in this run (${fmt(capacity, 0)} requests/s); then an open loop at ${fmt(OPEN_LOAD_SHARE * 100, 0)}% of it (${rate} requests/s, issued on schedule over up to ${OPEN_CONNECTIONS} connections, each request's latency taken from its scheduled start) with ${dep.deploys} deploys. Each loop's first 3 s are discarded (the instance's JIT warms); each deploy (a new version, minWarm 1) follows a ${dep.baselineMs / 1000} s baseline and is followed by ${dep.afterMs / 1000} s. A request counts in the window in which it started (open loop: was due): before (the baseline just ahead of each deploy), during (from the deploy request to its answer), split into build and warm-up (until traffic starts to move) and traffic shift (the daemon's slow start, from its own timing), and after (the ${dep.afterMs / 1000} s after the answer: the old version drains). The windows of all deploys of a loop are pooled; host CPU is read every 100 ms. Scale from zero: minWarm 0, idleTimeoutMs 300, waiting until no instance is left before each request. Queue: the slow fixture (200 ms), maxInstances 1, concurrency 1, queueSize 4, ${burst} simultaneous requests. Process driver.`,
+      workload: `Deploy: GET / on the benchmark handler. First a closed loop of ${closed.load.connections} connections (saturation) with ${closed.deploys} deploys, whose rate in its baselines is the host's capacity in this run (${fmt(capacity, 0)} requests/s). Then a ${cal.probe} requests/s open-loop probe (${fmt(PROBE_SHARE * 100, 0)}% of that) measures the CPU a request arriving on its own costs the generator, the daemon and the instance, and the steady load is an open loop at the rate whose CPU is ${fmt(OPEN_TARGET_SHARE * 100, 0)}% of the host's ${cal.cores} CPUs, at most ${fmt(OPEN_MAX_SHARE * 100, 0)}% of capacity: ${rate} requests/s (${pct(rate / capacity)} of capacity), issued on schedule over up to ${OPEN_CONNECTIONS} connections, each request's latency taken from its scheduled start, with ${dep.deploys} deploys. Each loop's first 3 s are discarded (the instance's JIT warms; the open loop ramps its rate up over them); each deploy (a new version, minWarm 1) follows a ${dep.baselineMs / 1000} s baseline and is followed by ${dep.afterMs / 1000} s. A request counts in the window in which it started (open loop: was due): before (the baseline just ahead of each deploy), during (from the deploy request to its answer), split into build and warm-up (until traffic starts to move) and traffic shift (the daemon's slow start, from its own timing), and after (the ${dep.afterMs / 1000} s after the answer: the old version drains). The windows of all deploys of a loop are pooled; host CPU is read every 100 ms. Scale from zero: minWarm 0, idleTimeoutMs 300, waiting until no instance is left before each request. Queue: the slow fixture (200 ms), maxInstances 1, concurrency 1, queueSize 4, ${burst} simultaneous requests. Process driver.`,
       runs: `Deploy: ${closed.deploys} deploys at saturation, then ${dep.deploys} at a steady rate (every request counted). Scale from zero: ${zeroRuns} runs. Queue: 1 burst.`,
       tables: [
         {
-          title: `Deploy under steady load (open loop, ${rate} requests/s: ${fmt(OPEN_LOAD_SHARE * 100, 0)}% of capacity)`,
+          title: `Deploy under steady load (open loop, ${rate} requests/s: ${pct(rate / capacity)} of capacity)`,
           columns: ['window', 'requests', 'p50', 'p99', 'p99 vs before', 'host CPU busy', 'generator lag p99'],
           rows: windows(dep),
         },
         {
           title: 'Each deploy (open loop)',
-          columns: ['deploy', 'took', 'of which traffic shift', 'p99 before', 'p99 during', 'ratio', 'host CPU busy before', 'during'],
-          rows: dep.each.map((e, i) => [i + 1, ms(e.ms), ms(e.shiftMs), ms(e.p99Before), ms(e.p99During), ratio(eachRatio[i]), pct(e.busyBefore), pct(e.busyDuring)]),
+          columns: ['deploy', 'took', 'of which traffic shift', 'p99 before', 'p99 during', 'ratio', 'host CPU busy before', 'during', 'instances after'],
+          rows: dep.each.map((e, i) => [i + 1, ms(e.ms), ms(e.shiftMs), ms(e.p99Before), ms(e.p99During), ratio(eachRatio[i]), pct(e.busyBefore), pct(e.busyDuring), e.instances]),
         },
         {
           title: `Deploy at saturation (closed loop, ${closed.load.connections} connections; information)`,
@@ -345,6 +398,7 @@ export async function runOperations(ctx: BenchContext): Promise<BenchResult> {
       ],
       notes: [
         `The goals judge the open loop, because a steady load in production arrives at a rate with headroom, whereas a closed loop keeps the host saturated (${pct(closed.before.busy)} busy before its deploys), where any CPU a deploy takes, at whatever priority, queues requests; at saturation p99 during its deploys was ${vsOf(closed)(closed.during)} of before (build and warm-up ${vsOf(closed)(closed.build)}, traffic shift ${vsOf(closed)(closed.shift)}, the second after ${vsOf(closed)(closed.after)}), ${closed.failed} of ${closed.requests} requests failed.`,
+        `Rate: the closed loop's ${fmt(capacity, 0)} requests/s come from batching (back-to-back requests share the daemon's and the instance's wake-ups); requests of the probe (${cal.probe}/s) arriving one by one cost ${fmt(cal.perRequestMs * 1000, 0)} µs of CPU each (generator, daemon and instance; p99 ${ms(cal.probeP99)}), so ${rate} requests/s is about ${pct(rate * cal.perRequestMs / 1000 / cal.cores)} of the host; the host, shared with other work, was ${pct(before.busy)} busy in the baselines.`,
         `Open loop: ${dep.requests} requests at ${rate} requests/s (${fmt(dep.rateBefore, 0)}/s measured in the baselines), at most ${dep.maxInFlight} in flight, ${dep.waitedForConnection} issued while all ${OPEN_CONNECTIONS} connections were busy. Latency counts from each request's scheduled start, so a late generator shows as latency: its lag p99 was ${ms(before.lagP99)} before the deploys and ${ms(during.lagP99)} during them (timers fire at most once a millisecond, so up to about 1 ms of every latency is the generator's).`,
         `The ${dep.deploys} steady-load deploys took ${ms(median(dep.each.map((e) => e.ms)))} each (median); per deploy, p99 during vs its own baseline ranged from ${ratio(Math.min(...eachRatio))} to ${ratio(Math.max(...eachRatio))}, median ${ratio(median(eachRatio))} (one deploy's windows hold few requests and a noisy baseline moves them; the pooled figure is the measure).`,
         shift.n
@@ -352,7 +406,7 @@ export async function runOperations(ctx: BenchContext): Promise<BenchResult> {
           : 'No deploy shifted its traffic gradually (no slow-start step in its timings): the whole window is the build, warm-up and switch.',
         `The queue served ${served.length} of ${burst} simultaneous requests (1 running and up to 4 queued at a time, the rest refused with 429 and Retry-After) with a served p50 of ${ms(servedLat.median)}.`,
       ],
-      raw: { capacity, rate, deploy: dep, saturated: closed, fromZero: zero, queue: results },
+      raw: { capacity, calibration: cal, rate, deploy: dep, saturated: closed, fromZero: zero, queue: results },
     };
   } finally {
     await daemon.stop();

@@ -34,12 +34,14 @@ export interface OpenLoopResult {
 
 /**
  * Issues GET `path` on `origin` at `rate` requests/s over `connections` keep-alive connections
- * until `until()` turns true, then waits for those in flight. Timers fire at most once a
- * millisecond, so every tick sends all requests due by then.
+ * until `until()` turns true, then waits for those in flight. The rate rises linearly from 0 over
+ * the first `rampMs` (a server, like any production one, is not hit by its full load from its
+ * first millisecond). Timers fire at most once a millisecond, so every tick sends all requests due
+ * by then.
  */
-export async function openLoop(origin: string, path: string, opts: { rate: number; connections: number; until: () => boolean }): Promise<OpenLoopResult> {
+export async function openLoop(origin: string, path: string, opts: { rate: number; connections: number; rampMs?: number; until: () => boolean }): Promise<OpenLoopResult> {
   const pool = new Pool(origin, { connections: opts.connections, pipelining: 1, keepAliveTimeout: 60_000 });
-  const interval = 1000 / opts.rate;
+  const due = schedule(opts.rate, opts.rampMs ?? 0);
   const samples: OpenSample[] = [];
   const inFlight = new Set<Promise<void>>();
   let waitedForConnection = 0;
@@ -70,9 +72,9 @@ export async function openLoop(origin: string, path: string, opts: { rate: numbe
     await new Promise<void>((resolve) => {
       const tick = function tick() {
         const now = performance.now();
-        while (start + next * interval <= now) issue(start + next++ * interval);
+        while (start + due(next) <= now) issue(start + due(next++));
         if (opts.until()) return resolve();
-        setTimeout(tick, Math.max(0, start + next * interval - performance.now()));
+        setTimeout(tick, Math.max(0, start + due(next) - performance.now()));
       };
       tick();
     });
@@ -81,4 +83,14 @@ export async function openLoop(origin: string, path: string, opts: { rate: numbe
     await pool.destroy();
   }
   return { samples, waitedForConnection, maxInFlight };
+}
+
+/**
+ * When request `i` is due (ms from the start) at `rate` per second after a linear ramp of `rampMs`:
+ * during the ramp the count issued by t is rate·t²/(2·ramp), afterwards rate·ramp/2 + rate·(t − ramp).
+ */
+export function schedule(rate: number, rampMs: number): (i: number) => number {
+  const perMs = rate / 1000;
+  const inRamp = (perMs * rampMs) / 2;
+  return (i) => (i < inRamp ? Math.sqrt((2 * rampMs * i) / perMs) : rampMs + (i - inRamp) / perMs);
 }
