@@ -33,8 +33,12 @@ import { fmt, mib, ms, summarize } from './lib/stats.ts';
 import { goal, type BenchContext, type BenchResult, type Goal, type Table } from './lib/types.ts';
 
 const EMULATOR_WAITS = new Set(['api-ready', 'agent-health']);
-/** Most spares filled before a storm. */
-const SPARE_CAP = 200;
+/**
+ * Most spares filled before a storm: enough for the 500-fork storm (about 20 MiB each with the
+ * emulator, two Node processes; a real Firecracker spare is one small process), so every clone
+ * can adopt one when memory allows. Filling takes about half a second per spare here.
+ */
+const SPARE_CAP = 500;
 
 async function buildFake(dir: string): Promise<string> {
   mkdirSync(dir, { recursive: true });
