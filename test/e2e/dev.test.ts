@@ -59,6 +59,8 @@ test('doctor: ready on the process driver; not ready when firecracker is require
   assert.is(ok.code, 0, ok.stderr);
   const report = JSON.parse(ok.stdout);
   assert.is(report.driver, 'process');
+  const reflinks = report.firecracker.find((c: { name: string }) => c.name === 'reflinks');
+  assert.match(reflinks.detail, /disk clones are (reflinks|sparse copies); incremental snapshots (on|off) \(auto\)/);
   const fc = await runCli(['doctor'], { env: { IGNITION_DRIVER: 'firecracker', IGNITION_DATA_DIR: dir, IGNITION_FIRECRACKER_BIN: '/nonexistent/firecracker' } });
   assert.is(fc.code, 1);
   assert.match(fc.stdout, /MISSING firecracker\s+binary "\/nonexistent\/firecracker" not found/);

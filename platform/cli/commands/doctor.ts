@@ -27,6 +27,7 @@ export class DoctorCommand extends BaseCommand {
   async run() {
     const { loadConfig } = await import('../../config/load.ts');
     const { firecrackerChecks } = await import('../../vmm/select.ts');
+    const { reflinkWorks } = await import('../../vmm/firecracker/disk.ts');
     const { config } = await loadConfig({ file: this.config });
     const major = Number(process.versions.node.split('.')[0]);
     const general: Check[] = [
@@ -49,6 +50,23 @@ export class DoctorCommand extends BaseCommand {
     const net: Check[] = ['ip', 'nft'].map((b) => {
       const p = onPath(b);
       return p ? { name: b, ok: true, detail: p } : { name: b, ok: false, detail: 'not installed (needed for microVM networking)', fix: b === 'ip' ? 'apt-get install -y iproute2' : 'apt-get install -y nftables' };
+    });
+    // Advice, never blocking: without reflinks disk clones are sparse copies and `auto` leaves
+    // incremental snapshots off (platform/vmm/firecracker/machine.ts).
+    let reflinks = false;
+    try {
+      reflinks = reflinkWorks(config.dataDir);
+    } catch {
+      reflinks = false;
+    }
+    const diff = config.firecracker.diffSnapshots ?? 'auto';
+    const diffOn = diff === 'on' || (diff === 'auto' && reflinks);
+    net.push({
+      name: 'reflinks',
+      ok: true,
+      detail: reflinks
+        ? `the data dir's filesystem clones files for free: disk clones are reflinks; incremental snapshots ${diffOn ? 'on' : 'off'} (${diff})`
+        : `none in the data dir (XFS with reflink=1 or btrfs have them): disk clones are sparse copies; incremental snapshots ${diffOn ? 'on' : 'off'} (${diff})`,
     });
     const fcReady = fc.every((c) => c.ok);
     const driver = config.driver === 'auto' ? (fcReady ? 'firecracker' : 'process') : config.driver;
