@@ -13,7 +13,7 @@ import { FirecrackerClient } from '../../platform/vmm/firecracker/api/client.ts'
 import { parseErrorBody } from '../../platform/vmm/firecracker/api/http.ts';
 import { IgnitionError } from '../../platform/errors.ts';
 import { startFake, type RunningFake } from '../fakes/firecracker/server.ts';
-import { readTrace } from './support.ts';
+import { rawExchange, readTrace, request, responses } from './support.ts';
 
 interface Env {
   dir: string;
@@ -192,6 +192,9 @@ test('IGNITION_FC_TRACE records every request as {method, path, body}', async ()
     ]);
     // PUT resets omitted optional fields to their defaults.
     assert.equal(await e.client.getMachineConfig(), { vcpu_count: 2, mem_size_mib: 256, smt: false, track_dirty_pages: false, huge_pages: 'None' });
+    // A request the transport refuses before any handler sees it is traced too.
+    await rawExchange(e.sock, request('POST', '/actions', '{}'), responses(1));
+    assert.equal(readTrace(e.trace).slice(-1), [{ method: 'POST', path: '/actions', body: null, rejected: 'Invalid HTTP Method: POST' }]);
   } finally {
     await teardown(e);
   }

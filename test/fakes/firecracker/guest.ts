@@ -226,12 +226,12 @@ export class VsockMuxer {
     this.#conns.add(host);
     host.on('close', () => this.#conns.delete(host));
     host.on('error', () => host.destroy());
-    let buf: Buffer = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+    const onData = (buf: Buffer) => {
+      // Firecracker reads the command from a non-blocking socket, so it must all be there at the
+      // first read: a `CONNECT` split across writes fails and the connection is dropped.
       const nl = buf.indexOf(0x0a);
-      if (nl === -1) {
-        if (buf.length >= 32) host.destroy();
+      if (nl === -1 || nl > 32) {
+        host.destroy();
         return;
       }
       host.off('data', onData);

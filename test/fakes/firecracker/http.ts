@@ -38,6 +38,8 @@ export interface HttpServerOptions {
   handle(req: RawRequest): Promise<RawResponse>;
   /** Sees every byte a client sends (for wire-level tests). */
   onBytes?(chunk: Buffer): void;
+  /** A request answered by the transport itself (parse error): its request line as far as it goes. */
+  onRejected?(method: string, path: string, message: string): void;
 }
 
 const MAX_LINE = 1024;
@@ -60,6 +62,16 @@ export function encodeResponse(status: number, body?: unknown, options: { close?
 /** The body of a micro-http parse error (not valid JSON because of the raw newline). */
 export function transportErrorBody(message: string): string {
   return `{ "error": "${message}${TRANSPORT_TAIL}" }`;
+}
+
+/** The 503 past the connection limit: a plain error body, without the parse errors' tail. */
+const TOO_MANY = '{ "error": "Too many open connections" }';
+
+/** Method and path of a request line that may be cut short or malformed. */
+function requestLine(buf: Buffer): [string, string] {
+  const end = buf.indexOf('\r\n');
+  const [method = '', path = ''] = buf.subarray(0, end === -1 ? Math.min(buf.length, MAX_LINE) : end).toString('latin1').split(' ');
+  return [method, path];
 }
 
 type Parsed =
@@ -134,7 +146,7 @@ export function startHttpServer(socketPath: string, options: HttpServerOptions):
       rejected.add(socket);
       socket.on('close', () => rejected.delete(socket));
       socket.on('error', () => socket.destroy());
-      socket.end(encodeResponse(503, transportErrorBody('Too many open connections'), { close: true }));
+      socket.end(encodeResponse(503, TOO_MANY, { close: true }));
       return;
     }
     sockets.add(socket);
@@ -164,6 +176,7 @@ export function startHttpServer(socketPath: string, options: HttpServerOptions):
           parsed = parse(buf, options.maxPayload, continued);
         } catch (err) {
           // A parse error answers once and drops everything still buffered on this connection.
+          options.onRejected?.(...requestLine(buf), (err as Error).message);
           buf = Buffer.alloc(0);
           generation++;
           reply(encodeResponse(400, transportErrorBody((err as Error).message)));
@@ -179,6 +192,7 @@ export function startHttpServer(socketPath: string, options: HttpServerOptions):
         if (parsed.kind === 'error') {
           const available = buf.length - parsed.consumed;
           skip = Math.max(0, parsed.skipBody - available);
+          options.onRejected?.(...requestLine(buf), parsed.message);
           buf = Buffer.alloc(0);
           generation++;
           reply(encodeResponse(400, transportErrorBody(parsed.message)));

@@ -113,7 +113,13 @@ export async function startFake(options: FakeOptions): Promise<RunningFake> {
     return dispatch(vmm, req);
   }
 
-  http = await startHttpServer(options.apiSock, { maxPayload: options.maxPayload ?? 51200, handle, onBytes: options.onBytes }).catch(
+  // Requests the transport refuses (bad method, overlong line, oversized body) are traced too.
+  const onRejected = (method: string, path: string, message: string) => {
+    if (!options.traceFile) return;
+    const where = options.netns ? { netns: options.netns } : {};
+    appendFileSync(options.traceFile, JSON.stringify({ method, path, body: null, rejected: message, ...where }) + '\n');
+  };
+  http = await startHttpServer(options.apiSock, { maxPayload: options.maxPayload ?? 51200, handle, onBytes: options.onBytes, onRejected }).catch(
     (err) => {
       vmm.cleanup();
       throw err;
