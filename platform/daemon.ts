@@ -69,7 +69,7 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
   const workspacesDir = path.join(config.dataDir, 'machines');
   mkdirSync(workspacesDir, { recursive: true });
   const records = new MachineRecords(store);
-  records.reap(logger);
+  records.reap(logger, workspacesDir);
 
   const registry = new Registry({ root: path.join(config.dataDir, 'registry'), store });
   let network: NetworkState = { service: null, reason: 'not opened yet' };

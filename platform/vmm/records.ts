@@ -4,7 +4,8 @@
  * one left running (`reap`) and the database agrees with what runs.
  */
 import { eq } from 'drizzle-orm';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import type { Store } from '../store/db.ts';
 import { machinesTable } from '../functions/schema.ts';
 import type { Logger } from '../log.ts';
@@ -53,40 +54,96 @@ export class MachineRecords {
   }
 
   /**
-   * Kills the processes and removes the workspaces of machines a previous daemon left behind.
-   * A pid is only signalled when its command line still names the machine's workspace, so a pid
-   * reused by an unrelated process is never touched. Returns the ids reaped.
+   * Kills the processes and removes the workspaces of machines a previous daemon left behind, and
+   * (given `workspacesDir`) whatever that daemon had not recorded yet: fork clones still starting,
+   * fork and snapshot directories. A process is only signalled when it is provably one of ours:
+   * its working directory is inside the workspace (a Firecracker VMM, also one started as a spare
+   * whose command line names the spare's old directory), its command line names the workspace (a
+   * sandbox) or passes `--id <machine id>` (a jailed VMM, whose cwd is its chroot). A pid reused
+   * by an unrelated process matches none of these. Returns the ids reaped.
    */
-  reap(logger: Logger): string[] {
+  reap(logger: Logger, workspacesDir?: string): string[] {
     const reaped: string[] = [];
-    for (const r of this.list()) {
-      if (r.pid && processMentions(r.pid, r.workspace)) {
-        try {
-          process.kill(r.pid, 'SIGKILL');
-        } catch {
-          // exited meanwhile
-        }
-      }
+    const records = this.list();
+    const procs = records.length || workspacesDir ? scanProcesses() : [];
+    for (const r of records) {
+      const ids = [r.id, r.id.replace(/_/g, '-')];
+      killAll(procs.filter((p) => within(p.cwd, r.workspace) || p.cmdline.includes(r.workspace) || ids.some((id) => p.cmdline.includes(`--id\0${id}\0`))));
       if (r.role === 'vm') {
         // A user's VM keeps its record and workspace (like `vm kill`) until `vm rm`.
         if (r.state !== 'stopped') this.update(r.id, { state: 'stopped', pid: null });
         continue;
       }
-      rmSync(r.workspace, { recursive: true, force: true });
+      removeWorkspace(r.workspace);
       this.remove(r.id);
       reaped.push(r.id);
     }
-    if (reaped.length) logger.info('reaped machines left by a previous run', { count: reaped.length });
+    let strays = 0;
+    if (workspacesDir) {
+      const kept = new Set(this.list().map((r) => path.resolve(r.workspace)));
+      for (const name of safeReaddir(workspacesDir)) {
+        const dir = path.resolve(workspacesDir, name);
+        // Spare VMMs are the spare pool's to reap (spares.ts): it checks their pid files.
+        if (kept.has(dir) || name.startsWith('.spare-')) continue;
+        killAll(procs.filter((p) => within(p.cwd, dir)));
+        removeWorkspace(dir);
+        strays++;
+      }
+    }
+    if (reaped.length || strays) logger.info('reaped machines left by a previous run', { count: reaped.length, unrecorded: strays });
     return reaped;
   }
 }
 
-function processMentions(pid: number, needle: string): boolean {
-  const file = `/proc/${pid}/cmdline`;
-  if (!existsSync(file)) return false;
+interface ProcessInfo {
+  pid: number;
+  cwd: string;
+  cmdline: string;
+}
+
+/** Every process this daemon may read: pid, working directory, NUL-separated command line. */
+function scanProcesses(): ProcessInfo[] {
+  const out: ProcessInfo[] = [];
+  for (const entry of safeReaddir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      out.push({ pid: Number(entry), cwd: readlinkSync(`/proc/${entry}/cwd`), cmdline: readFileSync(`/proc/${entry}/cmdline`, 'utf8') });
+    } catch {
+      // Exited meanwhile, or not ours to read.
+    }
+  }
+  return out;
+}
+
+const within = (file: string, dir: string) => file === dir || file.startsWith(dir + '/');
+
+/** SIGKILL to each process's group (a VMM leads one with its children), then to the process. */
+function killAll(procs: ProcessInfo[]): void {
+  for (const p of procs) {
+    for (const target of [-p.pid, p.pid]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // Not a group leader, or gone already.
+      }
+    }
+  }
+}
+
+/** Removes a workspace and, for a jailed Firecracker VM, the jail its `jail.link` points to. */
+function removeWorkspace(dir: string): void {
   try {
-    return readFileSync(file, 'utf8').includes(needle);
+    rmSync(readlinkSync(path.join(dir, 'jail.link')), { recursive: true, force: true });
   } catch {
-    return false;
+    // Not jailed.
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
 }

@@ -7,7 +7,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
@@ -15,32 +15,34 @@ import { deploy, FIXTURES, ROOT, startTestDaemon, type TestDaemon } from '../sup
 
 const assets = mkdtempSync(path.join(os.tmpdir(), 'ign-fc-assets-'));
 const trace = path.join(assets, 'trace.jsonl');
+// Given explicitly, so stopping a daemon keeps it: the last test restarts on the same data.
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ign-fc-data-'));
 let d: TestDaemon;
+const daemonEnv = () => ({
+  IGNITION_DRIVER: 'firecracker',
+  IGNITION_FIRECRACKER_SKIP_KVM_CHECK: '1',
+  IGNITION_FIRECRACKER_BIN: path.join(ROOT, 'test/fakes/firecracker/firecracker'),
+  IGNITION_KERNEL: path.join(assets, 'vmlinux'),
+  IGNITION_ROOTFS: path.join(assets, 'rootfs.ext4'),
+  IGNITION_FC_TRACE: trace,
+  // Host networking would change this machine's own interfaces and nft rules; tests never do.
+  IGNITION_NETWORK: 'off',
+  // The fake starts through tsx, far slower than the real binary on a loaded CI machine.
+  IGNITION_FIRECRACKER_START_TIMEOUT_MS: '60000',
+  // This disk has no reflinks (auto would leave them off): the VM test checks the Diff path.
+  IGNITION_FIRECRACKER_DIFF_SNAPSHOTS: 'on',
+});
 
 test.before(async () => {
   writeFileSync(path.join(assets, 'vmlinux'), 'stand-in kernel: the fake only opens it');
   writeFileSync(path.join(assets, 'rootfs.ext4'), '');
   truncateSync(path.join(assets, 'rootfs.ext4'), 8 * 1024 * 1024);
-  d = await startTestDaemon({
-    env: {
-      IGNITION_DRIVER: 'firecracker',
-      IGNITION_FIRECRACKER_SKIP_KVM_CHECK: '1',
-      IGNITION_FIRECRACKER_BIN: path.join(ROOT, 'test/fakes/firecracker/firecracker'),
-      IGNITION_KERNEL: path.join(assets, 'vmlinux'),
-      IGNITION_ROOTFS: path.join(assets, 'rootfs.ext4'),
-      IGNITION_FC_TRACE: trace,
-      // Host networking would change this machine's own interfaces and nft rules; tests never do.
-      IGNITION_NETWORK: 'off',
-      // The fake starts through tsx, far slower than the real binary on a loaded CI machine.
-      IGNITION_FIRECRACKER_START_TIMEOUT_MS: '60000',
-      // This disk has no reflinks (auto would leave them off): the VM test checks the Diff path.
-      IGNITION_FIRECRACKER_DIFF_SNAPSHOTS: 'on',
-    },
-  });
+  d = await startTestDaemon({ dataDir, env: daemonEnv() });
 });
 test.after(async () => {
   await d?.stop();
   rmSync(assets, { recursive: true, force: true });
+  rmSync(dataDir, { recursive: true, force: true });
 });
 
 const calls = () =>
@@ -118,6 +120,41 @@ test('VMs on firecracker: run, exec, snapshot, fork', async () => {
   const restored = await d.cli(['vm', 'run', '--snapshot', 'fcbox-snap']);
   assert.is(restored.code, 0, restored.stderr);
   for (const v of [id, restored.stdout.trim(), ...clones.map((c) => c.id)]) assert.is((await d.cli(['vm', 'rm', v])).code, 0);
+});
+
+/** Live (not zombie) processes whose working directory is inside `dir`. */
+function processesIn(dir: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cwd = readlinkSync(`/proc/${entry}/cwd`);
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
+      if (cwd === dir || cwd.startsWith(dir + '/')) out.push(Number(entry));
+    } catch {
+      // gone, or not readable
+    }
+  }
+  return out;
+}
+
+test('a daemon killed outright: the next start ends every VMM it left, adopted spares included', async () => {
+  const r = await request(`${d.url}/fn/echo/again`, { method: 'POST', body: 'x' });
+  assert.is(r.statusCode, 200);
+  await r.body.text();
+  const machinesDir = path.join(d.dataDir, 'machines');
+  const instances = readdirSync(machinesDir).filter((n) => n.startsWith('vm_'));
+  assert.ok(instances.length >= 1, 'an instance runs (restored on a spare VMM)');
+  const left = processesIn(machinesDir);
+  assert.ok(left.length >= 2, 'VMMs (the fake and its guest) run under the data dir');
+  await d.stop('SIGKILL');
+  // The VMMs run in their own process groups: the daemon's death does not end them.
+  assert.ok(processesIn(machinesDir).length >= 2);
+  d = await startTestDaemon({ dataDir, env: daemonEnv() });
+  const survivors = left.filter((pid) => processesIn(machinesDir).includes(pid));
+  assert.equal(survivors, [], 'every VMM of the killed daemon is gone');
+  for (const id of instances) assert.not.ok(readdirSync(machinesDir).includes(id), `${id}'s workspace removed`);
 });
 
 test.run();

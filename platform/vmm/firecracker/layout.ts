@@ -5,7 +5,7 @@
  * the API are relative to that root. Drive and vsock paths are always relative ("rootfs.ext4",
  * "v.sock") so a snapshot taken in one workspace restores in any other.
  */
-import { chownSync, copyFileSync, linkSync, mkdirSync, rmSync } from 'node:fs';
+import { chownSync, copyFileSync, linkSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { FcConfigInvalid } from './errors.ts';
 import { jailRoot, type JailerOptions } from './jailer.ts';
@@ -20,6 +20,8 @@ export const FILES = {
   log: 'firecracker.log',
   metrics: 'metrics.json',
   console: 'console.log',
+  /** Jailer mode: a symlink to the jail's directory, so a daemon reaping a crashed run finds it. */
+  jail: 'jail.link',
 } as const;
 
 export interface Layout {
@@ -72,6 +74,9 @@ export function jailedLayout(workspace: string, jailer: JailerOptions, firecrack
   checkSocketPath(apiSocket);
   checkSocketPath(`${vsock}_4294967295`);
   mkdirSync(path.join(root, 'run'), { recursive: true });
+  const link = path.join(workspace, FILES.jail);
+  rmSync(link, { force: true });
+  symlinkSync(path.dirname(root), link);
   return {
     workspace,
     root,
