@@ -10,6 +10,13 @@
  * in a bounded FIFO queue; past `queueSize` they are refused with `queue_full` (429). Instances idle
  * longer than `idleTimeoutMs` are stopped down to `minWarm` (0 = scale to zero).
  *
+ * In `reuse` isolation a spare started only as headroom (no request waits, `minWarm` is met) needs
+ * an idle CPU: on a host without one it cannot add capacity, and its start (a process or a VMM
+ * and a cold JIT) takes CPU from the requests in flight, which then take longer, which raises the
+ * number in flight and called for more spares. Measured under a steady open-loop load, one
+ * latency spike (a deploy) grew a pool from 1 to 5 instances and kept the host 100% busy. A
+ * request that has to wait for a slot still starts an instance at once.
+ *
  * A crashed instance is dropped (its in-flight requests fail with `function_crashed`) and the
  * spare logic starts a replacement.
  *
@@ -23,6 +30,7 @@ import { destroyInstance, Instance, startInstance, type InstanceDeps } from './i
 import { InstanceUnavailable, QueueFull } from './errors.ts';
 import type { VersionRecord } from './repository.ts';
 import { IgnitionError, ShuttingDown } from '../errors.ts';
+import { IDLE_HOST, type HostCpu } from './host-cpu.ts';
 
 interface Waiter {
   resolve(instance: Instance): void;
@@ -37,6 +45,18 @@ const PEAK_WINDOW_MS = 10_000;
 const TICK_MS = 1000;
 /** A pool that took a request this recently counts as serving traffic (see `busy`). */
 const BUSY_MS = 2000;
+/** Idle CPUs a headroom spare needs to start (see the header): about what one start uses. */
+export const HEADROOM_IDLE_CPUS = 1;
+
+/**
+ * Pure: whether `toStart` wanted starts may go ahead, or (0) they only add headroom on a host
+ * without an idle CPU. Starts for waiting requests, for `minWarm`, and in `fresh` isolation
+ * (every request consumes an instance) always go ahead; so does any start when idle CPU is unknown.
+ */
+export function allowedStarts(toStart: number, s: { fresh: boolean; queued: number; live: number; minWarm: number; idleCpus: number | null }): number {
+  if (toStart === 0 || s.fresh || s.queued > 0 || s.live < s.minWarm || s.idleCpus === null) return toStart;
+  return s.idleCpus >= HEADROOM_IDLE_CPUS ? toStart : 0;
+}
 
 export interface PoolStats {
   version: string;
@@ -64,14 +84,16 @@ export class Pool {
   private consecutiveFailures = 0;
   private background: boolean;
   private lastTaken = -Infinity;
+  private readonly hostCpu: HostCpu;
 
   constructor(
     readonly version: VersionRecord,
     private readonly deps: InstanceDeps,
     private readonly logger: Logger,
-    options: { background?: boolean } = {},
+    options: { background?: boolean; hostCpu?: HostCpu } = {},
   ) {
     this.background = options.background ?? false;
+    this.hostCpu = options.hostCpu ?? IDLE_HOST;
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
   }
@@ -266,6 +288,10 @@ export class Pool {
     while (spare + toStart * perInstance < need || count + this.starting + toStart < minCount) {
       if (this.startable() - toStart <= 0) break;
       toStart++;
+    }
+    if (toStart > 0) {
+      const live = count + this.starting;
+      toStart = allowedStarts(toStart, { fresh, queued: this.queue.length, live, minWarm: minCount, idleCpus: fresh ? null : this.hostCpu.idleCpus() });
     }
     // Back off after repeated failures instead of spinning on a function that cannot start.
     if (this.consecutiveFailures >= 3) toStart = Math.min(toStart, this.starting === 0 ? 1 : 0);

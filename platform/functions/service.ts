@@ -30,6 +30,7 @@ import { Instance } from './instance.ts';
 import type { LogSink } from './logs.ts';
 import { assertEnvName, assertFunctionName } from './names.ts';
 import { Pool, type PoolStats } from './pool.ts';
+import { procHostCpu, type HostCpu } from './host-cpu.ts';
 import { FunctionRepository, type AliasRoute, type VersionRecord } from './repository.ts';
 import { FunctionNotFound, VersionNotFound } from './errors.ts';
 import type { PlatformMetrics } from '../metrics.ts';
@@ -82,6 +83,8 @@ export interface FunctionServiceDeps {
   metrics?: PlatformMetrics;
   /** Secrets are handed to instances after each restore, never baked into a snapshot. */
   secrets?: SecretStore;
+  /** The host's idle CPU, which headroom spares need (pool.ts); /proc/stat unless given. */
+  hostCpu?: HostCpu;
 }
 
 export class FunctionService {
@@ -93,8 +96,12 @@ export class FunctionService {
   private readonly routeCache = new Map<string, { routes: AliasRoute[]; versions: VersionRecord[] }>();
   /** Traffic shifts in progress, by `fn\0alias`. */
   private readonly shifts = new Map<string, SlowStart>();
+  private readonly hostCpu: HostCpu;
 
-  constructor(private readonly deps: FunctionServiceDeps) {}
+  constructor(private readonly deps: FunctionServiceDeps) {
+    this.hostCpu = deps.hostCpu ?? procHostCpu();
+    this.hostCpu.idleCpus(); // starts sampling, so the first decision has a reading to go by
+  }
 
   get repo() {
     return this.deps.repo;
@@ -308,7 +315,7 @@ export class FunctionService {
     let pool = this.pools.get(version.id);
     if (!pool) {
       const secrets = this.deps.secrets;
-      pool = new Pool(version, { ...this.deps, runtimeEnv: (fn) => secrets?.resolve(fn) ?? {} }, this.deps.logger.child({ fn: version.fn, version: version.id }), options);
+      pool = new Pool(version, { ...this.deps, runtimeEnv: (fn) => secrets?.resolve(fn) ?? {} }, this.deps.logger.child({ fn: version.fn, version: version.id }), { ...options, hostCpu: this.hostCpu });
       const metrics = this.deps.metrics;
       const driver = this.deps.driver.name;
       if (metrics) {
