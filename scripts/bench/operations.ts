@@ -133,7 +133,7 @@ export interface DeployUnderLoad {
   shift: WindowFigures;
   after: WindowFigures;
   /** Per deploy: its wall time, how long its traffic shift took, p99 and host CPU before and during. */
-  each: Array<{ ms: number; shiftMs: number; p99Before: number; p99During: number; busyBefore: number | null; busyDuring: number | null; instances: number }>;
+  each: Array<{ ms: number; shiftMs: number; p99Before: number; p99During: number; busyBefore: number | null; busyDuring: number | null; instancesBefore: number; instances: number }>;
 }
 
 /**
@@ -167,6 +167,7 @@ export async function deployUnderLoad(
   const shift: Window[] = [];
   const after: Window[] = [];
   const instanceCounts: number[] = [];
+  const instancesBefore: number[] = [];
   const nonce = randomUUID();
   try {
     // The first seconds of traffic count in no window: a fresh instance's JIT is cold for its
@@ -178,6 +179,7 @@ export async function deployUnderLoad(
       await sleep(opts.baselineMs);
       const d0 = performance.now();
       before.push({ from: b0, to: d0 });
+      instancesBefore.push((await instances(daemon, name)).length);
       // New content every time (a nonce), so each deploy builds a new version.
       const answer = await deployCode(daemon, name, `${bundle.code}\n// deploy ${i + 1} ${nonce}\n`, bundle.map, { minWarm: 1 });
       const d1 = performance.now();
@@ -228,6 +230,7 @@ export async function deployUnderLoad(
       p99During: summarize(okMs([w])).p99,
       busyBefore: cpu.busy(before[i].from, before[i].to),
       busyDuring: cpu.busy(w.from, w.to),
+      instancesBefore: instancesBefore[i],
       instances: instanceCounts[i],
     })),
   };
@@ -258,27 +261,39 @@ function loadCpuMs(daemonPid: number): number {
  * serves several), whereas requests arriving one by one each pay the wake-ups, and an open loop at
  * half the closed loop's rate ran the host at 93% busy with a p50 of a second. So a probe (an open
  * loop at PROBE_SHARE of the closed loop's rate) measures the CPU per request of independent
- * arrivals, counted on the processes that serve and send them (so other work on the shared host
- * does not move it), and the rate is the one whose CPU is OPEN_TARGET_SHARE of the host's,
- * capped at OPEN_MAX_SHARE of the closed loop's rate.
+ * arrivals two ways, and the larger is used: the CPU of the processes that send and serve them
+ * (which misses the kernel's loopback networking, charged to no process), and the host's busy
+ * time during the probe minus a quiet second just before it (which other work on the shared host
+ * moves). The rate is the one whose CPU is OPEN_TARGET_SHARE of the host's, capped at
+ * OPEN_MAX_SHARE of the closed loop's rate.
  */
 async function calibrate(daemon: Api, daemonPid: number, name: string, capacity: number, ms: number) {
   const probe = Math.max(20, Math.round(capacity * PROBE_SHARE));
   const target = fnTarget(daemon.url, name);
+  const cores = availableParallelism();
+  const q0 = hostCpu();
+  await sleep(1000);
+  const quiet = busyShare(q0, hostCpu());
   // The first second (the ramp) is left out.
   const settle = 1000;
-  const first = { cpuMs: 0, at: 0, n: 0 };
+  const first: { cpuMs: number; at: number; host: ReturnType<typeof hostCpu> } = { cpuMs: 0, at: 0, host: null };
   const t0 = performance.now();
-  const timer = setTimeout(() => Object.assign(first, { cpuMs: loadCpuMs(daemonPid), at: performance.now() }), settle);
+  const timer = setTimeout(() => Object.assign(first, { cpuMs: loadCpuMs(daemonPid), at: performance.now(), host: hostCpu() }), settle);
   const run = await openLoop(target.origin, target.path, { rate: probe, connections: OPEN_CONNECTIONS, rampMs: settle, until: () => performance.now() - t0 > ms });
   clearTimeout(timer);
-  const cpuMs = loadCpuMs(daemonPid) - first.cpuMs;
+  const seconds = (performance.now() - first.at) / 1000;
+  const processMs = loadCpuMs(daemonPid) - first.cpuMs;
+  const busy = busyShare(first.host, hostCpu());
   const counted = run.samples.filter((s) => s.at >= first.at);
-  const perRequestMs = counted.length ? cpuMs / counted.length : Number.NaN;
-  const cores = availableParallelism();
+  const n = counted.length || Number.NaN;
+  const perRequest = {
+    processes: processMs / n,
+    host: busy !== null && quiet !== null ? ((busy - quiet) * cores * seconds * 1000) / n : Number.NaN,
+  };
+  const perRequestMs = Math.max(perRequest.processes, Number.isFinite(perRequest.host) ? perRequest.host : 0);
   const fit = (OPEN_TARGET_SHARE * cores * 1000) / perRequestMs;
   const rate = Math.max(20, Math.round(Math.min(capacity * OPEN_MAX_SHARE, Number.isFinite(fit) ? fit : capacity * PROBE_SHARE)));
-  return { probe, perRequestMs, cores, rate, probeP99: summarize(counted.map((s) => s.ms)).p99 };
+  return { probe, perRequest, perRequestMs, quiet, busy, cores, rate, probeP99: summarize(counted.map((s) => s.ms)).p99 };
 }
 
 export async function runOperations(ctx: BenchContext): Promise<BenchResult> {
@@ -301,7 +316,7 @@ export async function runOperations(ctx: BenchContext): Promise<BenchResult> {
     ctx.log(`operations: closed loop: ${closed.deploys} deploys, ${Math.round(capacity)} requests/s before them, ${closed.failed} failed`);
     const cal = await calibrate(daemon, daemon.child.pid!, 'ops-deploy', capacity, ctx.quick ? 2500 : 4000);
     const rate = cal.rate;
-    ctx.log(`operations: probe at ${cal.probe}/s cost ${Math.round(cal.perRequestMs * 1000)} µs of CPU per request: open loop at ${rate}/s`);
+    ctx.log(`operations: probe at ${cal.probe}/s cost ${Math.round(cal.perRequest.processes * 1000)} µs (processes) / ${Math.round(cal.perRequest.host * 1000)} µs (host) of CPU per request: open loop at ${rate}/s`);
     // The same function, so the open loop starts on an instance the closed loop has warmed.
     const dep = await deployUnderLoad(daemon, 'ops-deploy', bundle, {
       deployFirst: false,
@@ -364,7 +379,7 @@ export async function runOperations(ctx: BenchContext): Promise<BenchResult> {
       id: 'operations',
       title: 'Operations under traffic',
       measures: 'Requests failed or delayed while a new version is deployed under steady load (and, for information, at saturation); time to first response when scaling from zero; behaviour of the bounded queue at the maximum number of instances.',
-      workload: `Deploy: GET / on the benchmark handler. First a closed loop of ${closed.load.connections} connections (saturation) with ${closed.deploys} deploys, whose rate in its baselines is the host's capacity in this run (${fmt(capacity, 0)} requests/s). Then a ${cal.probe} requests/s open-loop probe (${fmt(PROBE_SHARE * 100, 0)}% of that) measures the CPU a request arriving on its own costs the generator, the daemon and the instance, and the steady load is an open loop at the rate whose CPU is ${fmt(OPEN_TARGET_SHARE * 100, 0)}% of the host's ${cal.cores} CPUs, at most ${fmt(OPEN_MAX_SHARE * 100, 0)}% of capacity: ${rate} requests/s (${pct(rate / capacity)} of capacity), issued on schedule over up to ${OPEN_CONNECTIONS} connections, each request's latency taken from its scheduled start, with ${dep.deploys} deploys. Each loop's first 3 s are discarded (the instance's JIT warms; the open loop ramps its rate up over them); each deploy (a new version, minWarm 1) follows a ${dep.baselineMs / 1000} s baseline and is followed by ${dep.afterMs / 1000} s. A request counts in the window in which it started (open loop: was due): before (the baseline just ahead of each deploy), during (from the deploy request to its answer), split into build and warm-up (until traffic starts to move) and traffic shift (the daemon's slow start, from its own timing), and after (the ${dep.afterMs / 1000} s after the answer: the old version drains). The windows of all deploys of a loop are pooled; host CPU is read every 100 ms. Scale from zero: minWarm 0, idleTimeoutMs 300, waiting until no instance is left before each request. Queue: the slow fixture (200 ms), maxInstances 1, concurrency 1, queueSize 4, ${burst} simultaneous requests. Process driver.`,
+      workload: `Deploy: GET / on the benchmark handler. First a closed loop of ${closed.load.connections} connections (saturation) with ${closed.deploys} deploys, whose rate in its baselines is the host's capacity in this run (${fmt(capacity, 0)} requests/s). Then a ${cal.probe} requests/s open-loop probe (${fmt(PROBE_SHARE * 100, 0)}% of that) measures the CPU a request arriving on its own costs (the larger of its processes' CPU and the host's busy time above a quiet second), and the steady load is an open loop at the rate whose CPU is ${fmt(OPEN_TARGET_SHARE * 100, 0)}% of the host's ${cal.cores} CPUs, at most ${fmt(OPEN_MAX_SHARE * 100, 0)}% of capacity: ${rate} requests/s (${pct(rate / capacity)} of capacity), issued on schedule over up to ${OPEN_CONNECTIONS} connections, each request's latency taken from its scheduled start, with ${dep.deploys} deploys. Each loop's first 3 s are discarded (the instance's JIT warms; the open loop ramps its rate up over them); each deploy (a new version, minWarm 1) follows a ${dep.baselineMs / 1000} s baseline and is followed by ${dep.afterMs / 1000} s. A request counts in the window in which it started (open loop: was due): before (the baseline just ahead of each deploy), during (from the deploy request to its answer), split into build and warm-up (until traffic starts to move) and traffic shift (the daemon's slow start, from its own timing), and after (the ${dep.afterMs / 1000} s after the answer: the old version drains). The windows of all deploys of a loop are pooled; host CPU is read every 100 ms. Scale from zero: minWarm 0, idleTimeoutMs 300, waiting until no instance is left before each request. Queue: the slow fixture (200 ms), maxInstances 1, concurrency 1, queueSize 4, ${burst} simultaneous requests. Process driver.`,
       runs: `Deploy: ${closed.deploys} deploys at saturation, then ${dep.deploys} at a steady rate (every request counted). Scale from zero: ${zeroRuns} runs. Queue: 1 burst.`,
       tables: [
         {
@@ -374,8 +389,8 @@ export async function runOperations(ctx: BenchContext): Promise<BenchResult> {
         },
         {
           title: 'Each deploy (open loop)',
-          columns: ['deploy', 'took', 'of which traffic shift', 'p99 before', 'p99 during', 'ratio', 'host CPU busy before', 'during', 'instances after'],
-          rows: dep.each.map((e, i) => [i + 1, ms(e.ms), ms(e.shiftMs), ms(e.p99Before), ms(e.p99During), ratio(eachRatio[i]), pct(e.busyBefore), pct(e.busyDuring), e.instances]),
+          columns: ['deploy', 'took', 'of which traffic shift', 'p99 before', 'p99 during', 'ratio', 'host CPU busy before', 'during', 'instances before', 'after'],
+          rows: dep.each.map((e, i) => [i + 1, ms(e.ms), ms(e.shiftMs), ms(e.p99Before), ms(e.p99During), ratio(eachRatio[i]), pct(e.busyBefore), pct(e.busyDuring), e.instancesBefore, e.instances]),
         },
         {
           title: `Deploy at saturation (closed loop, ${closed.load.connections} connections; information)`,
@@ -398,7 +413,7 @@ export async function runOperations(ctx: BenchContext): Promise<BenchResult> {
       ],
       notes: [
         `The goals judge the open loop, because a steady load in production arrives at a rate with headroom, whereas a closed loop keeps the host saturated (${pct(closed.before.busy)} busy before its deploys), where any CPU a deploy takes, at whatever priority, queues requests; at saturation p99 during its deploys was ${vsOf(closed)(closed.during)} of before (build and warm-up ${vsOf(closed)(closed.build)}, traffic shift ${vsOf(closed)(closed.shift)}, the second after ${vsOf(closed)(closed.after)}), ${closed.failed} of ${closed.requests} requests failed.`,
-        `Rate: the closed loop's ${fmt(capacity, 0)} requests/s come from batching (back-to-back requests share the daemon's and the instance's wake-ups); requests of the probe (${cal.probe}/s) arriving one by one cost ${fmt(cal.perRequestMs * 1000, 0)} µs of CPU each (generator, daemon and instance; p99 ${ms(cal.probeP99)}), so ${rate} requests/s is about ${pct(rate * cal.perRequestMs / 1000 / cal.cores)} of the host; the host, shared with other work, was ${pct(before.busy)} busy in the baselines.`,
+        `Rate: the closed loop's ${fmt(capacity, 0)} requests/s come from batching (back-to-back requests share the daemon's and the instance's wake-ups); requests of the probe (${cal.probe}/s) arriving one by one cost ${fmt(cal.perRequest.processes * 1000, 0)} µs of CPU each in the generator, the daemon and the instance, and ${fmt(cal.perRequest.host * 1000, 0)} µs of host CPU (${pct(cal.busy)} busy during the probe against ${pct(cal.quiet)} just before it; p99 ${ms(cal.probeP99)}), so ${rate} requests/s is about ${pct(rate * cal.perRequestMs / 1000 / cal.cores)} of the host; the host, shared with other work, was ${pct(before.busy)} busy in the baselines.`,
         `Open loop: ${dep.requests} requests at ${rate} requests/s (${fmt(dep.rateBefore, 0)}/s measured in the baselines), at most ${dep.maxInFlight} in flight, ${dep.waitedForConnection} issued while all ${OPEN_CONNECTIONS} connections were busy. Latency counts from each request's scheduled start, so a late generator shows as latency: its lag p99 was ${ms(before.lagP99)} before the deploys and ${ms(during.lagP99)} during them (timers fire at most once a millisecond, so up to about 1 ms of every latency is the generator's).`,
         `The ${dep.deploys} steady-load deploys took ${ms(median(dep.each.map((e) => e.ms)))} each (median); per deploy, p99 during vs its own baseline ranged from ${ratio(Math.min(...eachRatio))} to ${ratio(Math.max(...eachRatio))}, median ${ratio(median(eachRatio))} (one deploy's windows hold few requests and a noisy baseline moves them; the pooled figure is the measure).`,
         shift.n
