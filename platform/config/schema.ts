@@ -63,7 +63,17 @@ export interface FirecrackerSettings {
    */
   diffSnapshots?: 'auto' | 'on' | 'off';
   /** Run each VMM under Firecracker's jailer (chroot, cgroups v2, dropped uid/gid). Off by default. */
-  jailer?: { binary: string; uid: number; gid: number; chrootBaseDir?: string; cgroupVersion?: 1 | 2 };
+  jailer?: {
+    binary: string;
+    uid: number;
+    gid: number;
+    chrootBaseDir?: string;
+    cgroupVersion?: 1 | 2;
+    /** `--cgroup <file>=<value>` for every VM, e.g. `cpu.max=50000 100000`. */
+    cgroups?: string[];
+    /** Firecracker in a new PID namespace (the jailer's `--new-pid-ns`). */
+    newPidNs?: boolean;
+  };
 }
 
 export interface IgnitionConfig {
@@ -168,6 +178,10 @@ const firecrackerChecks: Record<keyof FirecrackerSettings, Check> = {
     if (typeof j !== 'object' || j === null) return 'must be an object { binary, uid, gid, chrootBaseDir?, cgroupVersion? }';
     if (typeof j.binary !== 'string' || !Number.isInteger(j.uid) || !Number.isInteger(j.gid)) return 'needs binary (string), uid and gid (integers)';
     if (j.cgroupVersion !== undefined && j.cgroupVersion !== 1 && j.cgroupVersion !== 2) return 'cgroupVersion must be 1 or 2';
+    if (j.cgroups !== undefined && (!Array.isArray(j.cgroups) || !j.cgroups.every((c) => typeof c === 'string' && /^[a-z0-9_.]+=.+$/.test(c)))) {
+      return 'cgroups must be a list of "<file>=<value>" strings';
+    }
+    if (j.newPidNs !== undefined && typeof j.newPidNs !== 'boolean') return 'newPidNs must be a boolean';
     return null;
   },
 };

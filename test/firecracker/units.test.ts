@@ -14,7 +14,9 @@ import { CleanupStack } from '../../platform/vmm/firecracker/cleanup.ts';
 import { cloneDisk, sparseCopy } from '../../platform/vmm/firecracker/disk.ts';
 import * as fcErrors from '../../platform/vmm/firecracker/errors.ts';
 import { jailerArgs, jailerId, jailRoot } from '../../platform/vmm/firecracker/jailer.ts';
-import { directLayout } from '../../platform/vmm/firecracker/layout.ts';
+import { directLayout, jailedLayout } from '../../platform/vmm/firecracker/layout.ts';
+import { needs } from '../support/needs.ts';
+import { chmodSync, existsSync, mkdirSync, readlinkSync } from 'node:fs';
 import { runSteps } from '../../platform/vmm/firecracker/steps.ts';
 import type { StepTiming } from '../../platform/vmm/port.ts';
 
@@ -132,6 +134,34 @@ test('fc_ error catalogue: every code prefixed, unique, with a status and title'
     assert.ok(f.title.length > 0);
   }
   assert.is(new Set(factories.map((f) => f.code)).size, factories.length);
+});
+
+const asRoot = needs('root');
+if (asRoot) console.log(`SKIP test/firecracker/units.test.ts (jailed layout): ${asRoot}`);
+(asRoot ? test.skip : test)('jailed layout: links keep a registry file\'s owner, the disk clone goes to the jail\'s uid, the jail is findable and removed', () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'fcj-'));
+  try {
+    const workspace = path.join(root, 'ws', 'vm_j1');
+    mkdirSync(workspace, { recursive: true });
+    const jailer = { binary: '/usr/bin/jailer', uid: 1234, gid: 1235, chrootBaseDir: path.join(root, 'jails') };
+    const layout = jailedLayout(workspace, jailer, '/usr/bin/firecracker', 'vm_j1');
+    const registryFile = path.join(root, 'memory.blob');
+    writeFileSync(registryFile, 'guest memory');
+    chmodSync(registryFile, 0o444);
+    assert.is(layout.stage(registryFile, 'memory.snap', { noCopy: true }), 'memory.snap');
+    assert.is(statSync(path.join(layout.root, 'memory.snap')).ino, statSync(registryFile).ino, 'hard link, not a copy');
+    assert.is(statSync(registryFile).uid, 0, 'the registry file keeps its owner');
+    const disk = path.join(layout.root, 'rootfs.ext4');
+    writeFileSync(disk, 'disk clone');
+    layout.own(disk);
+    assert.equal([statSync(disk).uid, statSync(disk).gid], [1234, 1235]);
+    // The workspace points at the jail, so a daemon reaping a crashed run can remove it.
+    assert.is(readlinkSync(path.join(workspace, 'jail.link')), path.dirname(layout.root));
+    layout.dispose();
+    assert.not.ok(existsSync(path.dirname(layout.root)));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test.run();

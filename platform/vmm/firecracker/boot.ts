@@ -35,6 +35,8 @@ export const BOOT_STEPS: readonly Step<FlowContext>[] = [
       imageFile(ctx, 'kernel');
       // Removed with the workspace (or the jail): the files stack already covers it.
       await cloneDisk(src, path.join(layout.root, FILES.rootfs));
+      // Opened read-write by the VMM, which runs as the jail's uid under the jailer.
+      layout.own(path.join(layout.root, FILES.rootfs));
     },
   },
   networkStep,

@@ -36,8 +36,13 @@ export interface Layout {
   /** Host path of the vsock Unix socket. */
   vsock: string;
   jailed: boolean;
-  /** Makes a host file visible to the VMM; returns the path to give the API. */
+  /**
+   * Makes a host file visible to the VMM; returns the path to give the API. Read-only use: a hard
+   * link shares the inode (and owner) of a registry file, so only a copy is handed to the jail's uid.
+   */
   stage(hostFile: string, name: string, options?: { noCopy?: boolean }): string;
+  /** Hands a file the VMM writes (its disk clone) to the jail's uid/gid; nothing in direct mode. */
+  own(file: string): void;
   /** Removes what the layout created outside the workspace (the jail). */
   dispose(): void;
 }
@@ -62,6 +67,7 @@ export function directLayout(workspace: string): Layout {
     vsock,
     jailed: false,
     stage: (hostFile) => path.resolve(hostFile),
+    own: () => undefined,
     dispose: () => undefined,
   };
 }
@@ -88,6 +94,7 @@ export function jailedLayout(workspace: string, jailer: JailerOptions, firecrack
       const dst = path.join(root, name);
       rmSync(dst, { force: true });
       try {
+        // Registry files are 0444: readable by the jail's uid through the link, owner unchanged.
         linkSync(hostFile, dst);
       } catch (err) {
         // A hard link needs the same filesystem; only small files may fall back to a copy.
@@ -95,10 +102,11 @@ export function jailedLayout(workspace: string, jailer: JailerOptions, firecrack
           throw FcConfigInvalid(`cannot hard-link ${hostFile} into the jail ${root} (${(err as NodeJS.ErrnoException).code}); put the jailer base on the data directory's filesystem`);
         }
         copyFileSync(hostFile, dst);
+        chownSync(dst, jailer.uid, jailer.gid);
       }
-      chownSync(dst, jailer.uid, jailer.gid);
       return name;
     },
+    own: (file) => chownSync(file, jailer.uid, jailer.gid),
     dispose() {
       // <base>/<exec>/<id>/root → remove <base>/<exec>/<id>
       rmSync(path.dirname(root), { recursive: true, force: true });

@@ -88,7 +88,11 @@ export const RESTORE_STEPS: readonly Step<FlowContext>[] = [
   {
     name: 'disk',
     when: (ctx) => !adopted.get(ctx)?.diskReady,
-    run: async (ctx) => void (await cloneDisk(snap(ctx).disk, path.join(need(ctx.layout, 'layout').root, FILES.rootfs))),
+    async run(ctx) {
+      const layout = need(ctx.layout, 'layout');
+      await cloneDisk(snap(ctx).disk, path.join(layout.root, FILES.rootfs));
+      layout.own(path.join(layout.root, FILES.rootfs));
+    },
   },
   // An adopted network spare brought its slot along.
   { ...networkStep, when: (ctx) => ctx.spec.network && ctx.net === undefined },
