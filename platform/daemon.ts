@@ -73,7 +73,15 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
 
   const registry = new Registry({ root: path.join(config.dataDir, 'registry'), store });
   let network: NetworkState = { service: null, reason: 'not opened yet' };
-  const { driver, reason } = selectDriver(config, { agentPath: locateAgent(), workspacesDir, logger, network: networkProvider(() => network.service) });
+  const metrics = platformMetrics();
+  const { driver, reason } = selectDriver(config, {
+    agentPath: locateAgent(),
+    workspacesDir,
+    logger,
+    network: networkProvider(() => network.service),
+    // Boots (golden builds, `vm run`), restores (instances, `vm run --snapshot`, fork clones) and snapshots alike.
+    onStep: (e) => metrics.restoreStep.observe({ driver: 'firecracker', flow: e.flow, step: e.step }, e.ms / 1000),
+  });
   logger.info('driver selected', { driver: driver.name, reason });
   network = await openNetwork({ driver: driver.name, settings: config.network, db: store.sqlite, logger, liveVmIds: records.list().map((r) => r.id) });
 
@@ -85,7 +93,6 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
 
   const logs = new LogSink(store, config.logRetention);
   const repo = new FunctionRepository(store);
-  const metrics = platformMetrics();
   const functions = new FunctionService({ config, driver, registry, repo, records, logs, logger, workspacesDir, metrics, secrets });
   metrics.registry.onCollect(() => {
     metrics.instances.reset();

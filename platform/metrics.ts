@@ -116,7 +116,7 @@ export function platformMetrics(registry = new MetricsRegistry()) {
     invocationErrors: registry.counter('ignition_invocation_errors_total', 'Invocations that failed on the platform side, by function and error code'),
     invocationDuration: registry.histogram('ignition_invocation_duration_seconds', 'Time to the response headers, by function and version'),
     restoreDuration: registry.histogram('ignition_restore_duration_seconds', 'Instance start (restore from the golden snapshot) to a healthy agent, by driver'),
-    restoreStep: registry.histogram('ignition_restore_step_seconds', 'Duration of each named step of machine boots and restores, by driver, flow and step'),
+    restoreStep: registry.histogram('ignition_restore_step_seconds', 'Duration of each named step of machine boots, restores and snapshots, by driver, flow and step'),
     instances: registry.gauge('ignition_instances', 'Instances by function and state (idle, busy, starting)'),
     queueDepth: registry.gauge('ignition_queue_depth', 'Requests waiting for an instance, by function'),
     vmmSpares: registry.gauge('ignition_vmm_spares', 'Firecracker processes started ahead and ready for restores, by kind (plain, network)'),

@@ -63,7 +63,17 @@ export function firecrackerChecks(config: IgnitionConfig, env: NodeJS.ProcessEnv
   ];
 }
 
-export function selectDriver(config: IgnitionConfig, opts: { agentPath: string; workspacesDir: string; logger: Logger; network?: NetworkProvider }): DriverChoice {
+export function selectDriver(
+  config: IgnitionConfig,
+  opts: {
+    agentPath: string;
+    workspacesDir: string;
+    logger: Logger;
+    network?: NetworkProvider;
+    /** Every named step of every Firecracker boot, restore and snapshot (the daemon's /metrics). */
+    onStep?: (e: { vmId: string; flow: string; step: string; ms: number; ok: boolean }) => void;
+  },
+): DriverChoice {
   const stepLogger = opts.logger.child({ driver: 'firecracker' });
   const makeProcess = (reason: string): DriverChoice => {
     const driver = new ProcessDriver({ agentPath: opts.agentPath, sandbox: config.sandbox, logger: opts.logger });
@@ -84,7 +94,10 @@ export function selectDriver(config: IgnitionConfig, opts: { agentPath: string; 
       log: (event, fields) => stepLogger.warn(event, fields),
       network: opts.network,
       // Every boot/restore/snapshot step, named and timed, in the logs (restores also reach /metrics).
-      onStep: (e) => stepLogger.debug('vm step', { vm: e.vmId, flow: e.flow, step: e.step, ms: e.ms, ok: e.ok }),
+      onStep: (e) => {
+        stepLogger.debug('vm step', { vm: e.vmId, flow: e.flow, step: e.step, ms: e.ms, ok: e.ok });
+        opts.onStep?.(e);
+      },
     }),
     reason,
   });

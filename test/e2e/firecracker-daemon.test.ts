@@ -117,6 +117,11 @@ test('VMs on firecracker: run, exec, snapshot, fork', async () => {
   const since = calls().slice(from);
   assert.is(since.find((c) => c.path === '/machine-config')?.body.track_dirty_pages, true);
   assert.equal(since.filter((c) => c.path === '/snapshot/create').map((c) => c.body.snapshot_type), ['Full', 'Diff']);
+  // Every flow's steps reach /metrics: the VM's boot, its snapshots, the clones' restores.
+  const metrics = await (await request(`${d.url}/metrics`)).body.text();
+  for (const [flow, step] of [['boot', 'instance-start'], ['snapshot', 'memory-base'], ['snapshot', 'snapshot-create'], ['restore', 'snapshot-load'], ['restore', 'agent-restore']]) {
+    assert.match(metrics, new RegExp(`ignition_restore_step_seconds_count\\{driver="firecracker",flow="${flow}",step="${step}"\\} [1-9]`), `${flow}/${step}`);
+  }
   const restored = await d.cli(['vm', 'run', '--snapshot', 'fcbox-snap']);
   assert.is(restored.code, 0, restored.stderr);
   for (const v of [id, restored.stdout.trim(), ...clones.map((c) => c.id)]) assert.is((await d.cli(['vm', 'rm', v])).code, 0);
@@ -144,7 +149,9 @@ test('a daemon killed outright: the next start ends every VMM it left, adopted s
   assert.is(r.statusCode, 200);
   await r.body.text();
   const machinesDir = path.join(d.dataDir, 'machines');
-  const instances = readdirSync(machinesDir).filter((n) => n.startsWith('vm_'));
+  // User VMs keep their workspace (marked stopped); a function's instances must go.
+  const userVms = new Set((JSON.parse((await d.cli(['vm', 'ps', '--json'])).stdout) as { id: string }[]).map((v) => v.id));
+  const instances = readdirSync(machinesDir).filter((n) => n.startsWith('vm_') && !userVms.has(n));
   assert.ok(instances.length >= 1, 'an instance runs (restored on a spare VMM)');
   const left = processesIn(machinesDir);
   assert.ok(left.length >= 2, 'VMMs (the fake and its guest) run under the data dir');
