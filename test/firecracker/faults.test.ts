@@ -3,7 +3,7 @@
  * naming the step that failed, and leaves nothing behind (no process with its cwd under the test
  * root, no workspace, no disk clone, no socket).
  */
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -11,7 +11,7 @@ import { IgnitionError } from '../../platform/errors.ts';
 import { FirecrackerDriver, type FirecrackerDriverOptions } from '../../platform/vmm/firecracker/driver.ts';
 import type { BootSpec } from '../../platform/vmm/port.ts';
 import { reportSkip } from '../support/needs.ts';
-import { AGENT_BUILT, AGENT_FIX, FAKE_BINARY, makeAssets, settleProcesses, type TestAssets } from './support.ts';
+import { AGENT_BUILT, AGENT_FIX, agentCall, FAKE_BINARY, makeAssets, settleProcesses, staleSocket, type TestAssets } from './support.ts';
 
 const skip = AGENT_BUILT ? null : AGENT_FIX;
 reportSkip('test/firecracker/faults.test.ts', skip);
@@ -167,6 +167,22 @@ t('a VMM killed from outside: the machine turns failed; destroy still cleans up'
     assert.is(err.code, 'fc_invalid_state');
     await m.destroy();
     await nothingLeft(a, 'vm_x1');
+  }));
+
+t('stale API and vsock sockets of a crashed VMM in the workspace do not block a boot', () =>
+  withAssets(async (a) => {
+    const ws = path.join(a.root, 'ws', 'vm_st1');
+    mkdirSync(ws, { recursive: true });
+    staleSocket(path.join(ws, 'api.sock'));
+    staleSocket(path.join(ws, 'v.sock'));
+    const m = await driver(a).boot(spec(a, 'vm_st1', { bundle: a.bundle }));
+    try {
+      assert.is(m.state, 'running');
+      assert.is((await agentCall(m, 'GET', '/v1/health')).status, 200, 'the fresh vsock socket is the one bound');
+    } finally {
+      await m.destroy();
+    }
+    await nothingLeft(a, 'vm_st1');
   }));
 
 t('graceful stop: SendCtrlAltDel ends the VMM without signals', () =>

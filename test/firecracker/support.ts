@@ -4,7 +4,8 @@
  * reader, an agent request over a machine's vsock, and the leak check (processes whose working
  * directory is inside a test's temp root: the fake and its agent both run there).
  */
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, truncateSync, writeFileSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, truncateSync, writeFileSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -52,6 +53,16 @@ export function makeAssets(prefix = 'fct-'): TestAssets {
     'let n = 0;\nexport default { fetch(req) { n++; return new Response(`hello ${new URL(req.url).pathname} ${n}`); } };\n',
   );
   return { root, kernel, rootfs, bundle, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+/**
+ * Leaves a stale Unix socket at `socketPath`, as a crashed VMM does: a process binds it and dies
+ * by SIGKILL, so nothing unlinks it (closing a listening server in-process would remove it).
+ */
+export function staleSocket(socketPath: string): void {
+  const bind = `require('net').createServer().listen(${JSON.stringify(socketPath)}, () => process.kill(process.pid, 'SIGKILL'))`;
+  spawnSync(process.execPath, ['-e', bind], { stdio: 'ignore' });
+  if (!statSync(socketPath).isSocket()) throw new Error(`no stale socket at ${socketPath}`);
 }
 
 /** Sends raw bytes on a fresh connection and collects what comes back until `until` matches or close. */

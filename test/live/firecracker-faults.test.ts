@@ -4,7 +4,6 @@
  * snapshot of a stopped VM is refused. Nothing is left behind. Skips without KVM and assets.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -12,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { IgnitionError } from '../../platform/errors.ts';
 import { FirecrackerDriver } from '../../platform/vmm/firecracker/driver.ts';
 import { reportSkip } from '../support/needs.ts';
-import { settleProcesses } from '../firecracker/support.ts';
+import { settleProcesses, staleSocket } from '../firecracker/support.ts';
 import { liveAssets, liveSkipReason } from './live-assets.ts';
 
 const skip = liveSkipReason();
@@ -30,9 +29,8 @@ t('corrupt state: the load fails, Firecracker exits, nothing is left; a stale so
     const ws = path.join(root, 'ws', 'vm_l1');
     const { mkdirSync } = await import('node:fs');
     mkdirSync(ws, { recursive: true });
-    const stale = net.createServer().listen(path.join(ws, 'api.sock'));
-    await new Promise((r) => stale.once('listening', r));
-    stale.close();
+    // A socket file nobody listens on (closing an in-process server would unlink it).
+    staleSocket(path.join(ws, 'api.sock'));
     const m = await driver.boot(spec(root, 'vm_l1'));
     const files = await m.snapshot(path.join(root, 'snap'));
     await m.destroy();
