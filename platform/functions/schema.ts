@@ -48,6 +48,8 @@ export const machinesTable = sqliteTable('machines', {
   state: text('state').notNull(),
   pid: integer('pid'),
   workspace: text('workspace').notNull(),
+  /** A `vm`'s user-given name (unique among VMs), kept so a restarted daemon still resolves it. */
+  name: text('name'),
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
 });
@@ -115,6 +117,13 @@ export const functionMigrations: Migration[] = [
       );
       CREATE INDEX logs_by_function ON logs (function, id);
       CREATE INDEX logs_by_invocation ON logs (invocation);
+    `,
+  },
+  {
+    id: 'functions-002',
+    sql: `
+      ALTER TABLE machines ADD COLUMN name TEXT;
+      CREATE UNIQUE INDEX machines_by_name ON machines (name) WHERE name IS NOT NULL;
     `,
   },
 ];

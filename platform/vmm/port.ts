@@ -71,6 +71,11 @@ export interface BootSpec extends MachineResources {
    * costs the guest a little on every first write to a page.
    */
   incrementalSnapshots?: boolean;
+  /**
+   * Subscribed to guest output before the machine starts, so the first lines (the agent coming
+   * up) are seen too; `onOutput` on the machine only sees lines from then on.
+   */
+  onOutput?: (line: OutputLine) => void;
 }
 
 export interface RestoreSpec extends BootSpec {

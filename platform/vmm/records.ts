@@ -21,6 +21,7 @@ export interface MachineRecord {
   state: string;
   pid: number | null;
   workspace: string;
+  name: string | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -28,11 +29,23 @@ export interface MachineRecord {
 export class MachineRecords {
   constructor(private readonly store: Store) {}
 
-  insert(r: { id: string; driver: string; role: MachineRole; fn?: string; version?: string; workspace: string; state: string; pid?: number }) {
+  insert(r: { id: string; driver: string; role: MachineRole; fn?: string; version?: string; workspace: string; state: string; pid?: number; name?: string | null }) {
     const now = Date.now();
     this.store.db
       .insert(machinesTable)
-      .values({ id: r.id, driver: r.driver, role: r.role, fn: r.fn ?? null, version: r.version ?? null, state: r.state, pid: r.pid ?? null, workspace: r.workspace, createdAt: now, updatedAt: now })
+      .values({
+        id: r.id,
+        driver: r.driver,
+        role: r.role,
+        fn: r.fn ?? null,
+        version: r.version ?? null,
+        state: r.state,
+        pid: r.pid ?? null,
+        workspace: r.workspace,
+        name: r.name ?? null,
+        createdAt: now,
+        updatedAt: now,
+      })
       .run();
   }
 

@@ -9,10 +9,10 @@
 import path from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { AgentClient } from '../guest/agent-client.ts';
-import { Conflict, NotFound, Unsupported } from '../errors.ts';
+import { BadRequest, Conflict, NotFound, Unsupported } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { Snapshot } from '../registry/types.ts';
-import type { Machine } from '../vmm/port.ts';
+import type { Machine, OutputLine } from '../vmm/port.ts';
 import type { MachineRecord } from '../vmm/records.ts';
 import type { ExecEvent, ExecRequest } from '../../agent/protocol.ts';
 import { assertFunctionName } from '../functions/names.ts';
@@ -52,9 +52,12 @@ interface Forking {
 
 export class VmService {
   private readonly live = new Map<string, Live>();
+  /** Name → id, for every VM record (running or not): names outlive a daemon restart. */
   private readonly names = new Map<string, string>();
 
-  constructor(private readonly deps: VmServiceDeps) {}
+  constructor(private readonly deps: VmServiceDeps) {
+    for (const r of deps.records.list('vm')) if (r.name) this.names.set(r.name, r.id);
+  }
 
   async run(input: RunVmInput) {
     if (input.name !== undefined) {
@@ -63,21 +66,25 @@ export class VmService {
     }
     const id = newId('vm');
     const workspace = path.join(this.deps.workspacesDir, id);
+    let snapshot: Snapshot | undefined;
+    if (input.snapshot) snapshot = this.deps.registry.get(input.snapshot);
+    // A restored VM has the memory and vCPUs its snapshot was taken with; nothing can change them.
+    const size = snapshot ? restoredSize(snapshot, input) : { memoryMiB: input.memoryMiB ?? 128, vcpus: input.vcpus ?? 1 };
     const spec = {
       id,
       workspace,
-      memoryMiB: input.memoryMiB ?? 128,
-      vcpus: input.vcpus ?? 1,
+      ...size,
       env: input.env ?? {},
       network: input.network ?? false,
       labels: { vm: input.name ?? id },
       // A VM of this surface is snapshotted and forked at will: later snapshots can be Diffs.
       incrementalSnapshots: true,
+      // From the first line on, so `vm logs` shows the guest coming up.
+      onOutput: (line: OutputLine) => this.deps.logs.ingest({ fn: id, machine: id }, line),
     };
-    let snapshot: Snapshot | undefined;
-    if (input.snapshot) snapshot = this.deps.registry.get(input.snapshot);
     const image = input.image ? this.deps.registry.filePaths(this.deps.registry.get(input.image)) : this.deps.baseImage;
-    this.deps.records.insert({ id, driver: this.deps.driver.name, role: 'vm', workspace, state: 'starting' });
+    this.deps.records.insert({ id, driver: this.deps.driver.name, role: 'vm', workspace, state: 'starting', name: input.name ?? null });
+    if (input.name !== undefined) this.names.set(input.name, id);
     let machine: Machine;
     try {
       machine = snapshot
@@ -85,17 +92,18 @@ export class VmService {
         : await this.deps.driver.boot({ ...spec, image });
     } catch (err) {
       this.deps.records.remove(id);
+      if (input.name !== undefined) this.names.delete(input.name);
       rmSync(workspace, { recursive: true, force: true });
       throw err;
     }
-    return this.adopt(machine, input.name ?? null, snapshot?.id ?? null, spec);
+    return this.adopt(machine, input.name ?? null, snapshot?.id ?? null, spec, false);
   }
 
-  private adopt(machine: Machine, name: string | null, source: string | null, size: { memoryMiB: number; vcpus: number }) {
+  /** `subscribe`: the machine's output is not yet going to the logs (a fork clone's is not). */
+  private adopt(machine: Machine, name: string | null, source: string | null, size: { memoryMiB: number; vcpus: number }, subscribe = true) {
     const client = new AgentClient(machine);
-    machine.onOutput((line) => this.deps.logs.ingest({ fn: machine.id, machine: machine.id }, line));
+    if (subscribe) machine.onOutput((line) => this.deps.logs.ingest({ fn: machine.id, machine: machine.id }, line));
     this.live.set(machine.id, { machine, client, name, source, memoryMiB: size.memoryMiB, vcpus: size.vcpus });
-    if (name) this.names.set(name, machine.id);
     this.deps.records.update(machine.id, { state: machine.state, pid: machine.pid ?? null });
     void machine.exited.then(() => {
       if (this.live.has(machine.id)) this.deps.records.update(machine.id, { state: 'stopped', pid: null });
@@ -129,11 +137,13 @@ export class VmService {
     const live = this.live.get(r.id);
     return {
       id: r.id,
-      name: live?.name ?? null,
+      name: r.name ?? null,
       driver: r.driver,
       state: live?.machine.state ?? r.state,
       pid: live?.machine.pid ?? null,
       workspace: r.workspace,
+      memoryMiB: live?.memoryMiB ?? null,
+      vcpus: live?.vcpus ?? null,
       source: live?.source ?? null,
       timings: live?.machine.timings ?? [],
       createdAt: new Date(r.createdAt).toISOString(),
@@ -154,7 +164,12 @@ export class VmService {
 
   exec(ref: string, req: ExecRequest, signal?: AbortSignal): AsyncGenerator<ExecEvent> {
     if (!this.deps.driver.capabilities.exec) throw Unsupported(`the ${this.deps.driver.name} driver cannot exec`);
-    return this.running(ref).client.exec(req, signal);
+    const live = this.running(ref);
+    // A paused guest cannot answer: refuse at once rather than hang until the client gives up.
+    if (live.machine.state === 'paused') {
+      throw Conflict(`VM ${live.machine.id} is paused: resume it to exec`, { data: { vm: live.machine.id, state: 'paused' } });
+    }
+    return live.client.exec(req, signal);
   }
 
   async snapshot(ref: string, name?: string) {
@@ -187,7 +202,7 @@ export class VmService {
   async fork(ref: string, count: number) {
     const live = this.running(ref);
     if (!this.deps.driver.capabilities.fork) throw Unsupported(`the ${this.deps.driver.name} driver cannot fork a running machine`, { phase: 'snapshot' });
-    if (!Number.isInteger(count) || count < 1 || count > 1000) throw Conflict(`fork count must be from 1 to 1000 (got ${count})`);
+    if (!Number.isInteger(count) || count < 1 || count > 1000) throw BadRequest(`fork count must be an integer from 1 to 1000 (got ${count})`, { data: { count } });
     await live.client.close();
     const { clones } = await (this.deps.driver as unknown as Forking).fork(live.machine, { count });
     this.live.set(live.machine.id, { ...live, client: new AgentClient(live.machine) });
@@ -217,8 +232,8 @@ export class VmService {
       await live.client.close();
       await live.machine.destroy();
       this.live.delete(r.id);
-      if (live.name) this.names.delete(live.name);
     }
+    if (r.name) this.names.delete(r.name);
     rmSync(r.workspace, { recursive: true, force: true });
     this.deps.records.remove(r.id);
     this.deps.logs.deleteFunction(r.id);
@@ -239,3 +254,15 @@ export class VmService {
   }
 }
 
+/** The size of a VM restored from `snapshot`; sizes the caller gives must match it. */
+function restoredSize(snapshot: Snapshot, input: RunVmInput): { memoryMiB: number; vcpus: number } {
+  const config = snapshot.config as { memoryMiB?: unknown; vcpus?: unknown };
+  const memoryMiB = typeof config.memoryMiB === 'number' ? config.memoryMiB : (input.memoryMiB ?? 128);
+  const vcpus = typeof config.vcpus === 'number' ? config.vcpus : (input.vcpus ?? 1);
+  if ((input.memoryMiB !== undefined && input.memoryMiB !== memoryMiB) || (input.vcpus !== undefined && input.vcpus !== vcpus)) {
+    throw BadRequest(`snapshot ${snapshot.id} was taken with ${memoryMiB} MiB and ${vcpus} vCPU(s); a VM restored from it has the same (leave out --memory/--vcpus)`, {
+      data: { snapshot: snapshot.id, memoryMiB, vcpus },
+    });
+  }
+  return { memoryMiB, vcpus };
+}

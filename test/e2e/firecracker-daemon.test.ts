@@ -122,8 +122,16 @@ test('VMs on firecracker: run, exec, snapshot, fork', async () => {
   for (const [flow, step] of [['boot', 'instance-start'], ['snapshot', 'memory-base'], ['snapshot', 'snapshot-create'], ['restore', 'snapshot-load'], ['restore', 'agent-restore']]) {
     assert.match(metrics, new RegExp(`ignition_restore_step_seconds_count\\{driver="firecracker",flow="${flow}",step="${step}"\\} [1-9]`), `${flow}/${step}`);
   }
+  const badCount = await d.cli(['vm', 'fork', id, '--count', '0']);
+  assert.is(badCount.code, 1);
+  assert.match(badCount.stderr, /fork count must be an integer from 1 to 1000.*\[bad_request\]/);
+  const resized = await d.cli(['vm', 'run', '--snapshot', 'fcbox-snap', '--memory', '512']);
+  assert.is(resized.code, 1);
+  assert.match(resized.stderr, /was taken with 128 MiB and 1 vCPU\(s\).*\[bad_request\]/);
   const restored = await d.cli(['vm', 'run', '--snapshot', 'fcbox-snap']);
   assert.is(restored.code, 0, restored.stderr);
+  const sized = JSON.parse((await d.cli(['vm', 'inspect', restored.stdout.trim()])).stdout);
+  assert.equal([sized.memoryMiB, sized.vcpus, sized.source], [128, 1, JSON.parse((await d.cli(['inspect', 'fcbox-snap'])).stdout).id]);
   for (const v of [id, restored.stdout.trim(), ...clones.map((c) => c.id)]) assert.is((await d.cli(['vm', 'rm', v])).code, 0);
 });
 

@@ -5,7 +5,9 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { startTestDaemon, type TestDaemon } from '../support/daemon.ts';
 
 let d: TestDaemon;
@@ -18,7 +20,7 @@ test.after(async () => {
 });
 
 test('vm run starts a machine; ps and inspect show it', async () => {
-  const r = await d.cli(['vm', 'run', '--name', 'box']);
+  const r = await d.cli(['vm', 'run', '--name', 'box', '--memory', '192', '--vcpus', '2']);
   assert.is(r.code, 0, r.stderr);
   id = r.stdout.trim();
   assert.match(id, /^vm_/);
@@ -26,7 +28,18 @@ test('vm run starts a machine; ps and inspect show it', async () => {
   assert.equal(ps.map((v: { id: string; name: string; state: string }) => [v.id, v.name, v.state]), [[id, 'box', 'running']]);
   const inspect = JSON.parse((await d.cli(['vm', 'inspect', 'box'])).stdout);
   assert.is(inspect.id, id);
+  assert.equal([inspect.memoryMiB, inspect.vcpus], [192, 2]);
   assert.ok(inspect.timings.some((t: { step: string }) => t.step === 'agent-ready'));
+  const taken = await d.cli(['vm', 'run', '--name', 'box']);
+  assert.is(taken.code, 1);
+  assert.match(taken.stderr, /already exists.*\[conflict\]/);
+});
+
+test('vm logs shows the guest console', async () => {
+  const r = await d.cli(['vm', 'logs', 'box', '--json']);
+  assert.is(r.code, 0, r.stderr);
+  const lines = JSON.parse(r.stdout) as { message: string }[];
+  assert.ok(lines.some((l) => /ignition-agent ready/.test(l.message)), JSON.stringify(lines).slice(0, 300));
 });
 
 test('vm exec runs a command and exits with its code', async () => {
@@ -41,8 +54,11 @@ test('vm exec runs a command and exits with its code', async () => {
   assert.match(missing.stderr, /\[exec_not_found\]/);
 });
 
-test('pause and resume', async () => {
+test('pause and resume; exec on a paused VM is refused at once', async () => {
   assert.match((await d.cli(['vm', 'pause', id])).stdout, /paused/);
+  const frozen = await d.cli(['vm', 'exec', id, '--', 'true']);
+  assert.is(frozen.code, 1);
+  assert.match(frozen.stderr, /is paused: resume it to exec.*\[conflict\]/);
   assert.match((await d.cli(['vm', 'resume', id])).stdout, /running/);
   assert.is((await d.cli(['vm', 'exec', id, '--', 'true'])).code, 0);
 });
@@ -68,6 +84,28 @@ test('kill keeps the record; rm removes record and workspace', async () => {
   assert.equal(JSON.parse((await d.cli(['vm', 'ps', '--json'])).stdout), []);
   const again = await d.cli(['vm', 'rm', id]);
   assert.match(again.stderr, /no VM .*\[not_found\]/);
+});
+
+test('a VM name outlives a daemon restart: it still resolves, and stays taken until vm rm', async () => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ign-vm-names-'));
+  let a: TestDaemon | undefined = await startTestDaemon({ dataDir });
+  try {
+    const run = await a.cli(['vm', 'run', '--name', 'keep']);
+    assert.is(run.code, 0, run.stderr);
+    await a.stop();
+    a = await startTestDaemon({ dataDir });
+    const inspect = JSON.parse((await a.cli(['vm', 'inspect', 'keep'])).stdout);
+    assert.equal([inspect.id, inspect.name, inspect.state], [run.stdout.trim(), 'keep', 'stopped']);
+    const again = await a.cli(['vm', 'run', '--name', 'keep']);
+    assert.match(again.stderr, /already exists.*\[conflict\]/);
+    assert.is((await a.cli(['vm', 'rm', 'keep'])).code, 0);
+    const reused = await a.cli(['vm', 'run', '--name', 'keep']);
+    assert.is(reused.code, 0, reused.stderr);
+    assert.is((await a.cli(['vm', 'rm', 'keep'])).code, 0);
+  } finally {
+    await a?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
 
 test('net ls: host networking is off on the process driver, and says why', async () => {

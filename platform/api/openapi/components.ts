@@ -152,6 +152,8 @@ export const schemas: Record<string, JsonSchema> = {
     state: str(undefined, { enum: ['starting', 'running', 'paused', 'stopped', 'failed'] }),
     pid: nullable(int()),
     workspace: str(),
+    memoryMiB: nullable(int('Guest memory (a restored VM has its snapshot\'s); null for a VM a previous daemon ran.')),
+    vcpus: nullable(int()),
     source: nullable(str('The snapshot or VM it came from.')),
     timings: arr(timing),
     createdAt: dateTime(),

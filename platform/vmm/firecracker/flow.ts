@@ -38,7 +38,7 @@ export function newContext(spec: BootSpec, opts: ResolvedOptions, incremental = 
     resources: new CleanupStack(),
     files: new CleanupStack(),
     timings: [],
-    listeners: new Set(),
+    listeners: new Set(spec.onOutput ? [spec.onOutput] : []),
   };
 }
 

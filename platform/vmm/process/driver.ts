@@ -219,6 +219,7 @@ class ProcessMachine implements Machine {
   ) {
     this.id = spec.id;
     this.workspace = spec.workspace;
+    if (spec.onOutput) this.listeners.add(spec.onOutput);
   }
 
   get pid() {

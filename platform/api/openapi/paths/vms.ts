@@ -68,7 +68,7 @@ export const vmPaths: Record<string, PathItem> = {
   '/v1/vms/{id}/snapshot': {
     post: admin({
       operationId: 'snapshotVm',
-      summary: 'Take a full snapshot of a running VM into the registry',
+      summary: 'Snapshot a running VM (memory, state and disk, each complete) into the registry',
       tags,
       parameters: [id],
       requestBody: jsonBody(obj({}, { name: str() }), undefined, false),
