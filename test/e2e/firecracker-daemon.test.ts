@@ -99,6 +99,14 @@ test('VMs on firecracker: run, exec, snapshot, fork', async () => {
   const id = run.stdout.trim();
   const ex = await d.cli(['vm', 'exec', id, '--', 'sh', '-c', 'echo in-guest']);
   assert.is(ex.stdout, 'in-guest\n');
+  // Pause is PATCH /vm Paused on this driver; a paused guest takes no exec until resumed.
+  assert.match((await d.cli(['vm', 'pause', 'fcbox'])).stdout, /paused/);
+  assert.match((await d.cli(['vm', 'exec', id, '--', 'true'])).stderr, /is paused.*\[conflict\]/);
+  assert.match((await d.cli(['vm', 'resume', 'fcbox'])).stdout, /running/);
+  const ps = JSON.parse((await d.cli(['vm', 'ps', '--json'])).stdout) as { id: string; name: string; state: string; driver: string }[];
+  assert.equal(ps.map((v) => [v.id, v.name, v.state, v.driver]), [[id, 'fcbox', 'running', 'firecracker']]);
+  const logs = JSON.parse((await d.cli(['vm', 'logs', 'fcbox', '--json'])).stdout) as { message: string }[];
+  assert.ok(logs.some((l) => /ignition-agent ready/.test(l.message)), 'the guest console from its first line');
   const snap = await d.cli(['vm', 'snapshot', id, '--name', 'fcbox-snap']);
   assert.is(snap.code, 0, snap.stderr);
   assert.match(snap.stdout.trim(), /^snap_/);
@@ -132,7 +140,11 @@ test('VMs on firecracker: run, exec, snapshot, fork', async () => {
   assert.is(restored.code, 0, restored.stderr);
   const sized = JSON.parse((await d.cli(['vm', 'inspect', restored.stdout.trim()])).stdout);
   assert.equal([sized.memoryMiB, sized.vcpus, sized.source], [128, 1, JSON.parse((await d.cli(['inspect', 'fcbox-snap'])).stdout).id]);
+  // kill stops the VMM and keeps the record; rm removes both.
+  assert.match((await d.cli(['vm', 'kill', restored.stdout.trim()])).stdout, /stopped/);
+  assert.is(JSON.parse((await d.cli(['vm', 'inspect', restored.stdout.trim()])).stdout).state, 'stopped');
   for (const v of [id, restored.stdout.trim(), ...clones.map((c) => c.id)]) assert.is((await d.cli(['vm', 'rm', v])).code, 0);
+  assert.equal(JSON.parse((await d.cli(['vm', 'ps', '--json'])).stdout), []);
 });
 
 /** Live (not zombie) processes whose working directory is inside `dir`. */
