@@ -71,6 +71,33 @@ test('steps run in order, are timed, and a failure names its step with the cause
   assert.equal(events, ['one:true', 'two:false']);
 });
 
+test('repeated sparse copies of one source reuse its data map; a changed source is scanned again', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fcd-'));
+  try {
+    const src = path.join(dir, 'src.img');
+    const fd = openSync(src, 'w');
+    // Data across a 1 MiB chunk boundary and in two separate places.
+    writeSync(fd, Buffer.alloc(8192, 1), 0, 8192, 1024 * 1024 - 4096);
+    writeSync(fd, Buffer.from('tail data'), 0, 9, 20 * 1024 * 1024);
+    ftruncateSync(fd, 24 * 1024 * 1024);
+    closeSync(fd);
+    for (const name of ['a.img', 'b.img', 'c.img']) {
+      await sparseCopy(src, path.join(dir, name));
+      assert.ok(readFileSync(path.join(dir, name)).equals(readFileSync(src)), `${name}: same bytes`);
+      assert.ok(statSync(path.join(dir, name)).blocks * 512 < 256 * 1024, `${name}: sparse`);
+    }
+    // New data in what was a hole: the cached map no longer describes the file.
+    await new Promise((r) => setTimeout(r, 20));
+    const again = openSync(src, 'r+');
+    writeSync(again, Buffer.from('new'), 0, 3, 10 * 1024 * 1024);
+    closeSync(again);
+    await sparseCopy(src, path.join(dir, 'd.img'));
+    assert.ok(readFileSync(path.join(dir, 'd.img')).equals(readFileSync(src)), 'the change is copied');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('disk clone keeps content and holes (sparse fallback), never overwrites', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fcd-'));
   try {
