@@ -28,6 +28,8 @@ interface Sample {
   ok: boolean;
   /** Open loop only: how late the generator sent it. */
   lagMs?: number;
+  /** Why it failed (HTTP status or client error code). */
+  failure?: string;
 }
 
 async function closedLoop(origin: string, path: string, connections: number, until: () => boolean): Promise<Sample[]> {
@@ -38,15 +40,15 @@ async function closedLoop(origin: string, path: string, connections: number, unt
       Array.from({ length: connections }, async () => {
         while (!until()) {
           const t = performance.now();
-          let ok = false;
+          let failure: string | undefined;
           try {
             const res = await pool.request({ method: 'GET', path });
             await res.body.dump();
-            ok = res.statusCode === 200;
-          } catch {
-            ok = false;
+            if (res.statusCode !== 200) failure = String(res.statusCode);
+          } catch (err) {
+            failure = (err as { code?: string }).code ?? 'error';
           }
-          samples.push({ at: t, ms: performance.now() - t, ok });
+          samples.push({ at: t, ms: performance.now() - t, ok: failure === undefined, ...(failure === undefined ? {} : { failure }) });
         }
       }),
     );
@@ -119,6 +121,8 @@ export interface DeployUnderLoad {
   afterMs: number;
   requests: number;
   failed: number;
+  /** Failed requests by HTTP status or client error code. */
+  failures: Record<string, number>;
   /** Requests started (or due) per second in the baselines. */
   rateBefore: number;
   /** Open loop: requests issued while every connection was busy, and the most in flight. */
@@ -215,6 +219,7 @@ export async function deployUnderLoad(
     afterMs: opts.afterMs,
     requests: samples.length,
     failed: samples.filter((s) => !s.ok).length,
+    failures: samples.reduce<Record<string, number>>((n, s) => (s.failure ? { ...n, [s.failure]: (n[s.failure] ?? 0) + 1 } : n), {}),
     rateBefore: inWindows(before).length / (length(before) / 1000),
     waitedForConnection,
     maxInFlight,
@@ -422,7 +427,7 @@ export async function runOperations(ctx: BenchContext): Promise<BenchResult> {
         },
       ],
       goals: [
-        goal('requests failed during a deploy under steady load', failed, '<=', 0, 'requests', (m) => `${fmt(m, 0)} of ${dep.requests} requests failed over ${dep.deploys} deploys at ${rate} requests/s.`),
+        goal('requests failed during a deploy under steady load', failed, '<=', 0, 'requests', (m) => `${fmt(m, 0)} of ${dep.requests} requests failed over ${dep.deploys} deploys at ${rate} requests/s (${Object.entries(dep.failures).map(([k, v]) => `${v} × ${k}`).join(', ')}; host ${pct(during.busy)} busy during the deploys, p99 before them ${ms(before.p99)}).`),
         ...[
           goal('p99 during a deploy vs before (steady load)', p99Ratio, '<=', 1.5, '×', (m) =>
             `p99 during the deploys was ${ratio(m)} of p99 before them at ${rate} requests/s (host CPU ${pct(during.busy)} busy during, ${pct(before.busy)} before): the build and warm-up ran at ${vs(build)} (host ${pct(build.busy)} busy), the traffic shift at ${vs(shift)} (host ${pct(shift.busy)} busy); the generator's lag p99 was ${ms(during.lagP99)} during against ${ms(before.lagP99)} before.`,

@@ -20,6 +20,8 @@ export interface OpenSample {
   /** From the scheduled start to the end of the response body. */
   ms: number;
   ok: boolean;
+  /** Why it failed: the HTTP status, or the client's error code. */
+  failure?: string;
   /** How late the generator issued it (sent minus scheduled). */
   lagMs: number;
 }
@@ -54,13 +56,13 @@ export async function openLoop(origin: string, path: string, opts: { rate: numbe
       .then(
         async (res) => {
           await res.body.dump();
-          return res.statusCode === 200;
+          return res.statusCode === 200 ? undefined : String(res.statusCode);
         },
-        () => false,
+        (err: { code?: string }) => err?.code ?? 'error',
       )
-      .catch(() => false)
-      .then((ok) => {
-        samples.push({ at, ms: performance.now() - at, ok, lagMs: sent - at });
+      .catch((err: { code?: string }) => err?.code ?? 'error')
+      .then((failure) => {
+        samples.push({ at, ms: performance.now() - at, ok: failure === undefined, ...(failure === undefined ? {} : { failure }), lagMs: sent - at });
         inFlight.delete(done);
       });
     inFlight.add(done);
