@@ -6,6 +6,7 @@
  * naming it in the message (`config: functions.timeoutMs must be …`).
  */
 import { defineError } from '../errors.ts';
+import type { JailerOptions } from '../vmm/firecracker/jailer.ts';
 import type { NetworkSettings } from '../network/attach.ts';
 import { checkAuthMode, checkCors, type AuthMode } from '../auth/settings.ts';
 import type { CorsSettings } from '../auth/cors.ts';
@@ -63,17 +64,7 @@ export interface FirecrackerSettings {
    */
   diffSnapshots?: 'auto' | 'on' | 'off';
   /** Run each VMM under Firecracker's jailer (chroot, cgroups v2, dropped uid/gid). Off by default. */
-  jailer?: {
-    binary: string;
-    uid: number;
-    gid: number;
-    chrootBaseDir?: string;
-    cgroupVersion?: 1 | 2;
-    /** `--cgroup <file>=<value>` for every VM, e.g. `cpu.max=50000 100000`. */
-    cgroups?: string[];
-    /** Firecracker in a new PID namespace (the jailer's `--new-pid-ns`). */
-    newPidNs?: boolean;
-  };
+  jailer?: Omit<JailerOptions, 'netns'>;
 }
 
 export interface IgnitionConfig {

@@ -5,14 +5,13 @@
  * calls a boot and a restore make, the memory file shared and never copied).
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FirecrackerDriver } from '../../platform/vmm/firecracker/driver.ts';
 import { machineContract } from './contract.ts';
-import { AGENT_BUILT, AGENT_FIX, bootSpec, FAKE_BINARY, makeAssets, readTrace, settleProcesses } from './support.ts';
+import { AGENT_BUILT, AGENT_FIX, bootSpec, FAKE_BINARY, makeAssets, rawExchange, readTrace, settleProcesses } from './support.ts';
 import { reportSkip } from '../support/needs.ts';
 
 const skip = AGENT_BUILT ? null : AGENT_FIX;
@@ -85,39 +84,14 @@ machineContract('firecracker over the fake', ({ root }) => fakeDriver(root), { f
   }
 });
 
-/** Writes `parts` to the VM's vsock socket with a pause between them; resolves with all it read until EOF or 2 s. */
-function vsockExchange(sock: string, parts: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(sock);
-    let out = '';
-    const timer = setTimeout(() => {
-      s.destroy();
-      resolve(out);
-    }, 2000);
-    s.setEncoding('latin1');
-    s.on('data', (d: string) => (out += d));
-    s.on('error', reject);
-    s.on('close', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-    s.on('connect', async () => {
-      for (const [i, p] of parts.entries()) {
-        if (i > 0) await new Promise((r) => setTimeout(r, 50));
-        if (!s.destroyed) s.write(p);
-      }
-    });
-  });
-}
-
 (skip ? test.skip : test)('vsock: CONNECT must arrive in one write, as Firecracker reads it', async () => {
   const a = makeAssets();
   const driver = fakeDriver(a.root);
   const m = await driver.boot(bootSpec(a.root, 'vm_vs1', a.bundle));
   try {
-    const split = await vsockExchange(m.vsockPath, ['CONN', 'ECT 52\n']);
+    const split = await rawExchange(m.vsockPath, ['CONN', 'ECT 52\n'], undefined, 2000);
     assert.not.match(split, /^OK/, 'a split command is dropped without OK');
-    const whole = await vsockExchange(m.vsockPath, ['CONNECT 52\nGET /v1/health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n']);
+    const whole = await rawExchange(m.vsockPath, 'CONNECT 52\nGET /v1/health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', undefined, 5000);
     assert.match(whole, /^OK \d+\nHTTP\/1\.1 200 /);
   } finally {
     await m.destroy();

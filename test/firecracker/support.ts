@@ -65,8 +65,11 @@ export function staleSocket(socketPath: string): void {
   if (!statSync(socketPath).isSocket()) throw new Error(`no stale socket at ${socketPath}`);
 }
 
-/** Sends raw bytes on a fresh connection and collects what comes back until `until` matches or close. */
-export function rawExchange(socketPath: string, bytes: string | Buffer, until?: (text: string) => boolean, timeoutMs = 10_000): Promise<string> {
+/**
+ * Sends raw bytes on a fresh connection and collects what comes back until `until` matches or
+ * close. An array is sent as separate writes 50 ms apart (a request split across writes).
+ */
+export function rawExchange(socketPath: string, bytes: string | Buffer | string[], until?: (text: string) => boolean, timeoutMs = 10_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = net.connect(socketPath);
     let out = '';
@@ -91,7 +94,13 @@ export function rawExchange(socketPath: string, bytes: string | Buffer, until?: 
       clearTimeout(timer);
       resolve(out);
     });
-    s.on('connect', () => s.write(bytes));
+    s.on('connect', async () => {
+      const parts = Array.isArray(bytes) ? bytes : [bytes];
+      for (const [i, part] of parts.entries()) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 50));
+        if (!s.destroyed) s.write(part);
+      }
+    });
   });
 }
 
