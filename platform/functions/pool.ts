@@ -50,11 +50,13 @@ export const HEADROOM_IDLE_CPUS = 1;
 
 /**
  * Pure: whether `toStart` wanted starts may go ahead, or (0) they only add headroom on a host
- * without an idle CPU. Starts for waiting requests, for `minWarm`, and in `fresh` isolation
+ * without an idle CPU, or while the pool is `holding` headroom (its traffic is still moving to it). Starts for waiting requests, for `minWarm`, and in `fresh` isolation
  * (every request consumes an instance) always go ahead; so does any start when idle CPU is unknown.
  */
-export function allowedStarts(toStart: number, s: { fresh: boolean; queued: number; live: number; minWarm: number; idleCpus: number | null }): number {
-  if (toStart === 0 || s.fresh || s.queued > 0 || s.live < s.minWarm || s.idleCpus === null) return toStart;
+export function allowedStarts(toStart: number, s: { fresh: boolean; queued: number; live: number; minWarm: number; idleCpus: number | null; holding?: boolean }): number {
+  if (toStart === 0 || s.fresh || s.queued > 0 || s.live < s.minWarm) return toStart;
+  if (s.holding) return 0;
+  if (s.idleCpus === null) return toStart;
   return s.idleCpus >= HEADROOM_IDLE_CPUS ? toStart : 0;
 }
 
@@ -85,6 +87,7 @@ export class Pool {
   private background: boolean;
   private lastTaken = -Infinity;
   private readonly hostCpu: HostCpu;
+  private holding = false;
 
   constructor(
     readonly version: VersionRecord,
@@ -122,6 +125,24 @@ export class Pool {
     if (!this.background) return;
     this.background = false;
     for (const inst of this.instances) inst.machine.setPriority?.('normal');
+  }
+
+  /**
+   * While traffic moves to this version (a deploy's slow start), no spare is started as headroom:
+   * its in-flight peaks then come from its instances' cold JIT and from the deploy itself, not
+   * from demand (measured in one run: a second instance started mid-shift on a host with an idle
+   * CPU, and with its start and cold JIT the p99 of the shift and of the second after it was 7-8x
+   * the baseline's). Ending the hold forgets those peaks. Requests that wait for a slot still
+   * start instances.
+   */
+  holdHeadroom(on: boolean) {
+    if (this.holding === on) return;
+    this.holding = on;
+    if (!on) {
+      this.previousPeak = 0;
+      this.peak = this.inflightTotal();
+      this.peakWindowStart = Date.now();
+    }
   }
 
   /** Starts `minWarm` instances (and waits for them) so a new version serves at once. */
@@ -291,7 +312,7 @@ export class Pool {
     }
     if (toStart > 0) {
       const live = count + this.starting;
-      toStart = allowedStarts(toStart, { fresh, queued: this.queue.length, live, minWarm: minCount, idleCpus: fresh ? null : this.hostCpu.idleCpus() });
+      toStart = allowedStarts(toStart, { fresh, queued: this.queue.length, live, minWarm: minCount, idleCpus: fresh || this.holding ? null : this.hostCpu.idleCpus(), holding: this.holding });
     }
     // Back off after repeated failures instead of spinning on a function that cannot start.
     if (this.consecutiveFailures >= 3) toStart = Math.min(toStart, this.starting === 0 ? 1 : 0);

@@ -175,7 +175,12 @@ export class FunctionService {
     this.invalidate(name);
     if (previous) {
       const t1 = performance.now();
-      await this.shift(name, alias, previous);
+      pool.holdHeadroom(true);
+      try {
+        await this.shift(name, alias, previous);
+      } finally {
+        pool.holdHeadroom(false);
+      }
       golden.timings.push({ step: 'slow-start', ms: performance.now() - t1 });
     }
     await this.drainUnreferenced(name);

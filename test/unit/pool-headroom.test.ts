@@ -23,6 +23,14 @@ test('allowedStarts: waiting requests, minWarm, fresh isolation and an unknown h
   assert.is(allowedStarts(0, busy), 0);
 });
 
+test('allowedStarts: a pool holding headroom (traffic moving to it) starts only for waiting requests and minWarm', () => {
+  const holding = { ...headroom, idleCpus: 2, holding: true };
+  assert.is(allowedStarts(1, holding), 0);
+  assert.is(allowedStarts(1, { ...holding, idleCpus: null }), 0);
+  assert.is(allowedStarts(1, { ...holding, queued: 1 }), 1);
+  assert.is(allowedStarts(1, { ...holding, live: 0 }), 1);
+});
+
 test('parseIdle: idle and iowait are idle; idleBetween scales by the CPU count', () => {
   const a = parseIdle('cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2 3\n');
   assert.equal(a, { idle: 800, total: 1000 });
