@@ -79,8 +79,9 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
     workspacesDir,
     logger,
     network: networkProvider(() => network.service),
-    // Boots (golden builds, `vm run`), restores (instances, `vm run --snapshot`, fork clones) and snapshots alike.
-    onStep: (e) => metrics.restoreStep.observe({ driver: 'firecracker', flow: e.flow, step: e.step }, e.ms / 1000),
+    // Boots (golden builds, `vm run`), restores (instances, `vm run --snapshot`, fork clones) and
+    // snapshots alike. Called only once machines start, after `driver` below is set.
+    onStep: (e) => metrics.restoreStep.observe({ driver: driver.name, flow: e.flow, step: e.step }, e.ms / 1000),
   });
   logger.info('driver selected', { driver: driver.name, reason });
   network = await openNetwork({ driver: driver.name, settings: config.network, db: store.sqlite, logger, liveVmIds: records.list().map((r) => r.id) });

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { parseHostCpu } from '../vmm/process/pacer.ts';
 
 /** The port: idle CPUs (0 … CPU count) over the last moments, or null when unknown. */
 export interface HostCpu {
@@ -25,8 +26,8 @@ interface Reading {
 
 /** Parses the first line of /proc/stat into idle (idle + iowait) and total ticks. Pure. */
 export function parseIdle(stat: string): { idle: number; total: number } {
-  const f = stat.slice(0, stat.indexOf('\n')).trim().split(/\s+/).slice(1).map(Number);
-  return { idle: (f[3] ?? 0) + (f[4] ?? 0), total: f.reduce((a, b) => a + b, 0) };
+  const { busy, total } = parseHostCpu(stat);
+  return { idle: total - busy, total };
 }
 
 /** Idle CPUs between two readings (null when no time passed between them). Pure. */

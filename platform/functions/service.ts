@@ -327,9 +327,8 @@ export class FunctionService {
         pool.onStarted = (inst) => {
           for (const t of inst.timings) {
             if (t.step === 'total') metrics.restoreDuration.observe({ driver }, t.ms / 1000);
-            // The Firecracker driver reports its own steps, for every flow (daemon.ts); only this
-            // layer's own step (agent-restore) is added here.
-            else if (driver !== 'firecracker' || t.step === 'agent-restore') metrics.restoreStep.observe({ driver, flow: 'restore', step: t.step }, t.ms / 1000);
+            // Drivers report their own steps (daemon.ts); only this layer's step is added here.
+            else if (t.step === 'agent-restore') metrics.restoreStep.observe({ driver, flow: 'restore', step: t.step }, t.ms / 1000);
           }
         };
       }

@@ -6,6 +6,7 @@
 import { eq } from 'drizzle-orm';
 import { readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { FILES } from './firecracker/layout.ts';
 import type { Store } from '../store/db.ts';
 import { machinesTable } from '../functions/schema.ts';
 import type { Logger } from '../log.ts';
@@ -146,7 +147,7 @@ function killAll(procs: ProcessInfo[]): void {
 /** Removes a workspace and, for a jailed Firecracker VM, the jail its `jail.link` points to. */
 function removeWorkspace(dir: string): void {
   try {
-    rmSync(readlinkSync(path.join(dir, 'jail.link')), { recursive: true, force: true });
+    rmSync(readlinkSync(path.join(dir, FILES.jail)), { recursive: true, force: true });
   } catch {
     // Not jailed.
   }

@@ -70,13 +70,13 @@ export function selectDriver(
     workspacesDir: string;
     logger: Logger;
     network?: NetworkProvider;
-    /** Every named step of every Firecracker boot, restore and snapshot (the daemon's /metrics). */
+    /** Every named step of every boot, restore and (Firecracker) snapshot: the daemon's /metrics. */
     onStep?: (e: { vmId: string; flow: string; step: string; ms: number; ok: boolean }) => void;
   },
 ): DriverChoice {
   const stepLogger = opts.logger.child({ driver: 'firecracker' });
   const makeProcess = (reason: string): DriverChoice => {
-    const driver = new ProcessDriver({ agentPath: opts.agentPath, sandbox: config.sandbox, logger: opts.logger });
+    const driver = new ProcessDriver({ agentPath: opts.agentPath, sandbox: config.sandbox, logger: opts.logger, onStep: opts.onStep });
     return { driver, reason: `${reason}; sandbox: ${driver.sandboxReason}` };
   };
   const makeFirecracker = (reason: string): DriverChoice => ({

@@ -18,6 +18,7 @@ import { bundleHello, deployCode, fnTarget, instances, startDaemon, type Api } f
 import { fmt, median, ms, ratio, sleep, summarize, type Summary } from './lib/stats.ts';
 import { goal, type BenchContext, type BenchResult, type Goal } from './lib/types.ts';
 import { bundleFunction } from '../../platform/functions/bundle.ts';
+import { parseHostCpu } from '../../platform/vmm/process/pacer.ts';
 import { FIXTURES as TEST_FIXTURES } from '../../test/support/daemon.ts';
 import nodePath from 'node:path';
 
@@ -64,9 +65,7 @@ export type Load = { kind: 'closed'; connections: number } | { kind: 'open'; rat
 /** Busy and total CPU time of the whole host so far (clock ticks, /proc/stat), or null off Linux. */
 function hostCpu(): { at: number; busy: number; total: number } | null {
   try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const total = f.reduce((a, b) => a + b, 0);
-    return { at: performance.now(), busy: total - f[3] - f[4], total };
+    return { at: performance.now(), ...parseHostCpu(readFileSync('/proc/stat', 'utf8')) };
   } catch {
     return null;
   }

@@ -7,11 +7,12 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
 import { deploy, FIXTURES, ROOT, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { processesUnder } from '../firecracker/support.ts';
 
 const assets = mkdtempSync(path.join(os.tmpdir(), 'ign-fc-assets-'));
 const trace = path.join(assets, 'trace.jsonl');
@@ -147,23 +148,6 @@ test('VMs on firecracker: run, exec, snapshot, fork', async () => {
   assert.equal(JSON.parse((await d.cli(['vm', 'ps', '--json'])).stdout), []);
 });
 
-/** Live (not zombie) processes whose working directory is inside `dir`. */
-function processesIn(dir: string): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cwd = readlinkSync(`/proc/${entry}/cwd`);
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') continue;
-      if (cwd === dir || cwd.startsWith(dir + '/')) out.push(Number(entry));
-    } catch {
-      // gone, or not readable
-    }
-  }
-  return out;
-}
-
 test('a daemon killed outright: the next start ends every VMM it left, adopted spares included', async () => {
   const r = await request(`${d.url}/fn/echo/again`, { method: 'POST', body: 'x' });
   assert.is(r.statusCode, 200);
@@ -173,13 +157,13 @@ test('a daemon killed outright: the next start ends every VMM it left, adopted s
   const userVms = new Set((JSON.parse((await d.cli(['vm', 'ps', '--json'])).stdout) as { id: string }[]).map((v) => v.id));
   const instances = readdirSync(machinesDir).filter((n) => n.startsWith('vm_') && !userVms.has(n));
   assert.ok(instances.length >= 1, 'an instance runs (restored on a spare VMM)');
-  const left = processesIn(machinesDir);
+  const left = processesUnder(machinesDir);
   assert.ok(left.length >= 2, 'VMMs (the fake and its guest) run under the data dir');
   await d.stop('SIGKILL');
   // The VMMs run in their own process groups: the daemon's death does not end them.
-  assert.ok(processesIn(machinesDir).length >= 2);
+  assert.ok(processesUnder(machinesDir).length >= 2);
   d = await startTestDaemon({ dataDir, env: daemonEnv() });
-  const survivors = left.filter((pid) => processesIn(machinesDir).includes(pid));
+  const survivors = left.filter((pid) => processesUnder(machinesDir).includes(pid));
   assert.equal(survivors, [], 'every VMM of the killed daemon is gone');
   for (const id of instances) assert.not.ok(readdirSync(machinesDir).includes(id), `${id}'s workspace removed`);
 });

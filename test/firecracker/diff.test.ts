@@ -37,20 +37,34 @@ function driverFor(a: TestAssets, trace: string, diffSnapshots: FirecrackerDrive
 
 const calls = (trace: string, p: string) => readTrace(trace).filter((c) => c.path === p).map((c) => c.body as Record<string, unknown>);
 
+/**
+ * A test's assets and trace file; every machine pushed to `machines` is destroyed afterwards, and
+ * no process may be left under the test's root.
+ */
+async function withAssets(fn: (a: TestAssets, trace: string, machines: FirecrackerMachine[]) => Promise<void>) {
+  const a = makeAssets('fcd-');
+  const machines: FirecrackerMachine[] = [];
+  try {
+    await fn(a, path.join(a.root, 'trace.jsonl'), machines);
+  } finally {
+    await Promise.allSettled(machines.map((m) => m.destroy()));
+    assert.equal(await settleProcesses(a.root), []);
+    a.cleanup();
+  }
+}
+
 async function servesFunction(m: FirecrackerMachine) {
   const res = await agentCall(m, 'GET', '/v1/invoke/ping');
   assert.is(res.status, 200, `${m.id} serves its function`);
   assert.match(res.text, /^hello \/ping \d+$/);
 }
 
-run('Full after boot, then Diffs merged onto the previous memory file; each restores the function', async () => {
-  const a = makeAssets('fcd-');
-  const trace = path.join(a.root, 'trace.jsonl');
-  const driver = driverFor(a, trace, 'on');
-  assert.ok(driver.incrementalSnapshots);
-  const m = await driver.boot({ ...bootSpec(a.root, 'vm_d1', a.bundle), incrementalSnapshots: true });
-  const clones: FirecrackerMachine[] = [];
-  try {
+run('Full after boot, then Diffs merged onto the previous memory file; each restores the function', () =>
+  withAssets(async (a, trace, machines) => {
+    const driver = driverFor(a, trace, 'on');
+    assert.ok(driver.incrementalSnapshots);
+    const m = await driver.boot({ ...bootSpec(a.root, 'vm_d1', a.bundle), incrementalSnapshots: true });
+    machines.push(m);
     assert.equal(calls(trace, '/machine-config')[0], { vcpu_count: 1, mem_size_mib: 64, smt: false, track_dirty_pages: true });
 
     const s1 = await m.snapshot(path.join(a.root, 's1'));
@@ -64,14 +78,14 @@ run('Full after boot, then Diffs merged onto the previous memory file; each rest
 
     rmSync(trace);
     const c = await driver.restore({ ...bootSpec(a.root, 'vm_d2'), snapshot: s2, incrementalSnapshots: true });
-    clones.push(c);
+    machines.push(c);
     assert.is(calls(trace, '/snapshot/load')[0].track_dirty_pages, true, 'tracking is not saved in a snapshot: sent on load');
     await servesFunction(c);
     // A restored VM builds its first Diff on the memory file it was restored from.
     const s3 = await c.snapshot(path.join(a.root, 's3'));
     assert.equal(c.lastSnapshot, { type: 'Diff', base: s2.memory, copy: 'sparse' });
     const c2 = await driver.restore({ ...bootSpec(a.root, 'vm_d3'), snapshot: s3 });
-    clones.push(c2);
+    machines.push(c2);
     await servesFunction(c2);
 
     // The base is gone: Full again; a registry copy handed over with rebase() is the next base.
@@ -91,19 +105,13 @@ run('Full after boot, then Diffs merged onto the previous memory file; each rest
     await m.snapshot(path.join(a.root, 's6'));
     assert.equal(m.lastSnapshot?.type, 'Diff', 'the last snapshot (s5) is the base now');
     assert.is((m.lastSnapshot as { base: string }).base, path.join(a.root, 's5', 'memory.snap'));
-  } finally {
-    await Promise.allSettled([m, ...clones].map((x) => x.destroy()));
-    assert.equal(await settleProcesses(a.root), []);
-    a.cleanup();
-  }
-});
+  }));
 
-run('after a failed snapshot the next one is Full; forks keep the tracking', async () => {
-  const a = makeAssets('fcd-');
-  const trace = path.join(a.root, 'trace.jsonl');
-  const driver = driverFor(a, trace, 'on');
-  const m = await driver.boot({ ...bootSpec(a.root, 'vm_e1', a.bundle), incrementalSnapshots: true });
-  try {
+run('after a failed snapshot the next one is Full; forks keep the tracking', () =>
+  withAssets(async (a, trace, machines) => {
+    const driver = driverFor(a, trace, 'on');
+    const m = await driver.boot({ ...bootSpec(a.root, 'vm_e1', a.bundle), incrementalSnapshots: true });
+    machines.push(m);
     await m.snapshot(path.join(a.root, 's1'));
     // A directory where the state file must go: Firecracker cannot write it.
     mkdirSync(path.join(a.root, 'bad', 'vmstate.snap'), { recursive: true });
@@ -115,32 +123,20 @@ run('after a failed snapshot the next one is Full; forks keep the tracking', asy
 
     rmSync(trace);
     const { clones } = await driver.fork(m, { count: 2 });
-    try {
-      assert.equal(m.lastSnapshot?.type, 'Diff', 'the fork snapshot builds on s2');
-      assert.equal(calls(trace, '/snapshot/load').map((b) => b.track_dirty_pages), [true, true]);
-      for (const c of clones) await servesFunction(c);
-    } finally {
-      await Promise.allSettled(clones.map((c) => c.destroy()));
-    }
-  } finally {
-    await m.destroy();
-    assert.equal(await settleProcesses(a.root), []);
-    a.cleanup();
-  }
-});
+    machines.push(...clones);
+    assert.equal(m.lastSnapshot?.type, 'Diff', 'the fork snapshot builds on s2');
+    assert.equal(calls(trace, '/snapshot/load').map((b) => b.track_dirty_pages), [true, true]);
+    for (const c of clones) await servesFunction(c);
+  }));
 
-run('no tracking unless the machine asks and the driver allows; auto follows reflink support', async () => {
-  const a = makeAssets('fcd-');
-  const trace = path.join(a.root, 'trace.jsonl');
-  const off = driverFor(a, trace, 'off');
-  assert.not.ok(off.incrementalSnapshots);
-  assert.is(driverFor(a, trace, 'auto').incrementalSnapshots, reflinkWorks(path.join(a.root, 'ws')));
-  const on = driverFor(a, trace, 'on');
-  const machines = [
-    await off.boot({ ...bootSpec(a.root, 'vm_n1', a.bundle), incrementalSnapshots: true }),
-    await on.boot(bootSpec(a.root, 'vm_n2', a.bundle)),
-  ];
-  try {
+run('no tracking unless the machine asks and the driver allows; auto follows reflink support', () =>
+  withAssets(async (a, trace, machines) => {
+    const off = driverFor(a, trace, 'off');
+    assert.not.ok(off.incrementalSnapshots);
+    assert.is(driverFor(a, trace, 'auto').incrementalSnapshots, reflinkWorks(path.join(a.root, 'ws')));
+    const on = driverFor(a, trace, 'on');
+    machines.push(await off.boot({ ...bootSpec(a.root, 'vm_n1', a.bundle), incrementalSnapshots: true }));
+    machines.push(await on.boot(bootSpec(a.root, 'vm_n2', a.bundle)));
     for (const body of calls(trace, '/machine-config')) assert.is(body.track_dirty_pages, undefined);
     for (const m of machines) {
       await m.snapshot(path.join(a.root, `${m.id}-1`));
@@ -148,11 +144,6 @@ run('no tracking unless the machine asks and the driver allows; auto follows ref
       assert.equal(m.lastSnapshot, { type: 'Full' }, `${m.id}: every snapshot Full`);
     }
     assert.equal(calls(trace, '/snapshot/create').map((b) => b.snapshot_type), ['Full', 'Full', 'Full', 'Full']);
-  } finally {
-    await Promise.allSettled(machines.map((m) => m.destroy()));
-    assert.equal(await settleProcesses(a.root), []);
-    a.cleanup();
-  }
-});
+  }));
 
 test.run();

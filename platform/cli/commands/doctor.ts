@@ -28,6 +28,7 @@ export class DoctorCommand extends BaseCommand {
     const { loadConfig } = await import('../../config/load.ts');
     const { firecrackerChecks } = await import('../../vmm/select.ts');
     const { reflinkWorks } = await import('../../vmm/firecracker/disk.ts');
+    const { diffSnapshotsOn } = await import('../../vmm/firecracker/options.ts');
     const { config } = await loadConfig({ file: this.config });
     const major = Number(process.versions.node.split('.')[0]);
     const general: Check[] = [
@@ -53,14 +54,9 @@ export class DoctorCommand extends BaseCommand {
     });
     // Advice, never blocking: without reflinks disk clones are sparse copies and `auto` leaves
     // incremental snapshots off (platform/vmm/firecracker/machine.ts).
-    let reflinks = false;
-    try {
-      reflinks = reflinkWorks(config.dataDir);
-    } catch {
-      reflinks = false;
-    }
+    const reflinks = reflinkWorks(config.dataDir);
     const diff = config.firecracker.diffSnapshots ?? 'auto';
-    const diffOn = diff === 'on' || (diff === 'auto' && reflinks);
+    const diffOn = diffSnapshotsOn(diff, reflinks);
     net.push({
       name: 'reflinks',
       ok: true,

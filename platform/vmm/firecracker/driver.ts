@@ -17,7 +17,7 @@ import { reflinkWorks } from './disk.ts';
 import { FcInvalidState } from './errors.ts';
 import { newContext, unwind, type FlowContext } from './flow.ts';
 import { FirecrackerMachine } from './machine.ts';
-import { resolveOptions, type FirecrackerDriverOptions, type ResolvedOptions } from './options.ts';
+import { diffSnapshotsOn, resolveOptions, type FirecrackerDriverOptions, type ResolvedOptions } from './options.ts';
 import { runRestore } from './restore.ts';
 import { SparePool } from './spares.ts';
 
@@ -53,9 +53,9 @@ export class FirecrackerDriver implements MachineDriver {
 
   constructor(options: FirecrackerDriverOptions) {
     this.options = resolveOptions(options);
-    const diff = options.diffSnapshots ?? 'auto';
-    if (diff === 'auto' && options.workspacesDir) mkdirSync(options.workspacesDir, { recursive: true });
-    this.incrementalSnapshots = diff === 'on' || (diff === 'auto' && options.workspacesDir !== undefined && reflinkWorks(options.workspacesDir));
+    const probe = (options.diffSnapshots ?? 'auto') === 'auto' && options.workspacesDir !== undefined;
+    if (probe) mkdirSync(options.workspacesDir!, { recursive: true });
+    this.incrementalSnapshots = diffSnapshotsOn(options.diffSnapshots, probe && reflinkWorks(options.workspacesDir!));
     // Spares need a directory beside the workspaces (rename) and no jail (paths tied to the id).
     if ((options.spares ?? 0) > 0 && options.workspacesDir && !options.jailer) {
       this.spares = new SparePool(this.options, {

@@ -100,6 +100,11 @@ export interface FirecrackerDriverOptions {
   onStep?: (event: StepEvent & { vmId: string; flow: string }) => void;
 }
 
+/** Whether `diffSnapshots` turns incremental snapshots on, given whether reflinks work. */
+export function diffSnapshotsOn(setting: FirecrackerDriverOptions['diffSnapshots'] = 'auto', reflinks: boolean): boolean {
+  return setting === 'on' || (setting === 'auto' && reflinks);
+}
+
 /** Firecracker's getting-started command line (serial console on, reboot exits the VMM). */
 export const DEFAULT_BOOT_ARGS = 'console=ttyS0 reboot=k panic=1 pci=off';
 

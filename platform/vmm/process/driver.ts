@@ -41,6 +41,8 @@ export interface ProcessDriverOptions {
   /** How long an agent may take to report ready (includes loading and warming the function). */
   startTimeoutMs?: number;
   logger?: Logger;
+  /** Called after every named step of a boot or restore, for logs and metrics. */
+  onStep?: (e: { vmId: string; flow: string; step: string; ms: number; ok: boolean }) => void;
 }
 
 const OUTPUT_TAIL = 30;
@@ -109,21 +111,26 @@ export class ProcessDriver implements MachineDriver {
   }
 
   boot(spec: BootSpec): Promise<Machine> {
-    return this.start(spec, spec.bundle);
+    return this.start('boot', spec, spec.bundle);
   }
 
   restore(spec: RestoreSpec): Promise<Machine> {
-    return this.start(spec, spec.snapshot.bundle ?? spec.bundle, spec.snapshot.sourcemap);
+    return this.start('restore', spec, spec.snapshot.bundle ?? spec.bundle, spec.snapshot.sourcemap);
   }
 
-  private async start(spec: BootSpec, bundle: string | undefined, sourcemap?: string): Promise<Machine> {
+  private async start(flow: 'boot' | 'restore', spec: BootSpec, bundle: string | undefined, sourcemap?: string): Promise<Machine> {
     const timings: StepTiming[] = [];
     const step = async <T>(name: string, fn: () => T | Promise<T>): Promise<T> => {
       const t = performance.now();
+      let ok = false;
       try {
-        return await fn();
+        const value = await fn();
+        ok = true;
+        return value;
       } finally {
-        timings.push({ step: name, ms: performance.now() - t });
+        const ms = performance.now() - t;
+        timings.push({ step: name, ms });
+        this.options.onStep?.({ vmId: spec.id, flow, step: name, ms, ok });
       }
     };
     await step('workspace', () => mkdirSync(path.join(spec.workspace, 'fn'), { recursive: true }));
