@@ -5,8 +5,10 @@
  * - `fresh` isolation: an instance serves one request and is destroyed after it.
  *
  * Spares are started ahead of demand so that steady traffic never waits for a start: the pool
- * tracks the peak number of requests in flight over a sliding window and keeps enough idle
- * capacity to absorb that peak (plus `minWarm`), in both modes. Above `maxInstances` requests wait
+ * tracks the peak demand over a sliding window and keeps enough idle capacity to absorb that peak
+ * (plus `minWarm`). Demand is the number of requests in flight: in `fresh` isolation the
+ * instantaneous number (each one holds an instance), in `reuse` isolation its mean over each
+ * second (demand.ts says why: on a busy host instantaneous peaks are latency, not demand). Above `maxInstances` requests wait
  * in a bounded FIFO queue; past `queueSize` they are refused with `queue_full` (429). Instances idle
  * longer than `idleTimeoutMs` are stopped down to `minWarm` (0 = scale to zero).
  *
@@ -31,6 +33,7 @@ import { InstanceUnavailable, QueueFull } from './errors.ts';
 import type { VersionRecord } from './repository.ts';
 import { IgnitionError, ShuttingDown } from '../errors.ts';
 import { IDLE_HOST, type HostCpu } from './host-cpu.ts';
+import { MeanInflight } from './demand.ts';
 
 interface Waiter {
   resolve(instance: Instance): void;
@@ -88,6 +91,8 @@ export class Pool {
   private lastTaken = -Infinity;
   private readonly hostCpu: HostCpu;
   private holding = false;
+  /** Requests in flight over time, for the per-second mean (`reuse` demand). */
+  private readonly meanInflight = new MeanInflight(performance.now());
 
   constructor(
     readonly version: VersionRecord,
@@ -103,6 +108,10 @@ export class Pool {
 
   private get settings() {
     return this.version.settings;
+  }
+
+  private get fresh() {
+    return this.settings.isolation === 'fresh';
   }
 
   /** Adopts an already started instance (the deploy's build machine, when it can serve). */
@@ -140,8 +149,9 @@ export class Pool {
     this.holding = on;
     if (!on) {
       this.previousPeak = 0;
-      this.peak = this.inflightTotal();
+      this.peak = this.fresh ? this.inflightTotal() : 0;
       this.peakWindowStart = Date.now();
+      this.meanInflight.reset(performance.now());
     }
   }
 
@@ -198,6 +208,7 @@ export class Pool {
   release(inst: Instance, options: { retire?: boolean } = {}) {
     inst.inflight--;
     inst.lastUsed = Date.now();
+    this.meanInflight.set(this.inflightTotal(), performance.now());
     if (options.retire) inst.retiring = true;
     if (this.settings.isolation === 'fresh' || inst.retiring || inst.dead) {
       if (inst.inflight === 0) this.drop(inst);
@@ -256,7 +267,8 @@ export class Pool {
     inst.served++;
     inst.lastUsed = Date.now();
     const inflight = this.inflightTotal();
-    if (inflight > this.peak) this.peak = inflight;
+    this.meanInflight.set(inflight, performance.now());
+    if (this.fresh && inflight > this.peak) this.peak = inflight;
   }
 
   private inflightTotal() {
@@ -378,12 +390,15 @@ export class Pool {
 
   private tick() {
     const now = Date.now();
+    // Reuse demand: the mean in flight over the last tick (any traffic at all counts as 1).
+    const mean = this.meanInflight.take(performance.now());
+    if (!this.fresh) this.peak = Math.max(this.peak, Math.ceil(mean));
     // Requests per second, smoothed over a few ticks.
     this.arrivalRate = 0.5 * this.arrivalRate + 0.5 * (this.arrivals * 1000) / TICK_MS;
     this.arrivals = 0;
     if (now - this.peakWindowStart >= Math.min(PEAK_WINDOW_MS, Math.max(this.settings.idleTimeoutMs, TICK_MS))) {
       this.previousPeak = this.peak;
-      this.peak = this.inflightTotal();
+      this.peak = this.fresh ? this.inflightTotal() : 0;
       this.peakWindowStart = now;
     }
     // Scale down idle instances beyond what minWarm and recent demand call for.
