@@ -27,6 +27,7 @@ import { MachineStartFailed } from '../vmm/errors.ts';
 import { newId } from '../ids.ts';
 import type { FunctionSettings } from '../config/schema.ts';
 import { FunctionLoadFailed, FunctionWarmupFailed } from './errors.ts';
+import { yieldToEventLoop } from '../yield.ts';
 
 export interface GoldenInput {
   fn: string;
@@ -61,6 +62,8 @@ export interface GoldenDeps {
 export async function buildGolden(input: GoldenInput, deps: GoldenDeps): Promise<GoldenResult> {
   const timings: StepTiming[] = [];
   const step = async <T>(name: string, fn: () => Promise<T> | T): Promise<T> => {
+    // Requests in flight go first: see yield.ts.
+    await yieldToEventLoop();
     const t = performance.now();
     try {
       return await fn();

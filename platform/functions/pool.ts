@@ -34,6 +34,7 @@ import type { VersionRecord } from './repository.ts';
 import { IgnitionError, ShuttingDown } from '../errors.ts';
 import { IDLE_HOST, type HostCpu } from './host-cpu.ts';
 import { MeanInflight } from './demand.ts';
+import { yieldToEventLoop } from '../yield.ts';
 
 interface Waiter {
   resolve(instance: Instance): void;
@@ -242,7 +243,14 @@ export class Pool {
     for (const w of this.queue.splice(0)) w.reject(ShuttingDown(`version ${this.version.id} of ${this.version.fn} stopped serving`));
     const deadline = Date.now() + graceMs;
     while ([...this.instances].some((i) => i.inflight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    await Promise.all([...this.instances].map((i) => this.drop(i)));
+    // Each stop begins in its own turn of the event loop (yield.ts): a version's drain is no
+    // reason to hold up the requests of the ones serving.
+    const drops: Promise<void>[] = [];
+    for (const i of [...this.instances]) {
+      await yieldToEventLoop();
+      drops.push(this.drop(i));
+    }
+    await Promise.all(drops);
     while (this.starting > 0) await new Promise((r) => setTimeout(r, 10));
   }
 

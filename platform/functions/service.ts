@@ -35,6 +35,7 @@ import { FunctionRepository, type AliasRoute, type VersionRecord } from './repos
 import { FunctionNotFound, VersionNotFound } from './errors.ts';
 import type { PlatformMetrics } from '../metrics.ts';
 import type { SecretStore } from '../secrets/index.ts';
+import { yieldToEventLoop } from '../yield.ts';
 
 /** How long a deploy takes to shift an alias's traffic to a new version (see slow start above). */
 export const SLOW_START_MS = 4000;
@@ -169,6 +170,7 @@ export class FunctionService {
     }
     golden.timings.push({ step: 'warm-pool', ms: performance.now() - t });
     pool.promote();
+    await yieldToEventLoop();
     const previous = this.slowStartFrom(name, alias, versionId);
     const version = this.deps.repo.commitDeployment({ ...draft, alias });
     Object.assign(draft, version);
@@ -183,6 +185,7 @@ export class FunctionService {
       }
       golden.timings.push({ step: 'slow-start', ms: performance.now() - t1 });
     }
+    await yieldToEventLoop();
     await this.drainUnreferenced(name);
     this.deps.logger.info('deployed', { fn: name, version: version.id, seq: version.seq, timings: golden.timings });
     return { function: name, version, created: true, timings: golden.timings };
