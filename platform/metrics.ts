@@ -119,7 +119,7 @@ export function platformMetrics(registry = new MetricsRegistry()) {
     restoreStep: registry.histogram('ignition_restore_step_seconds', 'Duration of each named step of machine boots, restores and snapshots, by driver, flow and step'),
     instances: registry.gauge('ignition_instances', 'Instances by function and state (idle, busy, starting)'),
     queueDepth: registry.gauge('ignition_queue_depth', 'Requests waiting for an instance, by function'),
-    vmmSpares: registry.gauge('ignition_vmm_spares', 'Firecracker processes started ahead and ready for restores, by kind (plain, network)'),
+    vmmSpares: registry.gauge('ignition_vmm_spares', 'Machines started ahead and ready to be adopted, by kind: Firecracker processes (plain, network), process-driver sandboxes (process)'),
     deploys: registry.counter('ignition_deploys_total', 'Deploys by function and outcome'),
   };
 }

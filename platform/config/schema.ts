@@ -75,6 +75,11 @@ export interface IgnitionConfig {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Sandbox of the process driver: bubblewrap when available (`auto`), required, or none. */
   sandbox: 'auto' | 'bubblewrap' | 'none';
+  /**
+   * Process driver: sandboxes kept started with no function, adopted by the next start of a
+   * machine with the function defaults' memory and no network (platform/vmm/process/spares.ts).
+   */
+  processSpares: number;
   /** Grace period for in-flight requests on shutdown. */
   shutdownGraceMs: number;
   /** Console lines kept per function. */
@@ -95,6 +100,7 @@ export const defaults: IgnitionConfig = {
   driver: 'auto',
   logLevel: 'info',
   sandbox: 'auto',
+  processSpares: 1,
   shutdownGraceMs: 10_000,
   logRetention: 5000,
   functions: {
@@ -150,6 +156,7 @@ const topChecks: Partial<Record<keyof IgnitionConfig, Check>> = {
   driver: oneOf('auto', 'process', 'firecracker'),
   logLevel: oneOf('debug', 'info', 'warn', 'error'),
   sandbox: oneOf('auto', 'bubblewrap', 'none'),
+  processSpares: int(0, 64),
   shutdownGraceMs: int(0),
   logRetention: int(0),
 };

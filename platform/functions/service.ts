@@ -111,7 +111,16 @@ export class FunctionService {
   async deploy(input: DeployInput): Promise<DeployResult> {
     const name = assertFunctionName(input.name);
     const prior = this.deploying.get(name) ?? Promise.resolve();
-    const run = prior.catch(() => {}).then(() => this.deployNow(name, input));
+    const run = prior.catch(() => {}).then(async () => {
+      // The build adopts a spare machine where the driver keeps them; its replacement waits until
+      // the deploy is done, traffic shift included (port.ts, holdSpares).
+      const release = this.deps.driver.holdSpares?.();
+      try {
+        return await this.deployNow(name, input);
+      } finally {
+        release?.();
+      }
+    });
     this.deploying.set(name, run);
     try {
       return await run;

@@ -143,6 +143,12 @@ export interface MachineDriver {
   boot(spec: BootSpec): Promise<Machine>;
   /** Restores a machine from a snapshot's files. */
   restore(spec: RestoreSpec): Promise<Machine>;
+  /**
+   * Holds back the replacement of spare machines (process driver) until the returned release is
+   * called, every hold counted: a deploy adopts a spare and its traffic moves onto the new version
+   * next, and a replacement's start then would disturb the requests of both.
+   */
+  holdSpares?(): () => void;
   /** Stops every machine this driver started. */
   close(): Promise<void>;
 }

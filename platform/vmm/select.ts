@@ -76,7 +76,15 @@ export function selectDriver(
 ): DriverChoice {
   const stepLogger = opts.logger.child({ driver: 'firecracker' });
   const makeProcess = (reason: string): DriverChoice => {
-    const driver = new ProcessDriver({ agentPath: opts.agentPath, sandbox: config.sandbox, logger: opts.logger, onStep: opts.onStep });
+    const driver = new ProcessDriver({
+      agentPath: opts.agentPath,
+      sandbox: config.sandbox,
+      logger: opts.logger,
+      onStep: opts.onStep,
+      spares: config.processSpares,
+      workspacesDir: opts.workspacesDir,
+      spareShape: { memoryMiB: config.functions.memoryMiB, network: false },
+    });
     return { driver, reason: `${reason}; sandbox: ${driver.sandboxReason}` };
   };
   const makeFirecracker = (reason: string): DriverChoice => ({

@@ -4,7 +4,8 @@
  * - While the daemon serves traffic, a deploy's build machine runs at background CPU priority and
  *   the machines serving traffic do not; once the new version serves (the build machine adopted as
  *   its first instance), it is back at normal priority. With no traffic the build runs at normal
- *   priority (nothing to protect). The new version's warmup() is held by a gate file
+ *   priority (nothing to protect). The build machine is the daemon's spare sandbox, adopted
+ *   (platform/vmm/process/spares.ts): it takes the deploy's priority. The new version's warmup() is held by a gate file
  *   (test/fixtures/functions/gated-warmup), so the deploy is looked at while it is still building;
  *   priorities are read from /proc (each thread's `nice` and the sandbox session's autogroup).
  * - Slow start: a deploy under traffic moves it gradually (both versions answer while the deploy
@@ -18,6 +19,7 @@ import { request } from 'undici';
 import { childPids, deepChildPids, readStat, threadIds } from '../../platform/vmm/process/procfs.ts';
 import { BACKGROUND_NICE, hasAutogroups, hostCanRaiseNice, readAutogroupNice } from '../../platform/vmm/process/priority.ts';
 import { findBwrap } from '../../platform/vmm/process/sandbox.ts';
+import { SPARE_PREFIX } from '../../platform/vmm/process/spares.ts';
 import { deploy, FIXTURES, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
 
 const FIXTURE = path.join(FIXTURES, 'gated-warmup');
@@ -44,6 +46,15 @@ function priorities(pid: number): { nice: number[]; autogroup: number[] } {
   };
 }
 
+/** A sandbox kept spare (platform/vmm/process/spares.ts): its working directory says so. */
+function isSpare(pid: number): boolean {
+  try {
+    return path.basename(readlinkSync(`/proc/${pid}/cwd`)).startsWith(SPARE_PREFIX);
+  } catch {
+    return false;
+  }
+}
+
 async function instancePids(fn: string): Promise<number[]> {
   const res = await request(`${d.url}/v1/functions/${fn}/instances`, { headers: d.auth() });
   const body = (await res.body.json()) as { instances: Array<{ pid: number }> };
@@ -55,8 +66,11 @@ async function heldDeploy(env: string, serving: number[]) {
   const deploying = d.cli(['deploy', FIXTURE, '--name', 'gated', '--env', env, '--json']);
   let build: number | undefined;
   for (let i = 0; i < 600 && !build; i++) {
-    // The build machine: a sandbox of the daemon's that is not a serving instance, once its agent runs.
-    build = childPids(d.child.pid!).find((p) => !serving.includes(p) && readStat(p) && deepChildPids(p).length >= (findBwrap() ? 2 : 0) && threadIds(deepChildPids(p)[0] ?? p).length > 1);
+    // The build machine: a sandbox of the daemon's that is not a serving instance (nor a spare not
+    // yet adopted: the build adopts one, renaming its directory), once its agent runs.
+    build = childPids(d.child.pid!).find(
+      (p) => !serving.includes(p) && !isSpare(p) && readStat(p) && deepChildPids(p).length >= (findBwrap() ? 2 : 0) && threadIds(deepChildPids(p)[0] ?? p).length > 1,
+    );
     if (!build) await new Promise((r) => setTimeout(r, 50));
   }
   assert.ok(build, 'the build machine appeared');

@@ -49,14 +49,16 @@ test('config: file over defaults, environment over file, data dir resolved', asy
   assert.is(config.functions.concurrency, 32, 'unset keys keep defaults');
   assert.is(config.driver, 'process');
   assert.is(config.dataDir, path.join(dir, 'data'));
-  const over = await loadConfig({ cwd: dir, env: { IGNITION_LISTEN: '0.0.0.0:1', IGNITION_FIRECRACKER_DIFF_SNAPSHOTS: 'off' } });
+  assert.is(config.processSpares, 1, 'one spare sandbox by default');
+  const over = await loadConfig({ cwd: dir, env: { IGNITION_LISTEN: '0.0.0.0:1', IGNITION_FIRECRACKER_DIFF_SNAPSHOTS: 'off', IGNITION_PROCESS_SPARES: '0' } });
   assert.is(over.config.listen, '0.0.0.0:1');
   assert.is(over.config.firecracker.diffSnapshots, 'off');
+  assert.is(over.config.processSpares, 0);
 });
 
 test('config: every bad key is named', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ign-cfg-'));
-  writeFileSync(path.join(dir, 'ignition.config.ts'), `export default { listen: 'nowhere', driver: 'qemu', functions: { minWarm: -1 }, firecracker: { diffSnapshots: 'sometimes' } };`);
+  writeFileSync(path.join(dir, 'ignition.config.ts'), `export default { listen: 'nowhere', driver: 'qemu', processSpares: 100, functions: { minWarm: -1 }, firecracker: { diffSnapshots: 'sometimes' } };`);
   try {
     await loadConfig({ cwd: dir, env: {} });
     assert.unreachable();
@@ -65,6 +67,7 @@ test('config: every bad key is named', async () => {
     assert.is(e.code, 'config_invalid');
     assert.match(e.message, /listen must be "host:port"/);
     assert.match(e.message, /driver must be one of/);
+    assert.match(e.message, /processSpares must be an integer from 0 to 64/);
     assert.match(e.message, /functions\.minWarm must be an integer from 0/);
     assert.match(e.message, /firecracker\.diffSnapshots must be "auto", "on" or "off"/);
   }

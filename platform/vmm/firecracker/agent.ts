@@ -1,14 +1,15 @@
 /**
  * The few agent calls the driver itself makes, over vsock: health (readiness is proven by a real
- * `GET /v1/health`, never slept for) and loading a function bundle after a cold boot. Each call
- * opens its own stream through the vsock handshake and speaks HTTP/1.1 on it with undici, so the
- * path is the one every invocation takes. Richer agent access belongs to platform/guest.
+ * `GET /v1/health`, never slept for) and, through the shared `agentRequest` (../agent-call.ts),
+ * loading a function bundle after a cold boot. Each call opens its own stream through the vsock
+ * handshake. Richer agent access belongs to platform/guest.
  */
-import { Client } from 'undici';
 import { connectVsock } from '../../guest/vsock.ts';
 import { AGENT_PORT } from '../port.ts';
 import { FcAgentUnhealthy, FcProcessExited } from './errors.ts';
 import type { ExitInfo } from '../port.ts';
+
+export { agentRequest } from '../agent-call.ts';
 
 export interface AgentHealth {
   status: string;
@@ -16,40 +17,6 @@ export interface AgentHealth {
   pid?: number;
   function?: { loaded: boolean; path?: string };
   [key: string]: unknown;
-}
-
-/** One HTTP request to the agent through a fresh vsock stream. */
-export async function agentRequest<T>(
-  udsPath: string,
-  method: string,
-  path: string,
-  body: unknown,
-  timeoutMs: number,
-): Promise<{ status: number; body: T }> {
-  const client = new Client('http://agent', {
-    connect: (_opts, callback) => {
-      connectVsock(udsPath, AGENT_PORT, { timeoutMs }).then(
-        (socket) => callback(null, socket),
-        (err) => callback(err, null),
-      );
-    },
-    pipelining: 0,
-  });
-  try {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const res = await client.request({
-      method: method as 'GET',
-      path,
-      headers: payload ? { 'content-type': 'application/json' } : {},
-      body: payload,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-    });
-    const text = await res.body.text();
-    return { status: res.statusCode, body: (text ? JSON.parse(text) : undefined) as T };
-  } finally {
-    await client.destroy().catch(() => undefined);
-  }
 }
 
 /**

@@ -17,7 +17,7 @@
  * A machine booted with `priority: 'background'` runs its whole sandbox tree at a lower CPU
  * priority from the moment it is spawned until `setPriority('normal')` (priority.ts says how).
  */
-import { linkSync, copyFileSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { linkSync, copyFileSync, mkdirSync, renameSync, rmSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import type net from 'node:net';
 import { Unsupported } from '../../errors.ts';
@@ -32,6 +32,10 @@ import { StartPacer } from './pacer.ts';
 import { BACKGROUND_NICE, findNewSession, findNice, hasAutogroups, hostCanRaiseNice, niceOf, setAutogroupNice, setTreeNice, withNice } from './priority.ts';
 import { bwrapArgs, findBwrap, type SandboxMode } from './sandbox.ts';
 import { Spawner, type SpawnedChild } from './spawner.ts';
+import { ProcessSpares, type SpareShape } from './spares.ts';
+import { agentRequest } from '../agent-call.ts';
+import { AgentPaths } from '../../../agent/protocol.ts';
+import { yieldToEventLoop } from '../../yield.ts';
 
 export interface ProcessDriverOptions {
   /** Path of dist/agent.mjs. */
@@ -43,6 +47,13 @@ export interface ProcessDriverOptions {
   logger?: Logger;
   /** Called after every named step of a boot or restore, for logs and metrics. */
   onStep?: (e: { vmId: string; flow: string; step: string; ms: number; ok: boolean }) => void;
+  /**
+   * Sandboxes kept started with no function (spares.ts), in `workspacesDir`, for starts of
+   * `spareShape`. 0 or no directory: every start is cold.
+   */
+  spares?: number;
+  workspacesDir?: string;
+  spareShape?: SpareShape;
 }
 
 const OUTPUT_TAIL = 30;
@@ -78,6 +89,8 @@ export class ProcessDriver implements MachineDriver {
   private readonly knobs: PriorityKnobs;
   /** Sandboxes are spawned from a worker thread (see spawner.ts). */
   private readonly spawner = new Spawner();
+  /** Started agents with no function yet, adopted by starts (see spares.ts). */
+  readonly spares: ProcessSpares<ProcessMachine> | undefined;
 
   constructor(private readonly options: ProcessDriverOptions) {
     this.logger = options.logger ?? silentLogger;
@@ -108,6 +121,14 @@ export class ProcessDriver implements MachineDriver {
       session: this.sandbox === 'bubblewrap' && hasAutogroups(),
       hostSession: readStat(process.pid)?.session ?? -1,
     };
+    if ((options.spares ?? 0) > 0 && options.workspacesDir) {
+      this.spares = new ProcessSpares(
+        { count: options.spares!, dir: options.workspacesDir, shape: options.spareShape ?? { memoryMiB: 128, network: false }, logger: this.logger },
+        (id, workspace, shape) =>
+          this.launch('spare', { id, workspace, env: {}, network: shape.network, memoryMiB: shape.memoryMiB, vcpus: 1, labels: { role: 'spare' }, priority: 'background' }, undefined) as Promise<ProcessMachine>,
+      );
+      this.spares.fill();
+    }
   }
 
   boot(spec: BootSpec): Promise<Machine> {
@@ -118,9 +139,25 @@ export class ProcessDriver implements MachineDriver {
     return this.start('restore', spec, spec.snapshot.bundle ?? spec.bundle, spec.snapshot.sourcemap);
   }
 
+  holdSpares(): () => void {
+    return this.spares?.hold() ?? (() => undefined);
+  }
+
+  /** A start: a spare adopted when one fits, else a cold launch. */
   private async start(flow: 'boot' | 'restore', spec: BootSpec, bundle: string | undefined, sourcemap?: string): Promise<Machine> {
-    const timings: StepTiming[] = [];
-    const step = async <T>(name: string, fn: () => T | Promise<T>): Promise<T> => {
+    const spare = this.spares?.take({ memoryMiB: spec.memoryMiB, network: spec.network });
+    if (spare) {
+      const adopted = await this.adopt(flow, spec, spare, bundle, sourcemap);
+      if (adopted) return adopted;
+    }
+    return this.launch(flow, spec, bundle, sourcemap);
+  }
+
+  /** Runs one named, timed start step, reported to `onStep`; the event loop is served first. */
+  private stepper(spec: BootSpec, flow: string, timings: StepTiming[]) {
+    return async <T>(name: string, fn: () => T | Promise<T>): Promise<T> => {
+      // Requests in flight go first: see yield.ts.
+      await yieldToEventLoop();
       const t = performance.now();
       let ok = false;
       try {
@@ -133,20 +170,50 @@ export class ProcessDriver implements MachineDriver {
         this.options.onStep?.({ vmId: spec.id, flow, step: name, ms, ok });
       }
     };
+  }
+
+  /**
+   * Makes a spare the machine `spec` asks for: its directory becomes the workspace (a rename: the
+   * sandbox's bind mount and the agent's socket follow the directory), it takes the start's
+   * priority, and the agent loads the bundle (and runs warmup()). Undefined when the spare could
+   * not be adopted (it is destroyed; the caller starts cold); a bundle that fails to load fails
+   * the start as it would on a cold start.
+   */
+  private async adopt(flow: 'boot' | 'restore', spec: BootSpec, machine: ProcessMachine, bundle: string | undefined, sourcemap?: string): Promise<Machine | undefined> {
+    const timings: StepTiming[] = [];
+    const step = this.stepper(spec, flow, timings);
+    try {
+      await step('spare', () => {
+        mkdirSync(path.dirname(spec.workspace), { recursive: true });
+        renameSync(machine.workspace, spec.workspace);
+      });
+    } catch (err) {
+      this.logger.warn('could not adopt a spare sandbox; starting cold', { vm: spec.id, err: (err as Error).message });
+      await machine.destroy();
+      return undefined;
+    }
+    machine.adopt(spec, timings, this.logger.child({ vm: spec.id, ...spec.labels }));
+    try {
+      machine.setPriority(spec.priority ?? 'normal');
+      if (bundle) {
+        await step('link-bundle', () => linkBundle(spec.workspace, bundle, sourcemap));
+        await step('load', () => machine.load(spec.env, this.options.startTimeoutMs ?? 30_000));
+      }
+    } catch (err) {
+      await machine.destroy();
+      throw err;
+    }
+    return machine;
+  }
+
+  /** A cold start: workspace, bundle, sandbox and agent. */
+  private async launch(flow: 'boot' | 'restore' | 'spare', spec: BootSpec, bundle: string | undefined, sourcemap?: string): Promise<Machine> {
+    const timings: StepTiming[] = [];
+    const step = this.stepper(spec, flow, timings);
     await step('workspace', () => mkdirSync(path.join(spec.workspace, 'fn'), { recursive: true }));
     let fnPath: string | undefined;
-    if (bundle) {
-      fnPath = await step('link-bundle', () => {
-        // Hard links keep the bundle and its map side by side under one name (the map is found
-        // relative to the bundle) without copying, and stay valid inside the sandbox.
-        const target = path.join(spec.workspace, 'fn', 'function.mjs');
-        linkOrCopy(bundle, target);
-        const map = sourcemap ?? (existsSync(`${bundle}.map`) ? `${bundle}.map` : undefined);
-        if (map) linkOrCopy(map, `${target}.map`);
-        return target;
-      });
-    }
-    const machine = new ProcessMachine(spec, timings, this.logger.child({ vm: spec.id, ...spec.labels }), this.knobs, this.spawner, () => this.machines.delete(machine));
+    if (bundle) fnPath = await step('link-bundle', () => linkBundle(spec.workspace, bundle, sourcemap));
+    const machine = new ProcessMachine(spec, timings, this.logger.child({ vm: spec.id, ...spec.labels }), this.knobs, this.spawner, this.sandbox === 'bubblewrap', () => this.machines.delete(machine));
     this.machines.add(machine);
     try {
       let cmd = this.command(spec, fnPath);
@@ -184,9 +251,23 @@ export class ProcessDriver implements MachineDriver {
   }
 
   async close(): Promise<void> {
+    await this.spares?.close();
     await Promise.all([...this.machines].map((m) => m.destroy()));
     await this.spawner.close();
   }
+}
+
+/**
+ * Puts the bundle (and its map) in the workspace as fn/function.mjs. Hard links keep the two side
+ * by side under one name (the map is found relative to the bundle) without copying, and stay valid
+ * inside the sandbox.
+ */
+function linkBundle(workspace: string, bundle: string, sourcemap: string | undefined): string {
+  const target = path.join(workspace, 'fn', 'function.mjs');
+  linkOrCopy(bundle, target);
+  const map = sourcemap ?? (existsSync(`${bundle}.map`) ? `${bundle}.map` : undefined);
+  if (map) linkOrCopy(map, `${target}.map`);
+  return target;
 }
 
 function linkOrCopy(src: string, dst: string) {
@@ -200,8 +281,11 @@ function linkOrCopy(src: string, dst: string) {
 
 class ProcessMachine implements Machine {
   readonly driver = 'process' as const;
-  readonly id: string;
-  readonly workspace: string;
+  id: string;
+  /** On the host; an adopted spare's directory is renamed to it. */
+  workspace: string;
+  /** The workspace as the agent sees it: a sandbox's bind keeps the path it was started with. */
+  private readonly agentWorkspace: string;
   state: MachineState = 'starting';
   exited!: Promise<ExitInfo>;
   private child: SpawnedChild | undefined;
@@ -218,15 +302,41 @@ class ProcessMachine implements Machine {
 
   constructor(
     spec: BootSpec,
-    readonly timings: StepTiming[],
-    private readonly logger: Logger,
+    public timings: StepTiming[],
+    private logger: Logger,
     private readonly knobs: PriorityKnobs,
     private readonly spawner: Spawner,
+    private readonly sandboxed: boolean,
     private readonly onGone: () => void,
   ) {
     this.id = spec.id;
     this.workspace = spec.workspace;
+    this.agentWorkspace = spec.workspace;
     if (spec.onOutput) this.listeners.add(spec.onOutput);
+  }
+
+  /** A spare becomes the machine `spec` names (its directory already renamed to spec.workspace). */
+  adopt(spec: BootSpec, timings: StepTiming[], logger: Logger) {
+    this.id = spec.id;
+    this.workspace = spec.workspace;
+    this.timings = timings;
+    this.logger = logger;
+    if (spec.onOutput) this.listeners.add(spec.onOutput);
+  }
+
+  /**
+   * Loads fn/function.mjs of the workspace into the agent and runs its warmup(); a function that
+   * fails to load or warm fails the start with the agent's code, as on a cold start.
+   */
+  async load(env: Record<string, string>, timeoutMs: number) {
+    const root = this.sandboxed ? this.agentWorkspace : this.workspace;
+    const file = path.join(root, 'fn', 'function.mjs');
+    const res = await agentRequest<{ code?: string; detail?: string }>(path.join(this.workspace, 'v.sock'), 'PUT', AgentPaths.function, { path: file, env, warmup: true }, timeoutMs);
+    if (res.status === 200) return;
+    const code = res.body?.code ?? 'function_load_failed';
+    throw MachineStartFailed(`machine ${this.id} could not load its function: ${res.body?.detail ?? `agent answered ${res.status}`}`, {
+      data: { vm: this.id, guestCode: code, output: this.tail.slice(-10) },
+    });
   }
 
   get pid() {
@@ -448,6 +558,7 @@ class ProcessMachine implements Machine {
     this.destroyed ??= (async () => {
       await this.stop({ graceMs: 500 });
       this.listeners.clear();
+      await yieldToEventLoop();
       rmSync(this.workspace, { recursive: true, force: true });
       this.onGone();
     })();

@@ -147,6 +147,25 @@ export async function instances(d: Api, name: string): Promise<InstanceInfo[]> {
   return body.instances;
 }
 
+/** Spare machines the daemon has ready now, by kind (its /metrics gauge). */
+export async function spares(d: Api): Promise<Record<string, number>> {
+  const res = await request(`${d.url}/metrics`, { headers: d.auth() });
+  const text = await res.body.text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^ignition_vmm_spares\{kind="([a-z]+)"\} (\d+)$/gm)) out[m[1]] = Number(m[2]);
+  return out;
+}
+
+/** Waits (up to `maxMs`) until the daemon has `count` process-driver spares ready; false if not. */
+export async function sparesReady(d: Api, count: number, maxMs = 20_000): Promise<boolean> {
+  const until = performance.now() + maxMs;
+  while (performance.now() < until) {
+    if (((await spares(d)).process ?? 0) >= count) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
 /** The daemon's invoke URL of a function, as a load-generator target. */
 export function fnTarget(url: string, name: string): Target {
   return { origin: url, path: `/fn/${name}/` };
