@@ -23,6 +23,14 @@ test('allowedStarts: waiting requests, minWarm, fresh isolation and an unknown h
   assert.is(allowedStarts(0, busy), 0);
 });
 
+test('allowedStarts: a queued request starts an instance once it has waited about a start, or at once when nothing is live', () => {
+  const queued = { ...headroom, idleCpus: 2, queued: 5 };
+  assert.is(allowedStarts(1, { ...queued, waitedLong: 0 }), 0, 'behind busy instances: served soon, no start yet');
+  assert.is(allowedStarts(1, { ...queued, waitedLong: 1 }), 1, 'one waited as long as a start takes');
+  assert.is(allowedStarts(1, { ...queued, waitedLong: 0, live: 0, minWarm: 0 }), 1, 'scale from zero: nothing to wait for');
+  assert.is(allowedStarts(1, { ...queued, waitedLong: 0, holding: true }), 0);
+});
+
 test('allowedStarts: a pool holding headroom (traffic moving to it) starts only for waiting requests and minWarm', () => {
   const holding = { ...headroom, idleCpus: 2, holding: true };
   assert.is(allowedStarts(1, holding), 0);
