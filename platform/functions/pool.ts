@@ -8,9 +8,11 @@
  * tracks the peak demand over a sliding window and keeps enough idle capacity to absorb that peak
  * (plus `minWarm`). Demand is the number of requests in flight: in `fresh` isolation the
  * instantaneous number (each one holds an instance), in `reuse` isolation its mean over each
- * second (demand.ts says why: on a busy host instantaneous peaks are latency, not demand). Above `maxInstances` requests wait
- * in a bounded FIFO queue; past `queueSize` they are refused with `queue_full` (429). Instances idle
- * longer than `idleTimeoutMs` are stopped down to `minWarm` (0 = scale to zero).
+ * second (demand.ts says why: on a busy host instantaneous peaks are latency, not demand). Above
+ * `maxInstances` requests wait in a bounded FIFO queue; past `queueSize` they are refused with
+ * `queue_full` (429). Instances idle longer than `idleTimeoutMs` are stopped down to `minWarm`
+ * (0 = scale to zero). A queued request starts an instance once it has waited about a start's time
+ * (see allowedStarts).
  *
  * In `reuse` isolation a spare started only as headroom (no request waits, `minWarm` is met) needs
  * an idle CPU: on a host without one it cannot add capacity, and its start (a process or a VMM

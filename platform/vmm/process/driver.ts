@@ -9,7 +9,9 @@
  *
  * Start-up is a named, timed step list like the Firecracker driver's: workspace → link bundle →
  * spawn → agent ready (the agent's ready line on stdout, racing the process's exit under a
- * deadline; the agent prints it only after it listens and has loaded the function).
+ * deadline; the agent prints it only after it listens and has loaded the function). Where a spare
+ * sandbox fits (spares.ts), the start adopts it instead: spare (a rename) → link bundle → load
+ * (`PUT /v1/function` to the running agent). Spares report their own start as flow `spare`.
  *
  * Sandboxes are spawned from a worker thread (spawner.ts): a spawn blocks its caller until the
  * child has exec'd, and the daemon's event loop must not stall for that.
@@ -331,7 +333,12 @@ class ProcessMachine implements Machine {
   async load(env: Record<string, string>, timeoutMs: number) {
     const root = this.sandboxed ? this.agentWorkspace : this.workspace;
     const file = path.join(root, 'fn', 'function.mjs');
-    const res = await agentRequest<{ code?: string; detail?: string }>(path.join(this.workspace, 'v.sock'), 'PUT', AgentPaths.function, { path: file, env, warmup: true }, timeoutMs);
+    let res: { status: number; body: { code?: string; detail?: string } | undefined };
+    try {
+      res = await agentRequest(path.join(this.workspace, 'v.sock'), 'PUT', AgentPaths.function, { path: file, env, warmup: true }, timeoutMs);
+    } catch (err) {
+      throw MachineStartFailed(`machine ${this.id}: its agent did not take the function: ${(err as Error).message}`, { cause: err, data: { vm: this.id, output: this.tail.slice(-10) } });
+    }
     if (res.status === 200) return;
     const code = res.body?.code ?? 'function_load_failed';
     throw MachineStartFailed(`machine ${this.id} could not load its function: ${res.body?.detail ?? `agent answered ${res.status}`}`, {
