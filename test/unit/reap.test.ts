@@ -2,7 +2,8 @@
  * Reaping what a crashed daemon left (platform/vmm/records.ts) with real processes: a recorded
  * instance whose VMM's command line does not name its workspace (a spare VMM adopted after it was
  * started elsewhere), with a child in its process group; a jailed VMM found by `--id`, whose jail
- * goes too; an unrecorded fork clone and fork directory; and an unrelated process that must live.
+ * goes too; an unrecorded fork clone and fork directory; a process driver's spare sandbox (never
+ * recorded: platform/vmm/process/spares.ts); and an unrelated process that must live.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { functionMigrations } from '../../platform/functions/schema.ts';
 import { createLogger } from '../../platform/log.ts';
 import { openDatabase } from '../../platform/store/db.ts';
 import { MachineRecords } from '../../platform/vmm/records.ts';
+import { SPARE_PREFIX } from '../../platform/vmm/process/spares.ts';
 
 const alive = (pid: number) => {
   try {
@@ -65,6 +67,12 @@ test('a restarted daemon kills and removes what the last one left, and only that
     const orphan = group(clone);
     started.push(orphan);
 
+    // A process driver's spare sandbox, started and never adopted.
+    const pspare = path.join(ws, `${SPARE_PREFIX}spare_1`);
+    mkdirSync(pspare, { recursive: true });
+    const spareProc = group(pspare);
+    started.push(spareProc);
+
     // A user VM: its process goes, its record and workspace stay (stopped).
     const userVm = path.join(ws, 'vm_user1');
     mkdirSync(userVm, { recursive: true });
@@ -80,12 +88,12 @@ test('a restarted daemon kills and removes what the last one left, and only that
     const reaped = records.reap(createLogger({ level: 'error' }), ws);
     assert.equal(reaped.sort(), ['vm_inst1', 'vm_jail1']);
     await new Promise((r) => setTimeout(r, 200));
-    for (const p of [adopted, jailed, orphan, user]) {
+    for (const p of [adopted, jailed, orphan, spareProc, user]) {
       assert.not.ok(alive(p.pid!), `${p.pid} killed`);
       assert.equal(groupMembers(p.pid!), [], `${p.pid}'s group killed`);
     }
     assert.ok(alive(bystander.pid!), 'an unrelated process lives');
-    for (const gone of [instance, jailedWs, jail, clone, forkDir]) assert.not.ok(existsSync(gone), `${gone} removed`);
+    for (const gone of [instance, jailedWs, jail, clone, forkDir, pspare]) assert.not.ok(existsSync(gone), `${gone} removed`);
     assert.ok(existsSync(userVm), 'a user VM keeps its workspace');
     assert.equal(records.list().map((r) => [r.id, r.state, r.pid]), [['vm_user1', 'stopped', null]]);
   } finally {
