@@ -41,7 +41,7 @@ export async function runCold(ctx: BenchContext): Promise<BenchResult> {
       for (const [i, name] of names.entries()) {
         ctx.log(`cold: ignition ${label} ${i + 1}/${names.length}`);
         await waitNoInstances(daemon, name);
-        if (spare && !(await sparesReady(daemon, 1))) throw new Error('the daemon\'s spare sandbox was not ready within 20 s');
+        if (spare && !(await sparesReady(daemon))) throw new Error('the daemon\'s spare sandbox was not ready within 20 s');
         const t = performance.now();
         const res = await request(`${daemon.url}/fn/${name}/`, { reset: true });
         await res.body.text();

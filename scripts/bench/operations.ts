@@ -181,7 +181,7 @@ export async function deployUnderLoad(
     // first baseline's p99 and flatter every ratio. (The open loop ramps up over them.)
     await sleep(opts.warmupMs);
     // Every baseline starts from the steady state: the daemon's spare sandbox ready.
-    if (!(await sparesReady(daemon, PROCESS_SPARES))) sparesLate++;
+    if (!(await sparesReady(daemon))) sparesLate++;
     for (let i = 0; i < opts.deploys; i++) {
       const b0 = performance.now();
       await sleep(opts.baselineMs);
@@ -200,7 +200,7 @@ export async function deployUnderLoad(
       // The deploy adopted the spare sandbox and its replacement starts once the deploy is done:
       // "after" runs until it is back (at least afterMs), so what the replacement's start does
       // to the traffic is counted here, not in the next baseline.
-      if (!(await sparesReady(daemon, PROCESS_SPARES))) sparesLate++;
+      if (!(await sparesReady(daemon))) sparesLate++;
       after.push({ from: d1, to: performance.now() });
       instanceCounts.push((await instances(daemon, name)).length);
     }
@@ -257,8 +257,6 @@ export async function deployUnderLoad(
  * the process driver needs (one Node process starting, then a cold JIT).
  */
 export const OPEN_TARGET_SHARE = 0.5;
-/** Spare sandboxes the benchmark's daemon keeps (its default, `processSpares`). */
-const PROCESS_SPARES = 1;
 /** Never more than this share of the closed loop's rate (the host's capacity at saturation). */
 export const OPEN_MAX_SHARE = 0.5;
 /** The calibration probe's rate, as a share of the closed loop's. */

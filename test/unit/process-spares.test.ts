@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSy
 import os from 'node:os';
 import path from 'node:path';
 import { machineContract } from '../firecracker/contract.ts';
-import { agentCall } from '../firecracker/support.ts';
+import { agentCall, processesUnder } from '../firecracker/support.ts';
 import { ProcessDriver } from '../../platform/vmm/process/driver.ts';
 import { SPARE_PREFIX } from '../../platform/vmm/process/spares.ts';
 import { MachineStartFailed } from '../../platform/vmm/errors.ts';
@@ -39,17 +39,8 @@ const spec = (extra: Partial<BootSpec> = {}): BootSpec => {
 
 /** The pids of the processes whose working directory is a spare's. */
 function sparePids(): number[] {
-  const dirs = existsSync(ws) ? readdirSync(ws).filter((d) => d.startsWith(SPARE_PREFIX)).map((d) => path.join(ws, d)) : [];
-  const pids: number[] = [];
-  for (const p of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
-    try {
-      const cwd = readlinkSync(`/proc/${p}/cwd`);
-      if (dirs.some((d) => cwd === d)) pids.push(Number(p));
-    } catch {
-      // gone, or not ours
-    }
-  }
-  return pids;
+  const dirs = existsSync(ws) ? readdirSync(ws).filter((d) => d.startsWith(SPARE_PREFIX)) : [];
+  return dirs.flatMap((d) => processesUnder(path.join(ws, d)));
 }
 
 async function ready() {

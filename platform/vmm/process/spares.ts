@@ -66,10 +66,6 @@ export class ProcessSpares<M extends SpareMachine> {
     return this.#ready.length;
   }
 
-  get count(): number {
-    return this.o.count;
-  }
-
   /** Whether a start of this shape can adopt a spare. */
   fits(shape: SpareShape): boolean {
     return shape.memoryMiB === this.o.shape.memoryMiB && shape.network === this.o.shape.network;

@@ -15,6 +15,7 @@ import { startTestDaemon, type TestDaemon, ROOT } from '../../../test/support/da
 import { firstResponse, freePort, stopChild, track, waitForOutput } from './procs.ts';
 import type { Target } from './load.ts';
 import type { ChildProcess } from 'node:child_process';
+import { defaults } from '../../../platform/config/schema.ts';
 
 export { ROOT };
 export const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
@@ -156,8 +157,11 @@ export async function spares(d: Api): Promise<Record<string, number>> {
   return out;
 }
 
-/** Waits (up to `maxMs`) until the daemon has `count` process-driver spares ready; false if not. */
-export async function sparesReady(d: Api, count: number, maxMs = 20_000): Promise<boolean> {
+/**
+ * Waits (up to `maxMs`) until the daemon has `count` process-driver spares ready (by default the
+ * configuration's default, which the benchmarks' daemons run with); false if not.
+ */
+export async function sparesReady(d: Api, count = defaults.processSpares, maxMs = 20_000): Promise<boolean> {
   const until = performance.now() + maxMs;
   while (performance.now() < until) {
     if (((await spares(d)).process ?? 0) >= count) return true;
