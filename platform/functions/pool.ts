@@ -87,6 +87,22 @@ export function allowedStarts(
   return s.idleCpus >= HEADROOM_IDLE_CPUS ? toStart : 0;
 }
 
+/**
+ * Pure: the idle request slots a pool counts against the headroom it wants. In `fresh` isolation,
+ * instances that have not served yet. In `reuse` isolation, the slots of the live instances less
+ * the mean number in flight over the last second (`sustainedInflight`), not the number in flight
+ * right now: a stall on a busy host puts requests in flight without more demand (demand.ts), and
+ * counted as such it started a headroom instance at exactly the wrong time. Measured after each
+ * deploy under a steady open-loop load: the spare sandbox's replacement started at the answer, a
+ * 30-50 ms stall put up to 32 requests in flight on the one instance, and in about half of the
+ * deploys the pool started a second instance (a cold process start at normal priority) within
+ * 150 ms. A burst that fills every slot queues requests, and those start instances (allowedStarts).
+ */
+export function freeSlots(live: Array<{ inflight: number; served: number }>, s: { fresh: boolean; concurrency: number; sustainedInflight: number }): number {
+  if (s.fresh) return live.filter((i) => i.served === 0).length;
+  return Math.max(0, live.length * s.concurrency - Math.ceil(s.sustainedInflight));
+}
+
 export interface PoolStats {
   version: string;
   instances: number;
@@ -102,6 +118,8 @@ export class Pool {
   private readonly queue: Waiter[] = [];
   private closed = false;
   private peak = 0;
+  /** Mean requests in flight over the last tick (reuse isolation's idle slots: freeSlots). */
+  private sustainedInflight = 0;
   private previousPeak = 0;
   private peakWindowStart = Date.now();
   private readonly timer: NodeJS.Timeout;
@@ -340,14 +358,9 @@ export class Pool {
     if (this.closed) return;
     const fresh = this.settings.isolation === 'fresh';
     const perInstance = fresh ? 1 : this.settings.concurrency;
-    let spare = 0;
-    let count = 0;
-    for (const i of this.instances) {
-      if (i.dead || i.retiring) continue;
-      count++;
-      spare += fresh ? (i.served === 0 ? 1 : 0) : perInstance - i.inflight;
-    }
-    spare += this.starting * perInstance;
+    const live = [...this.instances].filter((i) => !i.dead && !i.retiring);
+    const count = live.length;
+    const spare = freeSlots(live, { fresh, concurrency: this.settings.concurrency, sustainedInflight: this.sustainedInflight }) + this.starting * perInstance;
     const minCount = this.settings.minWarm;
     let toStart = 0;
     const need = this.wantedSpare() + (fresh ? Math.max(0, this.settings.minWarm - 1) : 0);
@@ -356,10 +369,9 @@ export class Pool {
       toStart++;
     }
     if (toStart > 0) {
-      const live = count + this.starting;
       const longer = performance.now() - this.queuedStartAfterMs();
       const waitedLong = this.queue.filter((w) => w.since <= longer).length;
-      toStart = allowedStarts(toStart, { fresh, queued: this.queue.length, waitedLong, live, minWarm: minCount, idleCpus: fresh || this.holding ? null : this.hostCpu.idleCpus(), holding: this.holding });
+      toStart = allowedStarts(toStart, { fresh, queued: this.queue.length, waitedLong, live: count + this.starting, minWarm: minCount, idleCpus: fresh || this.holding ? null : this.hostCpu.idleCpus(), holding: this.holding });
     }
     // Back off after repeated failures instead of spinning on a function that cannot start.
     if (this.consecutiveFailures >= 3) toStart = Math.min(toStart, this.starting === 0 ? 1 : 0);
@@ -432,6 +444,7 @@ export class Pool {
     const now = Date.now();
     // Reuse demand: the mean in flight over the last tick (any traffic at all counts as 1).
     const mean = this.meanInflight.take(performance.now());
+    this.sustainedInflight = mean;
     if (!this.fresh) this.peak = Math.max(this.peak, Math.ceil(mean));
     // Requests per second, smoothed over a few ticks.
     this.arrivalRate = 0.5 * this.arrivalRate + 0.5 * (this.arrivals * 1000) / TICK_MS;

@@ -4,7 +4,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { allowedStarts, HEADROOM_IDLE_CPUS } from '../../platform/functions/pool.ts';
+import { allowedStarts, freeSlots, HEADROOM_IDLE_CPUS } from '../../platform/functions/pool.ts';
 import { idleBetween, parseIdle, procHostCpu } from '../../platform/functions/host-cpu.ts';
 
 const headroom = { fresh: false, queued: 0, live: 1, minWarm: 1 };
@@ -37,6 +37,23 @@ test('allowedStarts: a pool holding headroom (traffic moving to it) starts only 
   assert.is(allowedStarts(1, { ...holding, idleCpus: null }), 0);
   assert.is(allowedStarts(1, { ...holding, queued: 1 }), 1);
   assert.is(allowedStarts(1, { ...holding, live: 0 }), 1);
+});
+
+test('freeSlots: reuse isolation counts the mean in flight over the last second, not a momentary peak', () => {
+  const reuse = { fresh: false, concurrency: 32 };
+  // A stall: 30 of one instance's 32 slots taken right now, 2.4 in flight on average.
+  const stalled = [{ inflight: 30, served: 5000 }];
+  assert.is(freeSlots(stalled, { ...reuse, sustainedInflight: 2.4 }), 29);
+  // Sustained demand is what fills the slots.
+  assert.is(freeSlots(stalled, { ...reuse, sustainedInflight: 30 }), 2);
+  assert.is(freeSlots([{ inflight: 0, served: 1 }, { inflight: 3, served: 9 }], { ...reuse, sustainedInflight: 40.2 }), 23);
+  assert.is(freeSlots(stalled, { ...reuse, sustainedInflight: 90 }), 0, 'never negative');
+  assert.is(freeSlots([], { ...reuse, sustainedInflight: 0 }), 0);
+});
+
+test('freeSlots: fresh isolation counts the instances that have not served', () => {
+  const live = [{ inflight: 0, served: 0 }, { inflight: 0, served: 0 }, { inflight: 1, served: 1 }];
+  assert.is(freeSlots(live, { fresh: true, concurrency: 1, sustainedInflight: 0 }), 2);
 });
 
 test('parseIdle: idle and iowait are idle; idleBetween scales by the CPU count', () => {
