@@ -13,8 +13,8 @@
  * sandbox fits (spares.ts), the start adopts it instead: spare (a rename) → link bundle → load
  * (`PUT /v1/function` to the running agent). Spares report their own start as flow `spare`.
  *
- * Sandboxes are spawned from a worker thread (spawner.ts): a spawn blocks its caller until the
- * child has exec'd, and the daemon's event loop must not stall for that.
+ * Sandboxes are spawned by a small launcher process (spawner.ts): a spawn blocks its caller until
+ * the child has exec'd, and forks its caller's whole address space; neither may fall on the daemon.
  *
  * A machine booted with `priority: 'background'` runs its whole sandbox tree at a lower CPU
  * priority from the moment it is spawned until `setPriority('normal')` (priority.ts says how).
@@ -89,7 +89,7 @@ export class ProcessDriver implements MachineDriver {
   private readonly machines = new Set<ProcessMachine>();
   private readonly logger: Logger;
   private readonly knobs: PriorityKnobs;
-  /** Sandboxes are spawned from a worker thread (see spawner.ts). */
+  /** Sandboxes are spawned by a launcher process (see spawner.ts). */
   private readonly spawner = new Spawner();
   /** Started agents with no function yet, adopted by starts (see spares.ts). */
   readonly spares: ProcessSpares<ProcessMachine> | undefined;
