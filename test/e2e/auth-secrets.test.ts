@@ -6,11 +6,11 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { statSync, readFileSync, cpSync, mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { statSync, readFileSync, cpSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from 'undici';
 import { deploy, FIXTURES, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { tempDir } from '../support/tmp.ts';
 
 let d: TestDaemon;
 test.before(async () => {
@@ -80,7 +80,7 @@ test('secrets reach instances after restore and when changed, never the deploy e
 });
 
 test('a token-protected function, with CORS answered by the platform', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ign-auth-'));
+  const dir = tempDir('ign-auth-');
   cpSync(path.join(FIXTURES, 'echo'), dir, { recursive: true });
   writeFileSync(path.join(dir, 'ignition.json'), JSON.stringify({ auth: 'token', cors: { origins: ['https://app.example'], credentials: true } }));
   await deploy(d, dir, ['--name', 'private']);

@@ -6,11 +6,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import path from 'node:path';
-import { mkdtempSync, cpSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { cpSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { deploy, FIXTURES, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { tempDir } from '../support/tmp.ts';
 
 let d: TestDaemon;
 
@@ -48,7 +48,7 @@ test('a bundle that fails to build shows file:line', async () => {
 
 test('a function that throws at import: load phase; the previous version keeps serving', async () => {
   // Deploy a good version under the same name first, then the broken one.
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ign-fn-'));
+  const dir = tempDir('ign-fn-');
   cpSync(path.join(FIXTURES, 'echo'), dir, { recursive: true });
   await deploy(d, dir, ['--name', 'flaky']);
   const r = await d.cli(['deploy', path.join(FIXTURES, 'throws-at-import'), '--name', 'flaky', '--json']);
@@ -165,7 +165,7 @@ test('a body over the limit: 413, declared or streamed', async () => {
 });
 
 test('bad settings and env flags get a one-line error', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ign-fn-'));
+  const dir = tempDir('ign-fn-');
   cpSync(path.join(FIXTURES, 'echo'), dir, { recursive: true });
   writeFileSync(path.join(dir, 'ignition.json'), JSON.stringify({ timeoutMs: -5, bogus: 1 }));
   const r = await d.cli(['deploy', dir, '--name', 'badcfg']);

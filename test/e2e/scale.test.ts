@@ -4,11 +4,11 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { cpSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from 'undici';
 import { deploy, FIXTURES, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { tempDir } from '../support/tmp.ts';
 
 let d: TestDaemon;
 test.before(async () => {
@@ -24,7 +24,7 @@ const instances = async (name: string) => {
 };
 
 test('scale to zero after the idle timeout, then a cold start on the next request', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ign-scale-'));
+  const dir = tempDir('ign-scale-');
   cpSync(path.join(FIXTURES, 'counter'), dir, { recursive: true });
   writeFileSync(path.join(dir, 'ignition.json'), JSON.stringify({ minWarm: 0, idleTimeoutMs: 300 }));
   await deploy(d, dir, ['--name', 'zero']);

@@ -1,13 +1,13 @@
 /** Function names, settings validation and configuration loading (file, defaults, environment). */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { assertEnvName, assertFunctionName } from '../../platform/functions/names.ts';
 import { loadConfig } from '../../platform/config/load.ts';
 import { validateFunctionSettings } from '../../platform/config/schema.ts';
 import { IgnitionError } from '../../platform/errors.ts';
+import { tempDir } from '../support/tmp.ts';
 
 const code = (fn: () => unknown) => {
   try {
@@ -40,7 +40,7 @@ test('settings are validated key by key', () => {
 });
 
 test('config: file over defaults, environment over file, data dir resolved', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ign-cfg-'));
+  const dir = tempDir('ign-cfg-');
   writeFileSync(path.join(dir, 'ignition.config.ts'), `export default { listen: '127.0.0.1:9000', functions: { timeoutMs: 1234 } } satisfies Record<string, unknown>;`);
   const { config, file } = await loadConfig({ cwd: dir, env: { IGNITION_DATA_DIR: 'data', IGNITION_DRIVER: 'process' } });
   assert.is(file, path.join(dir, 'ignition.config.ts'));
@@ -57,7 +57,7 @@ test('config: file over defaults, environment over file, data dir resolved', asy
 });
 
 test('config: every bad key is named', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ign-cfg-'));
+  const dir = tempDir('ign-cfg-');
   writeFileSync(path.join(dir, 'ignition.config.ts'), `export default { listen: 'nowhere', driver: 'qemu', processSpares: 100, functions: { minWarm: -1 }, firecracker: { diffSnapshots: 'sometimes' } };`);
   try {
     await loadConfig({ cwd: dir, env: {} });
@@ -74,7 +74,7 @@ test('config: every bad key is named', async () => {
 });
 
 test('config: a file that does not compile says where', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'ign-cfg-'));
+  const dir = tempDir('ign-cfg-');
   writeFileSync(path.join(dir, 'ignition.config.ts'), `export default { listen: `);
   try {
     await loadConfig({ cwd: dir, env: {} });
