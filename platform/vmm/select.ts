@@ -84,7 +84,6 @@ export function selectDriver(
       spares: config.processSpares,
       workspacesDir: opts.workspacesDir,
       spareShape: { memoryMiB: config.functions.memoryMiB, network: false },
-      netnsDir: path.join(config.dataDir, 'netns'),
     });
     return { driver, reason: `${reason}; sandbox: ${driver.sandboxReason}` };
   };

@@ -13,8 +13,8 @@
  * sandbox fits (spares.ts), the start adopts it instead: spare (a rename) → link bundle → load
  * (`PUT /v1/function` to the running agent). Spares report their own start as flow `spare`.
  *
- * Sandboxes are spawned by a small launcher process (spawner.ts): a spawn blocks its caller until
- * the child has exec'd, and forks its caller's whole address space; neither may fall on the daemon.
+ * Sandboxes are spawned from a worker thread (spawner.ts): a spawn blocks its caller until the
+ * child has exec'd, and the daemon's event loop must not stall for that.
  *
  * A machine booted with `priority: 'background'` runs its whole sandbox tree at a lower CPU
  * priority from the moment it is spawned until `setPriority('normal')` (priority.ts says how).
@@ -35,7 +35,6 @@ import { BACKGROUND_NICE, findNewSession, findNice, hasAutogroups, hostCanRaiseN
 import { bwrapArgs, findBwrap, type SandboxMode } from './sandbox.ts';
 import { Spawner, type SpawnedChild } from './spawner.ts';
 import { ProcessSpares, type SpareShape } from './spares.ts';
-import { NetnsPool, netnsSupport } from './netns.ts';
 import { agentRequest } from '../agent-call.ts';
 import { AgentPaths } from '../../../agent/protocol.ts';
 import { yieldToEventLoop } from '../../yield.ts';
@@ -57,16 +56,9 @@ export interface ProcessDriverOptions {
   spares?: number;
   workspacesDir?: string;
   spareShape?: SpareShape;
-  /**
-   * Where network namespaces made ahead for sandboxes without network are kept (netns.ts), as
-   * root with bubblewrap; unset: bwrap makes a new one for each such sandbox.
-   */
-  netnsDir?: string;
 }
 
 const OUTPUT_TAIL = 30;
-/** Network namespaces kept free for the next sandboxes without network (netns.ts). */
-const NETNS_MAX_FREE = 4;
 /** How often a background machine's tree is checked for the session its sandbox creates. */
 const SESSION_POLL_MS = 2;
 /**
@@ -97,13 +89,10 @@ export class ProcessDriver implements MachineDriver {
   private readonly machines = new Set<ProcessMachine>();
   private readonly logger: Logger;
   private readonly knobs: PriorityKnobs;
-  /** Sandboxes are spawned by a launcher process (see spawner.ts). */
+  /** Sandboxes are spawned from a worker thread (see spawner.ts). */
   private readonly spawner = new Spawner();
   /** Started agents with no function yet, adopted by starts (see spares.ts). */
   readonly spares: ProcessSpares<ProcessMachine> | undefined;
-  /** Network namespaces lent to sandboxes without network (see netns.ts). */
-  readonly netns: NetnsPool | undefined;
-  private readonly nsenter: string | undefined;
 
   constructor(private readonly options: ProcessDriverOptions) {
     this.logger = options.logger ?? silentLogger;
@@ -128,14 +117,6 @@ export class ProcessDriver implements MachineDriver {
       exec: true,
       isolation: this.sandbox === 'bubblewrap' ? 'bubblewrap (namespaces, read-only system, no network unless granted)' : 'none (plain process)',
     };
-    if (this.sandbox === 'bubblewrap' && options.netnsDir) {
-      const support = netnsSupport();
-      if ('tools' in support) {
-        this.nsenter = support.tools.nsenter;
-        this.netns = new NetnsPool({ dir: options.netnsDir, tools: support.tools, run: (file, args) => this.runCommand(file, args), logger: this.logger, initial: (options.spares ?? 0) + 2, maxFree: NETNS_MAX_FREE });
-        this.sandboxReason += '; sandboxes without network reuse network namespaces made ahead';
-      } else this.sandboxReason += `; each sandbox without network gets a new network namespace (${support.reason})`;
-    }
     this.knobs = {
       threads: hostCanRaiseNice(),
       niceBinary: findNice(),
@@ -158,19 +139,6 @@ export class ProcessDriver implements MachineDriver {
 
   restore(spec: RestoreSpec): Promise<Machine> {
     return this.start('restore', spec, spec.snapshot.bundle ?? spec.bundle, spec.snapshot.sourcemap);
-  }
-
-  /** Runs a helper command (netns.ts) through the launcher, like a sandbox. */
-  private runCommand(file: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = this.spawner.spawn({ file, args, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8' }, cwd: '/' });
-      let stderr = '';
-      child.stdout.resume();
-      child.stderr.setEncoding('utf8');
-      child.stderr.on('data', (d: string) => (stderr += d));
-      child.once('error', (err) => resolve({ code: null, stderr: `${stderr}${err.message}` }));
-      child.once('exit', (code) => resolve({ code, stderr }));
-    });
   }
 
   holdSpares(): () => void {
@@ -249,20 +217,11 @@ export class ProcessDriver implements MachineDriver {
     if (bundle) fnPath = await step('link-bundle', () => linkBundle(spec.workspace, bundle, sourcemap));
     const machine = new ProcessMachine(spec, timings, this.logger.child({ vm: spec.id, ...spec.labels }), this.knobs, this.spawner, this.sandbox === 'bubblewrap', () => this.machines.delete(machine));
     this.machines.add(machine);
-    const netns = !spec.network && this.sandbox === 'bubblewrap' ? this.netns?.take() : undefined;
     try {
-      let cmd = this.command(spec, fnPath, netns);
+      let cmd = this.command(spec, fnPath);
       const viaNice = spec.priority === 'background' && this.knobs.threads && this.knobs.niceBinary !== null;
       if (viaNice) cmd = withNice(cmd, BACKGROUND_NICE, this.knobs.niceBinary!);
-      try {
-        await step('spawn', () => machine.spawn(cmd, spec.priority ?? 'normal', viaNice));
-      } finally {
-        // The namespace is the sandbox's until it has exited (exited is set as the spawn begins).
-        if (netns) {
-          if (machine.exited) void machine.exited.then(() => this.netns!.release(netns));
-          else this.netns!.release(netns);
-        }
-      }
+      await step('spawn', () => machine.spawn(cmd, spec.priority ?? 'normal', viaNice));
       await step('agent-ready', () => machine.waitReady(this.options.startTimeoutMs ?? 30_000));
     } catch (err) {
       await machine.destroy();
@@ -271,7 +230,7 @@ export class ProcessDriver implements MachineDriver {
     return machine;
   }
 
-  private command(spec: BootSpec, fnPath: string | undefined, netns?: string) {
+  private command(spec: BootSpec, fnPath: string | undefined) {
     const node = this.options.nodeBinary ?? process.execPath;
     const agentArgs = [`--max-old-space-size=${Math.max(16, Math.floor(spec.memoryMiB * 0.75))}`, this.options.agentPath, '--uds', path.join(spec.workspace, 'v.sock')];
     // A clean environment: the host's variables (tokens, paths) never reach a function.
@@ -287,11 +246,8 @@ export class ProcessDriver implements MachineDriver {
       env.IGNITION_FUNCTION_ENV = JSON.stringify(spec.env);
     }
     if (this.sandbox === 'bubblewrap') {
-      const args = bwrapArgs({ workspace: spec.workspace, agentDir: path.dirname(this.options.agentPath), network: spec.network, joinedNetns: Boolean(netns) }, node);
-      const sandbox = [findBwrap()!, ...args, '--', node, ...agentArgs];
-      // nsenter enters the namespace lent to this sandbox and execs bwrap (the same process).
-      if (netns) return { file: this.nsenter!, args: [`--net=${netns}`, '--', ...sandbox], env };
-      return { file: sandbox[0], args: sandbox.slice(1), env };
+      const args = bwrapArgs({ workspace: spec.workspace, agentDir: path.dirname(this.options.agentPath), network: spec.network }, node);
+      return { file: findBwrap()!, args: [...args, '--', node, ...agentArgs], env };
     }
     return { file: node, args: agentArgs, env };
   }
@@ -299,7 +255,6 @@ export class ProcessDriver implements MachineDriver {
   async close(): Promise<void> {
     await this.spares?.close();
     await Promise.all([...this.machines].map((m) => m.destroy()));
-    await this.netns?.close();
     await this.spawner.close();
   }
 }

@@ -16,11 +16,6 @@ export interface SandboxSpec {
   /** Read-only directory holding the agent bundle. */
   agentDir: string;
   network: boolean;
-  /**
-   * The sandbox is started inside a network namespace made for it ahead (netns.ts, entered by
-   * nsenter): bwrap must not make another.
-   */
-  joinedNetns?: boolean;
 }
 
 export type SandboxMode = 'bubblewrap' | 'none';
@@ -66,6 +61,6 @@ export function bwrapArgs(spec: SandboxSpec, nodeBinary: string): string[] {
     '--new-session',
     '--chdir', spec.workspace,
   );
-  if (!spec.network && !spec.joinedNetns) args.push('--unshare-net');
+  if (!spec.network) args.push('--unshare-net');
   return args;
 }
