@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { nextDuty, parseHostCpu, PACING } from '../../platform/vmm/process/pacer.ts';
+import { nextDuty, parseHostCpu, PACING, StartPacer } from '../../platform/vmm/process/pacer.ts';
 import { ProcessDriver } from '../../platform/vmm/process/driver.ts';
 import { deepChildPids, readStat } from '../../platform/vmm/process/procfs.ts';
 import { MachineStartFailed } from '../../platform/vmm/errors.ts';
@@ -28,6 +28,24 @@ test('nextDuty paces while the rest of the host is busy, and lets the start run 
   assert.is(nextDuty(at(0, 0, 0), at(40, 200, 0), PACING).duty, 1);
   assert.is(nextDuty(at(0, 0, 0), at(50, 200, 0), PACING).duty, PACING.duty, 'at the threshold');
   assert.is(nextDuty(at(5, 9, 0), at(5, 9, 0), PACING).duty, PACING.duty, 'no time passed: stay paced');
+});
+
+test('StartPacer lists the tree at every stop while it changes, then once a window', async () => {
+  // A fake tree: the sandbox forks twice as it starts, then stays as it is. No process is signalled.
+  const lists = [[101], [101, 102], [101, 102, 103]];
+  let listed = 0;
+  const tree = () => lists[Math.min(listed++, lists.length - 1)];
+  const stops: number[][] = [];
+  const conts: number[][] = [];
+  // busyAbove 0: every window is paced, so the pacer keeps stopping and continuing.
+  const pacer = new StartPacer(tree, (pids, sig) => (sig === 'SIGSTOP' ? stops : conts).push(pids), { periodMs: 4, duty: 0.5, busyAbove: 0, windowMs: 40 });
+  pacer.start();
+  await new Promise((r) => setTimeout(r, 400));
+  pacer.stop();
+  assert.ok(stops.length >= 10, `it paced (${stops.length} stops)`);
+  assert.ok(listed < stops.length / 2, `listed ${listed} times for ${stops.length} stops`);
+  assert.equal(stops[stops.length - 1], [101, 102, 103], 'the processes forked later are stopped too');
+  assert.equal(conts[conts.length - 1], [101, 102, 103], 'and left running');
 });
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ign-pacer-'));
