@@ -1,0 +1,65 @@
+/**
+ * A process-driver sandbox without network (bubblewrap, platform/vmm/process/sandbox.ts) has a
+ * network namespace of its own with only a loopback device: a function can use 127.0.0.1 and
+ * reaches nothing else. The address tried outside gets no route inside the sandbox's namespace,
+ * so nothing leaves this host. A sandbox granted network shares the host's namespace.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ProcessDriver } from '../../platform/vmm/process/driver.ts';
+import { findBwrap } from '../../platform/vmm/process/sandbox.ts';
+import { agentCall, processesUnder } from '../firecracker/support.ts';
+import { ROOT } from '../support/daemon.ts';
+import { tempDir } from '../support/tmp.ts';
+
+// The function tries a server of its own on the loopback device, then an address outside it.
+const PROBE = `import net from 'node:net';
+const attempt = (host, port) => new Promise((resolve) => {
+  const s = net.connect({ host, port }, () => { s.destroy(); resolve('connected'); });
+  s.on('error', (e) => resolve(e.code));
+  s.setTimeout(5000, () => { s.destroy(); resolve('timeout'); });
+});
+export default { async fetch() {
+  const server = net.createServer((c) => c.end()).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  const loopback = await attempt('127.0.0.1', server.address().port);
+  server.close();
+  return Response.json({ loopback, outside: await attempt('10.255.255.1', 9) });
+} };
+`;
+
+if (!findBwrap()) {
+  console.log('test/unit/process-sandbox-network.test.ts: skipped: bubblewrap is not installed, so the process driver has no sandbox. Install it and run again: apt-get install -y bubblewrap && node --import tsx test/unit/process-sandbox-network.test.ts');
+} else {
+  const dir = tempDir('psandbox-net-');
+  const bundle = path.join(dir, 'probe.mjs');
+  writeFileSync(bundle, PROBE);
+  const netnsOf = (pid: number) => readlinkSync(`/proc/${pid}/ns/net`);
+  // The agent of a sandbox (bwrap, which sets the namespace up, stays in the host's).
+  const agentsIn = (workspace: string) => processesUnder(workspace).filter((p) => readlinkSync(`/proc/${p}/exe`) === process.execPath);
+
+  test('a sandbox without network reaches its own loopback device and nothing else', async () => {
+    const driver = new ProcessDriver({ agentPath: path.join(ROOT, 'dist', 'agent.mjs'), sandbox: 'bubblewrap' });
+    try {
+      const m = await driver.boot({ id: 'vm_nonet', workspace: path.join(dir, 'vm_nonet'), memoryMiB: 128, vcpus: 1, bundle, env: {}, network: false, labels: {} });
+      const agents = agentsIn(path.join(dir, 'vm_nonet'));
+      assert.is(agents.length, 1, 'one agent');
+      assert.is.not(netnsOf(agents[0]), netnsOf(process.pid), "not in the host's network namespace");
+      const res = await agentCall(m, 'GET', '/v1/invoke/');
+      assert.is(res.status, 200, res.text);
+      assert.equal(JSON.parse(res.text), { loopback: 'connected', outside: 'ENETUNREACH' });
+      await m.destroy();
+      const granted = await driver.boot({ id: 'vm_net', workspace: path.join(dir, 'vm_net'), memoryMiB: 128, vcpus: 1, bundle, env: {}, network: true, labels: {} });
+      const withNet = agentsIn(path.join(dir, 'vm_net'));
+      assert.is(withNet.length, 1, 'one agent');
+      assert.is(netnsOf(withNet[0]), netnsOf(process.pid), "a sandbox with network shares the host's");
+      await granted.destroy();
+    } finally {
+      await driver.close();
+    }
+  });
+}
+
+test.run();
