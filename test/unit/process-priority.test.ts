@@ -12,10 +12,34 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ProcessDriver } from '../../platform/vmm/process/driver.ts';
-import { deepChildPids, parseStat, readStat, threadIds } from '../../platform/vmm/process/procfs.ts';
+import { deepChildPids, deepMainThreadChildPids, parseStat, readStat, threadIds } from '../../platform/vmm/process/procfs.ts';
 import { BACKGROUND_NICE, canRaiseNice, hasAutogroups, hostCanRaiseNice, parseAutogroupNice, readAutogroupNice, withNice } from '../../platform/vmm/process/priority.ts';
 import type { Machine } from '../../platform/vmm/port.ts';
 import { ROOT } from '../support/daemon.ts';
+
+test('deepMainThreadChildPids lists a tree of single-threaded processes as deepChildPids does', async () => {
+  const { spawn } = await import('node:child_process');
+  // sh forks two sleeps, one of them under a second sh.
+  const root = spawn('/bin/sh', ['-c', 'sleep 30 & /bin/sh -c "sleep 30; true" & wait'], { stdio: 'ignore' });
+  try {
+    let all: number[] = [];
+    for (let i = 0; i < 100 && all.length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      all = deepChildPids(root.pid!);
+    }
+    assert.is(all.length, 3, 'two sleeps and a shell');
+    assert.equal(deepMainThreadChildPids(root.pid!).sort(), [...all].sort());
+    assert.equal(deepMainThreadChildPids(999_999_999), [], 'a process that is gone has none');
+  } finally {
+    for (const p of [...deepChildPids(root.pid!), root.pid!]) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+});
 
 test('parseStat counts fields from the last parenthesis (names may hold spaces and parentheses)', () => {
   const line = '4242 (node (a) b) S 4200 4242 4242 0 -1 4194560 1 0 0 0 7 3 0 0 30 10 11 0 12345 0 0';

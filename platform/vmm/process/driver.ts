@@ -29,7 +29,7 @@ import { connectVsock } from '../../guest/vsock.ts';
 import { READY_LINE } from '../../../agent/protocol.ts';
 import { MachineInvalidState, MachineNotRunning, MachineStartFailed } from '../errors.ts';
 import type { BootSpec, DriverCapabilities, ExitInfo, Machine, MachineDriver, MachinePriority, MachineState, OutputLine, RestoreSpec, SnapshotFiles, StepTiming } from '../port.ts';
-import { deepChildPids, readStat } from './procfs.ts';
+import { deepChildPids, deepMainThreadChildPids, readStat } from './procfs.ts';
 import { StartPacer } from './pacer.ts';
 import { BACKGROUND_NICE, findNewSession, findNice, hasAutogroups, hostCanRaiseNice, niceOf, setAutogroupNice, setTreeNice, withNice } from './priority.ts';
 import { bwrapArgs, findBwrap, type SandboxMode } from './sandbox.ts';
@@ -385,7 +385,7 @@ class ProcessMachine implements Machine {
     const pid = child.pid;
     if (priority === 'background' && pid) {
       this.pacer = new StartPacer(
-        () => [pid, ...deepChildPids(pid)],
+        () => [pid, ...deepMainThreadChildPids(pid)],
         (pids, sig) => pids.forEach((p) => tryKill(p, sig)),
       );
       this.pacer.start();

@@ -26,7 +26,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { MachinePriority } from '../port.ts';
-import { deepChildPids, readStat, threadIds } from './procfs.ts';
+import { deepChildPids, deepMainThreadChildPids, readStat, threadIds } from './procfs.ts';
 
 /**
  * The nice value of background machines. Under CFS/EEVDF a nice-10 task (or autogroup) weighs 110
@@ -143,7 +143,8 @@ export function setTreeNice(root: number, nice: number): number {
 
 /** The first process of the tree under `root` (itself included) in a session other than `session`. */
 export function findNewSession(root: number, session: number): number | undefined {
-  for (const pid of [root, ...deepChildPids(root).reverse()]) {
+  // Polled every few milliseconds while a sandbox starts: the cheap listing (procfs.ts).
+  for (const pid of [root, ...deepMainThreadChildPids(root).reverse()]) {
     const st = readStat(pid);
     if (st && st.session !== session) return pid;
   }
