@@ -48,6 +48,19 @@ test('StartPacer lists the tree at every stop while it changes, then once a wind
   assert.equal(conts[conts.length - 1], [101, 102, 103], 'and left running');
 });
 
+test('StartPacer keeps listing the tree at every stop until it has stayed the same over a whole window', async () => {
+  // The tree looks settled for a few listings, then the sandbox forks: the fork must be paced too.
+  let listed = 0;
+  const tree = () => (++listed <= 3 ? [201] : [201, 202]);
+  const stops: number[][] = [];
+  const pacer = new StartPacer(tree, (pids, sig) => void (sig === 'SIGSTOP' && stops.push(pids)), { periodMs: 4, duty: 0.5, busyAbove: 0, windowMs: 60_000 });
+  pacer.start();
+  await new Promise((r) => setTimeout(r, 100));
+  pacer.stop();
+  assert.ok(stops.length >= 5, `it paced (${stops.length} stops)`);
+  assert.ok(stops.some((pids) => pids.includes(202)), 'the process forked after a few equal listings was stopped too');
+});
+
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ign-pacer-'));
 const driver = new ProcessDriver({ agentPath: path.join(ROOT, 'dist', 'agent.mjs'), sandbox: 'auto', startTimeoutMs: 3000 });
 let n = 0;

@@ -78,8 +78,8 @@ function sample(pids: number[]): CpuSample | undefined {
  * Listing the tree walks /proc on the daemon's event loop (about 0.3 ms for a sandbox of three
  * processes on the benchmark host, more when it is busy), and a start is paced when the host is
  * busy, which is when the event loop has the least to spare. So the tree is listed at every stop
- * only while it is still changing (bwrap forks, the agent starts), and once two listings in a row
- * agree, once a window.
+ * only while it is still changing (bwrap forks, the agent starts); once it has stayed the same
+ * over a whole window, only once a window.
  */
 export class StartPacer {
   private timer: NodeJS.Timeout | undefined;
@@ -89,7 +89,9 @@ export class StartPacer {
   private duty = 1;
   private windowEnd = 0;
   private last: CpuSample | undefined;
-  /** The last two listings of the tree agreed: it is listed once a window, not at every stop. */
+  /** The tree as listed at the last window. */
+  private windowPids: number[] = [];
+  /** It was the same at the last two windows: listed once a window, not at every stop. */
   private settled = false;
 
   constructor(
@@ -100,6 +102,7 @@ export class StartPacer {
 
   start() {
     this.pids = this.tree();
+    this.windowPids = this.pids;
     this.settled = false;
     this.last = sample(this.pids);
     this.windowEnd = performance.now() + this.opts.windowMs;
@@ -133,7 +136,7 @@ export class StartPacer {
   private halt() {
     if (this.stopped) return;
     // Listed afresh while the sandbox forks as it starts (bwrap, then the agent).
-    if (!this.settled) this.relist();
+    if (!this.settled) this.pids = this.tree();
     this.signal(this.pids, 'SIGSTOP');
     this.halted = true;
     this.timer = setTimeout(() => this.run(), this.opts.periodMs * (1 - this.duty));
@@ -142,15 +145,11 @@ export class StartPacer {
   private maybeDecide() {
     if (performance.now() < this.windowEnd) return;
     this.windowEnd = performance.now() + this.opts.windowMs;
-    this.relist();
+    const pids = this.tree();
+    this.settled = pids.length === this.windowPids.length && pids.every((p, i) => p === this.windowPids[i]);
+    this.pids = this.windowPids = pids;
     const now = sample(this.pids);
     if (this.last && now) this.duty = nextDuty(this.last, now, this.opts).duty;
     this.last = now;
-  }
-
-  private relist() {
-    const pids = this.tree();
-    this.settled = pids.length === this.pids.length && pids.every((p, i) => p === this.pids[i]);
-    this.pids = pids;
   }
 }
