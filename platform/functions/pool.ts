@@ -88,8 +88,9 @@ export function allowedStarts(
 }
 
 /**
- * Pure: the idle request slots a pool counts against the headroom it wants. In `fresh` isolation,
- * instances that have not served yet. In `reuse` isolation, the slots of the live instances less
+ * Pure: the idle request slots a pool counts against the headroom it wants (dead and retiring
+ * instances do not count). In `fresh` isolation, instances that have not served yet. In `reuse`
+ * isolation, the slots of the live instances less
  * the mean number in flight over the last second (`sustainedInflight`), not the number in flight
  * right now: a stall on a busy host puts requests in flight without more demand (demand.ts), and
  * counted as such it started a headroom instance at exactly the wrong time. Measured after each
@@ -99,9 +100,20 @@ export function allowedStarts(
  * priority: the spare had just been taken) within 150 ms; counting the mean, in none of 22. A
  * burst that fills every slot queues requests, and those start instances (allowedStarts).
  */
-export function freeSlots(live: Array<{ inflight: number; served: number }>, s: { fresh: boolean; concurrency: number; sustainedInflight: number }): number {
-  if (s.fresh) return live.filter((i) => i.served === 0).length;
-  return Math.max(0, live.length * s.concurrency - Math.ceil(s.sustainedInflight));
+export function freeSlots(
+  instances: Iterable<{ inflight: number; served: number; dead?: boolean; retiring?: boolean }>,
+  s: { fresh: boolean; concurrency: number; sustainedInflight: number },
+): number {
+  // A plain loop: this runs on every acquire and release.
+  let live = 0;
+  let unserved = 0;
+  for (const i of instances) {
+    if (i.dead || i.retiring) continue;
+    live++;
+    if (i.served === 0) unserved++;
+  }
+  if (s.fresh) return unserved;
+  return Math.max(0, live * s.concurrency - Math.ceil(s.sustainedInflight));
 }
 
 export interface PoolStats {
@@ -359,9 +371,9 @@ export class Pool {
     if (this.closed) return;
     const fresh = this.settings.isolation === 'fresh';
     const perInstance = fresh ? 1 : this.settings.concurrency;
-    const live = [...this.instances].filter((i) => !i.dead && !i.retiring);
-    const count = live.length;
-    const spare = freeSlots(live, { fresh, concurrency: this.settings.concurrency, sustainedInflight: this.sustainedInflight }) + this.starting * perInstance;
+    let count = 0;
+    for (const i of this.instances) if (!i.dead && !i.retiring) count++;
+    const spare = freeSlots(this.instances, { fresh, concurrency: this.settings.concurrency, sustainedInflight: this.sustainedInflight }) + this.starting * perInstance;
     const minCount = this.settings.minWarm;
     let toStart = 0;
     const need = this.wantedSpare() + (fresh ? Math.max(0, this.settings.minWarm - 1) : 0);

@@ -291,8 +291,11 @@ class ProcessMachine implements Machine {
   id: string;
   /** On the host; an adopted spare's directory is renamed to it. */
   workspace: string;
-  /** The workspace as the agent sees it: a sandbox's bind keeps the path it was started with. */
-  private readonly agentWorkspace: string;
+  /**
+   * The workspace as a sandboxed agent sees it: bwrap's bind keeps the path it was started with.
+   * Unset without a sandbox, where the agent sees the host's path (`workspace`).
+   */
+  private readonly boundWorkspace: string | undefined;
   state: MachineState = 'starting';
   exited!: Promise<ExitInfo>;
   private child: SpawnedChild | undefined;
@@ -313,12 +316,12 @@ class ProcessMachine implements Machine {
     private logger: Logger,
     private readonly knobs: PriorityKnobs,
     private readonly spawner: Spawner,
-    private readonly sandboxed: boolean,
+    sandboxed: boolean,
     private readonly onGone: () => void,
   ) {
     this.id = spec.id;
     this.workspace = spec.workspace;
-    this.agentWorkspace = spec.workspace;
+    this.boundWorkspace = sandboxed ? spec.workspace : undefined;
     if (spec.onOutput) this.listeners.add(spec.onOutput);
   }
 
@@ -336,8 +339,7 @@ class ProcessMachine implements Machine {
    * fails to load or warm fails the start with the agent's code, as on a cold start.
    */
   async load(env: Record<string, string>, timeoutMs: number) {
-    const root = this.sandboxed ? this.agentWorkspace : this.workspace;
-    const file = path.join(root, 'fn', 'function.mjs');
+    const file = path.join(this.boundWorkspace ?? this.workspace, 'fn', 'function.mjs');
     let res: { status: number; body: { code?: string; detail?: string } | undefined };
     try {
       res = await agentRequest(path.join(this.workspace, 'v.sock'), 'PUT', AgentPaths.function, { path: file, env, warmup: true }, timeoutMs);

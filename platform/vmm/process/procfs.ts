@@ -11,16 +11,17 @@ import { readFileSync, readdirSync } from 'node:fs';
  * daemon does (spawner.ts), has its children under that thread.
  */
 export function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const tid of threadIds(pid)) {
-    try {
-      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
-      if (text) for (const c of text.split(/\s+/)) out.push(Number(c));
-    } catch {
-      // the thread or the process is gone
-    }
+  return threadIds(pid).flatMap((tid) => taskChildren(pid, tid));
+}
+
+/** The children thread `tid` of `pid` forked, or [] when it is gone. */
+function taskChildren(pid: number, tid: number): number[] {
+  try {
+    const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+    return text ? text.split(/\s+/).map(Number) : [];
+  } catch {
+    return [];
   }
-  return out;
 }
 
 /** Every descendant of `pid`, deepest first. */
@@ -39,14 +40,8 @@ export function deepChildPids(pid: number): number[] {
  * priorities) uses deepChildPids.
  */
 export function deepMainThreadChildPids(pid: number): number[] {
-  let text = '';
-  try {
-    text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
-  } catch {
-    // gone
-  }
   const out: number[] = [];
-  if (text) for (const c of text.split(/\s+/).map(Number)) out.push(...deepMainThreadChildPids(c), c);
+  for (const c of taskChildren(pid, pid)) out.push(...deepMainThreadChildPids(c), c);
   return out;
 }
 
