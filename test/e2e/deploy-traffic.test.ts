@@ -55,6 +55,11 @@ function isSpare(pid: number): boolean {
   }
 }
 
+/** The daemon's sandboxes: children of its process launcher (platform/vmm/process/spawner.ts). */
+function sandboxes(): number[] {
+  return childPids(d.child.pid!).flatMap((p) => childPids(p));
+}
+
 async function instancePids(fn: string): Promise<number[]> {
   const res = await request(`${d.url}/v1/functions/${fn}/instances`, { headers: d.auth() });
   const body = (await res.body.json()) as { instances: Array<{ pid: number }> };
@@ -68,7 +73,7 @@ async function heldDeploy(env: string, serving: number[]) {
   for (let i = 0; i < 600 && !build; i++) {
     // The build machine: a sandbox of the daemon's that is not a serving instance (nor a spare not
     // yet adopted: the build adopts one, renaming its directory), once its agent runs.
-    build = childPids(d.child.pid!).find(
+    build = sandboxes().find(
       (p) => !serving.includes(p) && !isSpare(p) && readStat(p) && deepChildPids(p).length >= (findBwrap() ? 2 : 0) && threadIds(deepChildPids(p)[0] ?? p).length > 1,
     );
     if (!build) await new Promise((r) => setTimeout(r, 50));

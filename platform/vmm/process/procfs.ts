@@ -7,8 +7,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 
 /**
  * Direct children of `pid`. Linux lists children per thread (`task/<tid>/children` names those the
- * thread forked), so every thread is read: a process that spawns from a worker thread, as the
- * daemon does (spawner.ts), has its children under that thread.
+ * thread forked), so every thread is read: a process that spawns from a worker thread has its
+ * children under that thread.
  */
 export function childPids(pid: number): number[] {
   return threadIds(pid).flatMap((tid) => taskChildren(pid, tid));

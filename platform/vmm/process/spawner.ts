@@ -1,22 +1,28 @@
 /**
- * Starting sandbox processes off the daemon's main thread.
+ * Starting sandbox processes from a small launcher process rather than from the daemon.
  *
- * Node's spawn() (libuv's uv_spawn) blocks its caller until the forked child has called execve:
- * libuv waits on a close-on-exec pipe to learn whether the exec failed. The child needs a CPU to
- * get there, so on a busy host the caller sleeps for tens to hundreds of milliseconds. Measured on
- * the daemon under steady load, each instance start (a deploy's build machine, a pool spare, every
- * request of a `fresh` function) stalled the event loop, and with it every request in flight, for
- * 15-170 ms. Here the blocking call runs on a worker thread instead: the worker spawns, the
- * children's output and exit come back as messages, and the main thread only ever waits on
- * promises.
+ * Two costs of a spawn fall on the process that calls it:
+ *  - Node's spawn() (libuv's uv_spawn) blocks its caller until the forked child has called execve
+ *    (libuv waits on a close-on-exec pipe to learn whether the exec failed). On a busy host the
+ *    child waits for a CPU first: measured on the daemon under steady load, each instance start
+ *    stalled its event loop for 15-170 ms when the daemon spawned on its main thread.
+ *  - libuv forks (a plain fork(), not vfork: strace shows clone with only SIGCHLD). The kernel
+ *    copies the whole address space's page tables while holding it write-locked, so every thread
+ *    of the parent that faults a page in (V8 allocates all the time) waits until the copy is done,
+ *    and the copy grows with the parent's heap. Spawning from a worker thread of the daemon moved
+ *    the first cost off its event loop but not this one: measured under a steady open-loop load,
+ *    the daemon's event loop still stalled 22-50 ms at 5 of 6 spare sandbox starts (the fork of a
+ *    ~270 MB process), and at 1 of 6 (20 ms) once the fork happened in a launcher.
  *
- * The worker lives as long as the spawner: bwrap's --die-with-parent is tied to the thread that
- * spawned it (PR_SET_PDEATHSIG follows the parent thread), so the worker must not come and go while
- * machines run. Signals need no worker: they go by pid (process.kill) from any thread.
+ * So the daemon starts one launcher (a Node process running the few lines below, a few tens of MB)
+ * the first time it needs it, and asks it over an IPC channel to spawn; the children's output and
+ * exit come back as messages. The launcher is the sandboxes' parent: bwrap's --die-with-parent
+ * follows it, and it follows the daemon, since when the channel closes (the daemon exited or was
+ * killed) it kills every child it started and exits. Signals need no launcher: they go by pid.
  */
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
-import { Worker } from 'node:worker_threads';
+import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
 
 export interface SpawnCommand {
   file: string;
@@ -49,19 +55,27 @@ export class SpawnedChild extends EventEmitter {
   }
 }
 
-type FromWorker =
+type FromLauncher =
   | { id: number; type: 'spawned'; pid: number | undefined }
   | { id: number; type: 'data'; stream: 'stdout' | 'stderr'; chunk: string }
   | { id: number; type: 'end'; stream: 'stdout' | 'stderr' }
   | { id: number; type: 'exit'; code: number | null; signal: NodeJS.Signals | null }
   | { id: number; type: 'error'; message: string };
 
-// Plain JavaScript evaluated in the worker (so it needs no file of its own in dist/).
-const WORKER_SOURCE = `
+// Plain JavaScript run by `node -e` (so the launcher needs no file of its own in dist/).
+const LAUNCHER_SOURCE = `
 const { spawn } = require('node:child_process');
-const { parentPort } = require('node:worker_threads');
-parentPort.on('message', (m) => {
-  const post = (msg) => parentPort.postMessage({ id: m.id, ...msg });
+process.title = 'ignition-launcher';
+const live = new Set();
+process.on('disconnect', () => {
+  for (const child of live) {
+    try { child.kill('SIGKILL'); } catch {}
+  }
+  process.exit(0);
+});
+process.on('message', (m) => {
+  // A callback: a send racing the daemon's exit fails quietly (the disconnect handler ends us).
+  const post = (msg) => { if (process.connected) process.send({ id: m.id, ...msg }, () => {}); };
   let child;
   try {
     child = spawn(m.file, m.args, { env: m.env, cwd: m.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -71,49 +85,72 @@ parentPort.on('message', (m) => {
     return;
   }
   post({ type: 'spawned', pid: child.pid });
+  if (child.pid) live.add(child);
   for (const name of ['stdout', 'stderr']) {
     const stream = child[name];
     stream.setEncoding('utf8');
     stream.on('data', (chunk) => post({ type: 'data', stream: name, chunk }));
     stream.on('end', () => post({ type: 'end', stream: name }));
   }
-  child.on('exit', (code, signal) => post({ type: 'exit', code, signal }));
+  child.on('exit', (code, signal) => {
+    live.delete(child);
+    post({ type: 'exit', code, signal });
+  });
   child.on('error', (err) => post({ type: 'error', message: err.message }));
 });
 `;
 
 export class Spawner {
-  private worker: Worker | undefined;
+  private launcher: ChildProcess | undefined;
   private readonly children = new Map<number, SpawnedChild>();
   private nextId = 1;
 
-  /** Starts `cmd` on the worker; the child's pid is known once `child.spawned` resolves. */
+  /** Starts `cmd` from the launcher; the child's pid is known once `child.spawned` resolves. */
   spawn(cmd: SpawnCommand): SpawnedChild {
     const child = new SpawnedChild();
     const id = this.nextId++;
     this.children.set(id, child);
-    this.ensureWorker().postMessage({ id, ...cmd });
+    const launcher = this.ensureLauncher();
+    // Held while a child runs or may still report: its messages are what a caller waits for.
+    launcher.channel?.ref();
+    launcher.send({ id, ...cmd });
     return child;
   }
 
-  /** Stops the worker. Call only once every child it started has exited. */
-  async close(): Promise<void> {
-    const w = this.worker;
-    this.worker = undefined;
-    await w?.terminate();
+  /** The launcher's pid, once it runs (tests look for sandboxes under it). */
+  get pid(): number | undefined {
+    return this.launcher?.pid;
   }
 
-  private ensureWorker(): Worker {
-    if (this.worker) return this.worker;
-    const worker = new Worker(WORKER_SOURCE, { eval: true });
-    // The daemon's lifetime is its own business; the worker never keeps it alive.
-    worker.unref();
-    worker.on('message', (m: FromWorker) => this.onMessage(m));
+  /** Stops the launcher. It kills any child still running, which then reports an `error`. */
+  async close(): Promise<void> {
+    const l = this.launcher;
+    this.launcher = undefined;
+    if (!l || l.exitCode !== null || l.signalCode !== null) return;
+    const exited = new Promise((resolve) => l.once('exit', resolve));
+    // Whoever awaits close() waits for the launcher's exit; that wait must hold the event loop.
+    l.ref();
+    if (l.connected) l.disconnect();
+    else l.kill('SIGKILL');
+    await exited;
+  }
+
+  private ensureLauncher(): ChildProcess {
+    if (this.launcher) return this.launcher;
+    const launcher = spawnProcess(process.execPath, ['-e', LAUNCHER_SOURCE], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    // The daemon's lifetime is its own business: the launcher keeps it alive only while a child it
+    // started may still report (spawn() holds the channel, forget() lets it go).
+    launcher.unref();
+    launcher.channel?.unref();
+    launcher.on('message', (m: FromLauncher) => this.onMessage(m));
+    let gone = false;
     const lost = (why: string) => {
-      if (this.worker === worker) this.worker = undefined;
+      if (gone) return;
+      gone = true;
+      if (this.launcher === launcher) this.launcher = undefined;
       // Its children can no longer be watched: report them gone and make sure they are.
       for (const [id, child] of this.children) {
-        this.children.delete(id);
+        this.forget(id);
         child.resolveSpawned();
         if (child.pid) {
           try {
@@ -122,16 +159,16 @@ export class Spawner {
             // already gone
           }
         }
-        child.emit('error', new Error(`the process spawner stopped (${why})`));
+        child.emit('error', new Error(`the process launcher stopped (${why})`));
       }
     };
-    worker.on('error', (err) => lost(err.message));
-    worker.on('exit', (code) => lost(`exit code ${code}`));
-    this.worker = worker;
-    return worker;
+    launcher.on('error', (err) => lost(err.message));
+    launcher.on('exit', (code, signal) => lost(signal ? `signal ${signal}` : `exit code ${code}`));
+    this.launcher = launcher;
+    return launcher;
   }
 
-  private onMessage(m: FromWorker) {
+  private onMessage(m: FromLauncher) {
     const child = this.children.get(m.id);
     if (!child) return;
     switch (m.type) {
@@ -154,7 +191,7 @@ export class Spawner {
         break;
       case 'error':
         // A child that never started sends nothing more.
-        if (child.pid === undefined) this.children.delete(m.id);
+        if (child.pid === undefined) this.forget(m.id);
         child.emit('error', new Error(m.message));
         break;
     }
@@ -162,6 +199,11 @@ export class Spawner {
 
   /** Output may still arrive after the exit event: forget a child only after all three. */
   private settle(id: number, child: SpawnedChild) {
-    if (--child.pending === 0) this.children.delete(id);
+    if (--child.pending === 0) this.forget(id);
+  }
+
+  private forget(id: number) {
+    this.children.delete(id);
+    if (this.children.size === 0) this.launcher?.channel?.unref();
   }
 }

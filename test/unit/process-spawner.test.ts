@@ -1,0 +1,126 @@
+/**
+ * The process driver's launcher (platform/vmm/process/spawner.ts): children are started by it,
+ * not by the caller; their output, exit and start failures come back; close() and the caller's
+ * death (even by SIGKILL) end every child it started. No timing is asserted beyond generous
+ * deadlines for a process to be gone.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { Spawner, type SpawnedChild } from '../../platform/vmm/process/spawner.ts';
+import { readStat } from '../../platform/vmm/process/procfs.ts';
+import { ROOT } from '../support/daemon.ts';
+
+const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+
+/** Everything the child wrote to `stream`, once it ended. */
+async function collect(child: SpawnedChild, stream: 'stdout' | 'stderr'): Promise<string> {
+  let text = '';
+  child[stream].setEncoding('utf8');
+  child[stream].on('data', (chunk: string) => (text += chunk));
+  await once(child[stream], 'end');
+  return text;
+}
+
+/** Whether `pid` still runs (a zombie counts as gone: it has exited). */
+function running(pid: number): boolean {
+  const st = readStat(pid);
+  return st !== undefined && st.state !== 'Z';
+}
+
+async function gone(pid: number, withinMs = 10_000): Promise<boolean> {
+  const until = Date.now() + withinMs;
+  while (Date.now() < until) {
+    if (!running(pid)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return !running(pid);
+}
+
+test('a child is started by the launcher, and its output and exit come back', async () => {
+  const spawner = new Spawner();
+  try {
+    const child = spawner.spawn({ file: '/bin/sh', args: ['-c', 'echo out; echo err >&2; exit 3'], env, cwd: '/' });
+    const [out, err, [code]] = await Promise.all([collect(child, 'stdout'), collect(child, 'stderr'), once(child, 'exit')]);
+    assert.ok(child.pid, 'a pid');
+    assert.is(out, 'out\n');
+    assert.is(err, 'err\n');
+    assert.is(code, 3);
+    assert.is(child.exitCode, 3);
+    assert.ok(spawner.pid && spawner.pid !== process.pid, 'the launcher is a process of its own');
+    const sleeper = spawner.spawn({ file: '/bin/sleep', args: ['30'], env, cwd: '/' });
+    await sleeper.spawned;
+    assert.is(readStat(sleeper.pid!)?.ppid, spawner.pid, "the launcher is the child's parent");
+    process.kill(sleeper.pid!, 'SIGKILL');
+    const [, signal] = await once(sleeper, 'exit');
+    assert.is(signal, 'SIGKILL');
+  } finally {
+    await spawner.close();
+  }
+});
+
+test('a command that cannot start reports an error and no pid', async () => {
+  const spawner = new Spawner();
+  try {
+    const child = spawner.spawn({ file: '/nonexistent/ignition-no-such-binary', args: [], env, cwd: '/' });
+    const [err] = (await once(child, 'error')) as [Error];
+    assert.match(err.message, /ENOENT/);
+    await child.spawned;
+    assert.is(child.pid, undefined);
+  } finally {
+    await spawner.close();
+  }
+});
+
+test('close() ends the launcher and every child still running', async () => {
+  const spawner = new Spawner();
+  const child = spawner.spawn({ file: '/bin/sleep', args: ['30'], env, cwd: '/' });
+  const reported = once(child, 'error') as Promise<[Error]>;
+  await child.spawned;
+  const launcher = spawner.pid!;
+  await spawner.close();
+  const [err] = await reported;
+  assert.match(err.message, /launcher stopped/, 'a child that was still running is reported gone');
+  assert.ok(await gone(child.pid!), 'the child is gone');
+  assert.ok(await gone(launcher), 'the launcher is gone');
+});
+
+test("when its owner is killed (SIGKILL), the launcher kills the children it started and exits", async () => {
+  // The owner is a separate Node process, as the daemon is; it prints the pids and waits.
+  const script = `
+    import { Spawner } from './platform/vmm/process/spawner.ts';
+    const s = new Spawner();
+    const c = s.spawn({ file: '/bin/sleep', args: ['60'], env: { PATH: '/usr/bin:/bin' }, cwd: '/' });
+    await c.spawned;
+    console.log(JSON.stringify({ child: c.pid, launcher: s.pid }));
+    setInterval(() => {}, 1000);
+  `;
+  const owner = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  owner.stdout!.setEncoding('utf8');
+  const line = await new Promise<string>((resolve, reject) => {
+    owner.stdout!.on('data', (d: string) => {
+      out += d;
+      if (out.includes('\n')) resolve(out.split('\n')[0]);
+    });
+    owner.once('exit', (code) => reject(new Error(`the owner exited with ${code} before starting a child`)));
+  });
+  const { child, launcher } = JSON.parse(line) as { child: number; launcher: number };
+  try {
+    assert.ok(running(child) && running(launcher));
+    owner.kill('SIGKILL');
+    assert.ok(await gone(child), 'the child is gone');
+    assert.ok(await gone(launcher), 'the launcher is gone');
+  } finally {
+    for (const pid of [child, launcher]) {
+      try {
+        if (running(pid)) process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+});
+
+test.run();
