@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ProcessDriver } from '../../platform/vmm/process/driver.ts';
 import { deepChildPids, deepMainThreadChildPids, parseStat, readStat, threadIds } from '../../platform/vmm/process/procfs.ts';
-import { BACKGROUND_NICE, canRaiseNice, hasAutogroups, hostCanRaiseNice, parseAutogroupNice, readAutogroupNice, withNice } from '../../platform/vmm/process/priority.ts';
+import { BACKGROUND_NICE, canRaiseNice, EXIT_NICE, hasAutogroups, hostCanRaiseNice, lowerForExit, parseAutogroupNice, readAutogroupNice } from '../../platform/vmm/process/priority.ts';
 import type { Machine } from '../../platform/vmm/port.ts';
 import { ROOT } from '../support/daemon.ts';
 
@@ -64,9 +64,48 @@ test('parseAutogroupNice', () => {
   assert.is(parseAutogroupNice('garbage'), undefined);
 });
 
-test('withNice starts the command through nice(1), same environment', () => {
-  const cmd = { file: '/usr/bin/bwrap', args: ['--unshare-pid', '--', 'node', 'agent.mjs'], env: { A: '1' } };
-  assert.equal(withNice(cmd, 10, '/usr/bin/nice'), { file: '/usr/bin/nice', args: ['-n', '10', '/usr/bin/bwrap', '--unshare-pid', '--', 'node', 'agent.mjs'], env: { A: '1' } });
+/** Starts `args` and waits until /proc shows it (and, for setsid, its new session). */
+async function started(args: string[], sessionOf = -1) {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(args[0], args.slice(1), { stdio: 'ignore' });
+  for (let i = 0; i < 200; i++) {
+    const st = readStat(child.pid!);
+    if (st && st.state !== 'Z' && (sessionOf === -1 || st.session !== sessionOf)) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return child;
+}
+
+test('lowerForExit puts a process in the host\'s session at the lowest nice value, thread by thread', async () => {
+  const own = readStat(process.pid)!.session;
+  const child = await started(['/bin/sleep', '30']);
+  try {
+    assert.is(readStat(child.pid!)?.nice, 0);
+    lowerForExit(child.pid!, { session: hasAutogroups(), hostSession: own });
+    assert.is(readStat(child.pid!)?.nice, EXIT_NICE);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
+test('lowerForExit puts a sandbox session\'s autogroup at the lowest nice value', async () => {
+  if (!hasAutogroups()) {
+    console.log('  skipped: this kernel has no autogroups (CONFIG_SCHED_AUTOGROUP); run on one that has them: node --import tsx test/unit/process-priority.test.ts');
+    return;
+  }
+  const own = readStat(process.pid)!.session;
+  // setsid(1) makes the sleep a session (and so an autogroup) of its own, as bwrap's --new-session does.
+  const child = await started(['/usr/bin/setsid', '/bin/sleep', '30'], own);
+  try {
+    assert.is.not(readStat(child.pid!)?.session, own, 'a session of its own');
+    assert.is(readAutogroupNice(child.pid!), 0);
+    const ours = readAutogroupNice(process.pid);
+    lowerForExit(child.pid!, { session: true, hostSession: own });
+    assert.is(readAutogroupNice(child.pid!), EXIT_NICE, 'its autogroup');
+    assert.is(readAutogroupNice(process.pid), ours, "the host session's autogroup is left alone");
+  } finally {
+    child.kill('SIGKILL');
+  }
 });
 
 /** Every process of a machine's tree with the nice value of each of its threads. */

@@ -32,7 +32,7 @@ import { MachineInvalidState, MachineNotRunning, MachineStartFailed } from '../e
 import type { BootSpec, DriverCapabilities, ExitInfo, Machine, MachineDriver, MachinePriority, MachineState, OutputLine, RestoreSpec, SnapshotFiles, StepTiming } from '../port.ts';
 import { deepChildPids, deepMainThreadChildPids, readStat } from './procfs.ts';
 import { StartPacer } from './pacer.ts';
-import { BACKGROUND_NICE, findNewSession, findNice, hasAutogroups, hostCanRaiseNice, niceOf, setAutogroupNice, setTreeNice, withNice } from './priority.ts';
+import { BACKGROUND_NICE, findNewSession, lowerForExit, hasAutogroups, hostCanRaiseNice, niceOf, setAutogroupNice, setTreeNice } from './priority.ts';
 import { bwrapArgs, findBwrap, type SandboxMode } from './sandbox.ts';
 import { Spawner, type SpawnedChild } from './spawner.ts';
 import { ProcessSpares, type SpareShape } from './spares.ts';
@@ -79,7 +79,6 @@ interface PriorityKnobs {
   /** Thread nice values: only where they can be raised back to 0. */
   threads: boolean;
   /** nice(1), to start a background sandbox at its nice value (null: renice after the spawn). */
-  niceBinary: string | null;
   /** The autogroup of the sandbox's own session (bwrap --new-session, kernel with autogroups). */
   session: boolean;
   /** The daemon's own session id, to recognise the sandbox's new one. */
@@ -125,7 +124,6 @@ export class ProcessDriver implements MachineDriver {
     };
     this.knobs = {
       threads: hostCanRaiseNice(),
-      niceBinary: findNice(),
       session: this.sandbox === 'bubblewrap' && hasAutogroups(),
       hostSession: readStat(process.pid)?.session ?? -1,
     };
@@ -224,10 +222,10 @@ export class ProcessDriver implements MachineDriver {
     const machine = new ProcessMachine(spec, timings, this.logger.child({ vm: spec.id, ...spec.labels }), this.knobs, this.spawner, this.sandbox === 'bubblewrap', () => this.machines.delete(machine));
     this.machines.add(machine);
     try {
-      let cmd = this.command(spec, fnPath);
-      const viaNice = spec.priority === 'background' && this.knobs.threads && this.knobs.niceBinary !== null;
-      if (viaNice) cmd = withNice(cmd, BACKGROUND_NICE, this.knobs.niceBinary!);
-      await step('spawn', () => machine.spawn(cmd, spec.priority ?? 'normal', viaNice));
+      const cmd = this.command(spec, fnPath);
+      // Started at the lower priority from its first instruction, where it can be raised again.
+      const niced = spec.priority === 'background' && this.knobs.threads;
+      await step('spawn', () => machine.spawn(niced ? { ...cmd, nice: BACKGROUND_NICE } : cmd, spec.priority ?? 'normal'));
       await step('agent-ready', () => machine.waitReady(this.options.startTimeoutMs ?? 30_000));
     } catch (err) {
       await machine.destroy();
@@ -358,8 +356,9 @@ class ProcessMachine implements Machine {
     return this.child?.pid;
   }
 
-  /** `niced`: the command is nice(1) setting the priority's nice value itself. */
-  async spawn(cmd: { file: string; args: string[]; env: Record<string, string> }, priority: MachinePriority, niced = false) {
+  /** `cmd.nice`: the spawner starts the command at that nice value (spawner.ts). */
+  async spawn(cmd: { file: string; args: string[]; env: Record<string, string>; nice?: number }, priority: MachinePriority) {
+    const niced = cmd.nice !== undefined && cmd.nice !== 0;
     const child = this.spawner.spawn({ ...cmd, cwd: this.workspace });
     this.child = child;
     this.exited = new Promise<ExitInfo>((resolve) => {
@@ -385,8 +384,7 @@ class ProcessMachine implements Machine {
       // Renice right after the spawn (no nice(1) here): best effort, see priority.ts.
       this.setPriority(priority);
     } else if (child.pid) {
-      // nice(1) may not have applied its value yet: renicing now would add to it. Only the
-      // sandbox's session is left to set.
+      // Its threads started at the value already. Only the sandbox's session is left to set.
       this.priority = priority;
       if (this.knobs.session) this.watchSession(child.pid, niceOf(priority));
     }
@@ -558,6 +556,8 @@ class ProcessMachine implements Machine {
     const graceMs = options.graceMs ?? 2000;
     // A paced start may be stopped right now: it must be running to take SIGTERM.
     this.stopPacing();
+    this.stopSessionWatch();
+    if (child.pid) lowerForExit(child.pid, this.knobs);
     if (this.state === 'paused') this.signal('SIGCONT');
     this.state = 'stopping';
     // SIGTERM the agent itself (inside bwrap it is a child of bwrap's init); bwrap follows it out.

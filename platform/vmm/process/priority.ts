@@ -13,10 +13,11 @@
  *    is raised (/proc/<pid>/autogroup). A new session starts at autogroup nice 0, so this can only
  *    be set once the sandbox has called setsid(), which the driver watches for.
  *
- * A background sandbox is started through nice(1), so it runs at the lower nice value from its
- * first instruction: renicing it after the spawn races with bwrap's clone of the sandbox (a child
- * copies its parent's nice early in clone and only becomes visible in /proc afterwards, and with
- * new namespaces that window lasts milliseconds), and a test caught the sandbox missed that way.
+ * A background sandbox is started by a launcher that itself runs at the lower nice value
+ * (spawner.ts), so it runs at that value from its first instruction: renicing it after the spawn
+ * races with bwrap's clone of the sandbox (a child copies its parent's nice early in clone and only
+ * becomes visible in /proc afterwards, and with new namespaces that window lasts milliseconds), and
+ * a test caught the sandbox missed that way.
  *
  * Going back to normal (nice 0) needs CAP_SYS_NICE or an RLIMIT_NICE of 20 for threads, but not
  * for an autogroup (only negative autogroup values are privileged). So thread nice values are only
@@ -37,14 +38,21 @@ import { deepChildPids, deepMainThreadChildPids, readStat, threadIds } from './p
  */
 export const BACKGROUND_NICE = 10;
 
-/** nice(1) from coreutils, or null (then the tree is reniced right after the spawn instead). */
-export function findNice(): string | null {
-  return ['/usr/bin/nice', '/bin/nice'].find((p) => existsSync(p)) ?? null;
-}
+/** The nice value of a machine being stopped: the lowest (see lowerForExit). */
+export const EXIT_NICE = 19;
 
-/** `cmd` started at nice value `nice` through nice(1) (same pid: nice execs the command). */
-export function withNice<C extends { file: string; args: string[] }>(cmd: C, nice: number, niceBinary: string): C {
-  return { ...cmd, file: niceBinary, args: ['-n', String(nice), cmd.file, ...cmd.args] };
+/**
+ * Puts a process tree that is about to be stopped at EXIT_NICE: it serves nothing any more, and its
+ * shutdown and exit (a Node process's teardown costs 10-20 ms of CPU here) should take only the CPU
+ * the daemon and the serving machines leave over. A deploy's answer, when the old version drains,
+ * is exactly when they would compete. Lowering needs no privilege, and nothing raises it again. A
+ * sandbox in a session of its own competes as that session's autogroup; a process in the host's
+ * session (no sandbox, or no autogroups), by its threads' nice values.
+ */
+export function lowerForExit(pid: number, knobs: { session: boolean; hostSession: number }): void {
+  const member = knobs.session ? findNewSession(pid, knobs.hostSession) : undefined;
+  if (member !== undefined && setAutogroupNice(member, EXIT_NICE)) return;
+  setTreeNice(pid, EXIT_NICE);
 }
 
 /** The nice value for a priority. */

@@ -1,5 +1,5 @@
 /**
- * Starting sandbox processes from a small launcher process rather than from the daemon.
+ * Starting sandbox processes from small launcher processes rather than from the daemon.
  *
  * Two costs of a spawn fall on the process that calls it:
  *  - Node's spawn() (libuv's uv_spawn) blocks its caller until the forked child has called execve
@@ -7,18 +7,22 @@
  *    child waits for a CPU first: measured on the daemon under steady load, each instance start
  *    stalled its event loop for 15-170 ms when the daemon spawned on its main thread.
  *  - libuv forks (a plain fork(), not vfork: strace shows clone with only SIGCHLD). The kernel
- *    copies the whole address space's page tables while holding it write-locked, so every thread
- *    of the parent that faults a page in (V8 allocates all the time) waits until the copy is done,
- *    and the copy grows with the parent's heap. Spawning from a worker thread of the daemon moved
- *    the first cost off its event loop but not this one: measured under a steady open-loop load,
- *    the daemon's event loop still stalled 22-50 ms at 5 of 6 spare sandbox starts (the fork of a
- *    ~270 MB process), and at 1 of 6 (20 ms) once the fork happened in a launcher.
+ *    copies the whole address space's page tables while holding it locked, so every thread of the
+ *    parent that faults a page in or maps memory (V8 does both all the time) waits until the copy
+ *    is done. Spawning from a worker thread of the daemon moved the first cost off its event loop
+ *    but not this one: `perf sched` under a steady open-loop load showed the daemon's main thread
+ *    asleep for 11-18 ms at 3 of 5 spare starts, until the spawning worker thread woke it.
  *
- * So the daemon starts one launcher (a Node process running the few lines below, a few tens of MB)
- * the first time it needs it, and asks it over an IPC channel to spawn; the children's output and
- * exit come back as messages. The launcher is the sandboxes' parent: bwrap's --die-with-parent
- * follows it, and it follows the daemon, since when the channel closes (the daemon exited or was
- * killed) it kills every child it started and exits. Signals need no launcher: they go by pid.
+ * So the daemon asks a launcher (a Node process running the few lines below, a few tens of MB,
+ * started on first use) over an IPC channel to spawn; the children's output and exit come back as
+ * messages. The launcher is the sandboxes' parent: bwrap's --die-with-parent follows it, and it
+ * follows the daemon, since when the channel closes (the daemon exited or was killed) it kills
+ * every child it started and exits. Signals need no launcher: they go by pid.
+ *
+ * A spawn still costs its parent: about 5 ms of CPU for a Node process's fork here, more on a busy
+ * host. A command with a `nice` value therefore goes to a launcher of its own that runs at that
+ * value, so the fork, the child's way to execve and everything the child starts run at the lower
+ * priority from the first instruction, with no nice(1) to exec in between.
  */
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
@@ -29,6 +33,8 @@ export interface SpawnCommand {
   args: string[];
   env: Record<string, string>;
   cwd: string;
+  /** Nice value to start at (0, the default, is the daemon's own priority). */
+  nice?: number;
 }
 
 /**
@@ -62,9 +68,19 @@ type FromLauncher =
   | { id: number; type: 'exit'; code: number | null; signal: NodeJS.Signals | null }
   | { id: number; type: 'error'; message: string };
 
-// Plain JavaScript run by `node -e` (so the launcher needs no file of its own in dist/).
+// Plain JavaScript run by `node -e` (so the launcher needs no file of its own in dist/). Its nice
+// value is set on each of its threads (on Linux a nice value belongs to a thread); threads and
+// processes it starts later inherit it from the main thread.
 const LAUNCHER_SOURCE = `
 const { spawn } = require('node:child_process');
+const nice = Number(process.env.IGNITION_LAUNCHER_NICE || 0);
+if (nice) {
+  const { readdirSync } = require('node:fs');
+  const { setPriority } = require('node:os');
+  for (const tid of readdirSync('/proc/self/task')) {
+    try { setPriority(Number(tid), nice); } catch {}
+  }
+}
 process.title = 'ignition-launcher';
 const live = new Set();
 process.on('disconnect', () => {
@@ -100,58 +116,83 @@ process.on('message', (m) => {
 });
 `;
 
+interface Launcher {
+  process: ChildProcess;
+  /** Ids of the children it started that may still report. */
+  children: Set<number>;
+}
+
 export class Spawner {
-  private launcher: ChildProcess | undefined;
+  /** Launchers by nice value. */
+  private readonly launchers = new Map<number, Launcher>();
   private readonly children = new Map<number, SpawnedChild>();
   private nextId = 1;
 
-  /** Starts `cmd` from the launcher; the child's pid is known once `child.spawned` resolves. */
+  /** Starts `cmd` from the launcher of its nice value; its pid is known once `child.spawned` resolves. */
   spawn(cmd: SpawnCommand): SpawnedChild {
+    const { nice = 0, ...command } = cmd;
     const child = new SpawnedChild();
     const id = this.nextId++;
     this.children.set(id, child);
-    const launcher = this.ensureLauncher();
+    const launcher = this.ensureLauncher(nice);
+    launcher.children.add(id);
     // Held while a child runs or may still report: its messages are what a caller waits for.
-    launcher.channel?.ref();
-    launcher.send({ id, ...cmd });
+    launcher.process.channel?.ref();
+    launcher.process.send({ id, ...command });
     return child;
   }
 
-  /** The launcher's pid, once it runs (tests look for sandboxes under it). */
-  get pid(): number | undefined {
-    return this.launcher?.pid;
+  /** The pid of the launcher of `nice`, once it runs (tests look for sandboxes under it). */
+  pid(nice = 0): number | undefined {
+    return this.launchers.get(nice)?.process.pid;
   }
 
-  /** Stops the launcher. It kills any child still running, which then reports an `error`. */
+  /** Stops every launcher. Each kills any child still running, which then reports an `error`. */
   async close(): Promise<void> {
-    const l = this.launcher;
-    this.launcher = undefined;
-    if (!l || l.exitCode !== null || l.signalCode !== null) return;
-    const exited = new Promise((resolve) => l.once('exit', resolve));
-    // Whoever awaits close() waits for the launcher's exit; that wait must hold the event loop.
-    l.ref();
-    if (l.connected) l.disconnect();
-    else l.kill('SIGKILL');
-    await exited;
+    const all = [...this.launchers.values()];
+    this.launchers.clear();
+    await Promise.all(
+      all.map(({ process: l }) => {
+        if (l.exitCode !== null || l.signalCode !== null) return;
+        const exited = new Promise((resolve) => l.once('exit', resolve));
+        // Whoever awaits close() waits for the launcher's exit; that wait must hold the event loop.
+        l.ref();
+        if (l.connected) l.disconnect();
+        else l.kill('SIGKILL');
+        return exited;
+      }),
+    );
   }
 
-  private ensureLauncher(): ChildProcess {
-    if (this.launcher) return this.launcher;
-    const launcher = spawnProcess(process.execPath, ['-e', LAUNCHER_SOURCE], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  private ensureLauncher(nice: number): Launcher {
+    const existing = this.launchers.get(nice);
+    if (existing) return existing;
+    const proc = spawnProcess(process.execPath, ['-e', LAUNCHER_SOURCE], {
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      env: { ...process.env, IGNITION_LAUNCHER_NICE: String(nice) },
+    });
+    const launcher: Launcher = { process: proc, children: new Set() };
     // The daemon's lifetime is its own business: the launcher keeps it alive only while a child it
     // started may still report (spawn() holds the channel, forget() lets it go).
-    launcher.unref();
-    launcher.channel?.unref();
-    launcher.on('message', (m: FromLauncher) => this.onMessage(m));
+    proc.unref();
+    proc.channel?.unref();
+    proc.on('message', (m: FromLauncher) => this.onMessage(m));
     let gone = false;
     const lost = (why: string) => {
       if (gone) return;
       gone = true;
-      if (this.launcher === launcher) this.launcher = undefined;
+      if (this.launchers.get(nice) === launcher) this.launchers.delete(nice);
       // Its children can no longer be watched: report them gone and make sure they are.
-      for (const [id, child] of this.children) {
+      for (const id of launcher.children) {
+        const child = this.children.get(id);
         this.forget(id);
+        if (!child) continue;
         child.resolveSpawned();
+        if (child.exitCode !== null || child.signalCode !== null) {
+          // It exited already; only the end of its output was still to come.
+          for (const stream of [child.stdout, child.stderr]) if (!stream.writableEnded) stream.end();
+          continue;
+        }
         if (child.pid) {
           try {
             process.kill(child.pid, 'SIGKILL');
@@ -162,9 +203,9 @@ export class Spawner {
         child.emit('error', new Error(`the process launcher stopped (${why})`));
       }
     };
-    launcher.on('error', (err) => lost(err.message));
-    launcher.on('exit', (code, signal) => lost(signal ? `signal ${signal}` : `exit code ${code}`));
-    this.launcher = launcher;
+    proc.on('error', (err) => lost(err.message));
+    proc.on('exit', (code, signal) => lost(signal ? `signal ${signal}` : `exit code ${code}`));
+    this.launchers.set(nice, launcher);
     return launcher;
   }
 
@@ -204,6 +245,9 @@ export class Spawner {
 
   private forget(id: number) {
     this.children.delete(id);
-    if (this.children.size === 0) this.launcher?.channel?.unref();
+    for (const launcher of this.launchers.values()) {
+      if (!launcher.children.delete(id)) continue;
+      if (launcher.children.size === 0) launcher.process.channel?.unref();
+    }
   }
 }
