@@ -78,7 +78,6 @@ const BACKGROUND_START_MS = 10_000;
 interface PriorityKnobs {
   /** Thread nice values: only where they can be raised back to 0. */
   threads: boolean;
-  /** nice(1), to start a background sandbox at its nice value (null: renice after the spawn). */
   /** The autogroup of the sandbox's own session (bwrap --new-session, kernel with autogroups). */
   session: boolean;
   /** The daemon's own session id, to recognise the sandbox's new one. */
@@ -381,7 +380,8 @@ class ProcessMachine implements Machine {
     this.pipe(child.stderr, 'stderr');
     await child.spawned;
     if (!niced) {
-      // Renice right after the spawn (no nice(1) here): best effort, see priority.ts.
+      // Renice right after the spawn (not started at the value: the host could not raise it back):
+      // best effort, see priority.ts.
       this.setPriority(priority);
     } else if (child.pid) {
       // Its threads started at the value already. Only the sandbox's session is left to set.
