@@ -20,9 +20,9 @@
  * every child it started and exits. Signals need no launcher: they go by pid.
  *
  * A spawn still costs its parent: about 5 ms of CPU for a Node process's fork here, more on a busy
- * host. A command with a `nice` value therefore goes to a launcher of its own that runs at that
- * value, so the fork, the child's way to execve and everything the child starts run at the lower
- * priority from the first instruction, with no nice(1) to exec in between.
+ * host. A command with a `nice` value is therefore spawned while the launcher's main thread runs at
+ * that value, so the fork, the child's way to execve and everything the child starts run at the
+ * lower priority from the first instruction, with no nice(1) to exec in between.
  */
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
@@ -68,21 +68,18 @@ type FromLauncher =
   | { id: number; type: 'exit'; code: number | null; signal: NodeJS.Signals | null }
   | { id: number; type: 'error'; message: string };
 
-// Plain JavaScript run by `node -e` (so the launcher needs no file of its own in dist/). Its nice
-// value is set on each of its threads (on Linux a nice value belongs to a thread); threads and
-// processes it starts later inherit it from the main thread.
+// Plain JavaScript run by `node -e` (so the launcher needs no file of its own in dist/). On Linux a
+// nice value belongs to a thread, and a forked child inherits the forking thread's: the launcher's
+// main thread takes a command's value for the spawn (the fork runs at it, and the child starts at
+// it) and goes back to 0 after it. Raising it back needs what the daemon's own check found
+// (priority.ts, hostCanRaiseNice), and the daemon asks for a value only then; should it still
+// fail, that spawn and every later one fail with the reason rather than start at the lower value.
 const LAUNCHER_SOURCE = `
 const { spawn } = require('node:child_process');
-const nice = Number(process.env.IGNITION_LAUNCHER_NICE || 0);
-if (nice) {
-  const { readdirSync } = require('node:fs');
-  const { setPriority } = require('node:os');
-  for (const tid of readdirSync('/proc/self/task')) {
-    try { setPriority(Number(tid), nice); } catch {}
-  }
-}
+const { setPriority } = require('node:os');
 process.title = 'ignition-launcher';
 const live = new Set();
+let stuck;
 process.on('disconnect', () => {
   for (const child of live) {
     try { child.kill('SIGKILL'); } catch {}
@@ -94,8 +91,17 @@ process.on('message', (m) => {
   const post = (msg) => { if (process.connected) process.send({ id: m.id, ...msg }, () => {}); };
   let child;
   try {
-    child = spawn(m.file, m.args, { env: m.env, cwd: m.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (stuck) throw stuck;
+    if (m.nice) setPriority(0, m.nice);
+    try {
+      child = spawn(m.file, m.args, { env: m.env, cwd: m.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    } finally {
+      if (m.nice) {
+        try { setPriority(0, 0); } catch (err) { stuck = new Error('the process launcher cannot return to nice 0: ' + err.message); throw stuck; }
+      }
+    }
   } catch (err) {
+    if (child) try { child.kill('SIGKILL'); } catch {}
     post({ type: 'spawned', pid: undefined });
     post({ type: 'error', message: String((err && err.message) || err) });
     return;
@@ -116,77 +122,57 @@ process.on('message', (m) => {
 });
 `;
 
-interface Launcher {
-  process: ChildProcess;
-  /** Ids of the children it started that may still report. */
-  children: Set<number>;
-}
-
 export class Spawner {
-  /** Launchers by nice value. */
-  private readonly launchers = new Map<number, Launcher>();
+  private launcher: ChildProcess | undefined;
   private readonly children = new Map<number, SpawnedChild>();
   private nextId = 1;
 
-  /** Starts `cmd` from the launcher of its nice value; its pid is known once `child.spawned` resolves. */
+  /** Starts `cmd` from the launcher; the child's pid is known once `child.spawned` resolves. */
   spawn(cmd: SpawnCommand): SpawnedChild {
-    const { nice = 0, ...command } = cmd;
     const child = new SpawnedChild();
     const id = this.nextId++;
     this.children.set(id, child);
-    const launcher = this.ensureLauncher(nice);
-    launcher.children.add(id);
+    const launcher = this.ensureLauncher();
     // Held while a child runs or may still report: its messages are what a caller waits for.
-    launcher.process.channel?.ref();
-    launcher.process.send({ id, ...command });
+    launcher.channel?.ref();
+    launcher.send({ id, ...cmd });
     return child;
   }
 
-  /** The pid of the launcher of `nice`, once it runs (tests look for sandboxes under it). */
-  pid(nice = 0): number | undefined {
-    return this.launchers.get(nice)?.process.pid;
+  /** The launcher's pid, once it runs (tests look for sandboxes under it). */
+  get pid(): number | undefined {
+    return this.launcher?.pid;
   }
 
-  /** Stops every launcher. Each kills any child still running, which then reports an `error`. */
+  /** Stops the launcher. It kills any child still running, which then reports an `error`. */
   async close(): Promise<void> {
-    const all = [...this.launchers.values()];
-    this.launchers.clear();
-    await Promise.all(
-      all.map(({ process: l }) => {
-        if (l.exitCode !== null || l.signalCode !== null) return;
-        const exited = new Promise((resolve) => l.once('exit', resolve));
-        // Whoever awaits close() waits for the launcher's exit; that wait must hold the event loop.
-        l.ref();
-        if (l.connected) l.disconnect();
-        else l.kill('SIGKILL');
-        return exited;
-      }),
-    );
+    const l = this.launcher;
+    this.launcher = undefined;
+    if (!l || l.exitCode !== null || l.signalCode !== null) return;
+    const exited = new Promise((resolve) => l.once('exit', resolve));
+    // Whoever awaits close() waits for the launcher's exit; that wait must hold the event loop.
+    l.ref();
+    if (l.connected) l.disconnect();
+    else l.kill('SIGKILL');
+    await exited;
   }
 
-  private ensureLauncher(nice: number): Launcher {
-    const existing = this.launchers.get(nice);
-    if (existing) return existing;
-    const proc = spawnProcess(process.execPath, ['-e', LAUNCHER_SOURCE], {
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-      env: { ...process.env, IGNITION_LAUNCHER_NICE: String(nice) },
-    });
-    const launcher: Launcher = { process: proc, children: new Set() };
+  private ensureLauncher(): ChildProcess {
+    if (this.launcher) return this.launcher;
+    const launcher = spawnProcess(process.execPath, ['-e', LAUNCHER_SOURCE], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     // The daemon's lifetime is its own business: the launcher keeps it alive only while a child it
     // started may still report (spawn() holds the channel, forget() lets it go).
-    proc.unref();
-    proc.channel?.unref();
-    proc.on('message', (m: FromLauncher) => this.onMessage(m));
+    launcher.unref();
+    launcher.channel?.unref();
+    launcher.on('message', (m: FromLauncher) => this.onMessage(m));
     let gone = false;
     const lost = (why: string) => {
       if (gone) return;
       gone = true;
-      if (this.launchers.get(nice) === launcher) this.launchers.delete(nice);
+      if (this.launcher === launcher) this.launcher = undefined;
       // Its children can no longer be watched: report them gone and make sure they are.
-      for (const id of launcher.children) {
-        const child = this.children.get(id);
+      for (const [id, child] of this.children) {
         this.forget(id);
-        if (!child) continue;
         child.resolveSpawned();
         if (child.exitCode !== null || child.signalCode !== null) {
           // It exited already; only the end of its output was still to come.
@@ -203,9 +189,9 @@ export class Spawner {
         child.emit('error', new Error(`the process launcher stopped (${why})`));
       }
     };
-    proc.on('error', (err) => lost(err.message));
-    proc.on('exit', (code, signal) => lost(signal ? `signal ${signal}` : `exit code ${code}`));
-    this.launchers.set(nice, launcher);
+    launcher.on('error', (err) => lost(err.message));
+    launcher.on('exit', (code, signal) => lost(signal ? `signal ${signal}` : `exit code ${code}`));
+    this.launcher = launcher;
     return launcher;
   }
 
@@ -245,9 +231,6 @@ export class Spawner {
 
   private forget(id: number) {
     this.children.delete(id);
-    for (const launcher of this.launchers.values()) {
-      if (!launcher.children.delete(id)) continue;
-      if (launcher.children.size === 0) launcher.process.channel?.unref();
-    }
+    if (this.children.size === 0) this.launcher?.channel?.unref();
   }
 }
