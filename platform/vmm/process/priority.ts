@@ -13,7 +13,7 @@
  *    is raised (/proc/<pid>/autogroup). A new session starts at autogroup nice 0, so this can only
  *    be set once the sandbox has called setsid(), which the driver watches for.
  *
- * A background sandbox is started by a launcher that itself runs at the lower nice value
+ * A background sandbox is forked by the launcher from a thread at the lower nice value
  * (spawner.ts), so it runs at that value from its first instruction: renicing it after the spawn
  * races with bwrap's clone of the sandbox (a child copies its parent's nice early in clone and only
  * becomes visible in /proc afterwards, and with new namespaces that window lasts milliseconds), and

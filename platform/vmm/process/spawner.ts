@@ -1,5 +1,5 @@
 /**
- * Starting sandbox processes from small launcher processes rather than from the daemon.
+ * Starting sandbox processes from a small launcher process rather than from the daemon.
  *
  * Two costs of a spawn fall on the process that calls it:
  *  - Node's spawn() (libuv's uv_spawn) blocks its caller until the forked child has called execve
