@@ -540,11 +540,11 @@ class ProcessMachine implements Machine {
    * Signals the sandbox and every process inside it, deepest first: with bwrap's pid namespace the
    * agent is a grandchild, so signalling bwrap alone would neither pause nor stop it.
    */
-  private signal(sig: NodeJS.Signals) {
+  private signal(sig: NodeJS.Signals, options: { sparingSandbox?: boolean } = {}) {
     const pid = this.child?.pid;
     if (!pid) return;
     for (const p of deepChildPids(pid)) tryKill(p, sig);
-    tryKill(pid, sig);
+    if (!options.sparingSandbox || this.boundWorkspace === undefined) tryKill(pid, sig);
   }
 
   async stop(options: { graceMs?: number } = {}) {
@@ -560,13 +560,18 @@ class ProcessMachine implements Machine {
     if (child.pid) lowerForExit(child.pid, this.knobs);
     if (this.state === 'paused') this.signal('SIGCONT');
     this.state = 'stopping';
-    // SIGTERM the agent itself (inside bwrap it is a child of bwrap's init); bwrap follows it out.
-    this.signal('SIGTERM');
-    const gone = await Promise.race([this.exited.then(() => true), sleep(graceMs).then(() => false)]);
-    if (!gone) {
-      this.signal('SIGKILL');
-      await this.exited;
-    }
+    // Signal what runs inside the sandbox, not bwrap itself: bwrap exits once its pid namespace's
+    // init has, and the kernel ends the init only after every process of the namespace is gone.
+    // So the exit seen here means the whole sandbox is gone. Signalled too, bwrap died at once and
+    // left the rest to die on its own, which took up to a second on a busy host at EXIT_NICE, after
+    // the daemon had already reported the machine stopped.
+    this.signal('SIGTERM', { sparingSandbox: true });
+    if (await exitsWithin(this.exited, graceMs)) return;
+    this.signal('SIGKILL', { sparingSandbox: true });
+    if (await exitsWithin(this.exited, graceMs)) return;
+    // bwrap itself does not exit: the last resort.
+    this.signal('SIGKILL');
+    await this.exited;
   }
 
   destroy(): Promise<void> {
@@ -587,7 +592,12 @@ class ProcessMachine implements Machine {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Whether `exited` settles within `ms`. */
+function exitsWithin(exited: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  return Promise.race([exited.then(() => true), late]).finally(() => clearTimeout(timer));
+}
 
 function tryKill(pid: number, sig: NodeJS.Signals) {
   try {
