@@ -5,11 +5,35 @@
  */
 type Labels = Record<string, string>;
 
-const key = (labels: Labels) =>
+const render = (labels: Labels) =>
   Object.keys(labels)
     .sort()
     .map((k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
     .join(',');
+
+/**
+ * Series keys by the labels as given (names in the caller's order, values): every invocation
+ * counts in three series, and rendering a key (sort, escape, join) allocates a few hundred bytes
+ * each time. The cache is bounded; past the bound keys are rendered as before.
+ */
+const rendered = new Map<string, string>();
+const RENDERED_MAX = 10_000;
+
+const key = (labels: Labels) => {
+  let raw = '';
+  for (const k in labels) {
+    const v = labels[k];
+    // A value holding the separator could make two label sets look alike: render it, uncached.
+    if (typeof v !== 'string' || v.includes('\u0001')) return render(labels);
+    raw += `${k}\u0001${v}\u0001`;
+  }
+  let k = rendered.get(raw);
+  if (k === undefined) {
+    k = render(labels);
+    if (rendered.size < RENDERED_MAX) rendered.set(raw, k);
+  }
+  return k;
+};
 
 interface Metric {
   name: string;

@@ -10,6 +10,8 @@ const NAME_RE = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 
 export function assertFunctionName(name: unknown, what = 'function name'): string {
   if (typeof name !== 'string' || name.length === 0) throw InvalidName(`${what} must be a non-empty string`);
+  // Every invocation checks its name: the common case allocates nothing.
+  if (name.length <= NAME_MAX && NAME_RE.test(name)) return name;
   const shown = JSON.stringify(name.replace(/\0/g, '\\0'));
   if (name.includes('\0')) throw InvalidName(`${what} ${shown} contains a NUL byte`);
   if (name.includes('/')) throw InvalidName(`${what} ${shown} contains "/"`);
