@@ -7,11 +7,11 @@
  * SIGTERM/SIGINT: stop accepting connections, let in-flight requests finish within
  * `shutdownGraceMs`, stop every instance, flush logs, close the database.
  */
-import { serve, type ServerType } from '@hono/node-server';
+import { createServer, type Server } from 'node:http';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createApp } from './api/app.ts';
+import { createApp, requestListener } from './api/app.ts';
 import type { IgnitionConfig } from './config/schema.ts';
 import { createLogger, type Logger } from './log.ts';
 import { openDatabase, type Store } from './store/db.ts';
@@ -159,13 +159,14 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
     }),
   });
 
-  let server: ServerType | undefined;
+  let server: Server | undefined;
   let url = '';
   if (options.listen !== false) {
     const [host, portText] = splitHostPort(config.listen);
-    server = await new Promise<ServerType>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, hostname: host, port: Number(portText) }, () => resolve(s));
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = createServer(requestListener(app, { functions, metrics, tokens, logger }));
       s.once('error', reject);
+      s.listen(Number(portText), host, () => resolve(s));
     });
     const addr = server.address();
     const port = typeof addr === 'object' && addr ? addr.port : Number(portText);
@@ -181,12 +182,12 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
       logger.info('shutting down', { graceMs: config.shutdownGraceMs });
       const serverClosed = server ? new Promise<void>((r) => server!.close(() => r())) : Promise.resolve();
       // Idle keep-alive connections would hold close() open; in-flight requests keep theirs.
-      (server as unknown as { closeIdleConnections?: () => void })?.closeIdleConnections?.();
+      server?.closeIdleConnections();
       // Async attempts in flight need the invoker: stop them before the pools.
       await asyncService.close(config.shutdownGraceMs);
       await functions.close(config.shutdownGraceMs);
       await vms.close();
-      const forced = setTimeout(() => (server as unknown as { closeAllConnections?: () => void })?.closeAllConnections?.(), config.shutdownGraceMs);
+      const forced = setTimeout(() => server?.closeAllConnections(), config.shutdownGraceMs);
       await serverClosed;
       clearTimeout(forced);
       await driver.close();

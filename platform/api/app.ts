@@ -4,18 +4,22 @@
  *
  *   /healthz, /v1/info          liveness and what runs (driver, why, capabilities)
  *   /v1/functions               deploy, list, inspect, remove, versions, logs, instances
- *   /fn/<name>[@alias]/<path>   invoke
+ *   /fn/<name>[@alias]/<path>   invoke (served by `requestListener` straight from Node; the
+ *                               Hono route is for in-process `app.request()` callers)
  *   plus whatever capability routes the composition root mounts (snapshots, network, vms…)
  */
 import { Hono, type MiddlewareHandler } from 'hono';
+import type { RequestListener } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
 import type { Logger } from '../log.ts';
 import { NotFound } from '../errors.ts';
-import { newId } from '../ids.ts';
 import type { FunctionService } from '../functions/service.ts';
 import type { LogSink } from '../functions/logs.ts';
 import { onError, problemResponse, toProblem } from './problem.ts';
 import { functionRoutes } from './routes/functions.ts';
 import { invokeRoutes } from './routes/invoke.ts';
+import { invocationGateway, requestIdFrom } from './invocation.ts';
+import { withInvocations } from './invoke-listener.ts';
 import type { PlatformMetrics } from '../metrics.ts';
 import { adminAuth, type TokenStore } from '../auth/index.ts';
 
@@ -39,12 +43,10 @@ export function createApp(deps: AppDeps) {
   const app = new Hono<{ Variables: { requestId: string } }>();
 
   app.use('*', async (c, next) => {
-    const incoming = c.req.header('x-request-id');
-    const id = incoming && /^[A-Za-z0-9_.:-]{1,128}$/.test(incoming) ? incoming : newId('req');
+    const id = requestIdFrom(c.req.header('x-request-id'));
     c.set('requestId', id);
     await next();
-    // Responses piped straight to Node set the header themselves.
-    if (!c.res.headers.has('x-hono-already-sent')) c.res.headers.set('x-request-id', id);
+    c.res.headers.set('x-request-id', id);
   });
 
   app.get('/healthz', (c) => (deps.draining?.() ? c.json({ status: 'draining' }, 503) : c.json({ status: 'ok' })));
@@ -66,4 +68,13 @@ export function createApp(deps: AppDeps) {
   });
   app.onError(onError(deps.logger));
   return app;
+}
+
+/**
+ * The daemon's HTTP request listener: invocations go straight from Node's request to the gateway
+ * (`invoke-listener.ts`), everything else to `app`.
+ */
+export function requestListener(app: Hono<any>, deps: Pick<AppDeps, 'functions' | 'metrics' | 'tokens' | 'logger'>): RequestListener {
+  const gateway = invocationGateway(deps.functions, deps.metrics, deps.tokens ? { tokens: deps.tokens } : undefined);
+  return withInvocations(gateway, getRequestListener(app.fetch), deps.logger);
 }

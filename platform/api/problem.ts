@@ -50,21 +50,34 @@ export function toProblem(err: unknown, instance?: string): { problem: Problem; 
   };
 }
 
-export function problemResponse(problem: Problem, extraHeaders: Record<string, string> = {}): Response {
+/** The headers a problem is answered with. */
+export function problemHeaders(problem: Problem, extraHeaders: Record<string, string> = {}): Record<string, string> {
   const headers: Record<string, string> = { 'content-type': 'application/problem+json', ...extraHeaders };
   if (problem.status === 429 || problem.status === 503) headers['retry-after'] = String(problem.retryAfterSeconds ?? 1);
   if (problem.status === 401) headers['www-authenticate'] = 'Bearer realm="ignition"';
-  return new Response(JSON.stringify(problem), { status: problem.status, headers });
+  return headers;
+}
+
+export function problemResponse(problem: Problem, extraHeaders: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(problem), { status: problem.status, headers: problemHeaders(problem, extraHeaders) });
+}
+
+/**
+ * A failed request's answer, wherever it is written: the problem for `err` at `path`, its headers
+ * and body, logged as a bug (unknown errors, with the stack) or as a failure (known 5xx).
+ */
+export function problemFor(err: unknown, path: string, requestId: string | undefined, logger: Logger, method?: string) {
+  const { problem, known } = toProblem(err, path);
+  if (requestId) problem.requestId = requestId;
+  if (!known) logger.error('unhandled error', { path, method, requestId, stack: (err as Error | undefined)?.stack, err });
+  else if (problem.status >= 500) logger.warn('request failed', { path, code: problem.code, detail: problem.detail, requestId });
+  return { status: problem.status, headers: problemHeaders(problem, requestId ? { 'x-request-id': requestId } : {}), body: JSON.stringify(problem) };
 }
 
 /** Hono `onError` handler. */
 export function onError(logger: Logger) {
   return (err: Error, c: Context) => {
-    const requestId = c.get('requestId' as never) as string | undefined;
-    const { problem, known } = toProblem(err, c.req.path);
-    if (requestId) problem.requestId = requestId;
-    if (!known) logger.error('unhandled error', { path: c.req.path, method: c.req.method, requestId, stack: err?.stack, err });
-    else if (problem.status >= 500) logger.warn('request failed', { path: c.req.path, code: problem.code, detail: problem.detail, requestId });
-    return problemResponse(problem, requestId ? { 'x-request-id': requestId } : {});
+    const p = problemFor(err, c.req.path, c.get('requestId' as never) as string | undefined, logger, c.req.method);
+    return new Response(p.body, { status: p.status, headers: p.headers });
   };
 }

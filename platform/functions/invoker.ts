@@ -15,6 +15,7 @@ import { BodyTooLarge, FunctionCrashed, FunctionInvalidResponse, FunctionThrew, 
 import type { FunctionService } from './service.ts';
 import type { Instance } from './instance.ts';
 import type { VersionRecord } from './repository.ts';
+import { Deadline } from '../deadline.ts';
 
 export interface InvokeRequest {
   fn: string;
@@ -22,7 +23,9 @@ export interface InvokeRequest {
   method: string;
   /** Path and query as the function should see them, starting with `/`. */
   path: string;
-  headers: Record<string, string | string[] | undefined>;
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** Leave out `authorization` (the platform's token, for a token-protected function). */
+  dropAuthorization?: boolean;
   body: Readable | null;
   contentLength?: number;
   remoteAddress?: string;
@@ -52,21 +55,16 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
     req.body?.resume();
     throw BodyTooLarge(`request body of ${req.contentLength} bytes exceeds the limit of ${maxBodyBytes} bytes for ${req.fn}`, { data: { limit: maxBodyBytes } });
   }
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort(FunctionTimeout(`function ${req.fn} did not finish within its timeout of ${timeoutMs} ms`, { data: { timeoutMs, function: req.fn } }));
-  }, timeoutMs);
+  const deadline = new Deadline(timeoutMs, () => FunctionTimeout(`function ${req.fn} did not finish within its timeout of ${timeoutMs} ms`, { data: { timeoutMs, function: req.fn } }));
   const pool = service.pool(version);
   let inst: Instance;
   let cold: boolean;
   try {
-    ({ inst, cold } = await pool.acquire(controller.signal));
+    ({ inst, cold } = await pool.acquire(deadline));
   } catch (err) {
-    clearTimeout(timer);
+    deadline.clear();
     req.body?.resume();
-    if (timedOut) throw FunctionTimeout(`function ${req.fn} found no free instance within its timeout of ${timeoutMs} ms`, { phase: 'queue', data: { timeoutMs } });
+    if (deadline.aborted) throw FunctionTimeout(`function ${req.fn} found no free instance within its timeout of ${timeoutMs} ms`, { phase: 'queue', data: { timeoutMs } });
     if (err instanceof IgnitionError) throw err;
     throw InstanceUnavailable(`no instance of ${req.fn} could be started: ${(err as Error).message}`, { cause: err });
   }
@@ -74,19 +72,23 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   let tooLarge = false;
   let body: Readable | null = req.body;
   if (body && req.contentLength === undefined) body = body.pipe(limitBytes(maxBodyBytes, () => (tooLarge = true)));
+  // for…in over the caller's own object (Node's headers, not copied before): no entry arrays per request.
   const headers: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP.has(k)) headers[k] = v;
+  for (const k in req.headers) {
+    const v = req.headers[k];
+    if (v !== undefined && !HOP.has(k) && !(req.dropAuthorization && k === 'authorization')) headers[k] = v;
+  }
   headers[InvocationHeaders.id] = invocationId;
   if (req.remoteAddress) headers['x-forwarded-for'] = req.remoteAddress;
 
   let res: Dispatcher.ResponseData;
   try {
-    res = await inst.client.invoke({ path: req.path, method: req.method, headers, body, signal: controller.signal });
+    res = await inst.client.invoke({ path: req.path, method: req.method, headers, body, signal: deadline });
   } catch (err) {
-    clearTimeout(timer);
-    const crashed = !timedOut && !tooLarge;
+    deadline.clear();
+    const crashed = !deadline.aborted && !tooLarge;
     pool.release(inst, { retire: true });
-    if (timedOut) throw FunctionTimeout(`function ${req.fn} did not answer within its timeout of ${timeoutMs} ms`, { data: { timeoutMs, function: req.fn } });
+    if (deadline.aborted) throw FunctionTimeout(`function ${req.fn} did not answer within its timeout of ${timeoutMs} ms`, { data: { timeoutMs, function: req.fn } });
     if (tooLarge) throw BodyTooLarge(`request body exceeds the limit of ${maxBodyBytes} bytes for ${req.fn}`, { data: { limit: maxBodyBytes } });
     if (crashed) throw FunctionCrashed(`the instance of ${req.fn} failed while handling the request (${(err as Error).message})`, { cause: err, data: { instance: inst.id } });
     throw err;
@@ -96,7 +98,7 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   if (runtimeError) {
     // The runtime answered for a failed function: surface it as the platform's typed error.
     const text = await res.body.text().catch(() => '');
-    clearTimeout(timer);
+    deadline.clear();
     pool.release(inst);
     let detail = text;
     try {
@@ -109,14 +111,17 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   }
 
   const outHeaders: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !HOP.has(k)) outHeaders[k] = v;
+  for (const k in res.headers) {
+    const v = res.headers[k];
+    if (v !== undefined && !HOP.has(k)) outHeaders[k] = v;
+  }
   outHeaders[InvocationHeaders.id] = invocationId;
   let released = false;
   const done = () => {
     if (released) return;
     released = true;
-    clearTimeout(timer);
-    pool.release(inst, { retire: timedOut });
+    deadline.clear();
+    pool.release(inst, { retire: deadline.aborted });
   };
   res.body.once('close', done);
   res.body.once('error', done);

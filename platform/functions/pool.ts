@@ -37,6 +37,7 @@ import { IgnitionError, ShuttingDown } from '../errors.ts';
 import { IDLE_HOST, type HostCpu } from './host-cpu.ts';
 import { MeanInflight } from './demand.ts';
 import { yieldToEventLoop } from '../yield.ts';
+import type { AbortLike } from '../deadline.ts';
 
 interface Waiter {
   resolve(instance: Instance): void;
@@ -226,7 +227,7 @@ export class Pool {
    * An instance with room for one more request; waits (bounded) when none is free. `cold` tells
    * whether the request had to wait for an instance (a start, or a busy pool at its maximum).
    */
-  acquire(signal?: AbortSignal): Promise<{ inst: Instance; cold: boolean }> {
+  acquire(signal?: AbortLike): Promise<{ inst: Instance; cold: boolean }> {
     if (this.closed) return Promise.reject(ShuttingDown(`version ${this.version.id} of ${this.version.fn} is no longer served`));
     const inst = this.pick();
     if (inst) {
@@ -246,17 +247,13 @@ export class Pool {
       this.queue.push(waiter);
       // Looked at again once it has waited about a start's time (allowedStarts).
       setTimeout(() => this.queue.includes(waiter) && this.ensureCapacity(), this.queuedStartAfterMs()).unref();
-      signal?.addEventListener(
-        'abort',
-        () => {
-          const i = this.queue.indexOf(waiter);
-          if (i !== -1) {
-            this.queue.splice(i, 1);
-            reject(signal.reason as Error);
-          }
-        },
-        { once: true },
-      );
+      signal?.addEventListener('abort', () => {
+        const i = this.queue.indexOf(waiter);
+        if (i !== -1) {
+          this.queue.splice(i, 1);
+          reject(signal.reason as Error);
+        }
+      });
       this.ensureCapacity();
     });
   }

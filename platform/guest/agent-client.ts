@@ -8,6 +8,7 @@
  */
 import { Pool, type Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
+import type { AbortLike } from '../deadline.ts';
 import { AgentPaths, type ExecEvent, type ExecRequest, type HealthResponse, type LoadFunctionRequest, type LoadFunctionResponse, type RestoreRequest, type RestoreResponse } from '../../agent/protocol.ts';
 import { defineError, type Phase } from '../errors.ts';
 import { AGENT_PORT, type Machine } from '../vmm/port.ts';
@@ -93,13 +94,14 @@ export class AgentClient {
   }
 
   /** Forwards an invocation; the caller consumes (or destroys) `body`. */
-  invoke(options: { path: string; method: string; headers: Record<string, string | string[]>; body: Readable | null; signal?: AbortSignal }): Promise<Dispatcher.ResponseData> {
+  invoke(options: { path: string; method: string; headers: Record<string, string | string[]>; body: Readable | null; signal?: AbortLike }): Promise<Dispatcher.ResponseData> {
     return this.dispatcher.request({
       path: AgentPaths.invokePrefix + options.path,
       method: options.method as Dispatcher.HttpMethod,
       headers: options.headers,
       body: options.body,
-      signal: options.signal,
+      // undici takes any object with addEventListener and `aborted` (the invoker's Deadline).
+      signal: options.signal as AbortSignal | undefined,
       // The function's own deadline is enforced by the caller's signal, not by undici's defaults.
       headersTimeout: 0,
       bodyTimeout: 0,

@@ -65,6 +65,28 @@ test('responses stream: the first chunk arrives before the function finishes', a
   assert.match(rest, /chunk 3 of 3/);
 });
 
+test('a client gone mid-stream releases the instance at once, not when the stream would end', async () => {
+  // Deployed by the test above. 40 chunks 250 ms apart: the function streams for 10 s.
+  const res = await request(`${d.url}/fn/stream/?count=40&interval=250`);
+  const it = res.body[Symbol.asyncIterator]();
+  assert.match((await it.next()).value.toString(), /chunk 1 of 40/);
+  const busy = await inflight(d, 'stream');
+  assert.is(busy, 1, 'the instance serves the stream');
+  res.body.destroy();
+  let left = busy;
+  for (let i = 0; i < 50 && left > 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    left = await inflight(d, 'stream');
+  }
+  assert.is(left, 0, 'the instance was released within 5 s of the client leaving, with 9 s of the stream still to go');
+});
+
+async function inflight(daemon: TestDaemon, fn: string): Promise<number> {
+  const r = await request(`${daemon.url}/v1/functions/${fn}/instances`, { headers: daemon.auth() });
+  const body = (await r.body.json()) as { instances: Array<{ inflight: number }> };
+  return body.instances.reduce((n, i) => n + i.inflight, 0);
+}
+
 test('a dependency from npm is bundled (hono)', async () => {
   await deploy(d, path.join(ROOT, 'functions/hono-app'));
   const res = await request(`${d.url}/fn/hono-app/users/42`);
