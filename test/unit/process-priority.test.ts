@@ -94,7 +94,7 @@ test('lowerForExit puts a sandbox session\'s autogroup at the lowest nice value'
     return;
   }
   const own = readStat(process.pid)!.session;
-  // setsid(1) makes the sleep a session (and so an autogroup) of its own, as bwrap's --new-session does.
+  // setsid(1) makes the sleep a session (and so an autogroup) of its own, as the launcher does for a sandbox.
   const child = await started(['/usr/bin/setsid', '/bin/sleep', '30'], own);
   try {
     assert.is.not(readStat(child.pid!)?.session, own, 'a session of its own');

@@ -2,7 +2,8 @@
  * A process-driver sandbox without network (bubblewrap, platform/vmm/process/sandbox.ts) has a
  * network namespace of its own with only a loopback device: a function can use 127.0.0.1 and
  * reaches nothing else. The address tried outside gets no route inside the sandbox's namespace,
- * so nothing leaves this host. A sandbox granted network shares the host's namespace.
+ * so nothing leaves this host. A sandbox granted network shares the host's namespace. Either way
+ * the sandbox is a session of its own.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -10,6 +11,7 @@ import { readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ProcessDriver } from '../../platform/vmm/process/driver.ts';
 import { findBwrap } from '../../platform/vmm/process/sandbox.ts';
+import { readStat } from '../../platform/vmm/process/procfs.ts';
 import { agentCall, processesUnder } from '../firecracker/support.ts';
 import { ROOT } from '../support/daemon.ts';
 import { tempDir } from '../support/tmp.ts';
@@ -47,6 +49,8 @@ if (!findBwrap()) {
       const agents = agentsIn(path.join(dir, 'vm_nonet'));
       assert.is(agents.length, 1, 'one agent');
       assert.is.not(netnsOf(agents[0]), netnsOf(process.pid), "not in the host's network namespace");
+      // Made by the launcher in place of bwrap's --new-session: no way to the daemon's terminal.
+      assert.is.not(readStat(agents[0])?.session, readStat(process.pid)?.session, 'the sandbox is a session of its own');
       const res = await agentCall(m, 'GET', '/v1/invoke/');
       assert.is(res.status, 200, res.text);
       assert.equal(JSON.parse(res.text), { loopback: 'connected', outside: 'ENETUNREACH' });

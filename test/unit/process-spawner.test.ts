@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Spawner, type SpawnedChild } from '../../platform/vmm/process/spawner.ts';
 import { readStat } from '../../platform/vmm/process/procfs.ts';
-import { hostCanRaiseNice } from '../../platform/vmm/process/priority.ts';
+import { hasAutogroups, hostCanRaiseNice, readAutogroupNice } from '../../platform/vmm/process/priority.ts';
 import { ROOT } from '../support/daemon.ts';
 
 const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
@@ -77,6 +77,31 @@ test('a command with a nice value starts at it from its first instruction, and t
     assert.is(nicedOut.trim(), '10');
     assert.is(plainOut.trim(), '0', 'a later spawn without one starts at 0');
     assert.is(readStat(spawner.pid!)?.nice, 0, "the launcher's main thread is back at 0");
+  } finally {
+    await spawner.close();
+  }
+});
+
+test('a command with a session is a session of its own, its autogroup set by the time its pid is known', async () => {
+  const spawner = new Spawner();
+  try {
+    const own = readStat(process.pid)!.session;
+    const child = spawner.spawn({ file: '/bin/sleep', args: ['30'], env, cwd: '/', session: { nice: 10 } });
+    await child.spawned;
+    const st = readStat(child.pid!)!;
+    assert.is(st.session, child.pid, 'the child leads a new session (setsid before its exec)');
+    assert.is.not(st.session, own);
+    if (hasAutogroups()) {
+      assert.is(readAutogroupNice(child.pid!), 10, "the session's autogroup, set before the launcher reported the pid");
+      assert.is(readAutogroupNice(spawner.pid!), readAutogroupNice(process.pid), "the launcher's own group is left alone");
+    } else console.log('  autogroup not checked: this kernel has none (CONFIG_SCHED_AUTOGROUP); run on one that has them: node --import tsx test/unit/process-spawner.test.ts');
+    const plain = spawner.spawn({ file: '/bin/sleep', args: ['30'], env, cwd: '/' });
+    await plain.spawned;
+    assert.is(readStat(plain.pid!)!.session, own, 'without one, the child stays in our session');
+    for (const c of [child, plain]) {
+      process.kill(c.pid!, 'SIGKILL');
+      await once(c, 'exit');
+    }
   } finally {
     await spawner.close();
   }

@@ -61,13 +61,6 @@ export interface ProcessDriverOptions {
 
 const OUTPUT_TAIL = 30;
 /**
- * How often a background machine's tree is checked for the session its sandbox creates. Each check
- * reads /proc on the event loop (0.15-0.35 ms on a busy host), and bwrap takes 10-85 ms there to
- * get to its setsid(), mostly stopped by the pacer: at 2 ms that was up to 22 checks and 8 ms of
- * the event loop per start. Until it is found the session runs at autogroup nice 0, paced.
- */
-const SESSION_POLL_MS = 5;
-/**
  * The longest a background machine may take to come up before it is raised to normal priority.
  * On a host with no spare CPU a background start would barely progress: the deploy must still
  * finish, and the start deadline must not be spent waiting for CPU.
@@ -78,7 +71,7 @@ const BACKGROUND_START_MS = 10_000;
 interface PriorityKnobs {
   /** Thread nice values: only where they can be raised back to 0. */
   threads: boolean;
-  /** The autogroup of the sandbox's own session (bwrap --new-session, kernel with autogroups). */
+  /** The autogroup of the sandbox's own session (the launcher makes one per sandbox; kernel with autogroups). */
   session: boolean;
   /** The daemon's own session id, to recognise the sandbox's new one. */
   hostSession: number;
@@ -250,7 +243,7 @@ export class ProcessDriver implements MachineDriver {
     }
     if (this.sandbox === 'bubblewrap') {
       const args = bwrapArgs({ workspace: spec.workspace, agentDir: path.dirname(this.options.agentPath), network: spec.network }, node);
-      return { file: findBwrap()!, args: [...args, '--', node, ...agentArgs], env };
+      return { file: findBwrap()!, args: [...args, '--', node, ...agentArgs], env, session: true };
     }
     return { file: node, args: agentArgs, env };
   }
@@ -304,7 +297,6 @@ class ProcessMachine implements Machine {
   private readySeen = false;
   private destroyed: Promise<void> | undefined;
   private priority: MachinePriority = 'normal';
-  private sessionWatch: NodeJS.Timeout | undefined;
   /** Paces a background start while the host is busy (pacer.ts); gone once ready. */
   private pacer: StartPacer | undefined;
 
@@ -355,14 +347,17 @@ class ProcessMachine implements Machine {
     return this.child?.pid;
   }
 
-  /** `cmd.nice`: the spawner starts the command at that nice value (spawner.ts). */
-  async spawn(cmd: { file: string; args: string[]; env: Record<string, string>; nice?: number }, priority: MachinePriority) {
+  /**
+   * `cmd.nice`: the spawner starts the command at that nice value; `cmd.session`: in a session of
+   * its own, whose autogroup the spawner sets to the priority's value at once (spawner.ts).
+   */
+  async spawn(cmd: { file: string; args: string[]; env: Record<string, string>; nice?: number; session?: boolean }, priority: MachinePriority) {
     const niced = cmd.nice !== undefined && cmd.nice !== 0;
-    const child = this.spawner.spawn({ ...cmd, cwd: this.workspace });
+    const { session, ...rest } = cmd;
+    const child = this.spawner.spawn({ ...rest, cwd: this.workspace, ...(session ? { session: this.knobs.session ? { nice: niceOf(priority) } : {} } : {}) });
     this.child = child;
     this.exited = new Promise<ExitInfo>((resolve) => {
       child.on('exit', (code, signal) => {
-        this.stopSessionWatch();
         this.stopPacing();
         if (this.state !== 'stopping' && this.state !== 'stopped') {
           this.logger.warn('machine exited', { code, signal });
@@ -384,9 +379,8 @@ class ProcessMachine implements Machine {
       // best effort, see priority.ts.
       this.setPriority(priority);
     } else if (child.pid) {
-      // Its threads started at the value already. Only the sandbox's session is left to set.
+      // Its threads and its session's autogroup started at the value already.
       this.priority = priority;
-      if (this.knobs.session) this.watchSession(child.pid, niceOf(priority));
     }
     const pid = child.pid;
     if (priority === 'background' && pid) {
@@ -443,8 +437,6 @@ class ProcessMachine implements Machine {
     const outcome = await Promise.race([ready, timeout, this.exited.then(() => 'exited' as const)]);
     clearTimeout(timer);
     clearTimeout(starved);
-    // A sandbox that has not made its session by now never will.
-    this.stopSessionWatch();
     this.stopPacing();
     if (outcome === 'ready') {
       this.state = 'running';
@@ -496,9 +488,8 @@ class ProcessMachine implements Machine {
 
   /**
    * Sets the CPU priority of the whole sandbox tree: the nice value of every thread (where the
-   * host may raise it back) and of the sandbox session's autogroup. A background sandbox calls
-   * setsid() a moment after it is spawned, so its session is watched for until it exists (bounded
-   * by the agent's readiness); back at `normal`, the watch stops and the session is set to 0.
+   * host may raise it back) and of the sandbox session's autogroup (the session exists from the
+   * spawn on: the launcher makes it before the exec).
    */
   setPriority(priority: MachinePriority) {
     const pid = this.child?.pid;
@@ -508,28 +499,8 @@ class ProcessMachine implements Machine {
     const nice = niceOf(priority);
     if (this.knobs.threads) setTreeNice(pid, nice);
     if (!this.knobs.session) return;
-    this.stopSessionWatch();
     const member = findNewSession(pid, this.knobs.hostSession);
-    if (member !== undefined) setAutogroupNice(member, nice);
-    else if (priority === 'background') this.watchSession(pid, nice);
-  }
-
-  private watchSession(pid: number, nice: number) {
-    const poll = () => {
-      const member = findNewSession(pid, this.knobs.hostSession);
-      if (member === undefined) {
-        this.sessionWatch = setTimeout(poll, SESSION_POLL_MS);
-        return;
-      }
-      this.sessionWatch = undefined;
-      if (!setAutogroupNice(member, nice)) this.logger.debug('could not set the sandbox session\'s priority', { pid: member });
-    };
-    poll();
-  }
-
-  private stopSessionWatch() {
-    clearTimeout(this.sessionWatch);
-    this.sessionWatch = undefined;
+    if (member === undefined || !setAutogroupNice(member, nice)) this.logger.debug('could not set the sandbox session\'s priority', { pid });
   }
 
   async snapshot(_dir: string): Promise<SnapshotFiles> {
@@ -556,7 +527,6 @@ class ProcessMachine implements Machine {
     const graceMs = options.graceMs ?? 2000;
     // A paced start may be stopped right now: it must be running to take SIGTERM.
     this.stopPacing();
-    this.stopSessionWatch();
     if (child.pid) lowerForExit(child.pid, this.knobs);
     if (this.state === 'paused') this.signal('SIGCONT');
     this.state = 'stopping';

@@ -7,11 +7,11 @@
  *  - The nice value of every thread of every process in the tree. On Linux setpriority() changes
  *    one thread, and Node runs a dozen (V8's compiler and GC helpers, libuv's pool), so each is set.
  *  - The nice value of the tree's autogroup. With CONFIG_SCHED_AUTOGROUP enabled (the default of
- *    most distributions) every session is scheduled as one group against the others, and bwrap's
- *    `--new-session` makes the sandbox a session of its own: thread nice values then only rank the
- *    sandbox's threads among themselves, and the group competes at full weight unless its own nice
- *    is raised (/proc/<pid>/autogroup). A new session starts at autogroup nice 0, so this can only
- *    be set once the sandbox has called setsid(), which the driver watches for.
+ *    most distributions) every session is scheduled as one group against the others, and each
+ *    sandbox is a session of its own (the launcher starts bwrap with setsid): thread nice values
+ *    then only rank the sandbox's threads among themselves, and the group competes at full weight
+ *    unless its own nice is raised (/proc/<pid>/autogroup). A new session starts at autogroup
+ *    nice 0, so the launcher sets it the moment its spawn returns (spawner.ts).
  *
  * A background sandbox is forked by the launcher from a thread at the lower nice value
  * (spawner.ts), so it runs at that value from its first instruction: renicing it after the spawn

@@ -58,7 +58,9 @@ export function bwrapArgs(spec: SandboxSpec, nodeBinary: string): string[] {
     '--bind', spec.workspace, spec.workspace,
     '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
     '--die-with-parent',
-    '--new-session',
+    // No --new-session: the launcher starts bwrap as a session of its own (setsid before the exec,
+    // the same protection against input pushed into the daemon's terminal), so that it can set the
+    // session's scheduling group before the sandbox runs (spawner.ts).
     '--chdir', spec.workspace,
   );
   if (!spec.network) args.push('--unshare-net');
