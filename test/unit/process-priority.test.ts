@@ -149,8 +149,14 @@ test('a background machine runs its whole tree at the background priority until 
       assert.equal([...new Set(groups)], [BACKGROUND_NICE]);
     }
 
+    const idle = driver.idleGroup;
+    const pids = () => [m.pid!, ...deepChildPids(m.pid!)];
+    if (idle) assert.ok(pids().every((pid) => idle.holds(pid)), 'the whole tree is in the idle cgroup');
+    else console.log('  idle cgroup not checked: the host has none (see test/unit/process-idle-group.test.ts)');
+
     m.setPriority!('normal');
     for (const p of treeNice(m)) assert.ok(p.nice.every((x) => x === 0), `process ${p.pid} after raising: ${p.nice.join(',')}`);
+    if (idle) assert.ok(pids().every((pid) => !idle.holds(pid)), 'raised, the tree has left the idle cgroup');
     if (session) assert.equal([...new Set(sessionNice(m))], [0]);
     // It still serves.
     assert.is(m.state, 'running');
@@ -164,6 +170,8 @@ test('a machine booted without a priority is at normal priority throughout', asy
   try {
     for (const p of treeNice(m)) assert.ok(p.nice.every((x) => x === 0), `process ${p.pid}: ${p.nice.join(',')}`);
     if (session) assert.equal([...new Set(sessionNice(m))], [0]);
+    const idle = driver.idleGroup;
+    if (idle) assert.ok([m.pid!, ...deepChildPids(m.pid!)].every((pid) => !idle.holds(pid)), 'not in the idle cgroup');
   } finally {
     await m.destroy();
   }

@@ -12,6 +12,7 @@ import { Spawner, type SpawnedChild } from '../../platform/vmm/process/spawner.t
 import { readStat } from '../../platform/vmm/process/procfs.ts';
 import { hasAutogroups, hostCanRaiseNice, readAutogroupNice } from '../../platform/vmm/process/priority.ts';
 import { ROOT } from '../support/daemon.ts';
+import { IdleGroup } from '../../platform/vmm/process/idle-group.ts';
 
 const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
 
@@ -104,6 +105,31 @@ test('a command with a session is a session of its own, its autogroup set by the
     }
   } finally {
     await spawner.close();
+  }
+});
+
+test('a command with a cgroup starts in it; the launcher goes back to its own', async () => {
+  const group = IdleGroup.open();
+  if (!(group instanceof IdleGroup)) {
+    console.log(`  skipped: ${group.reason}; needs Linux 5.15+ with the cgroup v1 cpu controller, as root: node --import tsx test/unit/process-spawner.test.ts`);
+    return;
+  }
+  const spawner = new Spawner();
+  try {
+    const child = spawner.spawn({ file: '/bin/sleep', args: ['30'], env, cwd: '/', cgroup: group.start });
+    await child.spawned;
+    assert.ok(group.holds(child.pid!), 'the child is in the group');
+    assert.is(group.holds(spawner.pid!), false, 'the launcher is back in its own');
+    const plain = spawner.spawn({ file: '/bin/sleep', args: ['30'], env, cwd: '/' });
+    await plain.spawned;
+    assert.is(group.holds(plain.pid!), false, 'a later spawn without one is not in it');
+    for (const c of [child, plain]) {
+      process.kill(c.pid!, 'SIGKILL');
+      await once(c, 'exit');
+    }
+  } finally {
+    await spawner.close();
+    group.close();
   }
 });
 

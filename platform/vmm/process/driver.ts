@@ -34,6 +34,7 @@ import { deepChildPids, deepMainThreadChildPids, readStat } from './procfs.ts';
 import { StartPacer } from './pacer.ts';
 import { BACKGROUND_NICE, findNewSession, lowerForExit, hasAutogroups, hostCanRaiseNice, niceOf, setAutogroupNice, setTreeNice } from './priority.ts';
 import { bwrapArgs, findBwrap, type SandboxMode } from './sandbox.ts';
+import { IdleGroup } from './idle-group.ts';
 import { Spawner, type SpawnedChild } from './spawner.ts';
 import { ProcessSpares, type SpareShape } from './spares.ts';
 import { agentRequest } from '../agent-call.ts';
@@ -75,6 +76,8 @@ interface PriorityKnobs {
   session: boolean;
   /** The daemon's own session id, to recognise the sandbox's new one. */
   hostSession: number;
+  /** The cgroup for machines that serve nothing (idle-group.ts), where the host has one. */
+  idle: IdleGroup | undefined;
 }
 
 export class ProcessDriver implements MachineDriver {
@@ -118,7 +121,11 @@ export class ProcessDriver implements MachineDriver {
       threads: hostCanRaiseNice(),
       session: this.sandbox === 'bubblewrap' && hasAutogroups(),
       hostSession: readStat(process.pid)?.session ?? -1,
+      idle: undefined,
     };
+    const idle = IdleGroup.open();
+    if (idle instanceof IdleGroup) this.knobs.idle = idle;
+    else this.logger.debug('no idle cgroup for background machines', { reason: idle.reason });
     if ((options.spares ?? 0) > 0 && options.workspacesDir) {
       this.spares = new ProcessSpares(
         { count: options.spares!, dir: options.workspacesDir, shape: options.spareShape ?? { memoryMiB: 128, network: false }, logger: this.logger },
@@ -127,6 +134,11 @@ export class ProcessDriver implements MachineDriver {
       );
       this.spares.fill();
     }
+  }
+
+  /** The cgroup background machines run in, where the host has one (idle-group.ts). */
+  get idleGroup(): IdleGroup | undefined {
+    return this.knobs.idle;
   }
 
   boot(spec: BootSpec): Promise<Machine> {
@@ -252,6 +264,7 @@ export class ProcessDriver implements MachineDriver {
     await this.spares?.close();
     await Promise.all([...this.machines].map((m) => m.destroy()));
     await this.spawner.close();
+    this.knobs.idle?.close();
   }
 }
 
@@ -354,7 +367,8 @@ class ProcessMachine implements Machine {
   async spawn(cmd: { file: string; args: string[]; env: Record<string, string>; nice?: number; session?: boolean }, priority: MachinePriority) {
     const niced = cmd.nice !== undefined && cmd.nice !== 0;
     const { session, ...rest } = cmd;
-    const child = this.spawner.spawn({ ...rest, cwd: this.workspace, ...(session ? { session: this.knobs.session ? { nice: niceOf(priority) } : {} } : {}) });
+    const cgroup = priority === 'background' ? this.knobs.idle?.start : undefined;
+    const child = this.spawner.spawn({ ...rest, cwd: this.workspace, ...(session ? { session: this.knobs.session ? { nice: niceOf(priority) } : {} } : {}), ...(cgroup ? { cgroup } : {}) });
     this.child = child;
     this.exited = new Promise<ExitInfo>((resolve) => {
       child.on('exit', (code, signal) => {
@@ -498,6 +512,11 @@ class ProcessMachine implements Machine {
     if (priority === 'normal') this.stopPacing();
     const nice = niceOf(priority);
     if (this.knobs.threads) setTreeNice(pid, nice);
+    if (this.knobs.idle) {
+      const tree = [pid, ...deepChildPids(pid)];
+      if (priority === 'background') this.knobs.idle.enter(tree);
+      else this.knobs.idle.leave(tree);
+    }
     if (!this.knobs.session) return;
     const member = findNewSession(pid, this.knobs.hostSession);
     if (member === undefined || !setAutogroupNice(member, nice)) this.logger.debug('could not set the sandbox session\'s priority', { pid });
@@ -527,7 +546,10 @@ class ProcessMachine implements Machine {
     const graceMs = options.graceMs ?? 2000;
     // A paced start may be stopped right now: it must be running to take SIGTERM.
     this.stopPacing();
-    if (child.pid) lowerForExit(child.pid, this.knobs);
+    if (child.pid) {
+      lowerForExit(child.pid, this.knobs);
+      this.knobs.idle?.enter([child.pid, ...deepChildPids(child.pid)]);
+    }
     if (this.state === 'paused') this.signal('SIGCONT');
     this.state = 'stopping';
     // Signal what runs inside the sandbox, not bwrap itself: bwrap exits once its pid namespace's

@@ -41,6 +41,11 @@ export interface SpawnCommand {
    * here, give that session's autogroup the value as soon as the spawn returns.
    */
   session?: { nice?: number };
+  /**
+   * A cgroup to start in (idle-group.ts): `procs` is its cgroup.procs file, `home` that of the
+   * launcher's own group, to go back to after the spawn.
+   */
+  cgroup?: { procs: string; home: string };
 }
 
 /**
@@ -81,6 +86,10 @@ type FromLauncher =
 // (priority.ts, hostCanRaiseNice), and the daemon asks for a value only then; should it still
 // fail, that spawn and every later one fail with the reason rather than start at the lower value.
 //
+// A command with a `cgroup` is spawned the same way: the launcher moves itself into the cgroup for
+// the spawn and back after it (a move costs tens of microseconds here), so the fork happens inside
+// it and the child is in it from its first instruction.
+//
 // A command with a `session` is spawned detached (libuv calls setsid() in the child before the
 // exec). Under autogroup scheduling a new session is a new group at nice 0 that competes at full
 // weight with the daemon's, whatever its threads' nice values: a sandbox's Node starting up ran
@@ -108,6 +117,8 @@ process.on('message', (m) => {
   try {
     if (stuck) throw stuck;
     if (m.nice) setPriority(0, m.nice);
+    // The same for a cgroup: the fork happens inside it, so the child is in it from the start.
+    if (m.cgroup) writeFileSync(m.cgroup.procs, String(process.pid));
     try {
       child = spawn(m.file, m.args, { env: m.env, cwd: m.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: !!m.session });
       if (m.session && m.session.nice && child.pid) {
@@ -117,6 +128,9 @@ process.on('message', (m) => {
     } finally {
       if (m.nice) {
         try { setPriority(0, 0); } catch (err) { stuck = new Error('the process launcher cannot return to nice 0: ' + err.message); throw stuck; }
+      }
+      if (m.cgroup) {
+        try { writeFileSync(m.cgroup.home, String(process.pid)); } catch (err) { stuck = new Error('the process launcher cannot leave its start cgroup: ' + err.message); throw stuck; }
       }
     }
   } catch (err) {
