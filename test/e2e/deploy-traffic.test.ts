@@ -55,7 +55,7 @@ function isSpare(pid: number): boolean {
   }
 }
 
-/** The daemon's sandboxes: children of its process launcher (platform/vmm/process/spawner.ts). */
+/** The daemon's sandboxes: children of its process launcher (platform/vmm/spawner.ts). */
 function sandboxes(): number[] {
   return childPids(d.child.pid!).flatMap((p) => childPids(p));
 }

@@ -13,6 +13,7 @@ import { FirecrackerDriver } from '../../platform/vmm/firecracker/driver.ts';
 import { machineContract } from './contract.ts';
 import { AGENT_BUILT, AGENT_FIX, bootSpec, FAKE_BINARY, makeAssets, rawExchange, readTrace, settleProcesses } from './support.ts';
 import { reportSkip } from '../support/needs.ts';
+import { readStat } from '../../platform/vmm/process/procfs.ts';
 
 const skip = AGENT_BUILT ? null : AGENT_FIX;
 reportSkip('test/firecracker/driver.test.ts', skip);
@@ -51,6 +52,12 @@ machineContract('firecracker over the fake', ({ root }) => fakeDriver(root), { f
     assert.equal(calls[3].body, { drive_id: 'rootfs', path_on_host: 'rootfs.ext4', is_root_device: true, is_read_only: false });
     assert.equal(calls[4].body, { guest_cid: 3, uds_path: 'v.sock' });
     assert.equal(calls[1].body, { vcpu_count: 1, mem_size_mib: 64, smt: false });
+    // Spawned by the launcher, not by this process (a fork of the daemon stalls its event loop),
+    // as the leader of a session and process group of its own.
+    const vmm = readStat(m.pid!)!;
+    assert.is(vmm.ppid, driver.options.spawner.pid, "the launcher is the VMM's parent");
+    assert.is.not(vmm.ppid, process.pid);
+    assert.is(vmm.session, m.pid, 'a session of its own');
 
     const snapDir = path.join(a.root, 'snap');
     const files = await m.snapshot(snapDir);

@@ -13,7 +13,8 @@ import path from 'node:path';
 import { machineContract } from '../firecracker/contract.ts';
 import { agentCall, processesUnder } from '../firecracker/support.ts';
 import { ProcessDriver } from '../../platform/vmm/process/driver.ts';
-import { SPARE_PREFIX } from '../../platform/vmm/process/spares.ts';
+import { ProcessSpares, SPARE_PREFIX } from '../../platform/vmm/process/spares.ts';
+import { createLogger } from '../../platform/log.ts';
 import { MachineStartFailed } from '../../platform/vmm/errors.ts';
 import { agentRequest } from '../../platform/vmm/agent-call.ts';
 import type { BootSpec } from '../../platform/vmm/port.ts';
@@ -55,6 +56,27 @@ test.after(async () => {
   await driver?.close();
   assert.equal(sparePids(), [], 'close() ended every spare');
   rmSync(root, { recursive: true, force: true });
+});
+
+test('a start that finds no spare ready while one is starting reports the miss; one that finds a spare does not', async () => {
+  const shape = { memoryMiB: 128, network: false };
+  const finishers: Array<(m: { state: string; destroy(): Promise<void> }) => void> = [];
+  let misses = 0;
+  const pool = new ProcessSpares(
+    { count: 1, dir: root, shape, logger: createLogger({ write: () => undefined }), onMiss: () => misses++ },
+    () => new Promise<{ state: string; destroy(): Promise<void> }>((resolve) => finishers.push(resolve)),
+  );
+  pool.fill();
+  assert.is(finishers.length, 1, 'one spare starting');
+  assert.is(pool.take(shape), undefined);
+  assert.is(misses, 1, 'the start missed while one was on its way');
+  finishers[0]({ state: 'running', destroy: async () => undefined });
+  await new Promise((r) => setImmediate(r));
+  assert.ok(pool.take(shape), 'the spare, once ready');
+  assert.is(misses, 1, 'a start that got one is no miss');
+  assert.is(finishers.length, 2, 'and its replacement started');
+  finishers[1]({ state: 'running', destroy: async () => undefined });
+  await pool.close();
 });
 
 test('a start adopts the spare: the same process, renamed into the workspace, with the bundle loaded', async () => {

@@ -51,8 +51,11 @@ export class FirecrackerDriver implements MachineDriver {
   /** Whether machines that ask for incremental snapshots get them (see `diffSnapshots`). */
   readonly incrementalSnapshots: boolean;
 
+  readonly #ownsSpawner: boolean;
+
   constructor(options: FirecrackerDriverOptions) {
     this.options = resolveOptions(options);
+    this.#ownsSpawner = options.spawner === undefined;
     const probe = (options.diffSnapshots ?? 'auto') === 'auto' && options.workspacesDir !== undefined;
     if (probe) mkdirSync(options.workspacesDir!, { recursive: true });
     this.incrementalSnapshots = diffSnapshotsOn(options.diffSnapshots, probe && reflinkWorks(options.workspacesDir!));
@@ -205,5 +208,7 @@ export class FirecrackerDriver implements MachineDriver {
   async close(): Promise<void> {
     await Promise.allSettled([...this.#machines].map((m) => m.stop({ graceMs: 0 })));
     await this.spares?.close();
+    // Its own launcher only: one handed in is the caller's to close.
+    if (this.#ownsSpawner) await this.options.spawner.close();
   }
 }

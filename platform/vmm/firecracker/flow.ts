@@ -83,8 +83,8 @@ export const networkStep: Step<FlowContext> = {
 
 export const spawnStep: Step<FlowContext> = {
   name: 'spawn',
-  run(ctx) {
-    const proc = launchFirecracker({
+  async run(ctx) {
+    const proc = await launchFirecracker({
       binary: ctx.opts.binary,
       vmId: ctx.spec.id,
       layout: need(ctx.layout, 'layout'),
@@ -97,7 +97,7 @@ export const spawnStep: Step<FlowContext> = {
       onOutput: (line) => {
         for (const l of ctx.listeners) l(line);
       },
-    });
+    }, ctx.opts.spawner);
     ctx.resources.defer('firecracker process', () => proc.stop({ graceful: false }));
     ctx.proc = proc;
   },

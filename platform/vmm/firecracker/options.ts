@@ -6,6 +6,7 @@
 import type { LogLevel } from './api/types.ts';
 import type { JailerOptions } from './jailer.ts';
 import type { StepEvent } from './steps.ts';
+import { Spawner } from '../spawner.ts';
 
 /** The guest's addressing on its network attachment (what the kernel command line or the agent sets). */
 export interface GuestAddress {
@@ -98,6 +99,11 @@ export interface FirecrackerDriverOptions {
   log?: (event: string, fields: Record<string, unknown>) => void;
   /** Called after every boot/restore/snapshot step, for logs and metrics. */
   onStep?: (event: StepEvent & { vmId: string; flow: string }) => void;
+  /**
+   * The launcher VMMs are spawned from (spawner.ts): a spawn from the daemon forks the whole daemon
+   * and blocks its event loop until the exec. One of the driver's own by default.
+   */
+  spawner?: Spawner;
 }
 
 /** Whether `diffSnapshots` turns incremental snapshots on, given whether reflinks work. */
@@ -111,7 +117,7 @@ export const DEFAULT_BOOT_ARGS = 'console=ttyS0 reboot=k panic=1 pci=off';
 export type ResolvedOptions = Required<
   Pick<
     FirecrackerDriverOptions,
-    'binary' | 'kernel' | 'rootfs' | 'apiTimeoutMs' | 'bootArgs' | 'startTimeoutMs' | 'bootAgentTimeoutMs' | 'restoreAgentTimeoutMs' | 'guestCid' | 'logLevel'
+    'binary' | 'kernel' | 'rootfs' | 'apiTimeoutMs' | 'bootArgs' | 'startTimeoutMs' | 'bootAgentTimeoutMs' | 'restoreAgentTimeoutMs' | 'guestCid' | 'logLevel' | 'spawner'
   >
 > &
   FirecrackerDriverOptions;
@@ -126,5 +132,7 @@ export function resolveOptions(o: FirecrackerDriverOptions): ResolvedOptions {
     restoreAgentTimeoutMs: o.restoreAgentTimeoutMs ?? 10_000,
     guestCid: o.guestCid ?? 3,
     logLevel: o.logLevel ?? 'Info',
+    // Started lazily on the first spawn, and it lets the process exit when no VMM runs.
+    spawner: o.spawner ?? new Spawner(),
   };
 }

@@ -1,8 +1,9 @@
 /**
  * The Firecracker process of one VM: spawn, readiness, output capture and stop.
  *
- * Spawned in its own process group with cwd = the VM's working directory (relative drive and
- * vsock paths), inside the VM's network slot when it has one (netns.ts), after removing stale
+ * Spawned by the launcher (../spawner.ts) in a session and process group of its own, with cwd =
+ * the VM's working directory (relative drive and vsock paths), inside the VM's network slot when
+ * it has one (netns.ts), after removing stale
  * sockets (Firecracker fails to bind over a leftover one and never unlinks its own). Readiness is
  * proven: the API socket exists AND a real `GET /` answers, raced against the process exiting,
  * under a deadline. Log and metrics files are created up front (Firecracker's logger wants an
@@ -11,7 +12,6 @@
  * SIGKILL, each against a deadline; it is idempotent and ignores callers' cancellation, so a VM is
  * never left half-stopped.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, appendFileSync, chownSync, constants, createWriteStream, existsSync, rmSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import type { ExitInfo, OutputLine } from '../port.ts';
@@ -21,6 +21,7 @@ import { FcBinaryMissing, FcProcessExited, FcStartTimeout } from './errors.ts';
 import type { JailerOptions } from './jailer.ts';
 import { checkNetns, findNsenter, vmmCommand } from './netns.ts';
 import { FILES, type Layout } from './layout.ts';
+import type { SpawnedChild, Spawner } from '../spawner.ts';
 
 export interface LaunchOptions {
   binary: string;
@@ -52,13 +53,13 @@ export class FirecrackerProcess {
   readonly pid: number;
   #client: FirecrackerClient;
   readonly exited: Promise<ExitInfo>;
-  #child: ChildProcess;
+  #child: SpawnedChild;
   #exit: ExitInfo | undefined;
   #stopping: Promise<void> | undefined;
   #stderrTail: string[] = [];
   #console: WriteStream;
 
-  constructor(child: ChildProcess, private o: LaunchOptions) {
+  constructor(child: SpawnedChild, private o: LaunchOptions) {
     this.#child = child;
     this.pid = child.pid!;
     this.#client = new FirecrackerClient({ socketPath: o.layout.apiSocket, timeoutMs: o.apiTimeoutMs });
@@ -214,9 +215,15 @@ export class FirecrackerProcess {
 
 /**
  * Spawns Firecracker (directly or through the jailer, inside `netns` when given: see netns.ts) for
- * one VM. Does not wait for readiness.
+ * one VM, from the launcher process (`spawner`), as the leader of a session and process group of
+ * its own. Resolves once the process exists; does not wait for readiness.
+ *
+ * Not from the daemon: Node's spawn forks the whole daemon (the kernel copies its page tables with
+ * its address space locked, so every thread of it that touches memory waits) and blocks its event
+ * loop until the child's exec. For the process driver that cost 11-18 ms of a stalled event loop
+ * per start under load (docs/DEPLOYS.md); a VMM spawn is the same fork.
  */
-export function launchFirecracker(o: LaunchOptions): FirecrackerProcess {
+export async function launchFirecracker(o: LaunchOptions, spawner: Spawner): Promise<FirecrackerProcess> {
   checkExecutable(o.binary, 'firecracker binary');
   if (o.jailer) checkExecutable(o.jailer.binary, 'jailer binary');
   const { layout } = o;
@@ -241,16 +248,17 @@ export function launchFirecracker(o: LaunchOptions): FirecrackerProcess {
   ];
   if (o.netns) checkNetns(o.netns, o.vmId);
   const { file, args } = vmmCommand({ ...o, nsenter: o.netns && !o.jailer ? findNsenter() : undefined }, fcArgs);
-  const child = spawn(file, args, {
-    cwd: layout.root,
-    env: { ...process.env, ...o.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...process.env, ...o.env })) if (v !== undefined) env[k] = v;
+  // A session of its own: its own process group too, which stop() and the exit handler signal.
+  const child = spawner.spawn({ file, args, env, cwd: layout.root, session: {} });
+  // A start failure arrives as 'error' after `spawned`: listened for before anything awaits.
+  let failure: Error | undefined;
+  child.on('error', (err: Error) => (failure ??= err));
+  await child.spawned;
   if (child.pid === undefined) {
-    child.on('error', () => undefined);
-    // spawn reports ENOENT/EACCES asynchronously and leaves no pid.
-    throw FcBinaryMissing(`could not start ${file}`, { data: { path: file } });
+    await new Promise((r) => setImmediate(r));
+    throw FcBinaryMissing(`could not start ${file}${failure ? `: ${failure.message}` : ''}`, { data: { path: file } });
   }
   return new FirecrackerProcess(child, o);
 }

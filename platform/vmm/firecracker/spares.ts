@@ -209,7 +209,7 @@ export class SparePool {
     try {
       mkdirSync(dir);
       if (withNet) net = await this.o.network!.attach(id);
-      const proc = launchFirecracker({
+      const proc = await launchFirecracker({
         binary: this.driver.binary,
         vmId: id,
         layout: directLayout(dir),
@@ -217,7 +217,7 @@ export class SparePool {
         logLevel: this.driver.logLevel,
         env: this.driver.env,
         apiTimeoutMs: this.driver.apiTimeoutMs,
-      });
+      }, this.driver.spawner);
       spare = { id, dir, proc, net };
       writeFileSync(path.join(dir, PID_FILE), `${proc.pid}\n`);
       await proc.waitReady(this.driver.startTimeoutMs);

@@ -1,6 +1,7 @@
 /**
- * A cgroup with `cpu.idle` set, for sandboxes that serve nothing yet (spares, a deploy's build
- * machine, a new version's pool being warmed) or any more (a machine being stopped).
+ * A cgroup with `cpu.idle` set, for sandboxes that serve nothing yet: spares, a deploy's build
+ * machine, a new version's pool being warmed. (Not for machines being stopped: with fresh
+ * isolation every request ends one, and exits starved here held instances back.)
  *
  * Why: nice values, a thread's or an autogroup's, only weigh a task lower. A weighed-down task
  * still runs its slice once picked, and a starting Node process (a spare: 150-250 ms of CPU) then

@@ -151,8 +151,11 @@ export function setTreeNice(root: number, nice: number): number {
 
 /** The first process of the tree under `root` (itself included) in a session other than `session`. */
 export function findNewSession(root: number, session: number): number | undefined {
-  // Polled every few milliseconds while a sandbox starts: the cheap listing (procfs.ts).
-  for (const pid of [root, ...deepMainThreadChildPids(root).reverse()]) {
+  // A sandbox leads its own session (the launcher makes it): found without listing the tree.
+  const own = readStat(root);
+  if (own && own.session !== session) return root;
+  // Otherwise the cheap listing (procfs.ts).
+  for (const pid of deepMainThreadChildPids(root).reverse()) {
     const st = readStat(pid);
     if (st && st.session !== session) return pid;
   }

@@ -42,6 +42,12 @@ export interface ProcessSpareOptions {
   logger: Logger;
   /** First wait after a failed start (default 1 s, doubling to 30 s). */
   retryMs?: number;
+  /**
+   * Called when a start found no spare ready while one was starting. Spares start as background
+   * work, which suits a replacement after a deploy; but a start that missed means starts come
+   * faster than spares (fresh isolation, a scale-up), and the one starting is wanted now.
+   */
+  onMiss?: () => void;
 }
 
 export const SPARE_PREFIX = '.pspare-';
@@ -76,6 +82,7 @@ export class ProcessSpares<M extends SpareMachine> {
     if (this.#closed || !this.fits(shape)) return undefined;
     let spare: M | undefined;
     while ((spare = this.#ready.shift()) && spare.state !== 'running') void spare.destroy();
+    if (!spare && this.#starting) this.o.onMiss?.();
     this.fill();
     return spare;
   }

@@ -1,5 +1,6 @@
 /**
- * Starting sandbox processes from a small launcher process rather than from the daemon.
+ * Starting machines' processes (the process driver's sandboxes, the Firecracker driver's VMMs)
+ * from a small launcher process rather than from the daemon.
  *
  * Two costs of a spawn fall on the process that calls it:
  *  - Node's spawn() (libuv's uv_spawn) blocks its caller until the forked child has called execve
@@ -15,9 +16,10 @@
  *
  * So the daemon asks a launcher (a Node process running the few lines below, a few tens of MB,
  * started on first use) over an IPC channel to spawn; the children's output and exit come back as
- * messages. The launcher is the sandboxes' parent: bwrap's --die-with-parent follows it, and it
+ * messages. The launcher is the children's parent: bwrap's --die-with-parent follows it, and it
  * follows the daemon, since when the channel closes (the daemon exited or was killed) it kills
- * every child it started and exits. Signals need no launcher: they go by pid.
+ * every child it started (the whole process group of one started as a session) and exits.
+ * Signals need no launcher: they go by pid.
  *
  * A spawn still costs its parent: about 5 ms of CPU for a Node process's fork here, more on a busy
  * host. A command with a `nice` value is therefore spawned while the launcher's main thread runs at
@@ -106,7 +108,8 @@ const live = new Set();
 let stuck;
 process.on('disconnect', () => {
   for (const child of live) {
-    try { child.kill('SIGKILL'); } catch {}
+    // A session's leader leads its process group too: the group goes with it.
+    try { if (child.group) process.kill(-child.pid, 'SIGKILL'); else child.kill('SIGKILL'); } catch {}
   }
   process.exit(0);
 });
@@ -140,7 +143,10 @@ process.on('message', (m) => {
     return;
   }
   post({ type: 'spawned', pid: child.pid });
-  if (child.pid) live.add(child);
+  if (child.pid) {
+    child.group = !!m.session;
+    live.add(child);
+  }
   for (const name of ['stdout', 'stderr']) {
     const stream = child[name];
     stream.setEncoding('utf8');

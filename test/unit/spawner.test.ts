@@ -1,5 +1,5 @@
 /**
- * The process driver's launcher (platform/vmm/process/spawner.ts): children are started by it,
+ * The process driver's launcher (platform/vmm/spawner.ts): children are started by it,
  * not by the caller; their output, exit and start failures come back; close() and the caller's
  * death (even by SIGKILL) end every child it started. No timing is asserted beyond generous
  * deadlines for a process to be gone.
@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { Spawner, type SpawnedChild } from '../../platform/vmm/process/spawner.ts';
+import { Spawner, type SpawnedChild } from '../../platform/vmm/spawner.ts';
 import { readStat } from '../../platform/vmm/process/procfs.ts';
 import { hasAutogroups, hostCanRaiseNice, readAutogroupNice } from '../../platform/vmm/process/priority.ts';
 import { ROOT } from '../support/daemon.ts';
@@ -64,7 +64,7 @@ test('a child is started by the launcher, and its output and exit come back', as
 
 test('a command with a nice value starts at it from its first instruction, and the launcher goes back to 0', async () => {
   if (!hostCanRaiseNice()) {
-    console.log('  skipped: this process may not raise a nice value back to 0 (needs CAP_SYS_NICE or RLIMIT_NICE 20), so the driver never asks for one; run as root: node --import tsx test/unit/process-spawner.test.ts');
+    console.log('  skipped: this process may not raise a nice value back to 0 (needs CAP_SYS_NICE or RLIMIT_NICE 20), so the driver never asks for one; run as root: node --import tsx test/unit/spawner.test.ts');
     return;
   }
   const spawner = new Spawner();
@@ -95,7 +95,7 @@ test('a command with a session is a session of its own, its autogroup set by the
     if (hasAutogroups()) {
       assert.is(readAutogroupNice(child.pid!), 10, "the session's autogroup, set before the launcher reported the pid");
       assert.is(readAutogroupNice(spawner.pid!), readAutogroupNice(process.pid), "the launcher's own group is left alone");
-    } else console.log('  autogroup not checked: this kernel has none (CONFIG_SCHED_AUTOGROUP); run on one that has them: node --import tsx test/unit/process-spawner.test.ts');
+    } else console.log('  autogroup not checked: this kernel has none (CONFIG_SCHED_AUTOGROUP); run on one that has them: node --import tsx test/unit/spawner.test.ts');
     const plain = spawner.spawn({ file: '/bin/sleep', args: ['30'], env, cwd: '/' });
     await plain.spawned;
     assert.is(readStat(plain.pid!)!.session, own, 'without one, the child stays in our session');
@@ -111,7 +111,7 @@ test('a command with a session is a session of its own, its autogroup set by the
 test('a command with a cgroup starts in it; the launcher goes back to its own', async () => {
   const group = IdleGroup.open();
   if (!(group instanceof IdleGroup)) {
-    console.log(`  skipped: ${group.reason}; needs Linux 5.15+ with the cgroup v1 cpu controller, as root: node --import tsx test/unit/process-spawner.test.ts`);
+    console.log(`  skipped: ${group.reason}; needs Linux 5.15+ with the cgroup v1 cpu controller, as root: node --import tsx test/unit/spawner.test.ts`);
     return;
   }
   const spawner = new Spawner();
@@ -159,14 +159,19 @@ test('close() ends the launcher and every child still running', async () => {
   assert.ok(await gone(launcher), 'the launcher is gone');
 });
 
-test("when its owner is killed (SIGKILL), the launcher kills the children it started and exits", async () => {
-  // The owner is a separate Node process, as the daemon is; it prints the pids and waits.
+test("when its owner is killed (SIGKILL), the launcher kills the children it started, and a session's whole group, and exits", async () => {
+  // The owner is a separate Node process, as the daemon is; it prints the pids and waits. The
+  // second child leads a session (as a VMM does) and has a child of its own in its group.
   const script = `
-    import { Spawner } from './platform/vmm/process/spawner.ts';
+    import { Spawner } from './platform/vmm/spawner.ts';
+    import { once } from 'node:events';
     const s = new Spawner();
     const c = s.spawn({ file: '/bin/sleep', args: ['60'], env: { PATH: '/usr/bin:/bin' }, cwd: '/' });
+    const g = s.spawn({ file: '/bin/sh', args: ['-c', 'sleep 60 & echo $!; wait'], env: { PATH: '/usr/bin:/bin' }, cwd: '/', session: {} });
+    g.stdout.setEncoding('utf8');
+    const [first] = await once(g.stdout, 'data');
     await c.spawned;
-    console.log(JSON.stringify({ child: c.pid, launcher: s.pid }));
+    console.log(JSON.stringify({ child: c.pid, leader: g.pid, member: Number(first.trim()), launcher: s.pid }));
     setInterval(() => {}, 1000);
   `;
   const owner = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -179,14 +184,17 @@ test("when its owner is killed (SIGKILL), the launcher kills the children it sta
     });
     owner.once('exit', (code) => reject(new Error(`the owner exited with ${code} before starting a child`)));
   });
-  const { child, launcher } = JSON.parse(line) as { child: number; launcher: number };
+  const { child, leader, member, launcher } = JSON.parse(line) as { child: number; leader: number; member: number; launcher: number };
   try {
-    assert.ok(running(child) && running(launcher));
+    assert.ok(running(child) && running(leader) && running(member) && running(launcher));
+    assert.is(readStat(member)?.ppid, leader);
     owner.kill('SIGKILL');
     assert.ok(await gone(child), 'the child is gone');
+    assert.ok(await gone(leader), "the session's leader is gone");
+    assert.ok(await gone(member), 'and the rest of its group');
     assert.ok(await gone(launcher), 'the launcher is gone');
   } finally {
-    for (const pid of [child, launcher]) {
+    for (const pid of [child, leader, member, launcher]) {
       try {
         if (running(pid)) process.kill(pid, 'SIGKILL');
       } catch {
