@@ -148,7 +148,7 @@ test('VMs on firecracker: run, exec, snapshot, fork', async () => {
   assert.equal(JSON.parse((await d.cli(['vm', 'ps', '--json'])).stdout), []);
 });
 
-test('a daemon killed outright: the next start ends every VMM it left, adopted spares included', async () => {
+test('a daemon killed outright takes its VMMs with it, adopted spares included; the next start removes their workspaces', async () => {
   const r = await request(`${d.url}/fn/echo/again`, { method: 'POST', body: 'x' });
   assert.is(r.statusCode, 200);
   await r.body.text();
@@ -160,11 +160,13 @@ test('a daemon killed outright: the next start ends every VMM it left, adopted s
   const left = processesUnder(machinesDir);
   assert.ok(left.length >= 2, 'VMMs (the fake and its guest) run under the data dir');
   await d.stop('SIGKILL');
-  // The VMMs run in their own process groups: the daemon's death does not end them.
-  assert.ok(processesUnder(machinesDir).length >= 2);
-  d = await startTestDaemon({ dataDir, env: daemonEnv() });
+  // The launcher, which spawned them, sees its channel close and kills each VMM's process group
+  // (the fake and its guest): the daemon's death ends them.
+  for (let i = 0; i < 100 && left.some((pid) => processesUnder(machinesDir).includes(pid)); i++) await new Promise((r) => setTimeout(r, 100));
   const survivors = left.filter((pid) => processesUnder(machinesDir).includes(pid));
   assert.equal(survivors, [], 'every VMM of the killed daemon is gone');
+  // The next start removes what they left.
+  d = await startTestDaemon({ dataDir, env: daemonEnv() });
   for (const id of instances) assert.not.ok(readdirSync(machinesDir).includes(id), `${id}'s workspace removed`);
 });
 
