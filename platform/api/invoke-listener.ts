@@ -36,6 +36,12 @@ async function serveNode(serve: (call: InvocationCall) => Promise<InvocationAnsw
       return;
     }
     const { status, headers, body } = answer.response;
+    // The client left while the function ran: nothing would read the body, and a pipe into a
+    // destroyed response stalls (no 'drain' comes), holding the instance until the timeout.
+    if (res.destroyed) {
+      body.destroy();
+      return;
+    }
     headers['x-request-id'] = requestId;
     // Throws on a header Node refuses (the function's own bytes): answered as a problem below.
     res.writeHead(status, headers);
