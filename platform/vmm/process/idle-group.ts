@@ -8,8 +8,8 @@
  * holds a core for milliseconds while the daemon, the serving instance and their clients wait. A
  * task of an idle group is preempted by any other that wakes up, so a spare's start takes only the
  * CPU nobody else wants. (Measured over five interleaved pairs of runs, 8 deploys each at 1,400
- * requests/s: requests over 10 ms in the second after a deploy fell from 276 to 96 per 10,000,
- * median of five; docs/DEPLOYS.md.)
+ * requests/s: requests over 10 ms in the first second after a deploy fell from 253 to 65 per
+ * 10,000, median of five; docs/DEPLOYS.md.)
  *
  * Linux cgroup v1 with the cpu controller (cpu.idle since 5.15): one group per driver, made under
  * the daemon's own cpu cgroup (so a service's limits still cover it), removed on close, and a
