@@ -25,7 +25,7 @@ type NewLog = Omit<LogEntry, 'id'>;
 export class LogSink {
   private batch: NewLog[] = [];
   private scheduled = false;
-  private readonly followers = new Set<(e: NewLog) => void>();
+  private readonly followers = new Set<(e: LogEntry) => void>();
   private writes = 0;
 
   constructor(
@@ -55,7 +55,6 @@ export class LogSink {
 
   private push(entry: NewLog) {
     this.batch.push(entry);
-    for (const f of this.followers) f(entry);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
@@ -67,9 +66,14 @@ export class LogSink {
     if (!this.batch.length) return;
     const rows = this.batch;
     this.batch = [];
+    const stored: LogEntry[] = [];
     this.store.sqlite.transaction(() => {
-      for (const r of rows) this.store.db.insert(logsTable).values(r).run();
+      for (const r of rows) stored.push({ id: Number(this.store.db.insert(logsTable).values(r).run().lastInsertRowid), ...r });
     })();
+    // Followers get lines as stored, with their ids (the API documents every line with one), once
+    // they are committed: a follower that reads the backlog first and subscribes in the same tick
+    // sees every line once.
+    for (const e of stored) for (const f of this.followers) f(e);
     // Trim now and then, not on every batch.
     if (++this.writes % 50 === 0) this.trim(new Set(rows.map((r) => r.fn)));
   }
@@ -96,8 +100,8 @@ export class LogSink {
     return rows.reverse();
   }
 
-  /** Live lines as they arrive; returns an unsubscribe function. */
-  follow(listener: (e: NewLog) => void): () => void {
+  /** Live lines as they are stored (a turn of the event loop after they arrive); returns an unsubscribe function. */
+  follow(listener: (e: LogEntry) => void): () => void {
     this.followers.add(listener);
     return () => this.followers.delete(listener);
   }

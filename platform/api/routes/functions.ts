@@ -77,8 +77,10 @@ export function functionRoutes(service: FunctionService, logs: LogSink) {
     const after = Number(c.req.query('after') ?? 0) || undefined;
     if (c.req.query('follow') === '1') {
       return streamSSE(c, async (stream) => {
-        // Subscribe and read the backlog in the same tick (no await between): no line is lost
-        // between the two, and none is sent twice.
+        // Read the backlog, then subscribe, in the same tick (no await between): the query stores
+        // every line that arrived so far, and followers get only lines stored later, so no line
+        // is lost between the two, and none is sent twice.
+        const backlog = logs.query(name, { invocation, limit, after });
         const pending: unknown[] = [];
         let wake: (() => void) | undefined;
         const off = logs.follow((e) => {
@@ -86,7 +88,6 @@ export function functionRoutes(service: FunctionService, logs: LogSink) {
           pending.push(e);
           wake?.();
         });
-        const backlog = logs.query(name, { invocation, limit, after });
         let open = true;
         stream.onAbort(() => {
           open = false;

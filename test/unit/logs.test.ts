@@ -1,0 +1,39 @@
+/**
+ * The function log sink on a real SQLite file: followers get every line once, as stored, with its
+ * id, and a follower that reads the backlog and subscribes in the same tick (as `logs -f` does)
+ * sees each line exactly once. The API documents every line of the stream with an id; the contract
+ * walk caught a live line without one.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import path from 'node:path';
+import { openDatabase } from '../../platform/store/db.ts';
+import { functionMigrations } from '../../platform/functions/schema.ts';
+import { LogSink, type LogEntry } from '../../platform/functions/logs.ts';
+import { tempDir } from '../support/tmp.ts';
+
+const line = (text: string) => ({ stream: 'stdout' as const, line: text });
+
+test('a follower gets each line once, as stored, with its id', async () => {
+  const store = openDatabase(path.join(tempDir('logs-'), 'ignition.db'), functionMigrations);
+  try {
+    const logs = new LogSink(store, 1000);
+    logs.ingest({ fn: 'f' }, line('before'));
+    // Backlog, then subscription, in one tick: "before" is not stored yet when this starts.
+    const backlog = logs.query('f');
+    const live: LogEntry[] = [];
+    logs.follow((e) => live.push(e));
+    logs.ingest({ fn: 'f' }, line('after 1'));
+    logs.ingest({ fn: 'f' }, line('after 2'));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(backlog.map((e) => e.message), ['before']);
+    assert.equal(live.map((e) => e.message), ['after 1', 'after 2'], 'each new line once, none of the backlog');
+    const stored = logs.query('f');
+    assert.equal(live.map((e) => e.id), stored.slice(1).map((e) => e.id), 'with the ids they are stored under');
+    assert.ok(live.every((e) => Number.isInteger(e.id) && e.id > backlog[0].id));
+  } finally {
+    store.close();
+  }
+});
+
+test.run();
