@@ -120,9 +120,10 @@ process.on('message', (m) => {
   try {
     if (stuck) throw stuck;
     if (m.nice) setPriority(0, m.nice);
-    // The same for a cgroup: the fork happens inside it, so the child is in it from the start.
-    if (m.cgroup) writeFileSync(m.cgroup.procs, String(process.pid));
     try {
+      // The same for a cgroup: the fork happens inside it, so the child is in it from the start.
+      // (Inside the try: a move that fails still sets the nice value back.)
+      if (m.cgroup) writeFileSync(m.cgroup.procs, String(process.pid));
       child = spawn(m.file, m.args, { env: m.env, cwd: m.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: !!m.session });
       if (m.session && m.session.nice && child.pid) {
         // No autogroups (a kernel without them): nothing to set, the threads' nice values rank it.

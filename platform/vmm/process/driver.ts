@@ -35,7 +35,7 @@ import { StartPacer } from './pacer.ts';
 import { BACKGROUND_NICE, findNewSession, lowerForExit, hasAutogroups, hostCanRaiseNice, niceOf, setAutogroupNice, setTreeNice } from './priority.ts';
 import { bwrapArgs, findBwrap, type SandboxMode } from './sandbox.ts';
 import { IdleGroup } from './idle-group.ts';
-import { Spawner, type SpawnedChild } from '../spawner.ts';
+import { Spawner, type SpawnCommand, type SpawnedChild } from '../spawner.ts';
 import { ProcessSpares, type SpareShape } from './spares.ts';
 import { agentRequest } from '../agent-call.ts';
 import { AgentPaths } from '../../../agent/protocol.ts';
@@ -379,8 +379,11 @@ class ProcessMachine implements Machine {
   async spawn(cmd: { file: string; args: string[]; env: Record<string, string>; nice?: number; session?: boolean }, priority: MachinePriority) {
     const niced = cmd.nice !== undefined && cmd.nice !== 0;
     const { session, ...rest } = cmd;
-    const cgroup = priority === 'background' ? this.knobs.idle?.start : undefined;
-    const child = this.spawner.spawn({ ...rest, cwd: this.workspace, ...(session ? { session: this.knobs.session ? { nice: niceOf(priority) } : {} } : {}), ...(cgroup ? { cgroup } : {}) });
+    const spawn: SpawnCommand = { ...rest, cwd: this.workspace };
+    // The session's autogroup takes the priority's value only where autogroups exist.
+    if (session) spawn.session = this.knobs.session ? { nice: niceOf(priority) } : {};
+    if (priority === 'background' && this.knobs.idle) spawn.cgroup = this.knobs.idle.start;
+    const child = this.spawner.spawn(spawn);
     this.child = child;
     this.exited = new Promise<ExitInfo>((resolve) => {
       child.on('exit', (code, signal) => {
