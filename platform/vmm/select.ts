@@ -82,6 +82,7 @@ export function selectDriver(
       logger: opts.logger,
       onStep: opts.onStep,
       spares: config.processSpares,
+      spareWarmUp: config.agentWarmUp,
       workspacesDir: opts.workspacesDir,
       spareShape: { memoryMiB: config.functions.memoryMiB, network: false },
     });

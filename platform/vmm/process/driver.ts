@@ -40,6 +40,7 @@ import { ProcessSpares, type SpareShape } from './spares.ts';
 import { agentRequest } from '../agent-call.ts';
 import { AgentPaths } from '../../../agent/protocol.ts';
 import { yieldToEventLoop } from '../../yield.ts';
+import { warmUpOrCold, type WarmUpOptions } from '../../guest/warm-up.ts';
 
 export interface ProcessDriverOptions {
   /** Path of dist/agent.mjs. */
@@ -58,6 +59,8 @@ export interface ProcessDriverOptions {
   spares?: number;
   workspacesDir?: string;
   spareShape?: SpareShape;
+  /** Invocations each spare's agent is warmed with before it is kept (platform/guest/warm-up.ts); default 0. */
+  spareWarmUp?: number;
 }
 
 const OUTPUT_TAIL = 30;
@@ -91,6 +94,11 @@ export class ProcessDriver implements MachineDriver {
   private readonly knobs: PriorityKnobs;
   /** The spare sandbox being started, if any (spares start one at a time). */
   private startingSpare: ProcessMachine | undefined;
+  /** How to stop the warm-up of the spare being warmed, if any. */
+  private warmingSpare: { stop: { aborted: boolean } } | undefined;
+  /** Starts that found no spare ready (a spare started before the last one skips its warm-up). */
+  private spareMisses = 0;
+  private closing = false;
   /** Sandboxes are spawned by a launcher process (see spawner.ts). */
   private readonly spawner = new Spawner();
   /** Started agents with no function yet, adopted by starts (see spares.ts). */
@@ -135,11 +143,15 @@ export class ProcessDriver implements MachineDriver {
           dir: options.workspacesDir,
           shape: options.spareShape ?? { memoryMiB: 128, network: false },
           logger: this.logger,
-          // A start missed: the spare on its way is wanted now, not as background work.
-          onMiss: () => this.startingSpare?.setPriority('normal'),
+          // A start missed: the spare on its way is wanted now, not as background work, and
+          // starts come faster than spares (fresh isolation, a burst), so its warm-up is waste.
+          onMiss: () => {
+            this.spareMisses++;
+            this.startingSpare?.setPriority('normal');
+            if (this.warmingSpare) this.warmingSpare.stop.aborted = true;
+          },
         },
-        (id, workspace, shape) =>
-          this.launch('spare', { id, workspace, env: {}, network: shape.network, memoryMiB: shape.memoryMiB, vcpus: 1, labels: { role: 'spare' }, priority: 'background' }, undefined) as Promise<ProcessMachine>,
+        (id, workspace, shape) => this.startSpare(id, workspace, shape),
       );
       this.spares.fill();
     }
@@ -160,6 +172,39 @@ export class ProcessDriver implements MachineDriver {
 
   holdSpares(): () => void {
     return this.spares?.hold() ?? (() => undefined);
+  }
+
+  /**
+   * A spare: an agent with no function, started at background priority and then warmed up (a few
+   * thousand invocations of the agent's built-in function, platform/guest/warm-up.ts), so that
+   * the instance it becomes does not spend its first seconds of traffic compiling. A warm-up that
+   * fails leaves a cold spare, which is kept if its agent is back to no function. When starts
+   * come faster than spares (a start found none ready: fresh isolation, a burst), the warm-up is
+   * skipped or cut short: each spare is then wanted at once, and serves few requests.
+   */
+  private async startSpare(id: string, workspace: string, shape: SpareShape): Promise<ProcessMachine> {
+    const spec: BootSpec = { id, workspace, env: {}, network: shape.network, memoryMiB: shape.memoryMiB, vcpus: 1, labels: { role: 'spare' }, priority: 'background' };
+    const misses = this.spareMisses;
+    const machine = (await this.launch('spare', spec, undefined)) as ProcessMachine;
+    const requests = this.options.spareWarmUp ?? 0;
+    // A start missed while this one was on its way: it is wanted now, cold.
+    if (requests <= 0 || this.spareMisses !== misses || this.closing) {
+      machine.endPacing();
+      return machine;
+    }
+    const stop = { aborted: false };
+    this.warmingSpare = { stop };
+    try {
+      const r = await this.stepper(spec, 'spare', machine.timings)('warm-up', () => machine.warmUp({ requests, signal: stop }));
+      if ('failed' in r) this.logger.warn('a spare sandbox could not be warmed up; keeping it cold', { vm: id, err: r.failed });
+    } catch (err) {
+      await machine.destroy();
+      throw err;
+    } finally {
+      this.warmingSpare = undefined;
+      machine.endPacing();
+    }
+    return machine;
   }
 
   /** A start: a spare adopted when one fits, else a cold launch. */
@@ -240,7 +285,9 @@ export class ProcessDriver implements MachineDriver {
       // Started at the lower priority from its first instruction, where it can be raised again.
       const niced = spec.priority === 'background' && this.knobs.threads;
       await step('spawn', () => machine.spawn(niced ? { ...cmd, nice: BACKGROUND_NICE } : cmd, spec.priority ?? 'normal'));
-      await step('agent-ready', () => machine.waitReady(this.options.startTimeoutMs ?? 30_000));
+      // A spare to be warmed up stays paced through its warm-up (startSpare).
+      const keepPacing = flow === 'spare' && (this.options.spareWarmUp ?? 0) > 0;
+      await step('agent-ready', () => machine.waitReady(this.options.startTimeoutMs ?? 30_000, { keepPacing }));
     } catch (err) {
       await machine.destroy();
       throw err;
@@ -273,6 +320,9 @@ export class ProcessDriver implements MachineDriver {
   }
 
   async close(): Promise<void> {
+    // A spare's warm-up would hold the close until it is done (spares.close awaits the start).
+    this.closing = true;
+    if (this.warmingSpare) this.warmingSpare.stop.aborted = true;
     await this.spares?.close();
     await Promise.all([...this.machines].map((m) => m.destroy()));
     await this.spawner.close();
@@ -368,6 +418,12 @@ class ProcessMachine implements Machine {
     });
   }
 
+  /** Warms the agent's request path (platform/guest/warm-up.ts); only while it has no function. */
+  warmUp(opts: WarmUpOptions): ReturnType<typeof warmUpOrCold> {
+    const socket = path.join(this.workspace, 'v.sock');
+    return warmUpOrCold(this, (method) => agentRequest(socket, method, AgentPaths.warmUp, undefined, 5000), opts);
+  }
+
   get pid() {
     return this.child?.pid;
   }
@@ -387,7 +443,7 @@ class ProcessMachine implements Machine {
     this.child = child;
     this.exited = new Promise<ExitInfo>((resolve) => {
       child.on('exit', (code, signal) => {
-        this.stopPacing();
+        this.endPacing();
         if (this.state !== 'stopping' && this.state !== 'stopped') {
           this.logger.warn('machine exited', { code, signal });
           this.state = 'failed';
@@ -421,7 +477,7 @@ class ProcessMachine implements Machine {
     }
   }
 
-  private stopPacing() {
+  endPacing() {
     this.pacer?.stop();
     this.pacer = undefined;
   }
@@ -451,7 +507,11 @@ class ProcessMachine implements Machine {
     for (const l of this.listeners) l({ stream, line });
   }
 
-  async waitReady(timeoutMs: number) {
+  /**
+   * `keepPacing`: a background start's pacing goes on past the ready line (a spare's warm-up is
+   * part of its start); `endPacing()` ends it.
+   */
+  async waitReady(timeoutMs: number, opts: { keepPacing?: boolean } = {}) {
     let timer: NodeJS.Timeout | undefined;
     const ready = new Promise<'ready'>((resolve) => (this.readySeen ? resolve('ready') : (this.readyResolve = () => resolve('ready'))));
     const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
@@ -466,7 +526,7 @@ class ProcessMachine implements Machine {
     const outcome = await Promise.race([ready, timeout, this.exited.then(() => 'exited' as const)]);
     clearTimeout(timer);
     clearTimeout(starved);
-    this.stopPacing();
+    if (outcome !== 'ready' || !opts.keepPacing) this.endPacing();
     if (outcome === 'ready') {
       this.state = 'running';
       return;
@@ -524,7 +584,7 @@ class ProcessMachine implements Machine {
     const pid = this.child?.pid;
     if (priority === this.priority || !pid) return;
     this.priority = priority;
-    if (priority === 'normal') this.stopPacing();
+    if (priority === 'normal') this.endPacing();
     const nice = niceOf(priority);
     if (this.knobs.threads) setTreeNice(pid, nice);
     if (this.knobs.idle) {
@@ -560,7 +620,7 @@ class ProcessMachine implements Machine {
     }
     const graceMs = options.graceMs ?? 2000;
     // A paced start may be stopped right now: it must be running to take SIGTERM.
-    this.stopPacing();
+    this.endPacing();
     // Not into the idle cgroup: with fresh isolation, exits starved there held instances back
     // (p50 351-504 ms without, 594-904 ms with, against 389-632 ms before it).
     if (child.pid) lowerForExit(child.pid, this.knobs);
