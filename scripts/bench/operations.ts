@@ -136,7 +136,7 @@ export interface DeployUnderLoad {
   shift: WindowFigures;
   after: WindowFigures;
   /** Per deploy: its wall time, how long its traffic shift took, p99 and host CPU before and during. */
-  each: Array<{ ms: number; shiftMs: number; afterMs: number; p99Before: number; p99During: number; busyBefore: number | null; busyDuring: number | null; instancesBefore: number; instances: number }>;
+  each: Array<{ ms: number; shiftMs: number; afterMs: number; p99Before: number; p99During: number; p99After: number; busyBefore: number | null; busyDuring: number | null; instancesBefore: number; instances: number }>;
   /** Deploys after which the daemon's spare sandbox was not back within the wait. */
   sparesLate: number;
 }
@@ -243,6 +243,7 @@ export async function deployUnderLoad(
       afterMs: after[i].to - after[i].from,
       p99Before: summarize(okMs([before[i]])).p99,
       p99During: summarize(okMs([w])).p99,
+      p99After: summarize(okMs([after[i]])).p99,
       busyBefore: cpu.busy(before[i].from, before[i].to),
       busyDuring: cpu.busy(w.from, w.to),
       instancesBefore: instancesBefore[i],
@@ -313,14 +314,17 @@ async function calibrate(daemon: Api, daemonPid: number, name: string, capacity:
 
 /**
  * A ratio to the baselines judges a deploy only if the load stayed steady. When the open loop fell
- * behind (more requests in flight than connections: the host could not keep up with the rate,
- * because of the deploys or of other work), the later baselines are overloaded too and a ratio
- * near or below 1 would flatter the deploy; the goal is then reported missed, with why.
+ * behind for long (more requests in flight than connections: the host could not keep up with the
+ * rate, because of the deploys or of other work) or the function grew more instances, the later
+ * baselines are overloaded too and a ratio near or below 1 would flatter the deploy; the goal is
+ * then reported missed, with why. A single stall of the shared host (100 ms at 1,500 requests/s
+ * puts 150 in flight) is not that: up to one request in a thousand may wait for a connection.
  */
 function unsteady(g: Goal, d: DeployUnderLoad): Goal {
   if (!d.waitedForConnection || g.measured === null) return g;
   const most = Math.max(...d.each.map((e) => Math.max(e.instances, e.instancesBefore)));
   const first = d.each[0]?.instancesBefore ?? most;
+  if (d.waitedForConnection <= d.requests / 1000 && most <= first) return g;
   return {
     ...g,
     met: false,
@@ -335,7 +339,9 @@ export async function runOperations(ctx: BenchContext): Promise<BenchResult> {
     // 1. Deploy under load. First at saturation (a closed loop), which also measures the host's
     // capacity in this run; then at a steady rate with headroom (an open loop), which the goals judge.
     const deploys = ctx.quick ? 2 : 8;
-    const baselineMs = ctx.quick ? 1000 : 2000;
+    // As long as a deploy under traffic (its 4 s traffic shift): each deploy is judged against the
+    // baseline just before it, and the two windows see the host's own stalls for as long.
+    const baselineMs = ctx.quick ? 1000 : 4000;
     const closed = await deployUnderLoad(daemon, 'ops-deploy', bundle, {
       deployFirst: true,
       deploys: ctx.quick ? 1 : 4,
@@ -390,12 +396,19 @@ export async function runOperations(ctx: BenchContext): Promise<BenchResult> {
     const refused = results.filter((r) => r.status === 429);
     const servedLat = summarize(served.map((r) => r.ms));
 
-    const p99Ratio = before.n && during.n ? during.p99 / before.p99 : null;
-    const afterRatio = before.n && after.n ? after.p99 / before.p99 : null;
+    const pooledDuring = before.n && during.n ? during.p99 / before.p99 : null;
+    const pooledAfter = before.n && after.n ? after.p99 / before.p99 : null;
     const pct = (x: number | null) => (x === null ? 'n/a' : `${Math.round(x * 100)}%`);
     const vsOf = (d: DeployUnderLoad) => (x: Summary) => (d.before.n && x.n ? ratio(x.p99 / d.before.p99) : 'n/a');
     const vs = vsOf(dep);
     const eachRatio = dep.each.map((e) => e.p99During / e.p99Before);
+    const eachAfter = dep.each.map((e) => e.p99After / e.p99Before);
+    // The goals: each deploy against the baseline just before it, the median over the deploys. On
+    // the shared host single stalls of 50-230 ms land in baselines and deploys alike, a few per run,
+    // and one decides the pooled p99 of a whole run either way (pooled ratios of 0.28x to 4.5x on
+    // the same code); the median of eight deploys stands up to three such windows.
+    const p99Ratio = eachRatio.length ? median(eachRatio) : null;
+    const afterRatio = eachAfter.length ? median(eachAfter) : null;
     const windows = (d: DeployUnderLoad) => {
       const v = vsOf(d);
       const lag = (w: WindowFigures) => (d.load.kind === 'open' ? [ms(w.lagP99)] : []);
@@ -411,7 +424,7 @@ export async function runOperations(ctx: BenchContext): Promise<BenchResult> {
       id: 'operations',
       title: 'Operations under traffic',
       measures: 'Requests failed or delayed while a new version is deployed under steady load (and, for information, at saturation); time to first response when scaling from zero; behaviour of the bounded queue at the maximum number of instances.',
-      workload: `Deploy: GET / on the benchmark handler. First a closed loop of ${closed.load.connections} connections (saturation) with ${closed.deploys} deploys, whose rate in its baselines is the host's capacity in this run (${fmt(capacity, 0)} requests/s). Then a ${cal.probe} requests/s open-loop probe (${fmt(PROBE_SHARE * 100, 0)}% of that) measures the CPU a request arriving on its own costs (the larger of its processes' CPU and the host's busy time above a quiet second), and the steady load is an open loop at the rate whose CPU is ${fmt(OPEN_TARGET_SHARE * 100, 0)}% of the host's ${cal.cores} CPUs, at most ${fmt(OPEN_MAX_SHARE * 100, 0)}% of capacity: ${rate} requests/s (${pct(rate / capacity)} of capacity), issued on schedule over up to ${OPEN_CONNECTIONS} connections, each request's latency taken from its scheduled start, with ${dep.deploys} deploys. Each loop's first 3 s are discarded (the instance's JIT warms; the open loop ramps its rate up over them); each deploy (a new version, minWarm 1) follows a ${dep.baselineMs / 1000} s baseline, which starts once the daemon's spare sandbox is ready (the steady state), and is followed by at least ${dep.afterMs / 1000} s, until the spare the deploy adopted has been replaced. A request counts in the window in which it started (open loop: was due): before (the baseline just ahead of each deploy), during (from the deploy request to its answer), split into build and warm-up (until traffic starts to move) and traffic shift (the daemon's slow start, from its own timing), and after (from the answer until the replacement spare is ready, at least ${dep.afterMs / 1000} s: the old version drains, the replacement's sandbox starts). The windows of all deploys of a loop are pooled; host CPU is read every 100 ms. Scale from zero: minWarm 0, idleTimeoutMs 300, waiting until no instance is left before each request. Queue: the slow fixture (200 ms), maxInstances 1, concurrency 1, queueSize 4, ${burst} simultaneous requests. Process driver.`,
+      workload: `Deploy: GET / on the benchmark handler. First a closed loop of ${closed.load.connections} connections (saturation) with ${closed.deploys} deploys, whose rate in its baselines is the host's capacity in this run (${fmt(capacity, 0)} requests/s). Then a ${cal.probe} requests/s open-loop probe (${fmt(PROBE_SHARE * 100, 0)}% of that) measures the CPU a request arriving on its own costs (the larger of its processes' CPU and the host's busy time above a quiet second), and the steady load is an open loop at the rate whose CPU is ${fmt(OPEN_TARGET_SHARE * 100, 0)}% of the host's ${cal.cores} CPUs, at most ${fmt(OPEN_MAX_SHARE * 100, 0)}% of capacity: ${rate} requests/s (${pct(rate / capacity)} of capacity), issued on schedule over up to ${OPEN_CONNECTIONS} connections, each request's latency taken from its scheduled start, with ${dep.deploys} deploys. Each loop's first 3 s are discarded (the instance's JIT warms; the open loop ramps its rate up over them); each deploy (a new version, minWarm 1) follows a ${dep.baselineMs / 1000} s baseline, which starts once the daemon's spare sandbox is ready (the steady state), and is followed by at least ${dep.afterMs / 1000} s, until the spare the deploy adopted has been replaced. A request counts in the window in which it started (open loop: was due): before (the baseline just ahead of each deploy), during (from the deploy request to its answer), split into build and warm-up (until traffic starts to move) and traffic shift (the daemon's slow start, from its own timing), and after (from the answer until the replacement spare is ready, at least ${dep.afterMs / 1000} s: the old version drains, the replacement's sandbox starts). The goals take, per deploy, p99 during (and after) it against p99 in the baseline just before it, and the median over the deploys; the windows of all deploys of a loop are also pooled; host CPU is read every 100 ms. Scale from zero: minWarm 0, idleTimeoutMs 300, waiting until no instance is left before each request. Queue: the slow fixture (200 ms), maxInstances 1, concurrency 1, queueSize 4, ${burst} simultaneous requests. Process driver.`,
       runs: `Deploy: ${closed.deploys} deploys at saturation, then ${dep.deploys} at a steady rate (every request counted). Scale from zero: ${zeroRuns} runs. Queue: 1 burst.`,
       tables: [
         {
@@ -421,8 +434,8 @@ export async function runOperations(ctx: BenchContext): Promise<BenchResult> {
         },
         {
           title: 'Each deploy (open loop)',
-          columns: ['deploy', 'took', 'of which traffic shift', 'after (until the spare is back)', 'p99 before', 'p99 during', 'ratio', 'host CPU busy before', 'during', 'instances before', 'after'],
-          rows: dep.each.map((e, i) => [i + 1, ms(e.ms), ms(e.shiftMs), ms(e.afterMs), ms(e.p99Before), ms(e.p99During), ratio(eachRatio[i]), pct(e.busyBefore), pct(e.busyDuring), e.instancesBefore, e.instances]),
+          columns: ['deploy', 'took', 'of which traffic shift', 'after (until the spare is back)', 'p99 before', 'p99 during', 'ratio', 'p99 after', 'ratio', 'host CPU busy before', 'during', 'instances before', 'after'],
+          rows: dep.each.map((e, i) => [i + 1, ms(e.ms), ms(e.shiftMs), ms(e.afterMs), ms(e.p99Before), ms(e.p99During), ratio(eachRatio[i]), ms(e.p99After), ratio(eachAfter[i]), pct(e.busyBefore), pct(e.busyDuring), e.instancesBefore, e.instances]),
         },
         {
           title: `Deploy at saturation (closed loop, ${closed.load.connections} connections; information)`,
@@ -440,16 +453,16 @@ export async function runOperations(ctx: BenchContext): Promise<BenchResult> {
         goal('requests failed during a deploy under steady load', failed, '<=', 0, 'requests', (m) => `${fmt(m, 0)} of ${dep.requests} requests failed over ${dep.deploys} deploys at ${rate} requests/s (${Object.entries(dep.failures).map(([k, v]) => `${v} × ${k}`).join(', ')}; host ${pct(during.busy)} busy during the deploys, p99 before them ${ms(before.p99)}).`),
         ...[
           goal('p99 during a deploy vs before (steady load)', p99Ratio, '<=', 1.5, '×', (m) =>
-            `p99 during the deploys was ${ratio(m)} of p99 before them at ${rate} requests/s (host CPU ${pct(during.busy)} busy during, ${pct(before.busy)} before): the build and warm-up ran at ${vs(build)} (host ${pct(build.busy)} busy), the traffic shift at ${vs(shift)} (host ${pct(shift.busy)} busy); the generator's lag p99 was ${ms(during.lagP99)} during against ${ms(before.lagP99)} before.`,
+            `Per deploy, p99 during it against p99 in the ${dep.baselineMs / 1000} s just before it, the median over ${dep.deploys} deploys, was ${ratio(m)} at ${rate} requests/s (from ${ratio(Math.min(...eachRatio))} to ${ratio(Math.max(...eachRatio))}); pooled over all deploys ${pooledDuring === null ? 'n/a' : ratio(pooledDuring)} (${ms(during.p99)} against ${ms(before.p99)}), the build and warm-up at ${vs(build)} (host ${pct(build.busy)} busy), the traffic shift at ${vs(shift)} (host ${pct(shift.busy)} busy); p50 ${ms(during.median)} during against ${ms(before.median)} before; the generator's lag p99 was ${ms(during.lagP99)} during against ${ms(before.lagP99)} before.`,
           ),
-          goal('p99 after a deploy vs before (steady load)', afterRatio, '<=', 1.5, '×', (m) => `p99 after each deploy answered (until the replacement spare was ready, ${ms(median(dep.each.map((e) => e.afterMs)))} median; at least ${dep.afterMs / 1000} s) was ${ratio(m)} of p99 before it (host ${pct(after.busy)} busy): the old version drains and the replacement spare's sandbox and Node process start.${dep.sparesLate ? ` ${dep.sparesLate} time(s) the spare was not back within 20 s.` : ''}`),
+          goal('p99 after a deploy vs before (steady load)', afterRatio, '<=', 1.5, '×', (m) => `Per deploy, p99 after it answered (until the replacement spare was ready, ${ms(median(dep.each.map((e) => e.afterMs)))} median; at least ${dep.afterMs / 1000} s) against its baseline, the median over the deploys, was ${ratio(m)} (from ${ratio(Math.min(...eachAfter))} to ${ratio(Math.max(...eachAfter))}; pooled ${pooledAfter === null ? 'n/a' : ratio(pooledAfter)}, host ${pct(after.busy)} busy): the old version drains and the replacement spare starts and is warmed up.${dep.sparesLate ? ` ${dep.sparesLate} time(s) the spare was not back within 20 s.` : ''}`),
         ].map((g) => unsteady(g, dep)),
       ],
       notes: [
         `The goals judge the open loop, because a steady load in production arrives at a rate with headroom, whereas a closed loop keeps the host saturated (${pct(closed.before.busy)} busy before its deploys), where any CPU a deploy takes, at whatever priority, queues requests; at saturation p99 during its deploys was ${vsOf(closed)(closed.during)} of before (build and warm-up ${vsOf(closed)(closed.build)}, traffic shift ${vsOf(closed)(closed.shift)}, the second after ${vsOf(closed)(closed.after)}), ${closed.failed} of ${closed.requests} requests failed.`,
         `Rate: the closed loop's ${fmt(capacity, 0)} requests/s come from batching (back-to-back requests share the daemon's and the instance's wake-ups); requests of the probe (${cal.probe}/s) arriving one by one cost ${fmt(cal.perRequest.processes * 1000, 0)} µs of CPU each in the generator, the daemon and the instance, and ${fmt(cal.perRequest.host * 1000, 0)} µs of host CPU (${pct(cal.busy)} busy during the probe against ${pct(cal.quiet)} just before it; p99 ${ms(cal.probeP99)}), so ${rate} requests/s is about ${pct(rate * cal.perRequestMs / 1000 / cal.cores)} of the host; the host, shared with other work, was ${pct(before.busy)} busy in the baselines.`,
         `Open loop: ${dep.requests} requests at ${rate} requests/s (${fmt(dep.rateBefore, 0)}/s measured in the baselines), at most ${dep.maxInFlight} in flight, ${dep.waitedForConnection} issued while all ${OPEN_CONNECTIONS} connections were busy. Latency counts from each request's scheduled start, so a late generator shows as latency: its lag p99 was ${ms(before.lagP99)} before the deploys and ${ms(during.lagP99)} during them (timers fire at most once a millisecond, so up to about 1 ms of every latency is the generator's).`,
-        `The ${dep.deploys} steady-load deploys took ${ms(median(dep.each.map((e) => e.ms)))} each (median); per deploy, p99 during vs its own baseline ranged from ${ratio(Math.min(...eachRatio))} to ${ratio(Math.max(...eachRatio))}, median ${ratio(median(eachRatio))} (one deploy's windows hold few requests and a noisy baseline moves them; the pooled figure is the measure).`,
+        `The ${dep.deploys} steady-load deploys took ${ms(median(dep.each.map((e) => e.ms)))} each (median); per deploy, p99 during vs its own baseline ranged from ${ratio(Math.min(...eachRatio))} to ${ratio(Math.max(...eachRatio))}, median ${ratio(median(eachRatio))}, the measure the goal takes (a deploy's windows hold thousands of requests each; a stall of the shared host moves one deploy's ratio, and the pooled one of the whole run).`,
         shift.n
           ? `The whole-deploy figure pools two phases: the build and warm-up (the first ${ms(median(dep.each.map((e) => e.ms - e.shiftMs)))} of each deploy, no traffic moved yet) ran at ${vs(build)} of p99 before, the traffic shift after it (${ms(median(dep.each.map((e) => e.shiftMs)))}) at ${vs(shift)}.`
           : 'No deploy shifted its traffic gradually (no slow-start step in its timings): the whole window is the build, warm-up and switch.',
