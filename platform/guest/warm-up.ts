@@ -7,21 +7,23 @@
  * them with a built-in function, through the path every function's requests take.
  *
  * What made a warm-up stick, measured (agent CPU over the first 3,000 requests of a newly loaded
- * function: 0.64 s cold):
+ * function: 0.63-0.84 s cold):
  *  - Requests from another process, on connections through the agent's real listener and vsock
  *    handshake. The agent sending itself requests (an in-process client over a side socket) left
- *    0.55-0.6 s: V8 optimises for the object shapes it sees, the client's own use of Node's stream
- *    code made that code generic, and the host's first real requests threw much of it away
- *    ("wrong map" deoptimisations).
+ *    0.53-0.60 s: V8 optimises for the object shapes it sees, the client's own use of Node's
+ *    stream code made that code generic, and the host's first real requests threw much of it
+ *    away ("wrong map" deoptimisations).
  *  - Connections that open and close during the warm-up, not once at its end. A warm-up on one set
  *    of connections closed afterwards left 0.72 s (worse than none): the first closes changed the
  *    shapes of Node's socket objects and deoptimised what depended on them. Over three rounds of
- *    fresh connections, 0.44-0.46 s; the next requests then cost 1.2-2x, not 3-5x, and the burst
- *    of compilation around request 2,000 was gone.
+ *    fresh connections, 0.44-0.46 s.
+ *  - This client, as below, with 2,400 requests: 0.36-0.38 s (1,200: 0.57-0.58 s). The first 250
+ *    requests then cost about 200 us each instead of 560-830, the following ones 1-2.5x of an
+ *    agent's warm cost.
  *
  * The host's side is a minimal HTTP/1.1 client on raw sockets (requests written as undici writes
- * them, answers only counted): a few microseconds per request of the daemon's event loop, where
- * undici costs tens.
+ * them, answers only counted). It costs the daemon about 90 us of CPU per request, mostly the
+ * wake-up for each answer: about 0.2 s per warm-up, spread over it.
  */
 import type net from 'node:net';
 import { AgentPaths, InvocationHeaders } from '../../agent/protocol.ts';
@@ -68,13 +70,34 @@ export async function warmUpAgent(machine: Pick<Machine, 'connect'>, control: Wa
   let sent = 0;
   let answered = 0;
   let failure: Error | undefined;
+  // Every connection of the round stops at the first failure, before the warm-up is ended: no
+  // warm-up request may still be on its way once the agent can take a function.
+  const open = new Set<net.Socket>();
   try {
     await call(control, 'PUT');
     for (let r = 0; r < rounds && !opts.signal?.aborted; r++) {
       const end = Math.round(((r + 1) * opts.requests) / rounds);
-      const take = () => (sent < end && !opts.signal?.aborted ? sent++ : -1);
-      const counts = await Promise.all(Array.from({ length: connections }, async () => runConnection(await machine.connect(AGENT_PORT, { timeoutMs }), take, timeoutMs)));
+      const take = () => (sent < end && !opts.signal?.aborted && !failure ? sent++ : -1);
+      const one = async () => {
+        const socket = await machine.connect(AGENT_PORT, { timeoutMs });
+        open.add(socket);
+        try {
+          return await runConnection(socket, take, timeoutMs);
+        } finally {
+          open.delete(socket);
+        }
+      };
+      const counts = await Promise.all(
+        Array.from({ length: connections }, () =>
+          one().catch((err: Error) => {
+            failure ??= err;
+            for (const s of open) s.destroy();
+            return 0;
+          }),
+        ),
+      );
       answered += counts.reduce((a, b) => a + b, 0);
+      if (failure) break;
     }
   } catch (err) {
     failure = err as Error;
