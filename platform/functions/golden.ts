@@ -126,7 +126,7 @@ export async function buildGolden(input: GoldenInput, deps: GoldenDeps): Promise
     const files: Record<string, string> = { bundle: bundlePath, sourcemap: mapPath };
     if (memorySnapshot) {
       const requests = deps.warmUp ?? 0;
-      if (requests > 0) await step('warm-up', () => warmUpBuild(m, c, requests, deps.logger));
+      if (requests > 0) await step('warm-up', () => warmUpBuild(m, requests, deps.logger));
       await step('load', async () => {
         try {
           await c.loadFunction({ code: input.code, map: input.map, filename: 'function.mjs', env: input.env, warmup: true }, input.settings.timeoutMs + 30_000);
@@ -165,8 +165,8 @@ export async function buildGolden(input: GoldenInput, deps: GoldenDeps): Promise
 }
 
 /** Warms the build machine's agent; a failed warm-up that was ended only leaves the snapshot cold. */
-async function warmUpBuild(m: Machine, c: AgentClient, requests: number, logger: Logger | undefined): Promise<void> {
-  const r = await warmUpOrCold(m, (method) => c.warmUp(method), { requests });
+async function warmUpBuild(m: Machine, requests: number, logger: Logger | undefined): Promise<void> {
+  const r = await warmUpOrCold(m, { requests });
   if ('failed' in r) logger?.warn('the build machine could not be warmed up; its snapshot is cold', { vm: m.id, err: r.failed });
 }
 

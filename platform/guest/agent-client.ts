@@ -70,19 +70,6 @@ export class AgentClient {
     return this.json('PUT', AgentPaths.env, { env });
   }
 
-  /** `PUT` or `DELETE /v1/warm-up` (warm-up.ts), answered as the agent answered it. */
-  async warmUp(method: 'PUT' | 'DELETE'): Promise<{ status: number; body: unknown }> {
-    const res = await this.dispatcher.request({ path: AgentPaths.warmUp, method, signal: AbortSignal.timeout(this.timeoutMs) });
-    const text = await res.body.text();
-    let body: unknown;
-    try {
-      body = text ? JSON.parse(text) : undefined;
-    } catch {
-      body = text.slice(0, 500);
-    }
-    return { status: res.statusCode, body };
-  }
-
   shutdown(): Promise<{ ok: true }> {
     return this.json('POST', AgentPaths.shutdown, {}, 2000);
   }

@@ -29,6 +29,7 @@ import type net from 'node:net';
 import { AgentPaths, InvocationHeaders } from '../../agent/protocol.ts';
 import { defineError, type IgnitionError } from '../errors.ts';
 import { AGENT_PORT, type Machine } from '../vmm/port.ts';
+import { agentRequest } from '../vmm/agent-call.ts';
 
 /**
  * The warm-up did not complete. `data.ended`: the agent was told to end it and did, so it has no
@@ -54,15 +55,12 @@ export interface WarmUpResult {
   ms: number;
 }
 
-/** A control call of the warm-up (`PUT` or `DELETE /v1/warm-up`): the agent's status and body. */
-export type WarmUpControl = (method: 'PUT' | 'DELETE') => Promise<{ status: number; body: unknown }>;
-
 /**
  * Sends `requests` invocations to the agent of `machine`, then ends the warm-up (the agent has no
  * function again). Rejects with WarmUpFailed when the agent refuses or fails; the warm-up is ended
  * whenever it can be, and `data.ended` says whether it was.
  */
-export async function warmUpAgent(machine: Pick<Machine, 'connect'>, control: WarmUpControl, opts: WarmUpOptions): Promise<WarmUpResult> {
+export async function warmUpAgent(machine: Pick<Machine, 'connect'>, opts: WarmUpOptions): Promise<WarmUpResult> {
   const t0 = performance.now();
   const rounds = Math.max(1, opts.rounds ?? 3);
   const connections = Math.max(1, opts.connections ?? 4);
@@ -74,7 +72,7 @@ export async function warmUpAgent(machine: Pick<Machine, 'connect'>, control: Wa
   // warm-up request may still be on its way once the agent can take a function.
   const open = new Set<net.Socket>();
   try {
-    await call(control, 'PUT');
+    await control(machine, 'PUT', timeoutMs);
     for (let r = 0; r < rounds && !opts.signal?.aborted; r++) {
       const end = Math.round(((r + 1) * opts.requests) / rounds);
       const take = () => (sent < end && !opts.signal?.aborted && !failure ? sent++ : -1);
@@ -103,7 +101,7 @@ export async function warmUpAgent(machine: Pick<Machine, 'connect'>, control: Wa
     failure = err as Error;
   }
   try {
-    await call(control, 'DELETE');
+    await control(machine, 'DELETE', timeoutMs);
   } catch (err) {
     throw WarmUpFailed(`the warm-up could not be ended: ${(err as Error).message}${failure ? ` (it failed first: ${failure.message})` : ''}`, { cause: err, data: { ended: false } });
   }
@@ -117,17 +115,18 @@ export async function warmUpAgent(machine: Pick<Machine, 'connect'>, control: Wa
  * rejects, and that machine must not be kept (a function must never share an agent with the
  * built-in one).
  */
-export async function warmUpOrCold(machine: Pick<Machine, 'connect'>, control: WarmUpControl, opts: WarmUpOptions): Promise<WarmUpResult | { failed: string }> {
+export async function warmUpOrCold(machine: Pick<Machine, 'connect'>, opts: WarmUpOptions): Promise<WarmUpResult | { failed: string }> {
   try {
-    return await warmUpAgent(machine, control, opts);
+    return await warmUpAgent(machine, opts);
   } catch (err) {
     if (WarmUpFailed.is(err) && (err as IgnitionError).data.ended === true) return { failed: (err as Error).message };
     throw err;
   }
 }
 
-async function call(control: WarmUpControl, method: 'PUT' | 'DELETE'): Promise<void> {
-  const res = await control(method);
+/** `PUT` or `DELETE /v1/warm-up`, on a connection of its own; throws unless the agent answered 200. */
+async function control(machine: Pick<Machine, 'connect'>, method: 'PUT' | 'DELETE', timeoutMs: number): Promise<void> {
+  const res = await agentRequest(machine, method, AgentPaths.warmUp, undefined, timeoutMs);
   if (res.status !== 200) {
     const body = res.body as { code?: string; detail?: string } | undefined;
     throw new Error(`${method} ${AgentPaths.warmUp} answered ${res.status}${body?.code ? ` ${body.code}` : ''}${body?.detail ? `: ${body.detail}` : ''}`);

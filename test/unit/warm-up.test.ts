@@ -15,6 +15,7 @@ import { AgentClient, AgentProblemError } from '../../platform/guest/agent-clien
 import { ResponseCounter, warmUpAgent, warmUpOrCold, warmUpRequest, WarmUpFailed } from '../../platform/guest/warm-up.ts';
 import type { IgnitionError } from '../../platform/errors.ts';
 import type { Machine } from '../../platform/vmm/port.ts';
+import { agentRequest } from '../../platform/vmm/agent-call.ts';
 import { ROOT } from '../support/daemon.ts';
 
 const AGENT = path.join(ROOT, 'dist', 'agent.mjs');
@@ -75,7 +76,7 @@ test('warm-up requests are well-formed HTTP/1.1: GETs, and POSTs whose length ma
 
 test('a warm-up reaches the built-in function, then the agent has no function again', async () => {
   const { machine, client } = await boot();
-  const r = await warmUpAgent(machine, (m) => client.warmUp(m), { requests: 300 });
+  const r = await warmUpAgent(machine, { requests: 300 });
   assert.is(r.requests, 300);
   const h = await client.health();
   assert.equal(h.warmUp, { active: false, served: 300 });
@@ -91,8 +92,9 @@ test('a warm-up reaches the built-in function, then the agent has no function ag
 });
 
 test('a function and the warm-up never share an agent (409 either way)', async () => {
-  const { client } = await boot();
-  assert.is((await client.warmUp('PUT')).status, 200);
+  const { machine, client } = await boot();
+  const warmUp = (method: 'PUT' | 'DELETE') => agentRequest(machine, method, '/v1/warm-up', undefined, 5000);
+  assert.is((await warmUp('PUT')).status, 200);
   assert.match((await invoke(client)).text, /warm/);
   try {
     await client.loadFunction({ code: 'export default { fetch: () => new Response("real") }' });
@@ -102,9 +104,9 @@ test('a function and the warm-up never share an agent (409 either way)', async (
     assert.is((err as AgentProblemError).status, 409);
     assert.is((err as AgentProblemError).code, 'agent_warming_up');
   }
-  assert.equal((await client.warmUp('DELETE')).body, { active: false, served: 1 });
+  assert.equal((await warmUp('DELETE')).body, { active: false, served: 1 });
   await client.loadFunction({ code: 'export default { fetch: () => new Response("real") }' });
-  const refused = await client.warmUp('PUT');
+  const refused = await warmUp('PUT');
   assert.is(refused.status, 409);
   assert.is((refused.body as { code: string }).code, 'agent_function_loaded');
   assert.equal(await invoke(client), { status: 200, text: 'real' });
@@ -115,14 +117,14 @@ test('a warm-up the agent refuses fails as ended; the machine keeps its function
   const { machine, client } = await boot();
   await client.loadFunction({ code: 'export default { fetch: () => new Response("mine") }' });
   try {
-    await warmUpAgent(machine, (m) => client.warmUp(m), { requests: 50 });
+    await warmUpAgent(machine, { requests: 50 });
     assert.unreachable();
   } catch (err) {
     assert.ok(WarmUpFailed.is(err));
     assert.is((err as IgnitionError).data.ended, true);
     assert.match((err as Error).message, /409 agent_function_loaded/);
   }
-  const r = await warmUpOrCold(machine, (m) => client.warmUp(m), { requests: 50 });
+  const r = await warmUpOrCold(machine, { requests: 50 });
   assert.ok('failed' in r);
   assert.equal(await invoke(client), { status: 200, text: 'mine' });
   await client.close();
@@ -132,7 +134,7 @@ test('a stopped warm-up ends early, without failing', async () => {
   const { machine, client } = await boot();
   const signal = { aborted: false };
   const t = setTimeout(() => (signal.aborted = true), 50);
-  const r = await warmUpAgent(machine, (m) => client.warmUp(m), { requests: 1_000_000, signal });
+  const r = await warmUpAgent(machine, { requests: 1_000_000, signal });
   clearTimeout(t);
   assert.ok(r.requests > 0 && r.requests < 1_000_000, `answered ${r.requests}`);
   assert.equal((await client.health()).warmUp, { active: false, served: r.requests });
@@ -143,7 +145,7 @@ test('an agent that dies during a warm-up: the warm-up fails and was not ended',
   const { machine, client } = await boot();
   setTimeout(() => process.kill(machine.pid!, 'SIGKILL'), 100);
   try {
-    await warmUpOrCold(machine, (m) => client.warmUp(m), { requests: 1_000_000, timeoutMs: 2000 });
+    await warmUpOrCold(machine, { requests: 1_000_000, timeoutMs: 2000 });
     assert.unreachable();
   } catch (err) {
     assert.ok(WarmUpFailed.is(err), String(err));

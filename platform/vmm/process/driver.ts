@@ -40,7 +40,7 @@ import { ProcessSpares, type SpareShape } from './spares.ts';
 import { agentRequest } from '../agent-call.ts';
 import { AgentPaths } from '../../../agent/protocol.ts';
 import { yieldToEventLoop } from '../../yield.ts';
-import { warmUpOrCold, type WarmUpOptions } from '../../guest/warm-up.ts';
+import { warmUpOrCold } from '../../guest/warm-up.ts';
 
 export interface ProcessDriverOptions {
   /** Path of dist/agent.mjs. */
@@ -94,8 +94,8 @@ export class ProcessDriver implements MachineDriver {
   private readonly knobs: PriorityKnobs;
   /** The spare sandbox being started, if any (spares start one at a time). */
   private startingSpare: ProcessMachine | undefined;
-  /** How to stop the warm-up of the spare being warmed, if any. */
-  private warmingSpare: { stop: { aborted: boolean } } | undefined;
+  /** Stops the warm-up of the spare being warmed, if any. */
+  private warmUpStop: { aborted: boolean } | undefined;
   /** Starts that found no spare ready (a spare started before the last one skips its warm-up). */
   private spareMisses = 0;
   private closing = false;
@@ -148,7 +148,7 @@ export class ProcessDriver implements MachineDriver {
           onMiss: () => {
             this.spareMisses++;
             this.startingSpare?.setPriority('normal');
-            if (this.warmingSpare) this.warmingSpare.stop.aborted = true;
+            if (this.warmUpStop) this.warmUpStop.aborted = true;
           },
         },
         (id, workspace, shape) => this.startSpare(id, workspace, shape),
@@ -193,15 +193,15 @@ export class ProcessDriver implements MachineDriver {
       return machine;
     }
     const stop = { aborted: false };
-    this.warmingSpare = { stop };
+    this.warmUpStop = stop;
     try {
-      const r = await this.stepper(spec, 'spare', machine.timings)('warm-up', () => machine.warmUp({ requests, signal: stop }));
+      const r = await this.stepper(spec, 'spare', machine.timings)('warm-up', () => warmUpOrCold(machine, { requests, signal: stop }));
       if ('failed' in r) this.logger.warn('a spare sandbox could not be warmed up; keeping it cold', { vm: id, err: r.failed });
     } catch (err) {
       await machine.destroy();
       throw err;
     } finally {
-      this.warmingSpare = undefined;
+      this.warmUpStop = undefined;
       machine.endPacing();
     }
     return machine;
@@ -322,7 +322,7 @@ export class ProcessDriver implements MachineDriver {
   async close(): Promise<void> {
     // A spare's warm-up would hold the close until it is done (spares.close awaits the start).
     this.closing = true;
-    if (this.warmingSpare) this.warmingSpare.stop.aborted = true;
+    if (this.warmUpStop) this.warmUpStop.aborted = true;
     await this.spares?.close();
     await Promise.all([...this.machines].map((m) => m.destroy()));
     await this.spawner.close();
@@ -407,7 +407,7 @@ class ProcessMachine implements Machine {
     const file = path.join(this.boundWorkspace ?? this.workspace, 'fn', 'function.mjs');
     let res: { status: number; body: { code?: string; detail?: string } | undefined };
     try {
-      res = await agentRequest(path.join(this.workspace, 'v.sock'), 'PUT', AgentPaths.function, { path: file, env, warmup: true }, timeoutMs);
+      res = await agentRequest(this, 'PUT', AgentPaths.function, { path: file, env, warmup: true }, timeoutMs);
     } catch (err) {
       throw MachineStartFailed(`machine ${this.id}: its agent did not take the function: ${(err as Error).message}`, { cause: err, data: { vm: this.id, output: this.tail.slice(-10) } });
     }
@@ -416,12 +416,6 @@ class ProcessMachine implements Machine {
     throw MachineStartFailed(`machine ${this.id} could not load its function: ${res.body?.detail ?? `agent answered ${res.status}`}`, {
       data: { vm: this.id, guestCode: code, output: this.tail.slice(-10) },
     });
-  }
-
-  /** Warms the agent's request path (platform/guest/warm-up.ts); only while it has no function. */
-  warmUp(opts: WarmUpOptions): ReturnType<typeof warmUpOrCold> {
-    const socket = path.join(this.workspace, 'v.sock');
-    return warmUpOrCold(this, (method) => agentRequest(socket, method, AgentPaths.warmUp, undefined, 5000), opts);
   }
 
   get pid() {
