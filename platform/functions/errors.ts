@@ -11,6 +11,8 @@ export const FunctionThrew = defineError('function_threw', 500, 'Function threw'
 export const FunctionInvalidResponse = defineError('function_invalid_response', 500, 'Function returned no Response', 'handler');
 export const FunctionTimeout = defineError('function_timeout', 504, 'Function timed out', 'timeout');
 export const FunctionCrashed = defineError('function_crashed', 502, 'Function instance crashed', 'handler');
+/** The instance went past its memory limit (the sandbox's cgroup, or V8's heap limit) and was ended. */
+export const FunctionOutOfMemory = defineError('function_out_of_memory', 502, 'Function ran out of memory', 'handler');
 export const InstanceUnavailable = defineError('instance_unavailable', 503, 'No instance could be started', 'restore');
 export const QueueFull = defineError('queue_full', 429, 'Too many requests', 'queue');
 export const BodyTooLarge = defineError('body_too_large', 413, 'Request body too large', 'validate');

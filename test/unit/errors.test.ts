@@ -41,6 +41,7 @@ const pinned: Array<[string, number]> = [
   ['function_invalid_response', 500],
   ['function_timeout', 504],
   ['function_crashed', 502],
+  ['function_out_of_memory', 502],
   ['instance_unavailable', 503],
   ['queue_full', 429],
   ['body_too_large', 413],
