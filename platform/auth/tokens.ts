@@ -21,6 +21,19 @@ import { AuthInvalidRequest, AuthTokenNotFound } from './errors.ts';
 export type TokenScope = 'admin' | 'invoke';
 export const TOKEN_PREFIX = 'ign_';
 const TOKEN_RE = /^ign_[A-Za-z0-9_-]{43}$/;
+/** A credential whose value starts with the prefix, after an optional auth scheme (`Bearer ign_…`, `ign_…`). */
+const CARRIES_TOKEN_RE = /^\s*(?:[A-Za-z0-9!#$%&'*+.^_`|~-]+\s+)?"?ign_/;
+
+/**
+ * Whether an Authorization header holds an Ignition token, valid or not. Such a header is the
+ * platform's, never a function's: the invoke path drops it before forwarding, whatever the
+ * function's `auth` setting, so an operator who sends one to a public function (a CLI, a copied
+ * curl line) does not hand it to the function's code. Other schemes and other bearer tokens (a
+ * function's own JWTs) are not matched.
+ */
+export function carriesPlatformToken(authorization: string | string[]): boolean {
+  return Array.isArray(authorization) ? authorization.some((v) => CARRIES_TOKEN_RE.test(v)) : CARRIES_TOKEN_RE.test(authorization);
+}
 const NAME_RE = /^[\x21-\x7e](?:[\x20-\x7e]{0,62}[\x21-\x7e])?$/;
 
 /** What the API shows of a token: never the token, never its hash. */

@@ -55,11 +55,13 @@ export class IgnitionClient {
 
   /**
    * A request whose response the caller reads itself (streams, tar files, invocations): the token
-   * is added and a daemon that cannot be reached becomes `daemon_unreachable`.
+   * is added (unless `adminToken` is false) and a daemon that cannot be reached becomes
+   * `daemon_unreachable`.
    */
-  async raw(path: string, init: RequestInit = {}): Promise<Response> {
+  async raw(path: string, init: RequestInit = {}, options: { adminToken?: boolean } = {}): Promise<Response> {
+    const auth = options.adminToken === false ? {} : this.headers();
     try {
-      return await fetch(this.baseUrl + path, { ...init, headers: { ...this.headers(), ...(init.headers as Record<string, string> | undefined) } });
+      return await fetch(this.baseUrl + path, { ...init, headers: { ...auth, ...(init.headers as Record<string, string> | undefined) } });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
       throw new ApiError({ status: 0, code: 'daemon_unreachable', detail: `cannot reach the daemon at ${this.baseUrl} (${cause}); start it with "ignition daemon" or set IGNITION_HOST` });
@@ -96,14 +98,22 @@ export class IgnitionClient {
     return this.request<{ logs: Array<{ id: number; time: number; level: string; invocation: string | null; message: string }> }>('GET', `/v1/functions/${encodeURIComponent(name)}/logs?${qs}`);
   }
 
-  /** Invokes a function; returns the raw Response (status, headers, streaming body). */
-  invoke(name: string, opts: { path?: string; method?: string; headers?: Record<string, string>; body?: string | Uint8Array }): Promise<Response> {
+  /**
+   * Invokes a function; returns the raw Response (status, headers, streaming body). The admin
+   * token is never sent: a request to /fn reaches the function's code, and only `token` (given by
+   * the caller for a token-protected function) or an Authorization header in `headers` goes along.
+   */
+  invoke(name: string, opts: { path?: string; method?: string; headers?: Record<string, string>; body?: string | Uint8Array; token?: string }): Promise<Response> {
     const p = opts.path ?? '/';
-    return this.raw(`/fn/${encodeURIComponent(name)}${p.startsWith('/') ? p : `/${p}`}`, {
-      method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'),
-      headers: opts.headers,
-      body: opts.body as BodyInit | undefined,
-    });
+    return this.raw(
+      `/fn/${encodeURIComponent(name)}${p.startsWith('/') ? p : `/${p}`}`,
+      {
+        method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'),
+        headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...opts.headers },
+        body: opts.body as BodyInit | undefined,
+      },
+      { adminToken: false },
+    );
   }
 }
 

@@ -16,6 +16,7 @@ import type { FunctionService } from './service.ts';
 import type { Instance } from './instance.ts';
 import type { VersionRecord } from './repository.ts';
 import { Deadline } from '../deadline.ts';
+import { carriesPlatformToken } from '../auth/tokens.ts';
 
 export interface InvokeRequest {
   fn: string;
@@ -24,7 +25,10 @@ export interface InvokeRequest {
   /** Path and query as the function should see them, starting with `/`. */
   path: string;
   headers: Readonly<Record<string, string | string[] | undefined>>;
-  /** Leave out `authorization` (the platform's token, for a token-protected function). */
+  /**
+   * Leave out `authorization` whatever it holds (a token-protected function: the header is the
+   * platform's). An Ignition token is left out in any case (auth/tokens.ts, carriesPlatformToken).
+   */
   dropAuthorization?: boolean;
   body: Readable | null;
   contentLength?: number;
@@ -76,7 +80,9 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   const headers: Record<string, string | string[]> = {};
   for (const k in req.headers) {
     const v = req.headers[k];
-    if (v !== undefined && !HOP.has(k) && !(req.dropAuthorization && k === 'authorization')) headers[k] = v;
+    if (v === undefined || HOP.has(k)) continue;
+    if (k === 'authorization' && (req.dropAuthorization || carriesPlatformToken(v))) continue;
+    headers[k] = v;
   }
   headers[InvocationHeaders.id] = invocationId;
   if (req.remoteAddress) headers['x-forwarded-for'] = req.remoteAddress;

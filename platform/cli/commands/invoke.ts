@@ -12,6 +12,7 @@ export class InvokeCommand extends BaseCommand {
     examples: [
       ['GET /', 'ignition invoke hello'],
       ['POST JSON', 'ignition invoke api --path /users --data \'{"name":"ada"}\' -H content-type:application/json'],
+      ['A function deployed with "auth": "token"', 'ignition invoke private --token "$(ignition token create --scope invoke --function private)"'],
     ],
   });
 
@@ -22,6 +23,8 @@ export class InvokeCommand extends BaseCommand {
   data = Option.String('--data,-d');
   dataFile = Option.String('--data-file');
   include = Option.Boolean('--include,-i', false, { description: 'Print the status line and headers too' });
+  // The admin token is never sent to /fn: it would reach the function's code.
+  token = Option.String('--token', { description: 'Bearer token for a function deployed with "auth": "token" (an invoke token)' });
 
   async run() {
     if (this.data !== undefined && this.dataFile !== undefined) throw BadRequest('give --data or --data-file, not both');
@@ -32,10 +35,16 @@ export class InvokeCommand extends BaseCommand {
       headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
     }
     const body = this.dataFile !== undefined ? readFileSync(this.dataFile) : this.data;
-    const res = await this.client.invoke(this.name, { path: this.urlPath, method: this.method?.toUpperCase(), headers, body });
+    const res = await this.client.invoke(this.name, { path: this.urlPath, method: this.method?.toUpperCase(), headers, body, token: this.token });
     const type = res.headers.get('content-type') ?? '';
     // A platform error (not the function's own response) is a failure of the command.
-    if (!res.ok && type.startsWith('application/problem+json')) throw new ApiError(problemFrom(res.status, await res.text()));
+    if (!res.ok && type.startsWith('application/problem+json')) {
+      const problem = problemFrom(res.status, await res.text());
+      if (problem.code === 'unauthorized' && this.token === undefined) {
+        problem.detail = `${problem.detail.replace(/\.$/, '')}; ${this.name} needs a token: pass --token (ignition token create --scope invoke --function ${this.name})`;
+      }
+      throw new ApiError(problem);
+    }
     if (this.include) {
       this.context.stdout.write(`HTTP ${res.status}\n`);
       res.headers.forEach((v, k) => this.context.stdout.write(`${k}: ${v}\n`));
