@@ -11,6 +11,7 @@ import type { Readable } from 'node:stream';
 import type { FunctionService } from '../functions/service.ts';
 import { invoke, type InvokeResponse } from '../functions/invoker.ts';
 import { assertFunctionName } from '../functions/names.ts';
+import { VersionNotFound } from '../functions/errors.ts';
 import { IgnitionError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { PlatformMetrics } from '../metrics.ts';
@@ -18,6 +19,15 @@ import { applyCors, corsFor, invokeAuth, type TokenStore } from '../auth/index.t
 
 /** Where invocations are served: `/fn/<name>[@alias][/<path>][?<query>]`. */
 export const INVOKE_PREFIX = '/fn/';
+
+/**
+ * The `function` label of requests to functions that do not exist (or whose names are not valid).
+ * Callers pick those names: one series each let anonymous requests grow /metrics, and the
+ * daemon's memory, without bound. Labels otherwise hold only what the platform defines: function
+ * names that exist, their version ids, error codes and outcome classes; never the alias, the path
+ * or the method of a request.
+ */
+export const UNKNOWN_FUNCTION = '_unknown';
 
 export interface InvokeAccess {
   tokens: TokenStore;
@@ -64,12 +74,17 @@ export function parseInvocationTarget(target: string): { fn: string; alias: stri
 export function invocationGateway(service: FunctionService, metrics?: PlatformMetrics, access?: InvokeAccess) {
   const authorize = access ? invokeAuth(access.tokens) : undefined;
   return async function serveInvocation(call: InvocationCall): Promise<InvocationAnswer> {
-    const { fn, alias, path } = parseInvocationTarget(call.target);
     const started = performance.now();
+    let fn: string | undefined;
+    let known = false;
     let res: InvokeResponse;
     let cors: Record<string, string>;
     try {
+      const target = parseInvocationTarget(call.target);
+      fn = target.fn;
+      const { alias, path } = target;
       const version = service.pickVersion(fn, alias);
+      known = true;
       // CORS first: browsers send preflights without credentials; the platform answers them.
       const c = corsFor(version.settings.cors, call);
       if (c instanceof Response) return { preflight: c };
@@ -94,8 +109,10 @@ export function invocationGateway(service: FunctionService, metrics?: PlatformMe
       // Every platform-side failure counts, from routing (unknown alias) to the handler.
       if (metrics) {
         const code = err instanceof IgnitionError ? err.code : 'internal';
-        metrics.invocationErrors.inc({ function: fn, code });
-        metrics.invocations.inc({ function: fn, outcome: 'error', start: 'unknown' });
+        // version_not_found (no such alias) comes only for a function that exists (service.routes).
+        const label = fn !== undefined && (known || VersionNotFound.is(err)) ? fn : UNKNOWN_FUNCTION;
+        metrics.invocationErrors.inc({ function: label, code });
+        metrics.invocations.inc({ function: label, outcome: 'error', start: 'unknown' });
       }
       throw err;
     }
