@@ -6,7 +6,8 @@
  * Native and platform-specific packages (better-sqlite3, esbuild) stay external.
  */
 import { build } from 'esbuild';
-import { renameSync, rmSync } from 'node:fs';
+import { copyFileSync, renameSync, rmSync } from 'node:fs';
+import { ensureSeccompFilter } from '../platform/vmm/process/seccomp/index.ts';
 
 const common = {
   bundle: true,
@@ -35,5 +36,10 @@ await Promise.all([
   }),
   build({ ...common, entryPoints: ['agent/main.ts'], outfile: `${out}/agent.mjs` }),
 ]);
+// The sandbox's seccomp filter, built in a cache so only a change to filter.c recompiles it; a host
+// without cc or libseccomp-dev still builds, without it.
+const seccomp = ensureSeccompFilter('node_modules/.cache/ignition-seccomp');
+if ('path' in seccomp) copyFileSync(seccomp.path, `${out}/seccomp.bpf`);
+else console.warn(`warning: no dist/seccomp.bpf: ${seccomp.reason} (to build it: ${seccomp.fix})`);
 rmSync('dist', { recursive: true, force: true });
 renameSync(out, 'dist');
