@@ -203,7 +203,8 @@ class Group implements SandboxCgroup {
     if (!cpu || !this.layout.support.idle) return;
     write(path.join(cpu, 'cpu.idle'), idle ? 1 : 0);
     this.idle = idle;
-    // Leaving idle resets the group's weight to the default (the kernel's, as of 6.x): restore ours.
+    // Leaving idle sets the group's weight back to the default, not to the one it had (seen on
+    // Linux 6.18: cpu.shares 2048, idle 1, idle 0, cpu.shares 1024): restore ours.
     if (!idle) this.writeWeight();
   }
 
