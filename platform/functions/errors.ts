@@ -14,5 +14,11 @@ export const FunctionCrashed = defineError('function_crashed', 502, 'Function in
 /** The instance went past its memory limit (the sandbox's cgroup, or V8's heap limit) and was ended. */
 export const FunctionOutOfMemory = defineError('function_out_of_memory', 502, 'Function ran out of memory', 'handler');
 export const InstanceUnavailable = defineError('instance_unavailable', 503, 'No instance could be started', 'restore');
+/**
+ * What an invocation gets while the version's instance starts fail and are backed off (pool.ts):
+ * one sentence and a Retry-After, never the failure itself (machine ids, agent output, stacks),
+ * which goes to the daemon's log and the function's pool status in the admin API.
+ */
+export const FunctionUnavailable = defineError('function_unavailable', 503, 'Function unavailable', 'restore');
 export const QueueFull = defineError('queue_full', 429, 'Too many requests', 'queue');
 export const BodyTooLarge = defineError('body_too_large', 413, 'Request body too large', 'validate');

@@ -24,6 +24,13 @@
  * A crashed instance is dropped (its in-flight requests fail with `function_crashed`) and the
  * spare logic starts a replacement.
  *
+ * A failed start backs the pool off: no start for 1 s, doubling with each failure up to 60 s, then
+ * one start at a time until one succeeds (which resets it; so does `warm()`, run by a deploy or an
+ * alias move). While backed off, a request no instance can take is refused at once with the
+ * generic `function_unavailable` (503, Retry-After): a version that no longer loads used to start
+ * a sandbox per request, and to hand every caller the machine id, the agent's output and its
+ * stack. The failure itself goes to the daemon's log and `stats().startFailure` (admin API).
+ *
  * A pool created for a version that does not serve yet (a deploy's new version, an alias target
  * being warmed) is `background`: its instances start at background CPU priority so that warming
  * it does not slow down the versions serving traffic. `promote()` raises every instance (and
@@ -31,7 +38,7 @@
  */
 import type { Logger } from '../log.ts';
 import { destroyInstance, Instance, startInstance, type InstanceDeps } from './instance.ts';
-import { InstanceUnavailable, QueueFull } from './errors.ts';
+import { FunctionUnavailable, InstanceUnavailable, QueueFull } from './errors.ts';
 import type { VersionRecord } from './repository.ts';
 import { IgnitionError, ShuttingDown } from '../errors.ts';
 import { IDLE_HOST, type HostCpu } from './host-cpu.ts';
@@ -62,6 +69,16 @@ export const HEADROOM_IDLE_CPUS = 1;
  */
 export const QUEUED_START_DEFAULT_MS = 100;
 const QUEUED_START_MAX_MS = 1000;
+/** Back-off after failed starts (see the header): the first wait, and the longest. */
+export const START_BACKOFF_MS = 1000;
+export const START_BACKOFF_MAX_MS = 60_000;
+/** Starts a deploy's `warm()` tries, back-off aside, before it fails. */
+const WARM_ATTEMPTS = 3;
+
+/** Pure: how long starts wait after the `failures`-th consecutive failure (1-based). */
+export function startBackoffMs(failures: number): number {
+  return Math.min(START_BACKOFF_MS * 2 ** Math.max(0, failures - 1), START_BACKOFF_MAX_MS);
+}
 
 /**
  * Pure: whether `toStart` wanted starts may go ahead, or (0) they only add headroom on a host
@@ -124,6 +141,19 @@ export interface PoolStats {
   idle: number;
   inflight: number;
   queued: number;
+  /** While starts fail: the last failure as the daemon saw it, and when starts resume. Admin only. */
+  startFailure?: StartFailure;
+}
+
+export interface StartFailure {
+  code: string;
+  detail: string;
+  /** The failure's own fields (machine id, the agent's last output lines…). */
+  data: Record<string, unknown>;
+  /** Consecutive failed starts. */
+  failures: number;
+  at: string;
+  retryAt: string;
 }
 
 export class Pool {
@@ -137,12 +167,17 @@ export class Pool {
   private previousPeak = 0;
   private peakWindowStart = Date.now();
   private readonly timer: NodeJS.Timeout;
-  private lastStartError: Error | undefined;
+  private lastStartError: IgnitionError | undefined;
+  private lastFailedAt = 0;
+  /** Consecutive failed starts, and when (Date.now()) starts may resume. */
+  private failures = 0;
+  private retryAt = 0;
+  /** `warm()` calls in progress: they start instances whatever the back-off. */
+  private warming = 0;
   /** Requests taken since the last tick, their smoothed rate (per second), and start time (ms). */
   private arrivals = 0;
   private arrivalRate = 0;
   private startMs = 0;
-  private consecutiveFailures = 0;
   private background: boolean;
   private lastTaken = -Infinity;
   private readonly hostCpu: HostCpu;
@@ -211,15 +246,26 @@ export class Pool {
     }
   }
 
-  /** Starts `minWarm` instances (and waits for them) so a new version serves at once. */
+  /**
+   * Starts `minWarm` instances (and waits for them) so a new version serves at once. An operator
+   * asked for it (a deploy, an alias move): the back-off is reset and ignored, and the error of
+   * the last of WARM_ATTEMPTS failed starts is thrown in full (it goes to the admin API).
+   */
   async warm(): Promise<void> {
-    this.ensureCapacity();
-    const target = Math.min(this.settings.minWarm, this.settings.maxInstances);
-    while (!this.closed && this.instances.size < target) {
-      if (this.consecutiveFailures >= 3) throw this.lastStartError ?? InstanceUnavailable(`could not start instances of ${this.version.fn}`);
-      await new Promise((r) => setTimeout(r, 10));
-      // A background pool starts one at a time: the next as soon as the last is up.
+    this.failures = 0;
+    this.retryAt = 0;
+    this.warming++;
+    try {
       this.ensureCapacity();
+      const target = Math.min(this.settings.minWarm, this.settings.maxInstances);
+      while (!this.closed && this.instances.size < target) {
+        if (this.failures >= WARM_ATTEMPTS) throw this.lastStartError ?? InstanceUnavailable(`could not start instances of ${this.version.fn}`);
+        await new Promise((r) => setTimeout(r, 10));
+        // A background pool starts one at a time: the next as soon as the last is up.
+        this.ensureCapacity();
+      }
+    } finally {
+      this.warming--;
     }
   }
 
@@ -235,6 +281,7 @@ export class Pool {
       this.ensureCapacity();
       return Promise.resolve({ inst, cold: false });
     }
+    if (this.refusing()) return Promise.reject(this.unavailable());
     if (this.queue.length >= this.settings.queueSize + this.startable()) {
       return Promise.reject(
         QueueFull(`function ${this.version.fn} is at its limit of ${this.settings.maxInstances} instances and ${this.settings.queueSize} queued requests`, {
@@ -278,7 +325,19 @@ export class Pool {
       inflight += i.inflight;
       if (i.inflight === 0 && !i.retiring) idle++;
     }
-    return { version: this.version.id, instances: this.instances.size, starting: this.starting, idle, inflight, queued: this.queue.length };
+    const stats: PoolStats = { version: this.version.id, instances: this.instances.size, starting: this.starting, idle, inflight, queued: this.queue.length };
+    if (this.failures > 0 && this.lastStartError) {
+      const err = this.lastStartError;
+      stats.startFailure = {
+        code: err.code,
+        detail: err.message,
+        data: err.data,
+        failures: this.failures,
+        at: new Date(this.lastFailedAt).toISOString(),
+        retryAt: new Date(Math.max(this.retryAt, this.lastFailedAt)).toISOString(),
+      };
+    }
+    return stats;
   }
 
   list(): Instance[] {
@@ -383,13 +442,38 @@ export class Pool {
       const waitedLong = this.queue.filter((w) => w.since <= longer).length;
       toStart = allowedStarts(toStart, { fresh, queued: this.queue.length, waitedLong, live: count + this.starting, minWarm: minCount, idleCpus: fresh || this.holding ? null : this.hostCpu.idleCpus(), holding: this.holding });
     }
-    // Back off after repeated failures instead of spinning on a function that cannot start.
-    if (this.consecutiveFailures >= 3) toStart = Math.min(toStart, this.starting === 0 ? 1 : 0);
+    // After a failed start: none until the back-off ends, then one at a time until one succeeds.
+    if (this.failures > 0) toStart = this.backedOff() ? 0 : Math.min(toStart, this.starting === 0 ? 1 : 0);
     // A version that does not serve yet warms one instance at a time: background starts in
     // parallel would each take a core the serving path shares (on a small host, a busy core slows
     // its neighbour even at a low priority).
     if (this.background) toStart = Math.min(toStart, this.starting === 0 ? 1 : 0);
     for (let k = 0; k < toStart; k++) this.startOne();
+  }
+
+  /** Whether starts wait for the back-off (see the header); never while a deploy warms the pool. */
+  private backedOff(): boolean {
+    return this.failures > 0 && this.warming === 0 && Date.now() < this.retryAt;
+  }
+
+  /**
+   * Whether a request no instance can take now is refused rather than queued: starts are backed
+   * off, none is on its way, and no instance will free a slot for it (in `fresh` isolation a used
+   * instance never does).
+   */
+  private refusing(): boolean {
+    if (!this.backedOff() || this.starting > 0) return false;
+    if (this.fresh) return true;
+    for (const i of this.instances) if (!i.dead && !i.retiring) return false;
+    return true;
+  }
+
+  /** The answer to callers while starts fail: nothing of the failure itself (see the header). */
+  private unavailable(): IgnitionError {
+    const seconds = Math.max(1, Math.ceil((this.retryAt - Date.now()) / 1000));
+    return FunctionUnavailable(`function ${this.version.fn} cannot start an instance now; try again in ${seconds} s`, {
+      data: { function: this.version.fn, retryAfterSeconds: seconds },
+    });
   }
 
   /** How long a queued request waits before it starts an instance (see allowedStarts). */
@@ -408,7 +492,8 @@ export class Pool {
         if (priority === 'background' && !this.background) inst.machine.setPriority?.('normal');
         // A moving average of how long a start takes, for sizing spares.
         this.startMs = this.startMs === 0 ? performance.now() - began : 0.7 * this.startMs + 0.3 * (performance.now() - began);
-        this.consecutiveFailures = 0;
+        this.failures = 0;
+        this.retryAt = 0;
         if (this.closed) {
           void destroyInstance(inst, this.deps);
           return;
@@ -420,16 +505,20 @@ export class Pool {
       },
       (err: Error) => {
         this.starting--;
-        this.consecutiveFailures++;
+        // Starts already on their way when one failed fail for the same reason, most likely: they
+        // do not lengthen the back-off that failure began.
+        if (!this.backedOff()) {
+          this.failures++;
+          this.retryAt = Date.now() + startBackoffMs(this.failures);
+        }
+        this.lastFailedAt = Date.now();
         this.lastStartError =
           err instanceof IgnitionError ? err : InstanceUnavailable(`could not start an instance of ${this.version.fn}: ${err.message}`, { cause: err });
-        this.logger.error('instance start failed', { fn: this.version.fn, version: this.version.id, err });
+        this.logger.error('instance start failed', { fn: this.version.fn, version: this.version.id, failures: this.failures, retryInMs: this.retryAt - Date.now(), err });
         this.deps.logs.system(this.version.fn, 'error', `instance start failed: ${err.message}`, { version: this.version.id });
-        // Nothing running and nothing starting: waiting requests would wait forever.
-        if (this.instances.size === 0 && this.starting === 0 && this.consecutiveFailures >= 3) {
-          for (const w of this.queue.splice(0)) w.reject(this.lastStartError);
-        }
-        if (!this.closed && this.consecutiveFailures < 3) this.ensureCapacity();
+        // Waiting requests no instance will serve: refused now, not at their timeout.
+        if (this.refusing()) for (const w of this.queue.splice(0)) w.reject(this.unavailable());
+        if (!this.closed) this.ensureCapacity();
       },
     );
   }
@@ -475,7 +564,8 @@ export class Pool {
       live--;
       void this.drop(inst);
     }
-    if (this.consecutiveFailures >= 3 && this.queue.length === 0 && this.instances.size === 0) return;
+    // A failing pool tries again here once its back-off is over (ensureCapacity): at most one
+    // start per back-off, so a version that recovers (a dependency back) serves again unasked.
     this.ensureCapacity();
   }
 }

@@ -43,6 +43,7 @@ const pinned: Array<[string, number]> = [
   ['function_crashed', 502],
   ['function_out_of_memory', 502],
   ['instance_unavailable', 503],
+  ['function_unavailable', 503],
   ['queue_full', 429],
   ['body_too_large', 413],
   ['vm_start_failed', 502],

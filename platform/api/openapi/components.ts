@@ -125,7 +125,23 @@ export const schemas: Record<string, JsonSchema> = {
   AliasRoute: obj({ version: str(), weight: int(undefined, { minimum: 0, maximum: 100 }) }, { seq: int() }),
   Alias: obj({ name: str(), routes: arr(ref('AliasRoute'), 'One version, or a split between two whose weights sum to 100.') }),
   AliasRecord: obj({ fn: str(), name: str(), routes: arr(ref('AliasRoute')), updatedAt: int('ms since the epoch.') }),
-  PoolStats: obj({ version: str(), instances: int(), starting: int(), idle: int(), inflight: int(), queued: int() }),
+  PoolStats: obj(
+    { version: str(), instances: int(), starting: int(), idle: int(), inflight: int(), queued: int() },
+    {
+      startFailure: obj(
+        {
+          code: str(),
+          detail: str('The failure in full (callers of /fn get only `function_unavailable`).'),
+          data: anyObject('Its own fields, such as the machine id and the agent\'s last output lines.'),
+          failures: int('Consecutive failed starts.', { minimum: 1 }),
+          at: dateTime(),
+          retryAt: dateTime('When starts resume (1 s after the first failure, doubling up to 60 s).'),
+        },
+        {},
+        'Present while instance starts fail and are backed off.',
+      ),
+    },
+  ),
   Function: obj({
     name: str(),
     createdAt: dateTime(),
