@@ -44,10 +44,25 @@ export interface SpawnCommand {
    */
   session?: { nice?: number };
   /**
-   * A cgroup to start in (idle-group.ts): `procs` is its cgroup.procs file, `home` that of the
-   * launcher's own group, to go back to after the spawn.
+   * Cgroups to start in (one per cgroup v1 hierarchy, one on v2; see process/cgroups.ts): `procs`
+   * is the group's cgroup.procs file, `home` that of the launcher's own group, to go back to
+   * after the spawn.
    */
-  cgroup?: { procs: string; home: string };
+  cgroups?: Array<{ procs: string; home: string }>;
+  /**
+   * Credentials of the child (the launcher calls setgroups(0), setgid and setuid before the exec);
+   * only a launcher running as root can use them. A sandbox runs as an unprivileged host uid.
+   */
+  uid?: number;
+  gid?: number;
+  /**
+   * Descriptors handed to the child as fds 3, 4, … in this order, opened by the launcher:
+   *  - `listen`: a Unix stream socket listening at this path. The sandbox cannot write where the
+   *    socket lives, so the host makes it and the agent serves the inherited descriptor.
+   *  - `open`: a file or directory opened read-only (bwrap's --seccomp and --ro-bind-fd read
+   *    them: the sandbox's uid need not be able to reach the path itself).
+   */
+  fds?: Array<{ listen: string } | { open: string }>;
 }
 
 /**
@@ -99,10 +114,16 @@ type FromLauncher =
 // spawn returns only once the child has exec'd, so the session exists by then and its autogroup
 // is set right away, from here, within microseconds of the exec rather than after the daemon's
 // next look at /proc.
+//
+// Descriptors (\`fds\`) are opened right before the spawn and closed right after it: the child
+// holds its own copies. A listening socket is bound under a temporary name and renamed into place
+// once the child has it, because closing the launcher's copy unlinks the name it was bound to
+// (libuv does that for a listening pipe), and the socket must outlive that close.
 const LAUNCHER_SOURCE = `
 const { spawn } = require('node:child_process');
 const { setPriority } = require('node:os');
-const { writeFileSync } = require('node:fs');
+const { writeFileSync, openSync, closeSync, renameSync, rmSync, constants } = require('node:fs');
+const net = require('node:net');
 process.title = 'ignition-launcher';
 const live = new Set();
 let stuck;
@@ -117,14 +138,36 @@ process.on('message', (m) => {
   // A callback: a send racing the daemon's exit fails quietly (the disconnect handler ends us).
   const post = (msg) => { if (process.connected) process.send({ id: m.id, ...msg }, () => {}); };
   let child;
+  const opened = [];
+  const files = [];
+  const servers = [];
+  let moved = 0;
   try {
     if (stuck) throw stuck;
+    for (const f of m.fds || []) {
+      if (f.listen) {
+        const tmp = f.listen + '.' + process.pid + '.tmp';
+        rmSync(tmp, { force: true });
+        const server = net.createServer();
+        // A pipe's bind and listen happen inside listen(); only the 'listening' event is deferred.
+        server.listen(tmp);
+        servers.push({ server, tmp, path: f.listen });
+        opened.push(server._handle.fd);
+      } else {
+        const fd = openSync(f.open, constants.O_RDONLY | constants.O_CLOEXEC);
+        files.push(fd);
+        opened.push(fd);
+      }
+    }
     if (m.nice) setPriority(0, m.nice);
     try {
-      // The same for a cgroup: the fork happens inside it, so the child is in it from the start.
+      // The same for cgroups: the fork happens inside them, so the child is in them from the start.
       // (Inside the try: a move that fails still sets the nice value back.)
-      if (m.cgroup) writeFileSync(m.cgroup.procs, String(process.pid));
-      child = spawn(m.file, m.args, { env: m.env, cwd: m.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: !!m.session });
+      for (const g of m.cgroups || []) { writeFileSync(g.procs, String(process.pid)); moved++; }
+      const options = { env: m.env, cwd: m.cwd, stdio: ['ignore', 'pipe', 'pipe', ...opened], detached: !!m.session };
+      if (m.uid !== undefined) options.uid = m.uid;
+      if (m.gid !== undefined) options.gid = m.gid;
+      child = spawn(m.file, m.args, options);
       if (m.session && m.session.nice && child.pid) {
         // No autogroups (a kernel without them): nothing to set, the threads' nice values rank it.
         try { writeFileSync('/proc/' + child.pid + '/autogroup', String(m.session.nice)); } catch {}
@@ -133,16 +176,23 @@ process.on('message', (m) => {
       if (m.nice) {
         try { setPriority(0, 0); } catch (err) { stuck = new Error('the process launcher cannot return to nice 0: ' + err.message); throw stuck; }
       }
-      if (m.cgroup) {
-        try { writeFileSync(m.cgroup.home, String(process.pid)); } catch (err) { stuck = new Error('the process launcher cannot leave its start cgroup: ' + err.message); throw stuck; }
+      for (const g of (m.cgroups || []).slice(0, moved)) {
+        try { writeFileSync(g.home, String(process.pid)); } catch (err) { stuck = new Error('the process launcher cannot leave its start cgroup: ' + err.message); throw stuck; }
       }
     }
+    if (child.pid) for (const s of servers) renameSync(s.tmp, s.path);
   } catch (err) {
+    for (const s of servers) { try { s.server.close(); } catch {} rmSync(s.tmp, { force: true }); }
+    for (const fd of files) { try { closeSync(fd); } catch {} }
     if (child) try { child.kill('SIGKILL'); } catch {}
     post({ type: 'spawned', pid: undefined });
     post({ type: 'error', message: String((err && err.message) || err) });
     return;
   }
+  // The child has its copies; the launcher keeps none (a listening socket's close unlinks only
+  // its temporary name, already renamed).
+  for (const s of servers) s.server.close();
+  for (const fd of files) { try { closeSync(fd); } catch {} }
   post({ type: 'spawned', pid: child.pid });
   if (child.pid) {
     child.group = !!m.session;

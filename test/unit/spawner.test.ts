@@ -12,7 +12,11 @@ import { Spawner, type SpawnedChild } from '../../platform/vmm/spawner.ts';
 import { readStat } from '../../platform/vmm/process/procfs.ts';
 import { hasAutogroups, hostCanRaiseNice, readAutogroupNice } from '../../platform/vmm/process/priority.ts';
 import { ROOT } from '../support/daemon.ts';
-import { IdleGroup } from '../../platform/vmm/process/idle-group.ts';
+import { SandboxCgroups } from '../../platform/vmm/process/cgroups.ts';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 
 const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
 
@@ -108,28 +112,74 @@ test('a command with a session is a session of its own, its autogroup set by the
   }
 });
 
-test('a command with a cgroup starts in it; the launcher goes back to its own', async () => {
-  const group = IdleGroup.open();
-  if (!(group instanceof IdleGroup)) {
-    console.log(`  skipped: ${group.reason}; needs Linux 5.15+ with the cgroup v1 cpu controller, as root: node --import tsx test/unit/spawner.test.ts`);
+test('a command with cgroups starts in them; the launcher goes back to its own', async () => {
+  const groups = SandboxCgroups.open();
+  if (!(groups instanceof SandboxCgroups)) {
+    console.log(`SKIP test/unit/spawner.test.ts cgroups: ${groups.reason}; fix: ${groups.fix}`);
     return;
   }
+  const group = groups.create('spawner-test', { memoryMiB: 64, pids: 16, cpuWeight: 100 });
   const spawner = new Spawner();
+  // Every hierarchy's line of /proc/<pid>/cgroup that names the group.
+  const inGroup = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').filter((l) => l.endsWith('/spawner-test')).length;
   try {
-    const child = spawner.spawn({ file: '/bin/sleep', args: ['30'], env, cwd: '/', cgroup: group.start });
+    const child = spawner.spawn({ file: '/bin/sleep', args: ['30'], env, cwd: '/', cgroups: group.spawn });
     await child.spawned;
-    assert.ok(group.holds(child.pid!), 'the child is in the group');
-    assert.is(group.holds(spawner.pid!), false, 'the launcher is back in its own');
+    child.on('error', () => {});
+    assert.is(inGroup(child.pid!), group.spawn.length, 'the child is in the group in every hierarchy');
+    assert.is(inGroup(spawner.pid!), 0, 'the launcher is back in its own');
     const plain = spawner.spawn({ file: '/bin/sleep', args: ['30'], env, cwd: '/' });
     await plain.spawned;
-    assert.is(group.holds(plain.pid!), false, 'a later spawn without one is not in it');
+    plain.on('error', () => {});
+    assert.is(inGroup(plain.pid!), 0, 'a later spawn without one is not in it');
     for (const c of [child, plain]) {
       process.kill(c.pid!, 'SIGKILL');
       await once(c, 'exit');
     }
   } finally {
     await spawner.close();
-    group.close();
+    await group.remove();
+    groups.close();
+  }
+});
+
+test('a command runs as the uid and gid asked for, with no supplementary groups', async () => {
+  if (process.getuid?.() !== 0) {
+    console.log('SKIP test/unit/spawner.test.ts uid: needs root (sudo node --import tsx test/unit/spawner.test.ts)');
+    return;
+  }
+  const spawner = new Spawner();
+  try {
+    const child = spawner.spawn({ file: '/bin/sh', args: ['-c', 'id -u; id -g; id -G'], env, cwd: '/', uid: 1_800_000_123, gid: 1_800_000_123 });
+    assert.equal((await collect(child, 'stdout')).trim().split('\n'), ['1800000123', '1800000123', '1800000123']);
+  } finally {
+    await spawner.close();
+  }
+});
+
+test('descriptors: a listening socket the child serves at the path, and a file opened for it', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ign-spawner-'));
+  const sock = path.join(dir, 'v.sock');
+  writeFileSync(path.join(dir, 'data'), 'from the launcher');
+  const spawner = new Spawner();
+  try {
+    // The child answers each connection with the file it was handed as fd 4, on the socket of fd 3.
+    const program = "const fs=require('fs');const d=fs.readFileSync(4,'utf8');require('net').createServer((s)=>s.end(d)).listen({fd:3},()=>console.log('up'));";
+    const child = spawner.spawn({ file: process.execPath, args: ['-e', program], env, cwd: dir, fds: [{ listen: sock }, { open: path.join(dir, 'data') }] });
+    await child.spawned;
+    await once(child.stdout, 'data');
+    assert.ok(existsSync(sock), 'the socket is at its path once the child runs');
+    assert.equal(readdirSync(dir).sort(), ['data', 'v.sock'], 'no temporary name is left');
+    const answer = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      net.connect(sock).on('data', (d) => (text += d)).on('end', () => resolve(text)).on('error', reject);
+    });
+    assert.is(answer, 'from the launcher');
+    process.kill(child.pid!, 'SIGKILL');
+    await once(child, 'exit');
+  } finally {
+    await spawner.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
