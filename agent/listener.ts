@@ -16,9 +16,13 @@ let nextHostPort = 1 << 30;
 
 export type PortServer = { emit(event: 'connection', socket: net.Socket): boolean };
 
-export function listenHandshake(udsPath: string, ports: Map<number, PortServer>): Promise<net.Server> {
+/**
+ * `where`: a path to bind, or `{ fd }`, a socket the host already bound and listens on (the
+ * process driver's sandbox cannot write where its socket lives, so the host makes it).
+ */
+export function listenHandshake(where: string | { fd: number }, ports: Map<number, PortServer>): Promise<net.Server> {
   // A socket file left by a previous run makes bind fail with EADDRINUSE.
-  rmSync(udsPath, { force: true });
+  if (typeof where === 'string') rmSync(where, { force: true });
   const server = net.createServer({ pauseOnConnect: false }, (socket) => {
     let buf: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
@@ -49,7 +53,7 @@ export function listenHandshake(udsPath: string, ports: Map<number, PortServer>)
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(udsPath, () => {
+    server.listen(where, () => {
       server.off('error', reject);
       resolve(server);
     });

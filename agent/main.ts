@@ -1,8 +1,9 @@
 /**
  * Entry point of the guest agent (bundled to dist/agent.mjs).
  *
- *   node agent.mjs --uds <path>     listen on a Unix socket with the vsock handshake (process driver,
- *                                   fake Firecracker)
+ *   node agent.mjs --uds <path>     listen on a Unix socket with the vsock handshake (fake Firecracker)
+ *   node agent.mjs --listen-fd <n>  the same on a socket the host bound and passed as fd n (process
+ *                                   driver: the sandbox cannot write where the socket lives)
  *   node agent.mjs --vsock <port>   listen on AF_VSOCK (inside a microVM)
  *
  * With IGNITION_BUNDLE=<path> in the environment the function is loaded (and warmed) before the
@@ -22,10 +23,11 @@ function arg(name: string): string | undefined {
 }
 
 async function main() {
-  const uds = arg('--uds');
+  const listenFd = arg('--listen-fd');
+  const uds = listenFd !== undefined ? { fd: Number(listenFd) } : arg('--uds');
   const vsockPort = arg('--vsock');
   if (!uds && !vsockPort) {
-    process.stderr.write('usage: agent.mjs --uds <path> | --vsock <port>\n');
+    process.stderr.write('usage: agent.mjs --uds <path> | --listen-fd <n> | --vsock <port>\n');
     process.exit(2);
   }
   // Stack traces of the function name its TypeScript lines through the bundle's source map.
