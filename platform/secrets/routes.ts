@@ -5,12 +5,13 @@
  *   DELETE /:fn/:name    → {function, removed}
  *   POST   /_rotate-key  → {rotated, keyId}   ("_" cannot start a function name, so no clash)
  *
- * The body is parsed here rather than with api/body.ts: a JSON syntax error message quotes the
- * text around the fault, which here would be the secret value, and that must not reach a problem
- * document or a log line.
+ * The body is parsed here rather than with api/body.ts's readJson: a JSON syntax error message
+ * quotes the text around the fault, which here would be the secret value, and that must not reach
+ * a problem document or a log line. It is read with the same counted reader (readText).
  */
 import { Hono, type Context } from 'hono';
-import { BadRequest, PayloadTooLarge } from '../errors.ts';
+import { BadRequest } from '../errors.ts';
+import { readText } from '../api/body.ts';
 import { FunctionNotFound } from '../functions/errors.ts';
 import { assertFunctionName } from '../functions/names.ts';
 import type { SecretStore } from './store.ts';
@@ -27,10 +28,7 @@ export interface SecretRouteDeps {
 const BODY_LIMIT = SECRET_VALUE_MAX_BYTES * 6 + 1024;
 
 async function readValue(c: Context): Promise<unknown> {
-  const declared = Number(c.req.header('content-length') ?? NaN);
-  if (declared > BODY_LIMIT) throw PayloadTooLarge(`request body of ${declared} bytes exceeds ${BODY_LIMIT} bytes`);
-  const text = await c.req.text();
-  if (Buffer.byteLength(text) > BODY_LIMIT) throw PayloadTooLarge(`request body exceeds ${BODY_LIMIT} bytes`);
+  const text = await readText(c, BODY_LIMIT);
   let body: unknown;
   try {
     body = JSON.parse(text);
