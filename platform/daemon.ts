@@ -8,7 +8,7 @@
  * `shutdownGraceMs`, stop every instance, flush logs, close the database.
  */
 import { createServer, type Server } from 'node:http';
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createApp, requestListener } from './api/app.ts';
@@ -65,7 +65,7 @@ export function locateAgent(): string {
 
 export async function startDaemon(config: IgnitionConfig, options: { logger?: Logger; listen?: boolean } = {}): Promise<Daemon> {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
-  mkdirSync(config.dataDir, { recursive: true });
+  privateDataDir(config.dataDir, logger);
   const store = openDatabase(path.join(config.dataDir, 'ignition.db'), [...functionMigrations, ...registryMigrations, ...networkMigrations, ...authMigrations, ...secretMigrations, ...asyncMigrations]);
   const workspacesDir = path.join(config.dataDir, 'machines');
   mkdirSync(workspacesDir, { recursive: true });
@@ -198,6 +198,33 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
     })());
 
   return { url, config, driver, functions, registry, store, logger, app, close };
+}
+
+/**
+ * The data directory is the owner's only, created so or tightened at start: it holds the
+ * database, `admin.token`, `secrets.key` and every function's code, and a directory others can
+ * list and enter leaves each file only as safe as its own mode. A root daemon's directory lets
+ * others pass through without listing it (0711): its sandboxes run as uids of their own
+ * (vmm/process/uids.ts), which must reach their workspaces under it.
+ *
+ * The files with credentials are 0600 as well (store/db.ts, auth/bootstrap.ts, secrets/key.ts),
+ * in case the directory is opened up or a file is copied out alone. Registry blobs and machine
+ * workspaces keep their default modes behind the directory: blobs are immutable and
+ * content-addressed (their names are their hashes), and they are hard-linked into sandboxes and
+ * jails whose processes run as other uids (sandboxes of a root daemon, Firecracker's jailer) and
+ * read them by the link, where the directory's mode does not apply.
+ */
+export function dataDirMode(uid = process.getuid?.()): number {
+  return uid === 0 ? 0o711 : 0o700;
+}
+
+function privateDataDir(dir: string, logger: Logger): void {
+  const mode = dataDirMode();
+  mkdirSync(dir, { recursive: true, mode });
+  const was = statSync(dir).mode & 0o777;
+  if (was === mode) return;
+  chmodSync(dir, mode);
+  logger.info('data directory mode set', { dir, was: `0${was.toString(8)}`, now: `0${mode.toString(8)}` });
 }
 
 function splitHostPort(listen: string): [string, string] {

@@ -56,8 +56,8 @@ function readExisting(file: string): string | undefined {
  * is never visible under looser permissions, whatever the umask), synced, then renamed over.
  */
 export function writeSecretFile(file: string, content: string | Buffer): void {
-  // The directory is created if missing but an existing one is left as the operator set it.
-  mkdirSync(path.dirname(file), { recursive: true });
+  // Created private if missing; the daemon sets an existing data directory's mode at start (daemon.ts).
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     const fd = openSync(tmp, 'wx', 0o600);

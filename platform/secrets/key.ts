@@ -45,8 +45,8 @@ export function readKeyFile(file: string): Buffer {
 
 /** Writes `key` to `file` (mode 0600) only if `file` does not exist yet; returns false if it did. */
 export function writeKeyExclusive(file: string, key: Buffer): boolean {
-  // An existing data directory keeps the mode its operator gave it.
-  mkdirSync(path.dirname(file), { recursive: true });
+  // Created private if missing; the daemon sets an existing data directory's mode at start (daemon.ts).
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     const fd = openSync(tmp, 'wx', 0o600);

@@ -9,10 +9,13 @@
  *
  * WAL mode lets readers (the CLI's direct reads, metrics) run beside the daemon's writer;
  * `busy_timeout` makes concurrent writers wait instead of failing with SQLITE_BUSY.
+ *
+ * The file holds token hashes, secret ciphertexts, deploy-time env and logs: it and its `-wal`
+ * and `-shm` files are the owner's only (0600), whatever the umask (privateDatabaseFiles).
  */
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { defineError } from '../errors.ts';
 
@@ -31,9 +34,12 @@ export interface Store {
 }
 
 export function openDatabase(file: string, migrations: readonly Migration[]): Store {
-  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
   let sqlite: Database.Database;
   try {
+    if (file !== ':memory:') {
+      mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      privateDatabaseFiles(file);
+    }
     sqlite = new Database(file);
   } catch (err) {
     throw StoreError(`cannot open the database at ${file}: ${(err as Error).message}`, { cause: err });
@@ -53,6 +59,22 @@ export function openDatabase(file: string, migrations: readonly Migration[]): St
       sqlite.close();
     },
   };
+}
+
+/**
+ * Creates the database file 0600 before SQLite does (SQLite would create it 0644 less the umask,
+ * and gives its `-wal` and `-shm` files the database file's mode), and takes group and other
+ * access away from an existing one and from `-wal`/`-shm` files a crash left behind.
+ */
+export function privateDatabaseFiles(file: string): void {
+  closeSync(openSync(file, 'a', 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      chmodSync(f, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
 }
 
 export function applyMigrations(sqlite: Database.Database, migrations: readonly Migration[]): void {
