@@ -22,3 +22,5 @@ export const InstanceUnavailable = defineError('instance_unavailable', 503, 'No 
 export const FunctionUnavailable = defineError('function_unavailable', 503, 'Function unavailable', 'restore');
 export const QueueFull = defineError('queue_full', 429, 'Too many requests', 'queue');
 export const BodyTooLarge = defineError('body_too_large', 413, 'Request body too large', 'validate');
+/** A deploy's `env` value that an environment variable cannot carry, or an env over the size limits. */
+export const EnvInvalid = defineError('env_invalid', 400, 'Invalid environment', 'validate');

@@ -28,7 +28,8 @@ import { BadRequest } from '../errors.ts';
 import { buildGolden } from './golden.ts';
 import { Instance } from './instance.ts';
 import type { LogSink } from './logs.ts';
-import { assertEnvName, assertFunctionName } from './names.ts';
+import { assertAliasName, assertFunctionName } from './names.ts';
+import { validateEnv } from './env.ts';
 import { Pool, type PoolStats } from './pool.ts';
 import { procHostCpu, type HostCpu } from './host-cpu.ts';
 import { FunctionRepository, type AliasRoute, type VersionRecord } from './repository.ts';
@@ -131,13 +132,10 @@ export class FunctionService {
 
   private async deployNow(name: string, input: DeployInput): Promise<DeployResult> {
     if (typeof input.code !== 'string' || input.code.length === 0) throw BadRequest('deploy needs the bundle\'s "code"');
-    const env = input.env ?? {};
-    for (const [k, v] of Object.entries(env)) {
-      assertEnvName(k);
-      if (typeof v !== 'string') throw BadRequest(`environment variable ${k} must be a string`);
-    }
+    // Checked before anything is built: both end up in machines' environments, URLs and logs.
+    const env = validateEnv(input.env);
+    const alias = input.alias === undefined ? 'latest' : assertAliasName(input.alias);
     const settings: FunctionSettings = { ...this.deps.config.functions, ...validateFunctionSettings(input.settings ?? {}, 'deploy') };
-    const alias = input.alias ?? 'latest';
     const digest = createHash('sha256').update(input.code).update('\0').update(input.map ?? '').update('\0').update(JSON.stringify(settings)).update('\0').update(JSON.stringify(sortKeys(env))).digest('hex');
     const bundleDigest = createHash('sha256').update(input.code).digest('hex');
     const existing = this.deps.repo.findVersionByDigest(name, digest);
@@ -217,7 +215,7 @@ export class FunctionService {
    * The target versions' pools are warmed first, so the switch never makes a request wait.
    */
   async setAlias(name: string, alias: string, routes: Array<{ version: string | number; weight: number }>) {
-    assertFunctionName(alias, 'alias name');
+    assertAliasName(alias);
     if (!Array.isArray(routes) || routes.length < 1 || routes.length > 2) throw BadRequest('an alias routes to one version, or splits traffic between two');
     for (const r of routes) {
       if (!Number.isInteger(r.weight) || r.weight < 0 || r.weight > 100) throw BadRequest(`weight ${JSON.stringify(r.weight)} must be an integer from 0 to 100`);

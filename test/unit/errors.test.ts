@@ -46,6 +46,7 @@ const pinned: Array<[string, number]> = [
   ['function_unavailable', 503],
   ['queue_full', 429],
   ['body_too_large', 413],
+  ['env_invalid', 400],
   ['vm_start_failed', 502],
   ['vm_not_running', 409],
   ['vm_invalid_state', 409],

@@ -21,7 +21,6 @@ export function functionRoutes(service: FunctionService, logs: LogSink) {
     const name = assertFunctionName(c.req.param('name'));
     const body = await readJson<Partial<DeployInput>>(c, DEPLOY_LIMIT);
     if (typeof body.code !== 'string') throw BadRequest('a deployment needs "code": the bundled function (ESM)');
-    if (body.env !== undefined && (typeof body.env !== 'object' || body.env === null || Array.isArray(body.env))) throw BadRequest('"env" must be an object of strings');
     const result = await service.deploy({ ...body, name, code: body.code });
     const origin = new URL(c.req.url).origin;
     return c.json(
