@@ -153,7 +153,7 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
       version: VERSION,
       node: process.version,
       uptimeMs: Date.now() - started,
-      driver: { name: driver.name, reason, capabilities: driver.capabilities },
+      driver: { name: driver.name, reason, capabilities: driver.capabilities, ...(driver.isolation ? { isolation: driver.isolation } : {}) },
       network: { enabled: network.service !== null, reason: network.reason },
       dataDir: config.dataDir,
     }),

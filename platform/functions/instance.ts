@@ -41,6 +41,8 @@ export class Instance {
     readonly client: AgentClient,
     readonly version: VersionRecord,
     readonly timings: StepTiming[],
+    /** Ids of the invocations in flight (the invoker keeps it), to name raw output lines. */
+    readonly invocations: Set<string> = new Set(),
   ) {}
 
   get id() {
@@ -63,6 +65,7 @@ export async function startInstance(version: VersionRecord, deps: InstanceDeps, 
       id,
       workspace,
       snapshot: files,
+      digests: Object.fromEntries(Object.entries(snapshot.files).map(([role, f]) => [role, f.digest])),
       env: version.env,
       network: version.settings.network,
       memoryMiB: version.settings.memoryMiB,
@@ -72,7 +75,11 @@ export async function startInstance(version: VersionRecord, deps: InstanceDeps, 
     });
     timings.push(...machine.timings);
     const m = machine;
-    m.onOutput((line) => deps.logs.ingest({ fn: version.fn, version: version.id, machine: id }, line));
+    const invocations = new Set<string>();
+    m.onOutput((line) => {
+      const only = invocations.size === 1 ? invocations.values().next().value : undefined;
+      deps.logs.ingest({ fn: version.fn, version: version.id, machine: id, invocation: only }, line);
+    });
     deps.records.update(id, { state: 'running', pid: m.pid ?? null });
     const client = new AgentClient(m, { connections: version.settings.concurrency });
     const t1 = performance.now();
@@ -80,7 +87,7 @@ export async function startInstance(version: VersionRecord, deps: InstanceDeps, 
     timings.push({ step: 'agent-restore', ms: performance.now() - t1 });
     timings.push({ step: 'total', ms: performance.now() - t0 });
     deps.logger.debug('instance started', { vm: id, fn: version.fn, version: version.id, timings });
-    return new Instance(m, client, version, timings);
+    return new Instance(m, client, version, timings, invocations);
   } catch (err) {
     await machine?.destroy().catch(() => {});
     deps.records.remove(id);

@@ -81,6 +81,11 @@ export interface BootSpec extends MachineResources {
 export interface RestoreSpec extends BootSpec {
   /** The snapshot's files, by role, as paths in the registry (never modified by the driver). */
   snapshot: SnapshotFiles;
+  /**
+   * The files' digests by role (`sha256:<hex>`): a driver that hands a file to the guest checks
+   * what it hands over against them, so a blob changed on disk is never run.
+   */
+  digests?: Record<string, string>;
 }
 
 export interface StepTiming {
@@ -91,6 +96,8 @@ export interface StepTiming {
 export interface ExitInfo {
   code: number | null;
   signal: string | null;
+  /** The machine was ended for going past its memory limit (the limit, in MiB). */
+  outOfMemory?: { limitMiB: number };
 }
 
 /** One line of guest output: agent/runtime console (structured) or raw process output. */
@@ -136,9 +143,23 @@ export interface Machine {
   setPriority?(priority: MachinePriority): void;
 }
 
+/**
+ * How a driver confines guests on this host, for /v1/info and doctor: each limit and layer in
+ * force, and for each one that is not, what is missing and the fix.
+ */
+export interface IsolationReport {
+  mode: string;
+  reason: string;
+  layers: Record<string, boolean>;
+  limits: Record<string, boolean>;
+  missing: Array<{ what: string; fix: string }>;
+}
+
 export interface MachineDriver {
   readonly name: DriverName;
   readonly capabilities: DriverCapabilities;
+  /** Where the driver confines guests itself (the process driver's sandbox); a microVM driver has none to report. */
+  readonly isolation?: IsolationReport;
   /** Boots a new machine from an image (and optionally a function bundle). */
   boot(spec: BootSpec): Promise<Machine>;
   /** Restores a machine from a snapshot's files. */

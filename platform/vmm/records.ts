@@ -98,7 +98,8 @@ export class MachineRecords {
       for (const name of safeReaddir(workspacesDir)) {
         const dir = path.resolve(workspacesDir, name);
         // Spare VMMs are the spare pool's to reap (spares.ts): it checks their pid files.
-        if (kept.has(dir) || name.startsWith('.spare-')) continue;
+        // The process driver's agent copy (process/driver.ts) is no machine.
+        if (kept.has(dir) || name.startsWith('.spare-') || name === '.agent') continue;
         killAll(procs.filter((p) => within(p.cwd, dir)));
         removeWorkspace(dir);
         strays++;

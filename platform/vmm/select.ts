@@ -85,6 +85,8 @@ export function selectDriver(
       spareWarmUp: config.agentWarmUp,
       workspacesDir: opts.workspacesDir,
       spareShape: { memoryMiB: config.functions.memoryMiB, network: false },
+      // Written by the build beside the agent (scripts/build.ts, process/seccomp/).
+      seccompFilter: path.join(path.dirname(opts.agentPath), 'seccomp.bpf'),
     });
     return { driver, reason: `${reason}; sandbox: ${driver.sandboxReason}` };
   };

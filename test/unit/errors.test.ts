@@ -21,6 +21,7 @@ import '../../platform/config/schema.ts';
 import '../../platform/auth/errors.ts';
 import '../../platform/secrets/errors.ts';
 import '../../platform/async/errors.ts';
+import '../../platform/vmm/process/seccomp/errors.ts';
 
 const pinned: Array<[string, number]> = [
   ['bad_request', 400],
@@ -42,6 +43,7 @@ const pinned: Array<[string, number]> = [
   ['function_timeout', 504],
   ['function_crashed', 502],
   ['function_out_of_memory', 502],
+  ['seccomp_build_failed', 500],
   ['instance_unavailable', 503],
   ['function_unavailable', 503],
   ['queue_full', 429],

@@ -8,7 +8,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ProcessDriver } from '../../platform/vmm/process/driver.ts';
@@ -149,14 +149,14 @@ test('a background machine runs its whole tree at the background priority until 
       assert.equal([...new Set(groups)], [BACKGROUND_NICE]);
     }
 
-    const idle = driver.idleGroup;
+    const idle = driver.isolation.layers.cgroup;
     const pids = () => [m.pid!, ...deepChildPids(m.pid!)];
-    if (idle) assert.ok(pids().every((pid) => idle.holds(pid)), 'the whole tree is in the idle cgroup');
-    else console.log('  idle cgroup not checked: the host has none (see test/unit/process-idle-group.test.ts)');
+    if (idle) assert.ok(pids().every((pid) => cpuIdle(pid) === '1'), 'the whole tree is in its cgroup, with cpu.idle set');
+    else console.log(`SKIP test/unit/process-priority.test.ts idle cgroup: ${driver.isolation.missing.map((x) => x.fix).join('; ')}`);
 
     m.setPriority!('normal');
     for (const p of treeNice(m)) assert.ok(p.nice.every((x) => x === 0), `process ${p.pid} after raising: ${p.nice.join(',')}`);
-    if (idle) assert.ok(pids().every((pid) => !idle.holds(pid)), 'raised, the tree has left the idle cgroup');
+    if (idle) assert.ok(pids().every((pid) => cpuIdle(pid) === '0'), 'raised, the tree\'s cgroup is no longer idle');
     if (session) assert.equal([...new Set(sessionNice(m))], [0]);
     // It still serves.
     assert.is(m.state, 'running');
@@ -170,12 +170,27 @@ test('a machine booted without a priority is at normal priority throughout', asy
   try {
     for (const p of treeNice(m)) assert.ok(p.nice.every((x) => x === 0), `process ${p.pid}: ${p.nice.join(',')}`);
     if (session) assert.equal([...new Set(sessionNice(m))], [0]);
-    const idle = driver.idleGroup;
-    if (idle) assert.ok([m.pid!, ...deepChildPids(m.pid!)].every((pid) => !idle.holds(pid)), 'not in the idle cgroup');
+    if (driver.isolation.layers.cgroup) assert.ok([m.pid!, ...deepChildPids(m.pid!)].every((pid) => cpuIdle(pid) === '0'), 'its cgroup is not idle');
   } finally {
     await m.destroy();
   }
 });
+
+/** cpu.idle of the cgroup `pid` is in (cgroup v1's cpu hierarchy, or v2's unified one). */
+function cpuIdle(pid: number): string | undefined {
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
+    const [, controllers, rel] = line.split(':');
+    if (rel === undefined) continue;
+    const v1 = controllers.split(',').includes('cpu');
+    if (!v1 && controllers !== '') continue;
+    try {
+      return readFileSync(path.join(v1 ? '/sys/fs/cgroup/cpu' : '/sys/fs/cgroup', rel, 'cpu.idle'), 'utf8').trim();
+    } catch {
+      // not this hierarchy
+    }
+  }
+  return undefined;
+}
 
 test.after(async () => {
   await driver.close();

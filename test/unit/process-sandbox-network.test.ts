@@ -11,8 +11,8 @@ import { readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ProcessDriver } from '../../platform/vmm/process/driver.ts';
 import { findBwrap } from '../../platform/vmm/process/sandbox.ts';
-import { readStat } from '../../platform/vmm/process/procfs.ts';
-import { agentCall, processesUnder } from '../firecracker/support.ts';
+import { deepChildPids, readStat } from '../../platform/vmm/process/procfs.ts';
+import { agentCall } from '../firecracker/support.ts';
 import { ROOT } from '../support/daemon.ts';
 import { tempDir } from '../support/tmp.ts';
 
@@ -39,14 +39,15 @@ if (!findBwrap()) {
   const bundle = path.join(dir, 'probe.mjs');
   writeFileSync(bundle, PROBE);
   const netnsOf = (pid: number) => readlinkSync(`/proc/${pid}/ns/net`);
-  // The agent of a sandbox (bwrap, which sets the namespace up, stays in the host's).
-  const agentsIn = (workspace: string) => processesUnder(workspace).filter((p) => readlinkSync(`/proc/${p}/exe`) === process.execPath);
+  // The agent of a sandbox (bwrap, which sets the namespace up, stays in the host's): under the
+  // machine's process, since inside the sandbox its working directory is /var/task.
+  const agentsOf = (m: { pid?: number }) => deepChildPids(m.pid!).filter((p) => readlinkSync(`/proc/${p}/exe`) === process.execPath);
 
   test('a sandbox without network reaches its own loopback device and nothing else', async () => {
     const driver = new ProcessDriver({ agentPath: path.join(ROOT, 'dist', 'agent.mjs'), sandbox: 'bubblewrap' });
     try {
       const m = await driver.boot({ id: 'vm_nonet', workspace: path.join(dir, 'vm_nonet'), memoryMiB: 128, vcpus: 1, bundle, env: {}, network: false, labels: {} });
-      const agents = agentsIn(path.join(dir, 'vm_nonet'));
+      const agents = agentsOf(m);
       assert.is(agents.length, 1, 'one agent');
       assert.is.not(netnsOf(agents[0]), netnsOf(process.pid), "not in the host's network namespace");
       // Made by the launcher in place of bwrap's --new-session: no way to the daemon's terminal.
@@ -56,7 +57,7 @@ if (!findBwrap()) {
       assert.equal(JSON.parse(res.text), { loopback: 'connected', outside: 'ENETUNREACH' });
       await m.destroy();
       const granted = await driver.boot({ id: 'vm_net', workspace: path.join(dir, 'vm_net'), memoryMiB: 128, vcpus: 1, bundle, env: {}, network: true, labels: {} });
-      const withNet = agentsIn(path.join(dir, 'vm_net'));
+      const withNet = agentsOf(granted);
       assert.is(withNet.length, 1, 'one agent');
       assert.is(netnsOf(withNet[0]), netnsOf(process.pid), "a sandbox with network shares the host's");
       await granted.destroy();

@@ -95,7 +95,8 @@ test('a start adopts the spare: the same process, renamed into the workspace, wi
     assert.not.ok(steps.includes('spawn'), 'no process was spawned for it');
     const health = await agentRequest<{ function: { loaded: boolean; path: string } }>(path.join(s.workspace, 'v.sock'), 'GET', '/v1/health', undefined, 5000);
     assert.ok(health.body.function.loaded, 'the function is loaded');
-    assert.match(health.body.function.path, /fn\/function\.mjs$/);
+    // Inside the sandbox its private copy of the bundle is /var/task/function.mjs.
+    assert.match(health.body.function.path, driver.sandbox === 'bubblewrap' ? /^\/var\/task\/function\.mjs$/ : /fn\/function\.mjs$/);
   } finally {
     await m.destroy();
   }

@@ -9,7 +9,8 @@ import { accessSync, constants, mkdirSync } from 'node:fs';
 import { BaseCommand } from '../base.ts';
 import { printJson } from '../output.ts';
 
-type Check = { name: string; ok: boolean; detail: string; fix?: string };
+/** `advice`: not in force, but the driver runs without it (a limit the host cannot give). */
+type Check = { name: string; ok: boolean; detail: string; fix?: string; advice?: boolean };
 
 function onPath(bin: string): string | null {
   try {
@@ -46,6 +47,7 @@ export class DoctorCommand extends BaseCommand {
     const bwrap = onPath('bwrap');
     const processChecks: Check[] = [
       bwrap ? { name: 'bubblewrap', ok: true, detail: bwrap } : { name: 'bubblewrap', ok: config.sandbox !== 'bubblewrap', detail: 'not installed: functions would run unsandboxed', fix: 'apt-get install -y bubblewrap' },
+      ...(await sandboxChecks(bwrap)),
     ];
     const fc = firecrackerChecks(config);
     const net: Check[] = ['ip', 'nft'].map((b) => {
@@ -75,7 +77,10 @@ export class DoctorCommand extends BaseCommand {
     const out = this.context.stdout;
     const section = (title: string, checks: Check[]) => {
       out.write(`${title}\n`);
-      for (const c of checks) out.write(`  ${c.ok ? 'ok ' : 'MISSING'.padEnd(3)} ${c.name.padEnd(12)} ${c.detail}${!c.ok && c.fix ? `\n      fix: ${c.fix}` : ''}\n`);
+      for (const c of checks) {
+        const mark = c.ok ? (c.advice ? 'NOTE' : 'ok ') : 'MISSING';
+        out.write(`  ${mark} ${c.name.padEnd(12)} ${c.detail}${(!c.ok || c.advice) && c.fix ? `\n      fix: ${c.fix}` : ''}\n`);
+      }
     };
     section('General', general);
     section('Process driver', processChecks);
@@ -83,4 +88,44 @@ export class DoctorCommand extends BaseCommand {
     out.write(`\nDriver in use: ${driver}${config.driver === 'auto' ? ' (auto)' : ''}. ${report.ok ? 'Ready.' : `Not ready: ${blocking.map((b) => b.name).join(', ')}.`}\n`);
     return report.ok ? 0 : 1;
   }
+}
+
+/**
+ * The process driver's sandbox layers as this host would give them to a daemon started like this
+ * command (same user): user namespaces, the seccomp filter, cgroup limits, rlimits. A missing
+ * limit is advice, not a blocker: the driver runs and `ignition info` lists what is not in force.
+ */
+async function sandboxChecks(bwrap: string | null): Promise<Check[]> {
+  const path = await import('node:path');
+  const { existsSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  const { probeSandbox } = await import('../../vmm/process/sandbox.ts');
+  const { SandboxCgroups } = await import('../../vmm/process/cgroups.ts');
+  const checks: Check[] = [];
+  if (bwrap) {
+    const uid = process.getuid?.() === 0 ? 1_800_000_000 : undefined;
+    const probe = probeSandbox(bwrap, process.execPath, { uid, gid: uid });
+    checks.push(
+      probe
+        ? { name: 'sandbox', ok: false, detail: `bubblewrap cannot start a sandbox: ${probe}`, fix: 'allow unprivileged user namespaces, and install Node where every user can reach it' }
+        : { name: 'sandbox', ok: true, detail: `user namespace as an unprivileged uid (${uid === undefined ? 'this user' : 'one per sandbox'}), no capabilities` },
+    );
+  }
+  // Beside the bundled CLI in dist/, or in dist/ of a checkout when run from source.
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const filter = [path.join(here, 'seccomp.bpf'), path.join(here, '..', 'seccomp.bpf'), path.resolve(here, '../../../dist/seccomp.bpf')].find((f) => existsSync(f));
+  checks.push(filter ? { name: 'seccomp', ok: true, detail: filter } : { name: 'seccomp', ok: true, advice: true, detail: 'no compiled filter: sandboxes would run without one', fix: 'apt-get install -y libseccomp-dev gcc && npm run build' });
+  if (existsSync('/sys/fs/cgroup/cgroup.controllers')) {
+    checks.push({ name: 'cgroups', ok: true, advice: true, detail: 'cgroup v2: limits need the daemon\'s own cgroup delegated to it (a service with Delegate=yes, or root); `ignition info` shows what the running daemon has', fix: 'systemd-run --user --scope -p Delegate=yes ignition daemon (as an ordinary user)' });
+  } else {
+    const groups = SandboxCgroups.open();
+    if (groups instanceof SandboxCgroups) {
+      const s = groups.support;
+      groups.close();
+      checks.push({ name: 'cgroups', ok: true, detail: `cgroup ${s.version}: memory${s.swap ? ' (no swap)' : ''}, pids, cpu weight${s.idle ? ', cpu.idle' : ''}` });
+    } else checks.push({ name: 'cgroups', ok: true, advice: true, detail: `no per-sandbox limits: ${groups.reason}`, fix: groups.fix });
+  }
+  const prlimit = onPath('prlimit');
+  checks.push(prlimit ? { name: 'rlimits', ok: true, detail: `${prlimit} (open files${process.getuid?.() === 0 ? ', processes per sandbox uid' : ''})` } : { name: 'rlimits', ok: true, advice: true, detail: 'prlimit not found: no open-file limit', fix: 'apt-get install -y util-linux' });
+  return checks;
 }

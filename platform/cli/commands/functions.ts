@@ -59,5 +59,10 @@ export class InfoCommand extends BaseCommand {
         `snapshots:    ${d.capabilities.snapshot}, pause: ${d.capabilities.pause}, fork: ${d.capabilities.fork}\n` +
         `data dir:     ${info.dataDir}\n`,
     );
+    const iso = d.isolation as { limits: Record<string, boolean>; missing: Array<{ what: string; fix: string }> } | undefined;
+    if (!iso) return;
+    const on = (m: Record<string, boolean>, v: boolean) => Object.keys(m).filter((k) => m[k] === v).join(', ') || 'none';
+    this.context.stdout.write(`limits:       ${on(iso.limits, true)}${Object.values(iso.limits).includes(false) ? ` (not in force: ${on(iso.limits, false)})` : ''}\n`);
+    for (const m of iso.missing) this.context.stdout.write(`missing:      ${m.what} (fix: ${m.fix})\n`);
   }
 }

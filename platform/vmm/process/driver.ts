@@ -19,7 +19,8 @@
  * A machine booted with `priority: 'background'` runs its whole sandbox tree at a lower CPU
  * priority from the moment it is spawned until `setPriority('normal')` (priority.ts says how).
  */
-import { linkSync, copyFileSync, mkdirSync, renameSync, rmSync, existsSync } from 'node:fs';
+import { constants as fsConstants, copyFileSync, chmodSync, mkdirSync, renameSync, rmSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type net from 'node:net';
@@ -29,12 +30,14 @@ import { silentLogger } from '../../log.ts';
 import { connectVsock } from '../../guest/vsock.ts';
 import { READY_LINE } from '../../../agent/protocol.ts';
 import { MachineInvalidState, MachineNotRunning, MachineStartFailed } from '../errors.ts';
-import type { BootSpec, DriverCapabilities, ExitInfo, Machine, MachineDriver, MachinePriority, MachineState, OutputLine, RestoreSpec, SnapshotFiles, StepTiming } from '../port.ts';
+import type { BootSpec, DriverCapabilities, IsolationReport, ExitInfo, Machine, MachineDriver, MachinePriority, MachineState, OutputLine, RestoreSpec, SnapshotFiles, StepTiming } from '../port.ts';
 import { deepChildPids, deepMainThreadChildPids, readStat } from './procfs.ts';
 import { StartPacer } from './pacer.ts';
 import { BACKGROUND_NICE, findNewSession, lowerForExit, hasAutogroups, hostCanRaiseNice, niceOf, setAutogroupNice, setTreeNice } from './priority.ts';
-import { bwrapArgs, findBwrap, type SandboxMode } from './sandbox.ts';
-import { IdleGroup } from './idle-group.ts';
+import { findBwrap, probeSandbox, sandboxCommand, TASK_DIR, type SandboxMode } from './sandbox.ts';
+import { SandboxCgroups, type SandboxCgroup } from './cgroups.ts';
+import { SandboxUids } from './uids.ts';
+import { RegistryDigestMismatch } from '../../registry/errors.ts';
 import { Spawner, type SpawnCommand, type SpawnedChild } from '../spawner.ts';
 import { ProcessSpares, type SpareShape } from './spares.ts';
 import { agentRequest } from '../agent-call.ts';
@@ -61,7 +64,19 @@ export interface ProcessDriverOptions {
   spareShape?: SpareShape;
   /** Invocations each spare's agent is warmed with before it is kept (platform/guest/warm-up.ts); default 0. */
   spareWarmUp?: number;
+  /** The compiled seccomp filter (dist/seccomp.bpf); none: sandboxes run without one, and info says so. */
+  seccompFilter?: string;
+  /** Per-sandbox limits besides memory (which is each machine's `memoryMiB`); defaults in SANDBOX_LIMITS. */
+  limits?: Partial<typeof SANDBOX_LIMITS>;
 }
+
+/**
+ * What every sandbox may use besides its memory. Node itself runs about a dozen threads, and
+ * threads count as processes for pids.max and RLIMIT_NPROC: 128 leaves room for worker threads
+ * and a few child processes. /tmp's pages are charged to the memory cgroup as well, so its size
+ * only keeps one function's scratch files from taking all of its memory by surprise.
+ */
+export const SANDBOX_LIMITS = { pids: 128, openFiles: 4096, tmpMiB: 64, cpuWeight: 100 };
 
 const OUTPUT_TAIL = 30;
 /**
@@ -79,8 +94,8 @@ interface PriorityKnobs {
   session: boolean;
   /** The daemon's own session id, to recognise the sandbox's new one. */
   hostSession: number;
-  /** The cgroup for machines that serve nothing (idle-group.ts), where the host has one. */
-  idle: IdleGroup | undefined;
+  /** Machines that serve nothing get cpu.idle on their own cgroup (cgroups.ts), where the host has it. */
+  idle: boolean;
 }
 
 export class ProcessDriver implements MachineDriver {
@@ -88,6 +103,16 @@ export class ProcessDriver implements MachineDriver {
   readonly sandbox: SandboxMode;
   /** Why this sandbox mode was chosen, for /v1/info and doctor. */
   readonly sandboxReason: string;
+  /** Which layers and limits hold here and what is missing (/v1/info, doctor). */
+  readonly isolation: IsolationReport;
+  /** One cgroup per sandbox, where the host lets the daemon make them. */
+  private readonly cgroups: SandboxCgroups | undefined;
+  /** Host uids for sandboxes: a root daemon never runs one as root. */
+  private readonly uids: SandboxUids | undefined;
+  private readonly limits: typeof SANDBOX_LIMITS;
+  /** The agent the sandboxes run: a copy every sandbox uid can reach (agentCopy). */
+  private readonly agentPath: string;
+  private readonly prlimit: string | null;
   readonly capabilities: DriverCapabilities;
   private readonly machines = new Set<ProcessMachine>();
   private readonly logger: Logger;
@@ -106,36 +131,88 @@ export class ProcessDriver implements MachineDriver {
 
   constructor(private readonly options: ProcessDriverOptions) {
     this.logger = options.logger ?? silentLogger;
+    this.limits = { ...SANDBOX_LIMITS, ...options.limits };
+    const missing: IsolationReport['missing'] = [];
+    // A root daemon runs each sandbox as an unprivileged uid of its own (uids.ts).
+    this.uids = process.getuid?.() === 0 ? new SandboxUids() : undefined;
     const bwrap = findBwrap();
-    if (options.sandbox === 'none') {
-      this.sandbox = 'none';
-      this.sandboxReason = 'sandbox disabled by configuration';
-    } else if (bwrap) {
-      this.sandbox = 'bubblewrap';
-      this.sandboxReason = `bubblewrap found at ${bwrap}`;
-    } else if (options.sandbox === 'bubblewrap') {
-      throw Unsupported('sandbox "bubblewrap" is configured but bwrap is not installed (apt-get install -y bubblewrap)', { phase: 'config' });
+    let mode: SandboxMode = 'none';
+    let reason: string;
+    if (options.sandbox === 'none') reason = 'sandbox disabled by configuration';
+    else if (!bwrap) {
+      reason = 'bubblewrap is not installed; functions run as plain processes';
+      missing.push({ what: 'sandbox', fix: 'apt-get install -y bubblewrap' });
     } else {
-      this.sandbox = 'none';
-      this.sandboxReason = 'bubblewrap is not installed; functions run as plain processes (apt-get install -y bubblewrap)';
-      this.logger.warn('process driver without a sandbox: functions run as plain host processes', { fix: 'apt-get install -y bubblewrap' });
+      const probe = probeSandbox(bwrap, options.nodeBinary ?? process.execPath, this.uids?.probeIds() ?? {});
+      if (probe) {
+        reason = `bubblewrap cannot start a sandbox here (${probe}); functions run as plain processes`;
+        missing.push({ what: 'sandbox', fix: 'allow unprivileged user namespaces (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone=1, or AppArmor\'s userns restriction on Ubuntu), and install Node where every user can reach it (not under a private home directory)' });
+      } else {
+        mode = 'bubblewrap';
+        reason = `bubblewrap found at ${bwrap}`;
+      }
     }
+    if (mode === 'none' && options.sandbox === 'bubblewrap') throw Unsupported(`sandbox "bubblewrap" is configured but ${reason}`, { phase: 'config' });
+    if (mode === 'none' && options.sandbox !== 'none') this.logger.warn('process driver without a sandbox: functions run as plain host processes', { reason, fix: missing[0]?.fix });
+    this.sandbox = mode;
+    if (mode === 'bubblewrap' && this.uids && options.workspacesDir) this.passThrough(options.workspacesDir);
+    this.agentPath = mode === 'bubblewrap' && options.workspacesDir ? agentCopy(options.agentPath, options.workspacesDir) : options.agentPath;
+    const seccomp = mode === 'bubblewrap' && options.seccompFilter !== undefined && existsSync(options.seccompFilter);
+    if (mode === 'bubblewrap' && !seccomp) {
+      missing.push({ what: 'seccomp filter', fix: 'apt-get install -y libseccomp-dev gcc && npm run build' });
+      this.logger.warn('no seccomp filter: sandboxes run without one', { fix: missing.at(-1)!.fix });
+    }
+    const cgroups = SandboxCgroups.open();
+    if (cgroups instanceof SandboxCgroups) this.cgroups = cgroups;
+    else {
+      missing.push({ what: 'cgroup limits (memory, processes, CPU weight)', fix: cgroups.fix });
+      this.logger.warn('no cgroup for sandboxes: memory, process and CPU limits are not in force', { reason: cgroups.reason, fix: cgroups.fix });
+    }
+    this.prlimit = findBinary('prlimit');
+    if (!this.prlimit) missing.push({ what: 'open file and process rlimits', fix: 'apt-get install -y util-linux' });
+    const support = this.cgroups?.support;
+    this.isolation = {
+      mode,
+      reason,
+      layers: {
+        // A root daemon gives each sandbox an unprivileged host uid; an ordinary user's daemon, its own.
+        unprivilegedUid: mode === 'bubblewrap',
+        uidPerSandbox: mode === 'bubblewrap' && !!this.uids,
+        userNamespace: mode === 'bubblewrap',
+        noCapabilities: mode === 'bubblewrap',
+        seccomp,
+        readOnlyCode: true,
+        cgroup: !!this.cgroups,
+      },
+      limits: {
+        memory: !!support?.memory,
+        swap: !!support?.swap,
+        pids: !!support?.pids,
+        cpuWeight: !!support?.cpu,
+        tmp: mode === 'bubblewrap',
+        openFiles: !!this.prlimit,
+        // RLIMIT_NPROC counts every process of a host uid: only with a uid per sandbox.
+        processes: !!this.prlimit && !!this.uids && mode === 'bubblewrap',
+      },
+      missing,
+    };
+    this.sandboxReason = reason;
     this.capabilities = {
       snapshot: 'artifact',
       pause: true,
       fork: false,
       exec: true,
-      isolation: this.sandbox === 'bubblewrap' ? 'bubblewrap (namespaces, read-only system, no network unless granted)' : 'none (plain process)',
+      isolation:
+        mode === 'bubblewrap'
+          ? `bubblewrap (user namespace as an unprivileged uid, no capabilities${seccomp ? ', seccomp' : ''}, read-only system and code, no network unless granted${this.cgroups ? `, cgroup ${support!.version} limits` : ''})`
+          : 'none (plain process)',
     };
     this.knobs = {
       threads: hostCanRaiseNice(),
       session: this.sandbox === 'bubblewrap' && hasAutogroups(),
       hostSession: readStat(process.pid)?.session ?? -1,
-      idle: undefined,
+      idle: !!support?.idle,
     };
-    const idle = IdleGroup.open();
-    if (idle instanceof IdleGroup) this.knobs.idle = idle;
-    else this.logger.debug('no idle cgroup for background machines', { reason: idle.reason });
     if ((options.spares ?? 0) > 0 && options.workspacesDir) {
       this.spares = new ProcessSpares(
         {
@@ -155,11 +232,6 @@ export class ProcessDriver implements MachineDriver {
       );
       this.spares.fill();
     }
-  }
-
-  /** The cgroup background machines run in, where the host has one (idle-group.ts). */
-  get idleGroup(): IdleGroup | undefined {
-    return this.knobs.idle;
   }
 
   boot(spec: BootSpec): Promise<Machine> {
@@ -260,7 +332,7 @@ export class ProcessDriver implements MachineDriver {
     try {
       machine.setPriority(spec.priority ?? 'normal');
       if (bundle) {
-        await step('link-bundle', () => linkBundle(spec.workspace, bundle, sourcemap));
+        await step('install-bundle', () => installBundle(spec.workspace, bundle, sourcemap, bundleDigest(spec)));
         await step('load', () => machine.load(spec.env, this.options.startTimeoutMs ?? 30_000));
       }
     } catch (err) {
@@ -270,18 +342,46 @@ export class ProcessDriver implements MachineDriver {
     return machine;
   }
 
+  private readonly passable = new Set<string>();
+  /**
+   * bwrap runs as the sandbox's uid and must reach the workspace to bind it: the workspaces
+   * directory and the one above it (the data directory), where the daemon owns them, let others
+   * pass through (o+x) without listing them (no o+r). Nothing above them is changed: a data
+   * directory inside a private home fails its starts, with bwrap's message naming the path. Files inside stay 0600 and the workspaces hold nothing secret.
+   */
+  private passThrough(dir: string) {
+    if (this.passable.has(dir)) return;
+    this.passable.add(dir);
+    for (const d of [dir, path.dirname(dir)]) {
+      try {
+        const st = statSync(d);
+        if (st.uid === process.getuid?.() && (st.mode & 0o001) === 0) chmodSync(d, (st.mode & 0o7777) | 0o001);
+      } catch {
+        // made below by the start, or not ours to change
+      }
+    }
+  }
+
   /** A cold start: workspace, bundle, sandbox and agent. */
   private async launch(flow: 'boot' | 'restore' | 'spare', spec: BootSpec, bundle: string | undefined, sourcemap?: string): Promise<Machine> {
     const timings: StepTiming[] = [];
     const step = this.stepper(spec, flow, timings);
-    await step('workspace', () => mkdirSync(path.join(spec.workspace, 'fn'), { recursive: true }));
+    await step('workspace', () => {
+      makeWorkspace(spec.workspace, this.sandbox === 'none');
+      if (this.uids && this.sandbox === 'bubblewrap') this.passThrough(path.dirname(spec.workspace));
+    });
     let fnPath: string | undefined;
-    if (bundle) fnPath = await step('link-bundle', () => linkBundle(spec.workspace, bundle, sourcemap));
-    const machine = new ProcessMachine(spec, timings, this.logger.child({ vm: spec.id, ...spec.labels }), this.knobs, this.spawner, this.sandbox === 'bubblewrap', () => this.machines.delete(machine));
+    if (bundle) fnPath = await step('install-bundle', () => installBundle(spec.workspace, bundle, sourcemap, bundleDigest(spec)));
+    const uid = this.sandbox === 'bubblewrap' ? this.uids?.take() : undefined;
+    const machine = new ProcessMachine(spec, timings, this.logger.child({ vm: spec.id, ...spec.labels }), this.knobs, this.spawner, this.sandbox === 'bubblewrap', () => {
+      this.machines.delete(machine);
+      if (uid !== undefined) this.uids?.release(uid);
+    });
     this.machines.add(machine);
     if (flow === 'spare') this.startingSpare = machine;
     try {
-      const cmd = this.command(spec, fnPath);
+      if (this.cgroups) machine.cgroup = this.cgroups.create(spec.id, { memoryMiB: spec.memoryMiB, pids: this.limits.pids, cpuWeight: this.limits.cpuWeight });
+      const cmd = { ...this.command(spec, fnPath), uid, gid: uid };
       // Started at the lower priority from its first instruction, where it can be raised again.
       const niced = spec.priority === 'background' && this.knobs.threads;
       await step('spawn', () => machine.spawn(niced ? { ...cmd, nice: BACKGROUND_NICE } : cmd, spec.priority ?? 'normal'));
@@ -297,26 +397,47 @@ export class ProcessDriver implements MachineDriver {
     return machine;
   }
 
+  /**
+   * The sandbox's command line: prlimit (open files; processes where each sandbox has a uid of
+   * its own) around bwrap around the agent, or the agent alone without a sandbox. Both serve the
+   * socket the launcher makes at `<workspace>/v.sock` (fd 3).
+   */
   private command(spec: BootSpec, fnPath: string | undefined) {
-    const node = this.options.nodeBinary ?? process.execPath;
-    const agentArgs = [`--max-old-space-size=${Math.max(16, Math.floor(spec.memoryMiB * 0.75))}`, this.options.agentPath, '--uds', path.join(spec.workspace, 'v.sock')];
+    const heap = `--max-old-space-size=${Math.max(16, Math.floor(spec.memoryMiB * 0.75))}`;
+    const sandboxed = this.sandbox === 'bubblewrap';
     // A clean environment: the host's variables (tokens, paths) never reach a function.
     const env: Record<string, string> = {
       PATH: '/usr/local/bin:/usr/bin:/bin',
       HOME: '/tmp',
       TMPDIR: '/tmp',
       LANG: 'C.UTF-8',
-      IGNITION_WORK_DIR: path.join(spec.workspace, 'fn'),
+      IGNITION_WORK_DIR: sandboxed ? '/tmp/.ignition' : path.join(spec.workspace, 'work'),
     };
     if (fnPath) {
-      env.IGNITION_BUNDLE = fnPath;
+      env.IGNITION_BUNDLE = sandboxed ? path.join(TASK_DIR, path.basename(fnPath)) : fnPath;
       env.IGNITION_FUNCTION_ENV = JSON.stringify(spec.env);
     }
-    if (this.sandbox === 'bubblewrap') {
-      const args = bwrapArgs({ workspace: spec.workspace, agentDir: path.dirname(this.options.agentPath), network: spec.network }, node);
-      return { file: findBwrap()!, args: [...args, '--', node, ...agentArgs], env, session: true };
+    const node = this.options.nodeBinary ?? process.execPath;
+    let file: string;
+    let args: string[];
+    let fds: Array<{ listen: string } | { open: string }>;
+    if (sandboxed) {
+      const sb = sandboxCommand({ network: spec.network, tmpMiB: this.limits.tmpMiB, workspace: spec.workspace, agentPath: this.agentPath, nodeBinary: node, seccomp: this.isolation.layers.seccomp ? this.options.seccompFilter : undefined });
+      file = findBwrap()!;
+      args = [...sb.args, '--', sb.node, heap, sb.agent, '--listen-fd', '3'];
+      fds = sb.fds;
+    } else {
+      file = node;
+      args = [heap, this.options.agentPath, '--listen-fd', '3'];
+      fds = [{ listen: path.join(spec.workspace, 'v.sock') }];
     }
-    return { file: node, args: agentArgs, env };
+    if (this.prlimit) {
+      const limits = [`--nofile=${this.limits.openFiles}:${this.limits.openFiles}`];
+      if (this.isolation.limits.processes) limits.push(`--nproc=${this.limits.pids}:${this.limits.pids}`);
+      args = [...limits, '--', file, ...args];
+      file = this.prlimit;
+    }
+    return { file, args, env, fds, session: sandboxed };
   }
 
   async close(): Promise<void> {
@@ -326,30 +447,81 @@ export class ProcessDriver implements MachineDriver {
     await this.spares?.close();
     await Promise.all([...this.machines].map((m) => m.destroy()));
     await this.spawner.close();
-    this.knobs.idle?.close();
+    this.cgroups?.close();
   }
 }
 
 /**
- * Puts the bundle (and its map) in the workspace as fn/function.mjs. Hard links keep the two side
- * by side under one name (the map is found relative to the bundle) without copying, and stay valid
- * inside the sandbox.
+ * A machine's workspace: `fn/` for its bundle (bound read-only into the sandbox), the agent's
+ * socket beside it (made by the launcher), and without a sandbox a `work/` directory for the
+ * agent's uploads. Nothing in it is writable by a sandbox's uid.
  */
-function linkBundle(workspace: string, bundle: string, sourcemap: string | undefined): string {
-  const target = path.join(workspace, 'fn', 'function.mjs');
-  linkOrCopy(bundle, target);
-  const map = sourcemap ?? (existsSync(`${bundle}.map`) ? `${bundle}.map` : undefined);
-  if (map) linkOrCopy(map, `${target}.map`);
+function makeWorkspace(workspace: string, plain: boolean) {
+  mkdirSync(path.join(workspace, 'fn'), { recursive: true, mode: 0o755 });
+  if (plain) mkdirSync(path.join(workspace, 'work'), { recursive: true });
+}
+
+/**
+ * A copy of the agent (and its map) in `<workspaces>/.agent/`, which the sandboxes bind: bwrap
+ * runs as the sandbox's uid and must reach what it binds, and the checkout may be in a private
+ * home directory. It is small (tens of KB) and written once per driver.
+ */
+export const AGENT_COPY_DIR = '.agent';
+function agentCopy(agentPath: string, workspacesDir: string): string {
+  const dir = path.join(workspacesDir, AGENT_COPY_DIR);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  chmodSync(dir, 0o755);
+  const target = path.join(dir, path.basename(agentPath));
+  // Replaced by rename: sandboxes of another driver on this directory may be starting from it.
+  for (const [src, dst] of [[agentPath, target], [`${agentPath}.map`, `${target}.map`]]) {
+    if (!existsSync(src)) continue;
+    const tmp = `${dst}.${process.pid}.tmp`;
+    copyFileSync(src, tmp);
+    chmodSync(tmp, 0o444);
+    renameSync(tmp, dst);
+  }
   return target;
 }
 
-function linkOrCopy(src: string, dst: string) {
-  rmSync(dst, { force: true });
-  try {
-    linkSync(src, dst);
-  } catch {
-    copyFileSync(src, dst);
+/** The bundle's expected digest, when the start names one (a restore from the registry). */
+function bundleDigest(spec: BootSpec): string | undefined {
+  return (spec as RestoreSpec).digests?.bundle;
+}
+
+/**
+ * Puts a private, read-only copy of the bundle (and its map) in the workspace as
+ * fn/function.mjs, and checks the copy against the registry's digest. A copy, never a hard link
+ * to the registry's blob: a link is the blob itself, and a function that could change it would
+ * change what every function with the same code runs. On a filesystem with reflinks the copy
+ * shares the blocks until written; bundles are small either way.
+ */
+function installBundle(workspace: string, bundle: string, sourcemap: string | undefined, digest: string | undefined): string {
+  const target = path.join(workspace, 'fn', 'function.mjs');
+  privateCopy(bundle, target);
+  if (digest) {
+    const actual = `sha256:${createHash('sha256').update(readFileSync(target)).digest('hex')}`;
+    if (actual !== digest) {
+      rmSync(target, { force: true });
+      throw RegistryDigestMismatch(`the bundle in the registry does not match its digest ${digest} (it is ${actual}): it was changed on disk; run ignition verify`, { phase: 'restore', data: { expected: digest, actual } });
+    }
   }
+  const map = sourcemap ?? (existsSync(`${bundle}.map`) ? `${bundle}.map` : undefined);
+  if (map) privateCopy(map, `${target}.map`);
+  return target;
+}
+
+function privateCopy(src: string, dst: string) {
+  rmSync(dst, { force: true });
+  copyFileSync(src, dst, fsConstants.COPYFILE_FICLONE);
+  chmodSync(dst, 0o444);
+}
+
+function findBinary(name: string): string | null {
+  for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin']) {
+    const p = path.join(dir, name);
+    if (existsSync(p)) return p;
+  }
+  return null;
 }
 
 class ProcessMachine implements Machine {
@@ -374,6 +546,11 @@ class ProcessMachine implements Machine {
   private priority: MachinePriority = 'normal';
   /** Paces a background start while the host is busy (pacer.ts); gone once ready. */
   private pacer: StartPacer | undefined;
+  /** The sandbox's own cgroup (cgroups.ts), where the host has them. */
+  cgroup: SandboxCgroup | undefined;
+  private memoryMiB: number;
+  /** V8 reported its heap limit reached (it then aborts the process). */
+  private heapExhausted = false;
 
   constructor(
     spec: BootSpec,
@@ -387,6 +564,7 @@ class ProcessMachine implements Machine {
     this.id = spec.id;
     this.workspace = spec.workspace;
     this.boundWorkspace = sandboxed ? spec.workspace : undefined;
+    this.memoryMiB = spec.memoryMiB;
     if (spec.onOutput) this.listeners.add(spec.onOutput);
   }
 
@@ -396,6 +574,8 @@ class ProcessMachine implements Machine {
     this.workspace = spec.workspace;
     this.timings = timings;
     this.logger = logger;
+    if (spec.memoryMiB !== this.memoryMiB) this.cgroup?.setLimits({ memoryMiB: spec.memoryMiB });
+    this.memoryMiB = spec.memoryMiB;
     if (spec.onOutput) this.listeners.add(spec.onOutput);
   }
 
@@ -404,7 +584,7 @@ class ProcessMachine implements Machine {
    * fails to load or warm fails the start with the agent's code, as on a cold start.
    */
   async load(env: Record<string, string>, timeoutMs: number) {
-    const file = path.join(this.boundWorkspace ?? this.workspace, 'fn', 'function.mjs');
+    const file = this.boundWorkspace !== undefined ? path.join(TASK_DIR, 'function.mjs') : path.join(this.workspace, 'fn', 'function.mjs');
     let res: { status: number; body: { code?: string; detail?: string } | undefined };
     try {
       res = await agentRequest(this, 'PUT', AgentPaths.function, { path: file, env, warmup: true }, timeoutMs);
@@ -426,23 +606,32 @@ class ProcessMachine implements Machine {
    * `cmd.nice`: the spawner starts the command at that nice value; `cmd.session`: in a session of
    * its own, whose autogroup the spawner sets to the priority's value at once (spawner.ts).
    */
-  async spawn(cmd: { file: string; args: string[]; env: Record<string, string>; nice?: number; session?: boolean }, priority: MachinePriority) {
+  async spawn(cmd: Omit<SpawnCommand, 'cwd' | 'session'> & { session?: boolean }, priority: MachinePriority) {
     const niced = cmd.nice !== undefined && cmd.nice !== 0;
     const { session, ...rest } = cmd;
     const spawn: SpawnCommand = { ...rest, cwd: this.workspace };
     // The session's autogroup takes the priority's value only where autogroups exist.
     if (session) spawn.session = this.knobs.session ? { nice: niceOf(priority) } : {};
-    if (priority === 'background' && this.knobs.idle) spawn.cgroup = this.knobs.idle.start;
+    if (this.cgroup) {
+      // Started in its own cgroup, idle from the first instruction when it serves nothing yet.
+      if (this.knobs.idle) this.cgroup.setIdle(priority === 'background');
+      spawn.cgroups = this.cgroup.spawn;
+    }
     const child = this.spawner.spawn(spawn);
     this.child = child;
     this.exited = new Promise<ExitInfo>((resolve) => {
-      child.on('exit', (code, signal) => {
+      child.on('exit', async (code, signal) => {
         this.endPacing();
+        // V8's heap-limit lines may still be on their way through the launcher.
+        if (signal === 'SIGABRT' && !child.stderr.readableEnded) await onceOrAfter(child.stderr, 'end', 200);
+        const info: ExitInfo = { code, signal };
+        // The kernel's OOM killer (the cgroup's limit) or V8's heap limit ended it.
+        if (this.heapExhausted || (this.cgroup?.oomKills() ?? 0) > 0) info.outOfMemory = { limitMiB: this.memoryMiB };
         if (this.state !== 'stopping' && this.state !== 'stopped') {
-          this.logger.warn('machine exited', { code, signal });
+          this.logger.warn('machine exited', { code, signal, ...(info.outOfMemory ? { outOfMemory: true, limitMiB: this.memoryMiB } : {}) });
           this.state = 'failed';
         } else this.state = 'stopped';
-        resolve({ code, signal });
+        resolve(info);
       });
       child.on('error', (err) => {
         this.tail.push(`spawn failed: ${err.message}`);
@@ -491,6 +680,8 @@ class ProcessMachine implements Machine {
 
   private emitLine(stream: 'stdout' | 'stderr', line: string) {
     if (!line) return;
+    // V8's last words before it aborts at its heap limit (the process exits by SIGABRT).
+    if (stream === 'stderr' && !this.heapExhausted && /Reached heap limit|JavaScript heap out of memory/.test(line)) this.heapExhausted = true;
     this.tail.push(line);
     if (this.tail.length > OUTPUT_TAIL) this.tail.shift();
     if (!this.readySeen && stream === 'stdout' && line.includes(READY_LINE)) {
@@ -581,11 +772,7 @@ class ProcessMachine implements Machine {
     if (priority === 'normal') this.endPacing();
     const nice = niceOf(priority);
     if (this.knobs.threads) setTreeNice(pid, nice);
-    if (this.knobs.idle) {
-      const tree = [pid, ...deepChildPids(pid)];
-      if (priority === 'background') this.knobs.idle.enter(tree);
-      else this.knobs.idle.leave(tree);
-    }
+    if (this.knobs.idle) this.cgroup?.setIdle(priority === 'background');
     if (!this.knobs.session) return;
     const member = findNewSession(pid, this.knobs.hostSession);
     if (member === undefined || !setAutogroupNice(member, nice)) this.logger.debug('could not set the sandbox session\'s priority', { pid });
@@ -638,6 +825,8 @@ class ProcessMachine implements Machine {
     this.destroyed ??= (async () => {
       await this.stop({ graceMs: 500 });
       this.listeners.clear();
+      // After the sandbox's exit; anything left in the group (a daemonised child) is killed.
+      await this.cgroup?.remove().catch((err) => this.logger.warn('could not remove the sandbox\'s cgroup', { err: (err as Error).message }));
       // Off the event loop (libuv's thread pool): a workspace's removal took 2-28 ms measured
       // synchronously, right at a deploy's answer, when the old version drains under traffic.
       await rm(this.workspace, { recursive: true, force: true });
@@ -650,6 +839,19 @@ class ProcessMachine implements Machine {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
+}
+
+/** Resolves at the stream's `event` or after `ms`, whichever comes first. */
+function onceOrAfter(stream: NodeJS.ReadableStream, event: string, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    stream.once(event, done);
+    function done() {
+      clearTimeout(timer);
+      stream.off(event, done);
+      resolve();
+    }
+  });
 }
 
 /** Whether `exited` settles within `ms`. */

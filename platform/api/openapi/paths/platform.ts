@@ -29,7 +29,10 @@ export const platformPaths: Record<string, PathItem> = {
             version: str(),
             node: str(),
             uptimeMs: int(),
-            driver: obj({ name: str(), reason: str(), capabilities: anyObject('snapshot, pause, fork, exec, isolation.') }),
+            driver: obj(
+              { name: str(), reason: str(), capabilities: anyObject('snapshot, pause, fork, exec, isolation.') },
+              { isolation: anyObject('The process driver\'s sandbox: mode, reason, layers and limits in force (true/false each), and what is missing with its fix.') },
+            ),
             network: obj({ enabled: bool(), reason: str() }),
             dataDir: str(),
           }),
