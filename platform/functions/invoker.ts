@@ -11,7 +11,7 @@ import type { Dispatcher } from 'undici';
 import { InvocationHeaders } from '../../agent/protocol.ts';
 import { IgnitionError } from '../errors.ts';
 import { newId } from '../ids.ts';
-import { BodyTooLarge, FunctionCrashed, FunctionInvalidResponse, FunctionThrew, FunctionTimeout, InstanceUnavailable } from './errors.ts';
+import { BodyTooLarge, FunctionCrashed, FunctionOutOfMemory, FunctionInvalidResponse, FunctionThrew, FunctionTimeout, InstanceUnavailable } from './errors.ts';
 import type { FunctionService } from './service.ts';
 import type { Instance } from './instance.ts';
 import type { VersionRecord } from './repository.ts';
@@ -87,16 +87,18 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   headers[InvocationHeaders.id] = invocationId;
   if (req.remoteAddress) headers['x-forwarded-for'] = req.remoteAddress;
 
+  inst.invocations.add(invocationId);
   let res: Dispatcher.ResponseData;
   try {
     res = await inst.client.invoke({ path: req.path, method: req.method, headers, body, signal: deadline });
   } catch (err) {
     deadline.clear();
+    inst.invocations.delete(invocationId);
     const crashed = !deadline.aborted && !tooLarge;
     pool.release(inst, { retire: true });
     if (deadline.aborted) throw FunctionTimeout(`function ${req.fn} did not answer within its timeout of ${timeoutMs} ms`, { data: { timeoutMs, function: req.fn } });
     if (tooLarge) throw BodyTooLarge(`request body exceeds the limit of ${maxBodyBytes} bytes for ${req.fn}`, { data: { limit: maxBodyBytes } });
-    if (crashed) throw FunctionCrashed(`the instance of ${req.fn} failed while handling the request (${(err as Error).message})`, { cause: err, data: { instance: inst.id } });
+    if (crashed) throw await crashError(req.fn, inst, invocationId, err, service);
     throw err;
   }
 
@@ -105,6 +107,7 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
     // The runtime answered for a failed function: surface it as the platform's typed error.
     const text = await res.body.text().catch(() => '');
     deadline.clear();
+    inst.invocations.delete(invocationId);
     pool.release(inst);
     let detail = text;
     try {
@@ -126,6 +129,7 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   const done = () => {
     if (released) return;
     released = true;
+    inst.invocations.delete(invocationId);
     deadline.clear();
     pool.release(inst, { retire: deadline.aborted });
   };
@@ -148,4 +152,22 @@ function limitBytes(limit: number, onExceeded: () => void): Transform {
       cb(null, chunk);
     },
   });
+}
+
+/**
+ * What a request that lost its instance gets: `function_out_of_memory` naming the limit when the
+ * machine was ended for its memory (its exit says so, within moments of the lost connection),
+ * `function_crashed` otherwise. The function's log gets a line with the invocation id either way.
+ */
+async function crashError(fn: string, inst: Instance, invocationId: string, err: unknown, service: FunctionService) {
+  let timer: NodeJS.Timeout | undefined;
+  const exit = await Promise.race([inst.machine.exited, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 500)))]);
+  clearTimeout(timer);
+  const oom = exit?.outOfMemory;
+  const message = oom
+    ? `the instance of ${fn} went past its memory limit of ${oom.limitMiB} MiB and was ended`
+    : `the instance of ${fn} failed while handling the request (${(err as Error).message})`;
+  service.logs.system(fn, 'error', message, { version: inst.version.id, machine: inst.id, invocation: invocationId });
+  if (oom) return FunctionOutOfMemory(message, { cause: err, data: { function: fn, limitMiB: oom.limitMiB, invocation: invocationId } });
+  return FunctionCrashed(message, { cause: err, data: { instance: inst.id } });
 }

@@ -33,8 +33,12 @@ export class LogSink {
     private readonly retention: number,
   ) {}
 
-  ingest(source: { fn: string; version?: string; machine?: string }, out: OutputLine) {
-    let entry: NewLog = { fn: source.fn, version: source.version ?? null, machine: source.machine ?? null, invocation: null, level: out.stream === 'stderr' ? 'error' : 'info', time: Date.now(), message: out.line };
+  /**
+   * `source.invocation`: the invocation a raw line (not the runtime's structured console) belongs
+   * to, when the instance serves exactly one: V8's fatal lines at its heap limit come that way.
+   */
+  ingest(source: { fn: string; version?: string; machine?: string; invocation?: string }, out: OutputLine) {
+    let entry: NewLog = { fn: source.fn, version: source.version ?? null, machine: source.machine ?? null, invocation: source.invocation ?? null, level: out.stream === 'stderr' ? 'error' : 'info', time: Date.now(), message: out.line };
     if (out.line.startsWith('{')) {
       try {
         const rec = JSON.parse(out.line) as { t?: number; src?: string; lvl?: string; inv?: string; msg?: string };

@@ -100,6 +100,11 @@ export class FunctionService {
   private readonly shifts = new Map<string, SlowStart>();
   private readonly hostCpu: HostCpu;
 
+  /** Where platform-side lines about a function go (the invoker reports lost instances there). */
+  get logs(): LogSink {
+    return this.deps.logs;
+  }
+
   constructor(private readonly deps: FunctionServiceDeps) {
     this.hostCpu = deps.hostCpu ?? procHostCpu();
     this.hostCpu.idleCpus(); // starts sampling, so the first decision has a reading to go by
