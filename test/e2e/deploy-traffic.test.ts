@@ -80,7 +80,10 @@ async function heldDeploy(env: string, serving: number[]) {
   }
   assert.ok(build, 'the build machine appeared');
   const release = async () => {
-    writeFileSync(path.join(readlinkSync(`/proc/${build}/cwd`), 'release'), '');
+    // The function looks in its working directory: the workspace without a sandbox, the
+    // workspace's read-only fn/ (its /var/task) inside one.
+    const workspace = readlinkSync(`/proc/${build}/cwd`);
+    writeFileSync(path.join(workspace, findBwrap() ? 'fn' : '', 'release'), '');
     const r = await deploying;
     assert.is(r.code, 0, r.stderr);
     return JSON.parse(r.stdout) as { version: { seq: number } };

@@ -29,7 +29,8 @@ function processesMentioning(needle: string): number[] {
   return out;
 }
 
-const machines = () => readdirSync(path.join(dataDir, 'machines'));
+// Machine workspaces, not the process driver's copy of the agent (`.agent`, made again at each start).
+const machines = () => readdirSync(path.join(dataDir, 'machines')).filter((n) => n !== '.agent');
 
 test('SIGTERM drains an in-flight request, then stops every instance', async () => {
   const d = await startTestDaemon({ dataDir });
@@ -64,12 +65,15 @@ test('after a SIGKILL the next start reaps what was left', async () => {
   assert.ok(before.length >= 1, 'instances were running');
   await d.stop('SIGKILL');
   const d2 = await startTestDaemon({ dataDir });
-  for (const id of before) assert.not.ok(machines().includes(id), `${id} reaped`);
-  const db = new Database(path.join(dataDir, 'ignition.db'), { readonly: true });
-  const rows = db.prepare('SELECT id FROM machines').pluck().all() as string[];
-  db.close();
-  for (const id of before) assert.not.ok(rows.includes(id), `${id} removed from the database`);
-  await d2.stop();
+  try {
+    for (const id of before) assert.not.ok(machines().includes(id), `${id} reaped`);
+    const db = new Database(path.join(dataDir, 'ignition.db'), { readonly: true });
+    const rows = db.prepare('SELECT id FROM machines').pluck().all() as string[];
+    db.close();
+    for (const id of before) assert.not.ok(rows.includes(id), `${id} removed from the database`);
+  } finally {
+    await d2.stop();
+  }
   assert.equal(processesMentioning(path.join(dataDir, 'machines')), []);
 });
 
