@@ -68,11 +68,16 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
   privateDataDir(config.dataDir, logger);
   const store = openDatabase(path.join(config.dataDir, 'ignition.db'), [...functionMigrations, ...registryMigrations, ...networkMigrations, ...authMigrations, ...secretMigrations, ...asyncMigrations]);
   const workspacesDir = path.join(config.dataDir, 'machines');
+  // Like the data directory: entered by sandboxes of other uids, listed by nobody else.
   mkdirSync(workspacesDir, { recursive: true });
+  chmodSync(workspacesDir, dataDirMode());
   const records = new MachineRecords(store);
   records.reap(logger, workspacesDir);
 
-  const registry = new Registry({ root: path.join(config.dataDir, 'registry'), store });
+  const registryDir = path.join(config.dataDir, 'registry');
+  mkdirSync(registryDir, { recursive: true, mode: 0o700 });
+  chmodSync(registryDir, 0o700);
+  const registry = new Registry({ root: registryDir, store });
   let network: NetworkState = { service: null, reason: 'not opened yet' };
   const metrics = platformMetrics();
   const { driver, reason } = selectDriver(config, {
@@ -208,11 +213,11 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
  * (vmm/process/uids.ts), which must reach their workspaces under it.
  *
  * The files with credentials are 0600 as well (store/db.ts, auth/bootstrap.ts, secrets/key.ts),
- * in case the directory is opened up or a file is copied out alone. Registry blobs and machine
- * workspaces keep their default modes behind the directory: blobs are immutable and
- * content-addressed (their names are their hashes), and they are hard-linked into sandboxes and
- * jails whose processes run as other uids (sandboxes of a root daemon, Firecracker's jailer) and
- * read them by the link, where the directory's mode does not apply.
+ * in case the directory is opened up or a file is copied out alone. The registry is 0700 in
+ * either case: nothing of another uid walks it (the process driver copies a bundle out of it, and
+ * Firecracker's jailer hard-links a blob into its jail, where the directory's mode does not
+ * apply), so function code there stays the daemon's to read even when the data directory lets
+ * others pass. Machine workspaces (machines/, the same mode as the data directory) have random names.
  */
 export function dataDirMode(uid = process.getuid?.()): number {
   return uid === 0 ? 0o711 : 0o700;

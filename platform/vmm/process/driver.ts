@@ -448,6 +448,7 @@ export class ProcessDriver implements MachineDriver {
     await Promise.all([...this.machines].map((m) => m.destroy()));
     await this.spawner.close();
     this.cgroups?.close();
+    if (this.agentPath !== this.options.agentPath) rmSync(path.dirname(this.agentPath), { recursive: true, force: true });
   }
 }
 
