@@ -3,6 +3,11 @@
  * the others down), a few at a time, and prints one summary line that CI reads:
  * `N passed, N failed, N skipped`.
  *
+ * A skip is never silent: a file that skips must print a `SKIP …` line with the reason and the
+ * command that would un-skip it (test/support/skip.ts does), and every such line is repeated in
+ * the summary. A file that ran no test at all and printed no `SKIP` line fails, as does one that
+ * skipped tests without printing why: either is a test that can no longer fail.
+ *
  * Usage: node --import tsx scripts/run-tests.ts [dir-or-file…]   (default: every *.test.ts under
  * test/, platform/, agent/ and runtime/)
  * IGNITION_TEST_JOBS sets the parallelism (default: the number of cores).
@@ -52,10 +57,18 @@ interface Result {
   passed: number;
   failed: number;
   skipped: number;
+  /** The `SKIP …` lines the file printed (without the prefix). */
+  skips: string[];
   code: number | null;
   output: string;
   ms: number;
 }
+
+/**
+ * A `SKIP` line at the start of a line, or after uvu's progress marks when printed mid-suite.
+ * uvu's own "Skipped: N" has no reason in it, so the lines are what names each skip.
+ */
+const SKIP_LINE = /^[\s•✘]*SKIP (.+)$/gm;
 
 function runFile(file: string): Promise<Result> {
   const started = Date.now();
@@ -82,12 +95,22 @@ function runFile(file: string): Promise<Result> {
       // uvu prints one "Total/Passed/Skipped" block per test.run(); sum them.
       const sum = (label: string) =>
         [...output.matchAll(new RegExp(`^\\s*${label}:\\s+(\\d+)`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+      // uvu's Total counts the tests it ran; skipped ones are not in it.
       const total = sum('Total');
       const passed = sum('Passed');
-      const skipped = sum('Skipped');
-      let failed = Math.max(0, total - passed - skipped);
+      let skipped = sum('Skipped');
+      const skips = [...output.matchAll(SKIP_LINE)].map((m) => m[1].trim());
+      let failed = Math.max(0, total - passed);
       if ((code !== 0 || timedOut) && failed === 0) failed = 1; // a crash or hang outside any test still fails the run
-      resolve({ file, passed, failed, skipped, code, output, ms: Date.now() - started });
+      const refuse = (why: string) => {
+        output += `\nscripts/run-tests.ts: ${file} ${why}\n`;
+        failed = Math.max(failed, 1);
+      };
+      if (failed === 0 && total === 0 && skips.length === 0) refuse('ran no test and printed no SKIP line saying why; register its tests, or skip them with test/support/skip.ts');
+      else if (failed === 0 && skipped > 0 && skips.length === 0) refuse(`skipped ${skipped} test(s) without a SKIP line saying why; skip with test/support/skip.ts`);
+      // A file that skips as a whole before registering anything still counts as one skip.
+      if (total === 0 && skipped === 0 && skips.length > 0) skipped = 1;
+      resolve({ file, passed, failed, skipped, skips, code, output, ms: Date.now() - started });
     });
   });
 }
@@ -103,11 +126,14 @@ async function main() {
       process.stdout.write(`${mark} ${r.file} (${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped, ${r.ms} ms)\n`);
       // Skipped tests explain themselves; show those lines, and everything for failures.
       if (r.failed) process.stdout.write(indent(r.output));
-      else for (const line of r.output.split('\n')) if (line.startsWith('SKIP')) process.stdout.write(`     ${line}\n`);
+      else for (const line of r.skips) process.stdout.write(`     SKIP ${line}\n`);
     }
   }
   await Promise.all(Array.from({ length: Math.max(1, jobs) }, worker));
   const t = results.reduce((a, r) => ({ p: a.p + r.passed, f: a.f + r.failed, s: a.s + r.skipped }), { p: 0, f: 0, s: 0 });
+  // Every skip again at the end, where nobody scrolls past it; the closing line stays last for CI.
+  const skips = results.sort((a, b) => a.file.localeCompare(b.file)).flatMap((r) => r.skips);
+  if (skips.length) process.stdout.write(`\nSkipped, and why:\n${skips.map((l) => `  SKIP ${l}\n`).join('')}`);
   process.stdout.write(`\n${files.length} files\n${t.p} passed, ${t.f} failed, ${t.s} skipped\n`);
   process.exit(t.f > 0 || files.length === 0 ? 1 : 0);
 }
