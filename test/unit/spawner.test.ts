@@ -118,19 +118,22 @@ test('a command with cgroups starts in them; the launcher goes back to its own',
     console.log(`SKIP test/unit/spawner.test.ts cgroups: ${groups.reason}; fix: ${groups.fix}`);
     return;
   }
-  const group = groups.create('spawner-test', { memoryMiB: 64, pids: 16, cpuWeight: 100 });
+  // The launcher's own threads count against pids.max while it forks inside the group (a dozen
+  // for a Node process): the limit must leave room for them.
+  const group = groups.create('spawner-test', { memoryMiB: 64, pids: 64, cpuWeight: 100 });
   const spawner = new Spawner();
   // Every hierarchy's line of /proc/<pid>/cgroup that names the group.
   const inGroup = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').filter((l) => l.endsWith('/spawner-test')).length;
   try {
     const child = spawner.spawn({ file: '/bin/sleep', args: ['30'], env, cwd: '/', cgroups: group.spawn });
+    const failed = once(child, 'error').then(([err]) => err as Error);
     await child.spawned;
-    child.on('error', () => {});
+    assert.ok(child.pid, `the spawn failed: ${child.pid ? '' : (await failed).message}`);
     assert.is(inGroup(child.pid!), group.spawn.length, 'the child is in the group in every hierarchy');
     assert.is(inGroup(spawner.pid!), 0, 'the launcher is back in its own');
     const plain = spawner.spawn({ file: '/bin/sleep', args: ['30'], env, cwd: '/' });
-    await plain.spawned;
     plain.on('error', () => {});
+    await plain.spawned;
     assert.is(inGroup(plain.pid!), 0, 'a later spawn without one is not in it');
     for (const c of [child, plain]) {
       process.kill(c.pid!, 'SIGKILL');
@@ -151,7 +154,10 @@ test('a command runs as the uid and gid asked for, with no supplementary groups'
   const spawner = new Spawner();
   try {
     const child = spawner.spawn({ file: '/bin/sh', args: ['-c', 'id -u; id -g; id -G'], env, cwd: '/', uid: 1_800_000_123, gid: 1_800_000_123 });
+    // Its exit must be seen before close(), which reports a child still running as an error.
+    const exited = once(child, 'exit');
     assert.equal((await collect(child, 'stdout')).trim().split('\n'), ['1800000123', '1800000123', '1800000123']);
+    await exited;
   } finally {
     await spawner.close();
   }
