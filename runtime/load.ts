@@ -1,7 +1,7 @@
 /**
  * Loads a function bundle and finds its handler.
  *
- * The contract (DESIGN.md): the module's default export is `{ fetch(request, env, ctx) }` or a
+ * The contract (README, "Deploy, invoke, inspect"): the module's default export is `{ fetch(request, env, ctx) }` or a
  * function `(request, env, ctx) => Response`; a Hono app works as is (it has `fetch`). Optional
  * `warmup()` runs before the golden snapshot, optional `onRestore()` after each restore; both may be
  * named exports or methods of the default export.

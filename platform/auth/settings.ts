@@ -1,7 +1,7 @@
 /**
  * The two per-function settings this capability owns, `auth` and `cors`, as types and as checks in
- * the shape `platform/config/schema.ts` uses (`(value) => problem | null`), so the lead can add
- * them to `functionChecks` as they are:
+ * the shape `platform/config/schema.ts` uses (`(value) => problem | null`), so the configuration can
+ * add them to `functionChecks` as they are:
  *
  *   auth: checkAuthMode,   cors: checkCors        (defaults: auth 'none', cors null)
  */

@@ -1,5 +1,5 @@
 /**
- * Building a version's golden snapshot (the deploy flow of DESIGN.md):
+ * Building a version's golden snapshot (the deploy flow of docs/ARCHITECTURE.md):
  *
  *   build machine boots → (memory-snapshot drivers: the agent's request path is warmed up) →
  *   agent loads the bundle and runs warmup() → (memory-snapshot drivers: pause and snapshot) →

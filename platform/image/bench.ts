@@ -1,5 +1,5 @@
 /**
- * Measurements for the lead's bench suite (docs/BENCHMARKS.md): how big the base image is, and how
+ * Measurements for the benchmark suite (docs/BENCHMARKS.md): how big the base image is, and how
  * long the agent takes from spawn to its ready line when run as a plain process
  * (`node dist/agent.mjs --uds <tmp>/v.sock`). The emulated boot time comes from ./qemu.ts
  * (`bootUnderQemu(...).readyMs`); the KVM cold boot from the Firecracker live bench.

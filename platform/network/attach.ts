@@ -1,5 +1,5 @@
 /**
- * Wiring between the network capability and the rest of the daemon (written by the lead): opening
+ * Wiring between the network capability and the rest of the daemon: opening
  * the service only where microVMs need it, the Firecracker driver's NetworkProvider, and the
  * `/v1/network` routes whether or not networking is on.
  *

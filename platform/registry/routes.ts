@@ -1,5 +1,5 @@
 /**
- * `/v1/snapshots` (the lead mounts it there, and may mount it at `/v1/images` too): list, inspect,
+ * `/v1/snapshots` (mounted there by platform/daemon.ts, and at `/v1/images` too): list, inspect,
  * tag, delete, lineage, GC, verify, OCI export/import and push/pull, as JSON over HTTP.
  *
  * Errors are thrown as IgnitionError and turned into problem+json by the API edge. Layouts can

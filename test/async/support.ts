@@ -1,7 +1,7 @@
 /**
  * Helpers for the async tests: a temporary database file, a real HTTP server standing in for a
  * function (its handler is scripted per test and every request is recorded), an `invoke`
- * dependency that reaches it over loopback exactly as the lead's adapter reaches an instance, and
+ * dependency that reaches it over loopback exactly as the daemon's adapter reaches an instance, and
  * a condition wait (bounded, never a timed assertion).
  */
 import http from 'node:http';
@@ -76,7 +76,7 @@ export async function functionServer(handler: Handler = (_req, res) => res.end('
   };
 }
 
-/** The `invoke` dependency over HTTP: what the lead's adapter does with a real instance. */
+/** The `invoke` dependency over HTTP: what the daemon's adapter does with a real instance. */
 export function httpInvoke(baseUrl: string): InvokeFn {
   return async (job: InvokeJob) => {
     let res: Response;

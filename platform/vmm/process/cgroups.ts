@@ -5,7 +5,7 @@
  * RLIMIT_AS bounds address space, not memory in use (a Node process maps gigabytes it never
  * touches).
  *
- * A sandbox's group is entered the way spawner.ts enters the idle group: the launcher moves itself
+ * A sandbox's group is entered through the launcher (spawner.ts `cgroups`): it moves itself
  * in right before its spawn and back after, so the child is inside from its first instruction and
  * nothing it forks can start outside (`SandboxCgroup.spawn` lists the files for that).
  *
