@@ -126,16 +126,35 @@ async function main() {
       process.stdout.write(`${mark} ${r.file} (${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped, ${r.ms} ms)\n`);
       // Skipped tests explain themselves; show those lines, and everything for failures.
       if (r.failed) process.stdout.write(indent(r.output));
-      else for (const line of r.skips) process.stdout.write(`     SKIP ${line}\n`);
+      else process.stdout.write(grouped(r.skips, '     '));
     }
   }
   await Promise.all(Array.from({ length: Math.max(1, jobs) }, worker));
   const t = results.reduce((a, r) => ({ p: a.p + r.passed, f: a.f + r.failed, s: a.s + r.skipped }), { p: 0, f: 0, s: 0 });
   // Every skip again at the end, where nobody scrolls past it; the closing line stays last for CI.
   const skips = results.sort((a, b) => a.file.localeCompare(b.file)).flatMap((r) => r.skips);
-  if (skips.length) process.stdout.write(`\nSkipped, and why:\n${skips.map((l) => `  SKIP ${l}\n`).join('')}`);
+  if (skips.length) process.stdout.write(`\nSkipped, and why:\n${grouped(skips, '  ')}`);
   process.stdout.write(`\n${files.length} files\n${t.p} passed, ${t.f} failed, ${t.s} skipped\n`);
   process.exit(t.f > 0 || files.length === 0 ? 1 : 0);
+}
+
+/**
+ * SKIP lines with the same file and reason as one entry naming each test (test/support/skip.ts
+ * prints `<file> › "<test>": <reason>`), so a suite skipped as a whole reads as one reason.
+ */
+function grouped(lines: string[], pad: string): string {
+  const groups = new Map<string, string[]>();
+  for (const line of lines) {
+    const m = /^(\S+) › ("(?:[^"\\]|\\.)*"): (.*)$/.exec(line);
+    const key = m ? `${m[1]}: ${m[3]}` : line;
+    groups.set(key, [...(groups.get(key) ?? []), ...(m ? [m[2]] : [])]);
+  }
+  // A file-wide line that only repeats the start of a per-test one says nothing more.
+  const said = (why: string) => [...groups.keys()].some((k) => k !== why && k.startsWith(`${why}; to run it: `));
+  return [...groups]
+    .filter(([why, tests]) => tests.length > 0 || !said(why))
+    .map(([why, tests]) => `${pad}SKIP ${why}\n${tests.map((t) => `${pad}  › ${t}\n`).join('')}`)
+    .join('');
 }
 
 function indent(s: string) {

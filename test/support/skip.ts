@@ -8,7 +8,7 @@
  * With nothing lacking, `it` registers the test as usual. Otherwise it registers it with uvu's
  * `test.skip`, which uvu counts under "Skipped:", and prints one line per test,
  *
- *   SKIP <file> › <test>: <reason>; to run it: <command>
+ *   SKIP <file> › "<test>": <reason>; to run it: <command>
  *
  * which scripts/run-tests.ts requires of any file that skips and repeats in its summary.
  *
@@ -31,7 +31,8 @@ export function lack(reason: string, fix: string): Lack {
 
 /** The line scripts/run-tests.ts collects for a skipped test. */
 export function skipLine(name: string, why: Lack): string {
-  return `SKIP ${testFile()} › ${name}: ${why.reason}; to run it: ${why.fix}`;
+  // The name quoted, so the runner can tell it from the reason (names hold colons).
+  return `SKIP ${testFile()} › ${JSON.stringify(name)}: ${why.reason}; to run it: ${why.fix}`;
 }
 
 /** `on` is the uvu suite to register in (the default `test` otherwise). */
