@@ -312,7 +312,7 @@ export class Pool {
     this.meanInflight.set(this.inflightTotal(), performance.now());
     if (options.retire) inst.retiring = true;
     if (this.settings.isolation === 'fresh' || inst.retiring || inst.dead) {
-      if (inst.inflight === 0) this.drop(inst);
+      if (inst.inflight === 0) void this.drop(inst);
     }
     this.dispatch();
     this.ensureCapacity();
@@ -534,9 +534,10 @@ export class Pool {
     });
   }
 
+  /** Never rejects: callers fire and forget it, and a failed teardown must not end the daemon. */
   private drop(inst: Instance): Promise<void> {
     if (!this.instances.delete(inst) && inst.dead) return Promise.resolve();
-    return destroyInstance(inst, this.deps);
+    return destroyInstance(inst, this.deps).catch((err) => this.logger.warn('could not destroy an instance', { vm: inst.id, fn: this.version.fn, err }));
   }
 
   private tick() {
