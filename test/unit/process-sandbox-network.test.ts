@@ -10,11 +10,12 @@ import * as assert from 'uvu/assert';
 import { readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ProcessDriver } from '../../platform/vmm/process/driver.ts';
-import { findBwrap } from '../../platform/vmm/process/sandbox.ts';
 import { deepChildPids, readStat } from '../../platform/vmm/process/procfs.ts';
 import { agentCall } from '../firecracker/support.ts';
 import { ROOT } from '../support/daemon.ts';
 import { tempDir } from '../support/tmp.ts';
+import { missing } from '../support/needs.ts';
+import { skipUnless } from '../support/skip.ts';
 
 // The function tries a server of its own on the loopback device, then an address outside it.
 const PROBE = `import net from 'node:net';
@@ -32,39 +33,37 @@ export default { async fetch() {
 } };
 `;
 
-if (!findBwrap()) {
-  console.log('test/unit/process-sandbox-network.test.ts: skipped: bubblewrap is not installed, so the process driver has no sandbox. Install it and run again: apt-get install -y bubblewrap && node --import tsx test/unit/process-sandbox-network.test.ts');
-} else {
+// Without bubblewrap the process driver has no sandbox, so there is no namespace to check.
+const it = skipUnless(missing('bwrap'));
+const netnsOf = (pid: number) => readlinkSync(`/proc/${pid}/ns/net`);
+// The agent of a sandbox (bwrap, which sets the namespace up, stays in the host's): under the
+// machine's process, since inside the sandbox its working directory is /var/task.
+const agentsOf = (m: { pid?: number }) => deepChildPids(m.pid!).filter((p) => readlinkSync(`/proc/${p}/exe`) === process.execPath);
+
+it('a sandbox without network reaches its own loopback device and nothing else', async () => {
   const dir = tempDir('psandbox-net-');
   const bundle = path.join(dir, 'probe.mjs');
   writeFileSync(bundle, PROBE);
-  const netnsOf = (pid: number) => readlinkSync(`/proc/${pid}/ns/net`);
-  // The agent of a sandbox (bwrap, which sets the namespace up, stays in the host's): under the
-  // machine's process, since inside the sandbox its working directory is /var/task.
-  const agentsOf = (m: { pid?: number }) => deepChildPids(m.pid!).filter((p) => readlinkSync(`/proc/${p}/exe`) === process.execPath);
-
-  test('a sandbox without network reaches its own loopback device and nothing else', async () => {
-    const driver = new ProcessDriver({ agentPath: path.join(ROOT, 'dist', 'agent.mjs'), sandbox: 'bubblewrap' });
-    try {
-      const m = await driver.boot({ id: 'vm_nonet', workspace: path.join(dir, 'vm_nonet'), memoryMiB: 128, vcpus: 1, bundle, env: {}, network: false, labels: {} });
-      const agents = agentsOf(m);
-      assert.is(agents.length, 1, 'one agent');
-      assert.is.not(netnsOf(agents[0]), netnsOf(process.pid), "not in the host's network namespace");
-      // Made by the launcher in place of bwrap's --new-session: no way to the daemon's terminal.
-      assert.is.not(readStat(agents[0])?.session, readStat(process.pid)?.session, 'the sandbox is a session of its own');
-      const res = await agentCall(m, 'GET', '/v1/invoke/');
-      assert.is(res.status, 200, res.text);
-      assert.equal(JSON.parse(res.text), { loopback: 'connected', outside: 'ENETUNREACH' });
-      await m.destroy();
-      const granted = await driver.boot({ id: 'vm_net', workspace: path.join(dir, 'vm_net'), memoryMiB: 128, vcpus: 1, bundle, env: {}, network: true, labels: {} });
-      const withNet = agentsOf(granted);
-      assert.is(withNet.length, 1, 'one agent');
-      assert.is(netnsOf(withNet[0]), netnsOf(process.pid), "a sandbox with network shares the host's");
-      await granted.destroy();
-    } finally {
-      await driver.close();
-    }
-  });
-}
+  const driver = new ProcessDriver({ agentPath: path.join(ROOT, 'dist', 'agent.mjs'), sandbox: 'bubblewrap' });
+  try {
+    const m = await driver.boot({ id: 'vm_nonet', workspace: path.join(dir, 'vm_nonet'), memoryMiB: 128, vcpus: 1, bundle, env: {}, network: false, labels: {} });
+    const agents = agentsOf(m);
+    assert.is(agents.length, 1, 'one agent');
+    assert.is.not(netnsOf(agents[0]), netnsOf(process.pid), "not in the host's network namespace");
+    // Made by the launcher in place of bwrap's --new-session: no way to the daemon's terminal.
+    assert.is.not(readStat(agents[0])?.session, readStat(process.pid)?.session, 'the sandbox is a session of its own');
+    const res = await agentCall(m, 'GET', '/v1/invoke/');
+    assert.is(res.status, 200, res.text);
+    assert.equal(JSON.parse(res.text), { loopback: 'connected', outside: 'ENETUNREACH' });
+    await m.destroy();
+    const granted = await driver.boot({ id: 'vm_net', workspace: path.join(dir, 'vm_net'), memoryMiB: 128, vcpus: 1, bundle, env: {}, network: true, labels: {} });
+    const withNet = agentsOf(granted);
+    assert.is(withNet.length, 1, 'one agent');
+    assert.is(netnsOf(withNet[0]), netnsOf(process.pid), "a sandbox with network shares the host's");
+    await granted.destroy();
+  } finally {
+    await driver.close();
+  }
+});
 
 test.run();
