@@ -6,7 +6,7 @@
  * It runs as root against a root daemon (the README's quickstart and CI), and again against a
  * daemon started as an ordinary user (uid 65534) where this host allows it. Limits that need a
  * cgroup (memory, processes) cannot be delegated to an ordinary user on a cgroup v1 host: there
- * the rootless run reports them as skipped, with the reason, instead of asserting them.
+ * the rootless run registers them as skipped, with the reason, instead of asserting them.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,12 +17,12 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
 import { CLI, FIXTURES, ROOT, runCli } from '../support/daemon.ts';
-import { needs, reportSkip } from '../support/needs.ts';
+import { missing, rerun } from '../support/needs.ts';
+import { lack, skipUnless, type Lack } from '../support/skip.ts';
 import { deepChildPids } from '../../platform/vmm/process/procfs.ts';
 
 const ATTACKER = path.join(FIXTURES, 'attacker');
-const skip = needs('root', 'bwrap');
-reportSkip('test/security/escape.test.ts', skip);
+const skip = missing('root', 'bwrap');
 
 interface Daemon {
   url: string;
@@ -108,20 +108,37 @@ function statusField(status: string, field: string): string {
   return new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(status)?.[1].trim() ?? '';
 }
 
-function suite(label: string, uid: number | undefined) {
-  let d: Daemon;
-  const t = (name: string, fn: () => Promise<void>) => test(`${label}: ${name}`, fn);
-
-  test.before(async () => {
-    d = await startDaemon(uid);
-    for (const name of ['attacker', 'twin']) {
-      const r = await d.cli(['deploy', ATTACKER, '--name', name, '--json']);
-      assert.is(r.code, 0, r.stderr);
+/** Registers the suite against a daemon as `uid`; `why` registers all of it as skipped. */
+async function suite(label: string, uid: number | undefined, why: Lack | null) {
+  let d!: Daemon;
+  const t = (name: string, fn: () => Promise<void>, unless: Lack | null = why) => skipUnless(unless)(`${label}: ${name}`, fn);
+  // The daemon starts while the tests are registered, not in a hook: the limits it reports
+  // decide whether the memory and process-limit tests run or are registered as skipped.
+  if (!why) {
+    try {
+      d = await startDaemon(uid);
+    } catch (err) {
+      test(`${label}: the daemon starts`, () => {
+        throw err;
+      });
+      return;
     }
-  });
-  test.after(async () => {
-    await d?.stop();
-  });
+    test.before(async () => {
+      for (const name of ['attacker', 'twin']) {
+        const r = await d.cli(['deploy', ATTACKER, '--name', name, '--json']);
+        assert.is(r.code, 0, r.stderr);
+      }
+    });
+    test.after(async () => {
+      await d.stop();
+    });
+  }
+  const limits = d?.info.driver.isolation?.limits ?? {};
+  // A root daemon can always make its cgroups (v1 or v2): its tests assert the limits instead.
+  const rootless = (what: string): Lack =>
+    lack(`${what} for this daemon (an ordinary user on cgroup v1); the root daemon's run covers it`, `on a cgroup v2 host, in a delegated scope: systemd-run --scope -p Delegate=yes ${rerun()}`);
+  const memoryLack = why ?? (uid === undefined || limits.memory ? null : rootless('no memory cgroup'));
+  const processLack = why ?? (uid === undefined || limits.pids || limits.processes ? null : rootless('neither a pids cgroup nor RLIMIT_NPROC per sandbox'));
 
   t('the function runs as an unprivileged uid with no capabilities, no_new_privs and seccomp', async () => {
     const { body } = await probe(d, 'attacker', '/status');
@@ -207,13 +224,8 @@ function suite(label: string, uid: number | undefined) {
   });
 
   t('memory past the limit ends the instance with function_out_of_memory, logged with the invocation id', async () => {
-    const limits = d.info.driver.isolation?.limits ?? {};
     // A root daemon can always make its cgroups (v1 or v2): there the limit must hold.
     if (uid === undefined) assert.ok(limits.memory, 'the memory limit is in force for a root daemon');
-    if (!limits.memory) {
-      console.log(`SKIP ${label} memory limit: no cgroup for this daemon (an ordinary user on cgroup v1); run as root, or on a cgroup v2 host under a delegated scope`);
-      return;
-    }
     const res = await request(`${d.url}/fn/attacker/memory?mib=600`, { headersTimeout: 60_000 });
     const body = (await res.body.json()) as { code: string; detail: string; limitMiB: number };
     assert.is(res.statusCode, 502);
@@ -223,34 +235,27 @@ function suite(label: string, uid: number | undefined) {
     const logs = await d.cli(['logs', 'attacker', '--invocation', id, '--json']);
     assert.match(logs.stdout, /memory limit of 128 MiB/);
     assert.is((await probe(d, 'attacker', '/')).body, 'original code', 'a new instance serves');
-  });
+  }, memoryLack);
 
   t('a fork bomb stops at the process limit and the host is fine', async () => {
-    const limits = d.info.driver.isolation?.limits ?? {};
     if (uid === undefined) assert.ok(limits.pids, 'the process limit is in force for a root daemon');
-    if (!limits.pids && !limits.processes) {
-      console.log(`SKIP ${label} process limit: neither a pids cgroup nor RLIMIT_NPROC per sandbox for this daemon (an ordinary user on cgroup v1); run as root, or on a cgroup v2 host under a delegated scope`);
-      return;
-    }
     const { body } = await probe(d, 'attacker', '/fork?n=300');
     assert.ok(body.started < 128, `started ${body.started} processes`);
     const health = await request(`${d.url}/healthz`);
     assert.is(health.statusCode, 200);
     await health.body.dump();
-  });
+  }, processLack);
 }
 
-if (!skip) {
-  suite('root daemon', undefined);
-  const rootless = rootlessSkip();
-  reportSkip('test/security/escape.test.ts (ordinary user)', rootless);
-  if (!rootless) suite('daemon as uid 65534', 65534);
-}
+await suite('root daemon', undefined, skip);
+await suite('daemon as uid 65534', 65534, skip ?? rootlessSkip());
 
 /** Why a daemon cannot run as uid 65534 here: it must reach the checkout (dist/, node_modules). */
-function rootlessSkip(): string | null {
+function rootlessSkip(): Lack | null {
   for (let dir = ROOT; dir !== '/'; dir = path.dirname(dir)) {
-    if ((statSync(dir).mode & 0o001) === 0) return `the checkout's folder ${dir} is not searchable by other users: clone it under a world-readable folder (e.g. /srv) to run the rootless escape suite`;
+    if ((statSync(dir).mode & 0o001) === 0) {
+      return lack(`the checkout's folder ${dir} is not searchable by other users, so a daemon as uid 65534 cannot reach dist/ and node_modules`, `git clone . /srv/ignition && cd /srv/ignition && npm install && ${rerun()}`);
+    }
   }
   return null;
 }
