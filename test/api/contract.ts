@@ -35,13 +35,26 @@ export function servedRoutes(app: Hono<any>): Set<string> {
 export interface RouteDiff {
   /** Served by the app, absent from the document. */
   undocumented: string[];
-  /** Documented, not served, and not part of a capability this daemon has not wired yet. */
+  /** Documented and not served, including every route of a capability that serves none of them. */
   unserved: string[];
-  /** Capabilities (x-ignition-capability) of which no operation is served, with their operations. */
+  /**
+   * Capabilities (x-ignition-capability) that serve none of their operations and that the
+   * caller said are off in this daemon's configuration, with their operations.
+   */
   pending: Record<string, string[]>;
 }
 
-export function diffRoutes(doc: OpenApiDocument, app: Hono<any>): RouteDiff {
+/**
+ * Capabilities a daemon serves only in some configurations, with why. Only these may serve
+ * nothing: a documented capability that the composition root forgot to mount is a route the
+ * document promises and the daemon does not serve, so it fails like any other.
+ */
+export const OFF_BY_CONFIGURATION: Record<string, string> = {
+  network: 'served only while host networking is on (the Firecracker driver, IGNITION_NETWORK=auto)',
+};
+
+/** `off`: the capabilities this daemon's configuration turns off (pass `{}` when all are on). */
+export function diffRoutes(doc: OpenApiDocument, app: Hono<any>, off: Record<string, string> = OFF_BY_CONFIGURATION): RouteDiff {
   const served = servedRoutes(app);
   const documented = new Map(listOperations(doc).map((o) => [`${o.method.toUpperCase()} ${o.template}`, o.operation]));
   const undocumented = [...served].filter((r) => !documented.has(r)).sort();
@@ -51,7 +64,7 @@ export function diffRoutes(doc: OpenApiDocument, app: Hono<any>): RouteDiff {
     if (cap) byCapability.set(cap, [...(byCapability.get(cap) ?? []), route]);
   }
   const pending: Record<string, string[]> = {};
-  for (const [cap, routes] of byCapability) if (!routes.some((r) => served.has(r))) pending[cap] = routes;
+  for (const [cap, routes] of byCapability) if (cap in off && !routes.some((r) => served.has(r))) pending[cap] = routes;
   const skipped = new Set(Object.values(pending).flat());
   const unserved = [...documented.keys()].filter((r) => !served.has(r) && !skipped.has(r)).sort();
   return { undocumented, unserved, pending };
