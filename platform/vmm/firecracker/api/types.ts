@@ -1,9 +1,10 @@
 /**
- * Request and response bodies of Firecracker's HTTP API, written by hand from the API contract
- * (`src/firecracker/swagger/firecracker.yaml`, see docs FIRECRACKER.md §2). Field names are the
+ * Request and response bodies of Firecracker's HTTP API as v1.16.1 defines them, written by hand
+ * (docs/FIRECRACKER-DRIVER.md, "Firecracker's API, as v1.16.1 defines it"). Field names are the
  * wire names (snake_case); optional fields are omitted from the JSON when undefined, because
  * `PUT /machine-config` resets every omitted optional field and Firecracker rejects unknown keys.
- * Fields marked "unreleased" exist only after v1.16.1; do not send them to a 1.16.x binary.
+ * Nothing from later versions belongs here: a 1.16.1 binary refuses it. test/firecracker/
+ * api-facts.test.ts compares every body with the recorded v1.16.1 facts.
  */
 
 export interface TokenBucket {
@@ -49,7 +50,8 @@ export interface PartialDrive {
   rate_limiter?: RateLimiter;
 }
 
-export type HugePages = 'None' | 'Transparent' | '2M';
+/** 4 KiB pages or 2 MiB hugetlbfs pages ('Transparent' exists only after 1.16.1). */
+export type HugePages = 'None' | '2M';
 export type CpuTemplate = 'C3' | 'T2' | 'T2S' | 'T2CL' | 'T2A' | 'V1N1' | 'None';
 
 export interface MachineConfiguration {
@@ -173,8 +175,6 @@ export interface SnapshotLoadParams {
   vsock_override?: VsockOverride;
   /** x86_64, since 1.16.0: advance kvmclock by the elapsed wall time. */
   clock_realtime?: boolean;
-  /** Unreleased (after 1.16.1). */
-  huge_pages?: 'Snapshot' | HugePages;
 }
 
 export type InstanceState = 'Not started' | 'Running' | 'Paused';
