@@ -12,6 +12,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startFake, type RunningFake } from '../fakes/firecracker/server.ts';
+import { FAULTS } from './api-facts.ts';
 import { FAKE_BINARY, rawExchange, request, responses, splitResponses } from './support.ts';
 
 const EXACT_204 = 'HTTP/1.1 204 \r\nServer: Firecracker API\r\nConnection: keep-alive\r\n\r\n';
@@ -124,7 +125,7 @@ test('load is refused (not fatal) after a boot resource; both/neither memory bac
     assert.is(await one(sock, put('/machine-config', { vcpu_count: 1, mem_size_mib: 128 })), EXACT_204);
     assert.is(
       fault(await one(sock, put('/snapshot/load', { snapshot_path: 's', mem_backend: { backend_type: 'File', backend_path: 'm' } }))),
-      'Loading a microVM snapshot not allowed after configuring boot-specific resources.',
+      FAULTS.loadAfterBootResource,
     );
     assert.equal(exits, []);
   });
@@ -231,11 +232,22 @@ test('the binary: a stale API socket makes start-up fail', async () => {
   }
 });
 
-test('the binary: writes its log to --log-path and exits after a failed load', async () => {
+test('the binary: a --log-path that cannot be opened ends start-up', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fcb-'));
+  try {
+    const res = await runBinary(['--api-sock', path.join(dir, 'api.sock'), '--log-path', 'no-such-dir/fc.log'], dir);
+    assert.is(res.code, 1);
+    assert.match(res.stderr, /Could not initialize logger: Failed to open target file: No such file or directory \(os error 2\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the binary: creates and writes its log at --log-path and exits after a failed load', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fcb-'));
   try {
     const sock = path.join(dir, 'api.sock');
-    writeFileSync(path.join(dir, 'fc.log'), '');
+    // No file first: Firecracker 1.16.1 creates it.
     const child = spawn(FAKE_BINARY, ['--api-sock', sock, '--id', 'vm-1', '--log-path', 'fc.log', '--level', 'Info'], { cwd: dir, stdio: 'ignore' });
     const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
     while (!existsSync(sock)) await new Promise((r) => setTimeout(r, 20));

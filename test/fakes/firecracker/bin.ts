@@ -7,7 +7,7 @@
  * agent dies with it.
  */
 import { readlinkSync } from 'node:fs';
-import { startFake, delaysFromEnv } from './server.ts';
+import { startFake, delaysFromEnv, StartupError } from './server.ts';
 
 const FLAGS_WITH_VALUE = new Set([
   'api-sock',
@@ -83,8 +83,9 @@ if (fault === 'no-socket') {
       fake.vmm.cleanup();
     });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    process.stderr.write(`Error: FailedToBindSocket(${code ?? err}) on ${apiSock}\n`);
+    // Firecracker exits with the generic error code (1) for either failure.
+    if (err instanceof StartupError) process.stderr.write(`Error: ${err.message}\n`);
+    else process.stderr.write(`Error: FailedToBindSocket(${(err as NodeJS.ErrnoException).code ?? err}) on ${apiSock}\n`);
     process.exit(1);
   }
 }

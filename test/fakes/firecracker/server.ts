@@ -14,10 +14,11 @@
  *    `/snapshot/load` arrives);
  *  - IGNITION_FC_FAKE_AGENT=<file>: a different agent script (default <repo>/dist/agent.mjs).
  */
-import { appendFileSync, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, constants, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startHttpServer, type FakeHttpServer, type RawRequest } from './http.ts';
+import { FakeLog, osError } from './logger.ts';
 import { dispatch } from './routes.ts';
 import { FakeVmm, INSTANT, REALISTIC, type Delays } from './vmm.ts';
 
@@ -46,7 +47,8 @@ export interface RunningFake {
   close(): Promise<void>;
 }
 
-const LEVELS = ['off', 'error', 'warning', 'info', 'debug', 'trace'];
+/** Start-up failed before the API socket was bound (the log or metrics file cannot be opened). */
+export class StartupError extends Error {}
 
 /** Starts a fake Firecracker on `apiSock`; rejects when the socket path is taken. */
 export async function startFake(options: FakeOptions): Promise<RunningFake> {
@@ -54,18 +56,25 @@ export async function startFake(options: FakeOptions): Promise<RunningFake> {
   // Relative paths resolve against the working directory at the time of use, as Firecracker's
   // own open() calls do: a spare VMM's directory is renamed after start (see spares.ts).
   const cwd = options.cwd;
-  const level = LEVELS.indexOf((options.level ?? 'Info').toLowerCase().replace(/^warn$/, 'warning'));
+  const resolve = (p: string) => (cwd ? path.resolve(cwd, p) : p);
+  // Like Firecracker, both files are opened (and created) at start-up, before the API exists, and
+  // a file that cannot be opened ends the process. The log keeps its descriptor, so a renamed
+  // workspace keeps receiving lines.
+  const logger = new FakeLog(id, resolve);
+  try {
+    logger.update({ log_path: options.logPath, level: options.level });
+  } catch (err) {
+    throw new StartupError(`Could not initialize logger: Failed to open target file: ${osError(err)}`);
+  }
+  try {
+    if (options.metricsPath) closeSync(openSync(resolve(options.metricsPath), constants.O_RDWR | constants.O_CREAT));
+  } catch (err) {
+    logger.close();
+    throw new StartupError(`Cannot initialize the metrics system due to bad user input: ${osError(err)}`);
+  }
   reapStalePrivateDirs();
   const privateDir = mkdtempSync(path.join(os.tmpdir(), `fcfake-${process.pid}-`));
-  // Firecracker opens its log file once, at start-up, and keeps the descriptor.
-  let logFd: number | undefined;
-  const log = (lvl: string, message: string) => {
-    if (!options.logPath) return;
-    const n = LEVELS.indexOf(lvl.toLowerCase().replace(/^warn$/, 'warning'));
-    if (n > level || n <= 0) return;
-    logFd ??= openSync(path.resolve(cwd ?? process.cwd(), options.logPath), 'a');
-    appendFileSync(logFd, `${new Date().toISOString()} [${id}:fc_api] ${message}\n`);
-  };
+  const log = (lvl: string, message: string) => logger.write(lvl, message);
   const exit = options.exit ?? ((code: number) => process.exit(code));
   let http: FakeHttpServer | undefined;
   const vmm: FakeVmm = new FakeVmm({
@@ -74,11 +83,12 @@ export async function startFake(options: FakeOptions): Promise<RunningFake> {
     privateDir,
     delays: options.delays ?? INSTANT,
     log,
-    loggerFromCli: Boolean(options.logPath),
+    configureLogger: (c) => logger.update(c),
     metricsPath: options.metricsPath,
     console: (line) => process.stdout.write(`${line}\n`),
     exit: (code, reason) => {
       log(code === 0 ? 'INFO' : 'ERROR', `Firecracker exiting: ${reason}`);
+      logger.close();
       vmm.cleanup();
       void http?.close();
       exit(code, reason);
@@ -121,6 +131,7 @@ export async function startFake(options: FakeOptions): Promise<RunningFake> {
   };
   http = await startHttpServer(options.apiSock, { maxPayload: options.maxPayload ?? 51200, handle, onBytes: options.onBytes, onRejected }).catch(
     (err) => {
+      logger.close();
       vmm.cleanup();
       throw err;
     },
@@ -132,6 +143,7 @@ export async function startFake(options: FakeOptions): Promise<RunningFake> {
     async close() {
       vmm.shutdown();
       vmm.cleanup();
+      logger.close();
       await http!.close();
     },
   };

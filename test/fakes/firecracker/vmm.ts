@@ -1,6 +1,7 @@
 /**
  * The fake Firecracker's VMM: configuration state, the boot phase machine, actions, pause/resume
- * and snapshot create/load, with Firecracker's rules (see docs FIRECRACKER.md §2):
+ * and snapshot create/load, with Firecracker 1.16.1's rules (docs/FIRECRACKER-DRIVER.md, "Firecracker's
+ * API, as v1.16.1 defines it"):
  *  - boot-specific resources (boot-source, drives, net, vsock, machine-config, entropy, balloon)
  *    mark the process as a boot path, after which `PUT /snapshot/load` is refused;
  *  - files named in the API are opened at PUT time, relative to the working directory;
@@ -13,7 +14,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Fault } from './routes.ts';
 import { Guest, VsockMuxer } from './guest.ts';
-import { schemas, validate } from './schema.ts';
+import { osError, type LoggerConfig } from './logger.ts';
 import { readMemoryFile, readStateFile, writeMemoryFile, writeStateFile, type GuestImage, type SnapshotConfig } from './snapshot-file.ts';
 
 export const FAKE_VERSION = '1.16.1';
@@ -40,8 +41,8 @@ export interface FakeVmmOptions {
   delays: Delays;
   /** Appends a line to the Firecracker log (if configured). */
   log: (level: string, message: string) => void;
-  /** True when `--log-path` was given on the command line. */
-  loggerFromCli: boolean;
+  /** `PUT /logger`: reconfigures the log; throws when its file cannot be opened. */
+  configureLogger: (config: LoggerConfig) => void;
   metricsPath?: string;
   /** Ends the process (fatal load error, guest shutdown). */
   exit: (code: number, reason: string) => void;
@@ -61,7 +62,6 @@ export class FakeVmm {
   drives = new Map<string, Record<string, any>>();
   ifaces = new Map<string, Record<string, any>>();
   vsock: { guest_cid: number; uds_path: string } | undefined;
-  logger: Record<string, any> | undefined;
   metrics: Record<string, any> | undefined;
   entropy: Record<string, any> | undefined;
   balloon: Record<string, any> | undefined;
@@ -87,7 +87,6 @@ export class FakeVmm {
     });
     this.muxer = new VsockMuxer(this.guest);
     if (o.metricsPath) this.metrics = { metrics_path: o.metricsPath };
-    if (o.loggerFromCli) this.logger = { from_cli: true };
   }
 
   get started(): boolean {
@@ -133,9 +132,10 @@ export class FakeVmm {
       drives: [...this.drives.values()],
       'boot-source': this.bootSource ?? {},
       'cpu-config': null,
-      logger: this.logger && !this.logger.from_cli ? this.logger : null,
+      // Firecracker 1.16.1 never reports these two, however they were configured.
+      logger: null,
       'machine-config': this.machine,
-      metrics: this.metrics ?? null,
+      metrics: null,
       'mmds-config': null,
       'network-interfaces': [...this.ifaces.values()],
       vsock: this.vsock ?? null,
@@ -182,13 +182,13 @@ export class FakeVmm {
     Object.assign(d, b);
   }
 
+  /** Firecracker 1.16.1's own texts: a client may match them, so they are not paraphrased. */
   #checkMachine(m: Machine) {
     if (m.vcpu_count < 1 || m.vcpu_count > 32 || (m.smt && m.vcpu_count > 1 && m.vcpu_count % 2 === 1)) {
-      throw new Fault('The vCPU number is invalid! The vCPU number can only be 1 or an even number when SMT is enabled.');
+      throw new Fault('Machine config error: The number of vCPUs must be greater than 0, less than 32 and must be 1 or an even number if SMT is enabled.');
     }
-    if (m.mem_size_mib < 1) throw new Fault('The memory size (MiB) is either 0, or not a multiple of the configured page size.');
-    if (m.huge_pages === '2M' && m.mem_size_mib % 2 !== 0) {
-      throw new Fault('The memory size (MiB) is either 0, or not a multiple of the configured page size.');
+    if (m.mem_size_mib < 1 || (m.huge_pages === '2M' && m.mem_size_mib % 2 !== 0)) {
+      throw new Fault('Machine config error: The memory size (MiB) is either 0, or not a multiple of the configured page size.');
     }
   }
 
@@ -239,18 +239,24 @@ export class FakeVmm {
     this.bootPath = true;
   }
 
+  /** Any number of times before boot; a missing file is created (see logger.ts). */
   putLogger(b: Record<string, any>) {
-    if (this.logger) throw new Fault('Logger was already initialized.');
-    if (b.log_path && !existsSync(this.resolve(b.log_path))) {
-      throw new Fault('Failed to open the log file: No such file or directory (os error 2)');
+    try {
+      this.o.configureLogger(b);
+    } catch (err) {
+      throw new Fault(`Logger error: Failed to open target file: ${osError(err)}`);
     }
-    this.logger = b;
   }
 
+  /** Once only, counting `--metrics-path`; a missing file is created. */
   putMetrics(b: Record<string, any>) {
-    if (this.metrics) throw new Fault('Reinitialization of metrics not allowed.');
-    // Created if missing (opened O_NONBLOCK | O_CREAT by Firecracker).
-    appendFileSync(this.resolve(b.metrics_path), '');
+    const refused = 'Metrics error: Cannot initialize the metrics system due to bad user input: ';
+    if (this.metrics) throw new Fault(`${refused}Reinitialization of metrics not allowed.`);
+    try {
+      appendFileSync(this.resolve(b.metrics_path), '');
+    } catch (err) {
+      throw new Fault(`${refused}${osError(err)}`);
+    }
     this.metrics = b;
   }
 
@@ -348,25 +354,20 @@ export class FakeVmm {
   }
 
   async loadSnapshot(b: Record<string, any>) {
-    if (this.bootPath) throw new Fault('Loading a microVM snapshot not allowed after configuring boot-specific resources.');
-    const hasBackend = b.mem_backend !== undefined;
-    const hasFile = b.mem_file_path !== undefined;
+    // Firecracker checks the memory fields while parsing the request, before the boot path.
+    const hasBackend = b.mem_backend != null;
+    const hasFile = b.mem_file_path != null;
     if (hasBackend && hasFile) {
       throw new Fault('An error occurred when deserializing the json body of a request: too many fields: either `mem_backend` or `mem_file_path` exclusively is required.');
     }
     if (!hasBackend && !hasFile) {
       throw new Fault('An error occurred when deserializing the json body of a request: missing field: either `mem_backend` or `mem_file_path` is required.');
     }
-    let backend: Record<string, any>;
-    let overrides: Record<string, any>[];
-    let vsockOverride: Record<string, any> | undefined;
-    try {
-      backend = hasBackend ? validate(schemas.memBackend, b.mem_backend) : { backend_type: 'File', backend_path: b.mem_file_path };
-      overrides = (b.network_overrides ?? []).map((o: unknown) => validate(schemas.networkOverride, o));
-      vsockOverride = b.vsock_override ? validate(schemas.vsockOverride, b.vsock_override) : undefined;
-    } catch (err) {
-      throw new Fault((err as Error).message);
-    }
+    if (this.bootPath) throw new Fault('Load snapshot error: Loading a microVM snapshot not allowed after configuring boot-specific resources.');
+    // The schema has checked the nested bodies already.
+    const backend: Record<string, any> = hasBackend ? b.mem_backend : { backend_type: 'File', backend_path: b.mem_file_path };
+    const overrides: Record<string, any>[] = b.network_overrides ?? [];
+    const vsockOverride: Record<string, any> | undefined = b.vsock_override ?? undefined;
     if (hasFile || b.enable_diff_snapshots !== undefined) this.#deprecation = true;
 
     // From here on every failure is fatal: Firecracker answers 400 and exits.
