@@ -6,13 +6,14 @@
  * it has one (netns.ts), after removing stale
  * sockets (Firecracker fails to bind over a leftover one and never unlinks its own). Readiness is
  * proven: the API socket exists AND a real `GET /` answers, raced against the process exiting,
- * under a deadline. Log and metrics files are created up front (Firecracker's logger wants an
- * existing file) and captured per VM, as is stdout/stderr (the guest serial console). Stop is
+ * under a deadline. Log and metrics files are per VM, created by Firecracker at start-up
+ * (docs/FIRECRACKER-DRIVER.md, "Log and metrics files"), and stdout/stderr (the guest serial
+ * console) is captured per VM too. Stop is
  * graceful first (`SendCtrlAltDel`: Firecracker exits when the guest resets), then SIGTERM, then
  * SIGKILL, each against a deadline; it is idempotent and ignores callers' cancellation, so a VM is
  * never left half-stopped.
  */
-import { accessSync, appendFileSync, chownSync, constants, createWriteStream, existsSync, rmSync, type WriteStream } from 'node:fs';
+import { accessSync, constants, createWriteStream, existsSync, rmSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import type { ExitInfo, OutputLine } from '../port.ts';
 import { FirecrackerClient } from './api/client.ts';
@@ -230,12 +231,8 @@ export async function launchFirecracker(o: LaunchOptions, spawner: Spawner): Pro
   // Firecracker never unlinks its sockets and fails to bind over a stale one.
   rmSync(layout.apiSocket, { force: true });
   rmSync(layout.vsock, { force: true });
-  // The logger wants an existing file; metrics would create theirs, but we want both in place.
-  for (const name of [FILES.log, FILES.metrics]) {
-    const file = path.join(layout.root, name);
-    appendFileSync(file, '');
-    if (o.jailer) chownSync(file, o.jailer.uid, o.jailer.gid);
-  }
+  // Firecracker creates its log and metrics files itself, so none is made here; a jailed one
+  // creates them as the jail's uid, in a root the jailer has handed to that uid.
   const fcArgs = [
     '--api-sock',
     layout.apiSockArg,
