@@ -6,7 +6,7 @@
  * line the stream carries raw guest bytes. The process driver's agent speaks the same handshake on
  * its Unix socket, so this one function serves both drivers.
  *
- * Rules from Firecracker's muxer (see docs FIRECRACKER.md §4):
+ * Rules from Firecracker's muxer (docs/FIRECRACKER-DRIVER.md, "vsock from the host"):
  *  - the command must arrive in ONE write: the muxer reads it non-blocking and drops the
  *    connection on a short first chunk;
  *  - EOF before `OK` means nothing listens on that guest port;

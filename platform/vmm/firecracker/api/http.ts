@@ -4,12 +4,12 @@
  * call, and the translation of every failure into a typed `fc_` error carrying method, path and
  * status.
  *
- * Wire rules enforced here (docs FIRECRACKER.md §3): bodies are always framed by Content-Length
+ * Wire rules enforced here: bodies are always framed by Content-Length
  * (micro-http never decodes chunked bodies); a body larger than the server's payload limit is
  * refused before it is sent, because the server would answer with a transport error and drop every
  * request pipelined behind it; `204` arrives as `HTTP/1.1 204 ` without Content-Length, which
  * undici frames correctly because a 204 never has a body (a read-to-EOF client would hang on the
- * keep-alive connection).
+ * keep-alive connection). The facts: docs/FIRECRACKER-DRIVER.md, "The HTTP layer (micro-http)".
  */
 import net from 'node:net';
 import { Client, errors as undiciErrors } from 'undici';
