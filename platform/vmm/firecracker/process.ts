@@ -221,8 +221,8 @@ export class FirecrackerProcess {
  *
  * Not from the daemon: Node's spawn forks the whole daemon (the kernel copies its page tables with
  * its address space locked, so every thread of it that touches memory waits) and blocks its event
- * loop until the child's exec. For the process driver that cost 11-18 ms of a stalled event loop
- * per start under load (docs/DEPLOYS.md); a VMM spawn is the same fork.
+ * loop until the child's exec; a VMM spawn is the same fork as a sandbox's (spawner.ts says why
+ * the launcher exists).
  */
 export async function launchFirecracker(o: LaunchOptions, spawner: Spawner): Promise<FirecrackerProcess> {
   checkExecutable(o.binary, 'firecracker binary');
