@@ -43,12 +43,24 @@ for (const [template, path_, check] of cases) {
     assert.is(pkg.name, `my-${template}`);
     const t = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...['test/index.test.ts']], { cwd: dir, encoding: 'utf8' });
     assert.is(t.status, 0, t.stdout + t.stderr);
-    assert.match(t.stdout, /# fail 0/);
+    // A test file with no test in it also exits 0 with "# fail 0" (Node 20 even reports the
+    // file itself as one passing test), so count the tests that ran under their own names.
+    const file = path.join(dir, 'test', 'index.test.ts');
+    const ran = [...t.stdout.matchAll(/^ok \d+ - (.+)$/gm)].map((m) => m[1]).filter((name) => name !== file);
+    assert.ok(ran.length > 0, `the template's own test file runs no test:\n${t.stdout}`);
+    const counts = testCounts(t.stdout);
+    assert.equal(counts, { tests: counts.tests, pass: counts.tests, fail: 0, skipped: 0, todo: 0 }, 'every test of the template ran and passed');
     const dep = await d.cli(['deploy', dir]);
     assert.is(dep.code, 0, dep.stderr);
     const res = await request(`${d.url}/fn/my-${template}${path_}`);
     check(await res.body.text(), res.statusCode);
   });
+}
+
+/** The totals node --test prints at the end (`# tests 3`, `# pass 3`, …); a missing one is NaN. */
+function testCounts(stdout: string): Record<'tests' | 'pass' | 'fail' | 'skipped' | 'todo', number> {
+  const count = (label: string) => Number(new RegExp(`^# ${label} (\\d+)$`, 'm').exec(stdout)?.[1] ?? NaN);
+  return { tests: count('tests'), pass: count('pass'), fail: count('fail'), skipped: count('skipped'), todo: count('todo') };
 }
 
 test('init refuses an unknown template and a non-empty directory', async () => {
