@@ -6,17 +6,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { request as httpRequest } from 'node:http';
-import path from 'node:path';
-import { deploy, FIXTURES, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { deploy, sharedDaemon, type TestDaemon } from '../support/daemon.ts';
 
 let d: TestDaemon;
-test.before(async () => {
-  d = await startTestDaemon();
-  await deploy(d, path.join(FIXTURES, 'echo'));
-});
-test.after(async () => {
-  await d?.stop();
-});
+sharedDaemon(test, ['echo'], (daemon) => (d = daemon));
 
 const MiB = 1024 * 1024;
 

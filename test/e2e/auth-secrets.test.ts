@@ -9,17 +9,11 @@ import * as assert from 'uvu/assert';
 import { statSync, readFileSync, cpSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from 'undici';
-import { deploy, FIXTURES, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { deploy, FIXTURES, sharedDaemon, type TestDaemon } from '../support/daemon.ts';
 import { tempDir } from '../support/tmp.ts';
 
 let d: TestDaemon;
-test.before(async () => {
-  d = await startTestDaemon();
-  await deploy(d, path.join(FIXTURES, 'echo'));
-});
-test.after(async () => {
-  await d?.stop();
-});
+sharedDaemon(test, ['echo'], (daemon) => (d = daemon));
 
 test('the admin token file is private, and the API needs it', async () => {
   const st = statSync(path.join(d.dataDir, 'admin.token'));

@@ -11,17 +11,11 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { cpSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from 'undici';
-import { deploy, FIXTURES, runCli, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { deploy, FIXTURES, runCli, sharedDaemon, type TestDaemon } from '../support/daemon.ts';
 import { tempDir } from '../support/tmp.ts';
 
 let d: TestDaemon;
-test.before(async () => {
-  d = await startTestDaemon();
-  await deploy(d, path.join(FIXTURES, 'echo'));
-});
-test.after(async () => {
-  await d?.stop();
-});
+sharedDaemon(test, ['echo'], (daemon) => (d = daemon));
 
 async function seenByEcho(authorization: string): Promise<string | undefined> {
   const r = await request(`${d.url}/fn/echo/`, { headers: { authorization } });

@@ -6,20 +6,13 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import path from 'node:path';
 import { request } from 'undici';
-import { deploy, FIXTURES, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { sharedDaemon, type TestDaemon } from '../support/daemon.ts';
 
 type Cron = { id: string; enabled: boolean; lastFiredAt: string | null; nextAt: string | null };
 
 let d: TestDaemon;
-test.before(async () => {
-  d = await startTestDaemon();
-  await deploy(d, path.join(FIXTURES, 'echo'));
-});
-test.after(async () => {
-  await d?.stop();
-});
+sharedDaemon(test, ['echo'], (daemon) => (d = daemon));
 
 async function cli(...args: string[]) {
   const r = await d.cli(args);

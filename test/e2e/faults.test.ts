@@ -9,18 +9,11 @@ import path from 'node:path';
 import { cpSync, writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
-import { deploy, FIXTURES, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { deploy, FIXTURES, sharedDaemon, type TestDaemon } from '../support/daemon.ts';
 import { tempDir } from '../support/tmp.ts';
 
 let d: TestDaemon;
-
-test.before(async () => {
-  d = await startTestDaemon();
-  await deploy(d, path.join(FIXTURES, 'echo'));
-});
-test.after(async () => {
-  await d?.stop();
-});
+sharedDaemon(test, ['echo'], (daemon) => (d = daemon));
 
 async function problem(url: string, init: Parameters<typeof request>[1] = {}) {
   const res = await request(url, init);

@@ -5,18 +5,11 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import path from 'node:path';
 import { request } from 'undici';
-import { deploy, FIXTURES, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { sharedDaemon, type TestDaemon } from '../support/daemon.ts';
 
 let d: TestDaemon;
-test.before(async () => {
-  d = await startTestDaemon();
-  await deploy(d, path.join(FIXTURES, 'echo'));
-});
-test.after(async () => {
-  await d?.stop();
-});
+sharedDaemon(test, ['echo'], (daemon) => (d = daemon));
 
 async function status(url: string, method = 'GET'): Promise<number> {
   const r = await request(url, { method });

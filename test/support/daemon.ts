@@ -83,6 +83,22 @@ export function runCli(args: string[], opts: { input?: string; cwd?: string; env
 }
 
 /** Deploys a fixture or example directory through the real CLI; throws with its output on failure. */
+/**
+ * A daemon shared by a test file's tests: started in the suite's before hook with the named
+ * fixtures (folders of FIXTURES) deployed, handed to `use`, and stopped in its after hook.
+ */
+export function sharedDaemon(suite: { before(fn: () => Promise<void>): void; after(fn: () => Promise<void>): void }, fixtures: string[], use: (d: TestDaemon) => void): void {
+  let daemon: TestDaemon | undefined;
+  suite.before(async () => {
+    daemon = await startTestDaemon();
+    for (const name of fixtures) await deploy(daemon, path.join(FIXTURES, name));
+    use(daemon);
+  });
+  suite.after(async () => {
+    await daemon?.stop();
+  });
+}
+
 export async function deploy(d: TestDaemon, dir: string, extra: string[] = []): Promise<{ function: string; version: { id: string; seq: number }; created: boolean; url: string }> {
   const r = await d.cli(['deploy', dir, '--json', ...extra]);
   if (r.code !== 0) throw new Error(`deploy ${dir} failed (${r.code}): ${r.stderr}`);
