@@ -37,8 +37,6 @@ import { AsyncService, asyncMigrations, asyncRoutes } from './async/index.ts';
 import { invokeBuffered } from './functions/buffered.ts';
 import { openapiRoutes } from './api/openapi/route.ts';
 import { vmRoutes } from './vms/routes.ts';
-import { FirecrackerDriver } from './vmm/firecracker/driver.ts';
-import { ProcessDriver } from './vmm/process/driver.ts';
 
 export interface Daemon {
   url: string;
@@ -117,12 +115,7 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
       for (const state of ['idle', 'busy', 'starting'] as const) metrics.instances.set({ function: fn, state }, a[state]);
       metrics.queueDepth.set({ function: fn }, a.queued);
     }
-    if (driver instanceof ProcessDriver && driver.spares) metrics.vmmSpares.set({ kind: 'process' }, driver.spares.size);
-    if (driver instanceof FirecrackerDriver && driver.spares) {
-      const network = driver.spares.networkSize;
-      metrics.vmmSpares.set({ kind: 'plain' }, driver.spares.size - network);
-      metrics.vmmSpares.set({ kind: 'network' }, network);
-    }
+    for (const [kind, n] of Object.entries(driver.stats().spares)) metrics.vmmSpares.set({ kind }, n);
   });
   const vms = new VmService({ driver, registry, records, logs, logger, workspacesDir });
   const asyncService = AsyncService.open({

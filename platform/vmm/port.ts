@@ -170,6 +170,18 @@ export interface MachineDriver {
    * next, and a replacement's start then would disturb the requests of both.
    */
   holdSpares?(): () => void;
+  /**
+   * Live fork of a running machine into `count` clones, the source running on. Present exactly
+   * when `capabilities.fork` is true; callers check the method, never the driver's class.
+   */
+  fork?(source: Machine, options: { count: number }): Promise<{ clones: Machine[] }>;
+  /** What the driver keeps besides machines, for /metrics: spares ready, by kind. */
+  stats(): DriverStats;
   /** Stops every machine this driver started. */
   close(): Promise<void>;
+}
+
+export interface DriverStats {
+  /** Spare machines ready, by kind (`process`; `plain`, `network`): empty without spares. */
+  spares: Record<string, number>;
 }

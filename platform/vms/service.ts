@@ -45,11 +45,6 @@ interface Live {
   source: string | null;
 }
 
-/** Forking capability of drivers that have it (the Firecracker driver). */
-interface Forking {
-  fork(source: Machine, options: { count: number }): Promise<{ clones: Machine[] }>;
-}
-
 export class VmService {
   private readonly live = new Map<string, Live>();
   /** Name → id, for every VM record (running or not): names outlive a daemon restart. */
@@ -201,10 +196,11 @@ export class VmService {
 
   async fork(ref: string, count: number) {
     const live = this.running(ref);
-    if (!this.deps.driver.capabilities.fork) throw Unsupported(`the ${this.deps.driver.name} driver cannot fork a running machine`, { phase: 'snapshot' });
+    const driver = this.deps.driver;
+    if (!driver.fork) throw Unsupported(`the ${driver.name} driver cannot fork a running machine`, { phase: 'snapshot' });
     if (!Number.isInteger(count) || count < 1 || count > 1000) throw BadRequest(`fork count must be an integer from 1 to 1000 (got ${count})`, { data: { count } });
     await live.client.close();
-    const { clones } = await (this.deps.driver as unknown as Forking).fork(live.machine, { count });
+    const { clones } = await driver.fork(live.machine, { count });
     this.live.set(live.machine.id, { ...live, client: new AgentClient(live.machine) });
     return clones.map((m) => {
       this.deps.records.insert({ id: m.id, driver: this.deps.driver.name, role: 'vm', workspace: m.workspace, state: m.state, pid: m.pid });

@@ -11,7 +11,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { BootSpec, DriverCapabilities, Machine, MachineDriver, RestoreSpec, SnapshotFiles } from '../port.ts';
+import type { BootSpec, DriverCapabilities, DriverStats, Machine, MachineDriver, RestoreSpec, SnapshotFiles } from '../port.ts';
 import { runBoot } from './boot.ts';
 import { reflinkWorks } from './disk.ts';
 import { FcInvalidState } from './errors.ts';
@@ -87,6 +87,12 @@ export class FirecrackerDriver implements MachineDriver {
 
   boot(spec: BootSpec): Promise<FirecrackerMachine> {
     return this.#create(spec, runBoot);
+  }
+
+  stats(): DriverStats {
+    if (!this.spares) return { spares: {} };
+    const network = this.spares.networkSize;
+    return { spares: { plain: this.spares.size - network, network } };
   }
 
   /** Restores `spec.snapshot`; spares made from now on hold a clone of its disk (see spares.ts). */

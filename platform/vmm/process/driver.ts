@@ -30,7 +30,7 @@ import { silentLogger } from '../../log.ts';
 import { connectVsock } from '../../guest/vsock.ts';
 import { READY_LINE } from '../../../agent/protocol.ts';
 import { MachineInvalidState, MachineNotRunning, MachineStartFailed } from '../errors.ts';
-import type { BootSpec, DriverCapabilities, IsolationReport, ExitInfo, Machine, MachineDriver, MachinePriority, MachineState, OutputLine, RestoreSpec, SnapshotFiles, StepTiming } from '../port.ts';
+import type { BootSpec, DriverCapabilities, DriverStats, IsolationReport, ExitInfo, Machine, MachineDriver, MachinePriority, MachineState, OutputLine, RestoreSpec, SnapshotFiles, StepTiming } from '../port.ts';
 import { deepChildPids, deepMainThreadChildPids, readStat } from './procfs.ts';
 import { StartPacer } from './pacer.ts';
 import { BACKGROUND_NICE, findNewSession, lowerForExit, hasAutogroups, hostCanRaiseNice, niceOf, setAutogroupNice, setTreeNice } from './priority.ts';
@@ -240,6 +240,10 @@ export class ProcessDriver implements MachineDriver {
 
   restore(spec: RestoreSpec): Promise<Machine> {
     return this.start('restore', spec, spec.snapshot.bundle ?? spec.bundle, spec.snapshot.sourcemap);
+  }
+
+  stats(): DriverStats {
+    return { spares: this.spares ? { process: this.spares.size } : {} };
   }
 
   holdSpares(): () => void {
