@@ -1,13 +1,13 @@
 /**
  * Benchmark 8, network and guest: network slot set-up and teardown with and without the pool,
- * and kernel memory per slot (platform/network/bench.ts: needs root, and works inside private
+ * and kernel memory per slot (measure/network.ts: needs root, and works inside private
  * namespaces it creates, never on the host's own links); the agent's start-up to ready as a plain
  * process and, when IGNITION_BENCH_IMAGE names a built base image, that image's size
- * (platform/image/bench.ts).
+ * (measure/image.ts).
  */
 import { existsSync } from 'node:fs';
-import { benchNetwork, type BenchNetworkResult } from '../../platform/network/bench.ts';
-import { measureAgentStartup, measureImageSize } from '../../platform/image/bench.ts';
+import { benchNetwork, type BenchNetworkResult } from './measure/network.ts';
+import { measureAgentStartup, measureImageSize } from './measure/image.ts';
 import { AGENT } from './lib/servers.ts';
 import { fmt, mib, ms } from './lib/stats.ts';
 import type { BenchContext, BenchResult, Table } from './lib/types.ts';

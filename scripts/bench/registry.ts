@@ -3,13 +3,13 @@
  * measured in the same call (a one-pass import cannot beat hashing), disk used by 1, 10 and 100
  * forks of one golden snapshot, and push/pull throughput to a real OCI registry (Debian's
  * docker-registry on 127.0.0.1 with a temp filesystem store, stopped at the end). The
- * measurements themselves are platform/registry/bench.ts; this module runs them and reports.
+ * measurements themselves are measure/registry.ts; this module runs them and reports.
  */
 import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { closeSync, fsyncSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { benchRegistry, type BenchRegistryResult } from '../../platform/registry/bench.ts';
+import { benchRegistry, type BenchRegistryResult } from './measure/registry.ts';
 import { startDistribution, type RunningRegistry } from '../../test/registry/distribution.ts';
 import { fmt, mib, ratio } from './lib/stats.ts';
 const MiB = 1024 * 1024;

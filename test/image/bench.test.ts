@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import path from 'node:path';
-import { measureAgentStartup, measureImageSize } from '../../platform/image/bench.ts';
+import { measureAgentStartup, measureImageSize } from '../../scripts/bench/measure/image.ts';
 import { buildBaseImage } from '../../platform/image/index.ts';
 import { needs, reportSkip } from '../support/needs.ts';
 import { agentBundle, tempDir } from './support.ts';

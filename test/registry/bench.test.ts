@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdirSync, rmSync } from 'node:fs';
-import { benchRegistry } from '../../platform/registry/bench.ts';
+import { benchRegistry } from '../../scripts/bench/measure/registry.ts';
 import { tempDir } from './helpers.ts';
 
 test('benchRegistry reports rates and fork disk use, and cleans up after itself', async () => {

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { NetworkService } from './service.ts';
+import { NetworkService } from '../../../platform/network/service.ts';
 
 export interface BenchNetworkOptions {
   /** Slots created per phase (and for the memory measurement). Default 20. */

@@ -8,9 +8,9 @@
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { openDatabase } from '../store/db.ts';
-import { Registry } from './registry.ts';
-import { registryMigrations } from './schema.ts';
+import { openDatabase } from '../../../platform/store/db.ts';
+import { Registry } from '../../../platform/registry/registry.ts';
+import { registryMigrations } from '../../../platform/registry/schema.ts';
 
 export interface BenchRegistryOptions {
   /** File sizes to import, in MiB (default [128, 1024]). */
