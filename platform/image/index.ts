@@ -1,6 +1,6 @@
 /**
  * Base images for microVMs: a minimal ext4 root filesystem with a pinned Node, the agent bundle,
- * the AF_VSOCK addon and a static init as PID 1, built without root. The lead's registry imports
+ * the AF_VSOCK addon and a static init as PID 1, built without root. The registry imports
  * the result under its digest as a base image. Layout and boot sequence: docs/GUEST.md.
  */
 export { buildBaseImage, DEFAULT_EPOCH, type BaseImage, type BuildBaseImageOptions } from './build.ts';
