@@ -101,9 +101,10 @@ async function sandboxChecks(bwrap: string | null): Promise<Check[]> {
   const { fileURLToPath } = await import('node:url');
   const { probeSandbox } = await import('../../vmm/process/sandbox.ts');
   const { SandboxCgroups } = await import('../../vmm/process/cgroups.ts');
+  const { SANDBOX_UID_BASE } = await import('../../vmm/process/uids.ts');
   const checks: Check[] = [];
   if (bwrap) {
-    const uid = process.getuid?.() === 0 ? 1_800_000_000 : undefined;
+    const uid = process.getuid?.() === 0 ? SANDBOX_UID_BASE : undefined;
     const probe = probeSandbox(bwrap, process.execPath, { uid, gid: uid });
     checks.push(
       probe

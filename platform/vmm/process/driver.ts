@@ -37,6 +37,7 @@ import { BACKGROUND_NICE, findNewSession, lowerForExit, hasAutogroups, hostCanRa
 import { findBwrap, probeSandbox, sandboxCommand, TASK_DIR, type SandboxMode } from './sandbox.ts';
 import { SandboxCgroups, type SandboxCgroup } from './cgroups.ts';
 import { SandboxUids } from './uids.ts';
+import { findTool } from '../../image/tools.ts';
 import { RegistryDigestMismatch } from '../../registry/errors.ts';
 import { Spawner, type SpawnCommand, type SpawnedChild } from '../spawner.ts';
 import { ProcessSpares, type SpareShape } from './spares.ts';
@@ -168,7 +169,7 @@ export class ProcessDriver implements MachineDriver {
       missing.push({ what: 'cgroup limits (memory, processes, CPU weight)', fix: cgroups.fix });
       this.logger.warn('no cgroup for sandboxes: memory, process and CPU limits are not in force', { reason: cgroups.reason, fix: cgroups.fix });
     }
-    this.prlimit = findBinary('prlimit');
+    this.prlimit = findTool('prlimit');
     if (!this.prlimit) missing.push({ what: 'open file and process rlimits', fix: 'apt-get install -y util-linux' });
     const support = this.cgroups?.support;
     this.isolation = {
@@ -521,24 +522,13 @@ function privateCopy(src: string, dst: string) {
   chmodSync(dst, 0o444);
 }
 
-function findBinary(name: string): string | null {
-  for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin']) {
-    const p = path.join(dir, name);
-    if (existsSync(p)) return p;
-  }
-  return null;
-}
-
 class ProcessMachine implements Machine {
   readonly driver = 'process' as const;
   id: string;
   /** On the host; an adopted spare's directory is renamed to it. */
   workspace: string;
-  /**
-   * The workspace as a sandboxed agent sees it: bwrap's bind keeps the path it was started with.
-   * Unset without a sandbox, where the agent sees the host's path (`workspace`).
-   */
-  private readonly boundWorkspace: string | undefined;
+  /** Under bwrap: the agent sees its bundle at TASK_DIR, not at the host's path. */
+  private readonly sandboxed: boolean;
   state: MachineState = 'starting';
   exited!: Promise<ExitInfo>;
   private child: SpawnedChild | undefined;
@@ -568,7 +558,7 @@ class ProcessMachine implements Machine {
   ) {
     this.id = spec.id;
     this.workspace = spec.workspace;
-    this.boundWorkspace = sandboxed ? spec.workspace : undefined;
+    this.sandboxed = sandboxed;
     this.memoryMiB = spec.memoryMiB;
     if (spec.onOutput) this.listeners.add(spec.onOutput);
   }
@@ -589,7 +579,7 @@ class ProcessMachine implements Machine {
    * fails to load or warm fails the start with the agent's code, as on a cold start.
    */
   async load(env: Record<string, string>, timeoutMs: number) {
-    const file = this.boundWorkspace !== undefined ? path.join(TASK_DIR, 'function.mjs') : path.join(this.workspace, 'fn', 'function.mjs');
+    const file = this.sandboxed ? path.join(TASK_DIR, 'function.mjs') : path.join(this.workspace, 'fn', 'function.mjs');
     let res: { status: number; body: { code?: string; detail?: string } | undefined };
     try {
       res = await agentRequest(this, 'PUT', AgentPaths.function, { path: file, env, warmup: true }, timeoutMs);
@@ -795,7 +785,7 @@ class ProcessMachine implements Machine {
     const pid = this.child?.pid;
     if (!pid) return;
     for (const p of deepChildPids(pid)) tryKill(p, sig);
-    if (!options.sparingSandbox || this.boundWorkspace === undefined) tryKill(pid, sig);
+    if (!options.sparingSandbox || !this.sandboxed) tryKill(pid, sig);
   }
 
   async stop(options: { graceMs?: number } = {}) {
