@@ -7,7 +7,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { parseHostCpu } from '../vmm/process/pacer.ts';
 
 /** The port: idle CPUs (0 … CPU count) over the last moments, or null when unknown. */
 export interface HostCpu {
@@ -22,6 +21,13 @@ const SAMPLE_MS = 250;
 interface Reading {
   idle: number;
   total: number;
+}
+
+/** Parses the first line of /proc/stat into busy and total ticks (idle and iowait are not busy). Pure. */
+export function parseHostCpu(text: string): { busy: number; total: number } {
+  const f = text.slice(0, text.indexOf('\n')).trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total };
 }
 
 /** Parses the first line of /proc/stat into idle (idle + iowait) and total ticks. Pure. */

@@ -82,7 +82,6 @@ export function selectDriver(
       logger: opts.logger,
       onStep: opts.onStep,
       spares: config.processSpares,
-      spareWarmUp: config.agentWarmUp,
       workspacesDir: opts.workspacesDir,
       spareShape: { memoryMiB: config.functions.memoryMiB, network: false },
       // Written by the build beside the agent (scripts/build.ts, process/seccomp/).

@@ -20,11 +20,6 @@
  * follows the daemon, since when the channel closes (the daemon exited or was killed) it kills
  * every child it started (the whole process group of one started as a session) and exits.
  * Signals need no launcher: they go by pid.
- *
- * A spawn still costs its parent: about 5 ms of CPU for a Node process's fork here, more on a busy
- * host. A command with a `nice` value is therefore spawned while the launcher's main thread runs at
- * that value, so the fork, the child's way to execve and everything the child starts run at the
- * lower priority from the first instruction, with no nice(1) to exec in between.
  */
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
@@ -35,14 +30,11 @@ export interface SpawnCommand {
   args: string[];
   env: Record<string, string>;
   cwd: string;
-  /** Nice value to start at (0, the default, is the daemon's own priority). */
-  nice?: number;
   /**
-   * Start the command as a session of its own (setsid() before the exec: no controlling terminal,
-   * so a sandboxed process cannot push input into the daemon's terminal), and, with a `nice`
-   * here, give that session's autogroup the value as soon as the spawn returns.
+   * Start the command as a session of its own (setsid() before the exec): no controlling terminal,
+   * so a sandboxed process cannot push input into the daemon's terminal.
    */
-  session?: { nice?: number };
+  session?: boolean;
   /**
    * Cgroups to start in (one per cgroup v1 hierarchy, one on v2; see process/cgroups.ts): `procs`
    * is the group's cgroup.procs file, `home` that of the launcher's own group, to go back to
@@ -96,24 +88,15 @@ type FromLauncher =
   | { id: number; type: 'exit'; code: number | null; signal: NodeJS.Signals | null }
   | { id: number; type: 'error'; message: string };
 
-// Plain JavaScript run by `node -e` (so the launcher needs no file of its own in dist/). On Linux a
-// nice value belongs to a thread, and a forked child inherits the forking thread's: the launcher's
-// main thread takes a command's value for the spawn (the fork runs at it, and the child starts at
-// it) and goes back to 0 after it. Raising it back needs what the daemon's own check found
-// (priority.ts, hostCanRaiseNice), and the daemon asks for a value only then; should it still
-// fail, that spawn and every later one fail with the reason rather than start at the lower value.
+// Plain JavaScript run by `node -e` (so the launcher needs no file of its own in dist/).
 //
-// A command with a `cgroup` is spawned the same way: the launcher moves itself into the cgroup for
-// the spawn and back after it (a move costs tens of microseconds here), so the fork happens inside
-// it and the child is in it from its first instruction.
+// A command with `cgroups` is spawned from inside them: the launcher moves itself into the groups
+// for the spawn and back after it (a move costs tens of microseconds), so the fork happens inside
+// and the child is in them from its first instruction. Should the way back fail, that spawn and
+// every later one fail with the reason rather than start children in the wrong group.
 //
 // A command with a `session` is spawned detached (libuv calls setsid() in the child before the
-// exec). Under autogroup scheduling a new session is a new group at nice 0 that competes at full
-// weight with the daemon's, whatever its threads' nice values: a sandbox's Node starting up ran
-// 9.8 ms straight on a core while the load generator waited 10.6 ms for it (perf sched). libuv's
-// spawn returns only once the child has exec'd, so the session exists by then and its autogroup
-// is set right away, from here, within microseconds of the exec rather than after the daemon's
-// next look at /proc.
+// exec).
 //
 // Descriptors (\`fds\`) are opened right before the spawn and closed right after it: the child
 // holds its own copies. A listening socket is bound under a temporary name and renamed into place
@@ -121,7 +104,6 @@ type FromLauncher =
 // (libuv does that for a listening pipe), and the socket must outlive that close.
 const LAUNCHER_SOURCE = `
 const { spawn } = require('node:child_process');
-const { setPriority } = require('node:os');
 const { writeFileSync, openSync, closeSync, renameSync, rmSync, constants } = require('node:fs');
 const net = require('node:net');
 process.title = 'ignition-launcher';
@@ -159,23 +141,14 @@ process.on('message', (m) => {
         opened.push(fd);
       }
     }
-    if (m.nice) setPriority(0, m.nice);
     try {
-      // The same for cgroups: the fork happens inside them, so the child is in them from the start.
-      // (Inside the try: a move that fails still sets the nice value back.)
+      // Inside the try: a move that fails half-way still goes back from the groups it entered.
       for (const g of m.cgroups || []) { writeFileSync(g.procs, String(process.pid)); moved++; }
       const options = { env: m.env, cwd: m.cwd, stdio: ['ignore', 'pipe', 'pipe', ...opened], detached: !!m.session };
       if (m.uid !== undefined) options.uid = m.uid;
       if (m.gid !== undefined) options.gid = m.gid;
       child = spawn(m.file, m.args, options);
-      if (m.session && m.session.nice && child.pid) {
-        // No autogroups (a kernel without them): nothing to set, the threads' nice values rank it.
-        try { writeFileSync('/proc/' + child.pid + '/autogroup', String(m.session.nice)); } catch {}
-      }
     } finally {
-      if (m.nice) {
-        try { setPriority(0, 0); } catch (err) { stuck = new Error('the process launcher cannot return to nice 0: ' + err.message); throw stuck; }
-      }
       for (const g of (m.cgroups || []).slice(0, moved)) {
         try { writeFileSync(g.home, String(process.pid)); } catch (err) { stuck = new Error('the process launcher cannot leave its start cgroup: ' + err.message); throw stuck; }
       }

@@ -18,7 +18,7 @@ import { bundleHello, deployCode, fnTarget, instances, sparesReady, startDaemon,
 import { fmt, median, ms, ratio, sleep, summarize, type Summary } from './lib/stats.ts';
 import { goal, type BenchContext, type BenchResult, type Goal } from './lib/types.ts';
 import { bundleFunction } from '../../platform/functions/bundle.ts';
-import { parseHostCpu } from '../../platform/vmm/process/pacer.ts';
+import { parseHostCpu } from '../../platform/functions/host-cpu.ts';
 import { FIXTURES as TEST_FIXTURES } from '../../test/support/daemon.ts';
 import nodePath from 'node:path';
 

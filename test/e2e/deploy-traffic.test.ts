@@ -7,7 +7,8 @@
  *   priority (nothing to protect). The build machine is the daemon's spare sandbox, adopted
  *   (platform/vmm/process/spares.ts): it takes the deploy's priority. The new version's warmup() is held by a gate file
  *   (test/fixtures/functions/gated-warmup), so the deploy is looked at while it is still building;
- *   priorities are read from /proc (each thread's `nice` and the sandbox session's autogroup).
+ *   priorities are read from the cgroup of each process (`cpu.idle`, platform/vmm/process/cpu-policy.ts)
+ *   where the daemon's policy uses idle groups, and skipped with the reason where it is plain.
  * - Slow start: a deploy under traffic moves it gradually (both versions answer while the deploy
  *   runs), fails no request, and once it has answered only the new version serves.
  */
@@ -16,17 +17,23 @@ import * as assert from 'uvu/assert';
 import { readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from 'undici';
-import { childPids, deepChildPids, readStat, threadIds } from '../../platform/vmm/process/procfs.ts';
-import { BACKGROUND_NICE, hasAutogroups, hostCanRaiseNice, readAutogroupNice } from '../../platform/vmm/process/priority.ts';
+import { childPids, deepChildPids, threadIds } from '../../platform/vmm/process/procfs.ts';
+import { cpuIdle, readStat } from '../support/procstat.ts';
 import { findBwrap } from '../../platform/vmm/process/sandbox.ts';
 import { SPARE_PREFIX } from '../../platform/vmm/process/spares.ts';
 import { deploy, FIXTURES, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { ProcessDriver } from '../../platform/vmm/process/driver.ts';
+import { rerun } from '../support/needs.ts';
+import { lack, skipUnless } from '../support/skip.ts';
 
 const FIXTURE = path.join(FIXTURES, 'gated-warmup');
-// The daemon runs as this test's user, so what it may do with priorities is what this process may.
-const threads = hostCanRaiseNice();
-const session = Boolean(findBwrap()) && hasAutogroups();
-if (!threads) console.log('test/e2e/deploy-priority.test.ts: thread nice values are not lowered for this user (no CAP_SYS_NICE, RLIMIT_NICE < 20); only the session autogroup is checked');
+// The daemon runs as this test's user: a driver made here has the policy the daemon's has.
+const probe = new ProcessDriver({ agentPath: '/nonexistent', sandbox: 'auto' });
+const idleLack =
+  probe.cpuPolicy.name === 'idle'
+    ? null
+    : lack('the daemon\'s CPU policy is plain here: no cgroup per sandbox, or no cpu.idle (ignition doctor says why)', process.getuid?.() === 0 ? `systemd-run --scope -p Delegate=yes ${rerun()}` : rerun(true));
+await probe.close();
 
 let d: TestDaemon;
 test.before(async () => {
@@ -36,14 +43,9 @@ test.after(async () => {
   await d?.stop();
 });
 
-/** Thread nice values of every process under `pid`, and the autogroup nice of its own session. */
-function priorities(pid: number): { nice: number[]; autogroup: number[] } {
-  const daemonSession = readStat(d.child.pid!)!.session;
-  const tree = [pid, ...deepChildPids(pid)];
-  return {
-    nice: tree.flatMap((p) => threadIds(p).map((tid) => readStat(p, tid)?.nice ?? NaN)),
-    autogroup: tree.filter((p) => readStat(p)?.session !== daemonSession).map((p) => readAutogroupNice(p)!),
-  };
+/** cpu.idle of the cgroup of every process of the sandbox `pid` (one value when they share it). */
+function idle(pid: number): string[] {
+  return [...new Set([pid, ...deepChildPids(pid)].map((p) => cpuIdle(p) ?? 'none'))];
 }
 
 /** A sandbox kept spare (platform/vmm/process/spares.ts): its working directory says so. */
@@ -91,16 +93,14 @@ async function heldDeploy(env: string, serving: number[]) {
   return { build: build!, release };
 }
 
-test('with no traffic on the daemon, a deploy builds at normal priority', async () => {
+skipUnless(idleLack)('with no traffic on the daemon, a deploy builds at normal priority', async () => {
   await deploy(d, FIXTURE, ['--name', 'gated']);
   const { build, release } = await heldDeploy('GATE=1', await instancePids('gated'));
-  const during = priorities(build);
-  assert.ok(during.nice.every((n) => n === 0), `build machine threads: nice ${during.nice.join(',')}`);
-  if (session) assert.equal([...new Set(during.autogroup)], [0]);
+  assert.equal(idle(build), ['0'], 'the build sandbox\'s cgroup is not idle');
   assert.is((await release()).version.seq, 2);
 });
 
-test('under traffic the build machine runs at background priority, serving instances at normal; adopted, it is raised', async () => {
+skipUnless(idleLack)('under traffic the build machine runs at background priority, serving instances at normal; adopted, it is raised', async () => {
   const [serving] = await instancePids('gated');
   assert.ok(serving, 'the function has a serving instance');
   let stop = false;
@@ -112,21 +112,13 @@ test('under traffic the build machine runs at background priority, serving insta
     await (await request(`${d.url}/fn/gated/`)).body.dump();
     const { build, release } = await heldDeploy('GATE=2', [serving]);
     // Its agent is loaded and waiting in warmup(): the deploy is in its build phase.
-    const during = priorities(build);
-    const want = threads ? BACKGROUND_NICE : 0;
-    assert.ok(during.nice.every((n) => n === want), `build machine threads: nice ${during.nice.join(',')}, want ${want}`);
-    if (session) assert.equal([...new Set(during.autogroup)], [BACKGROUND_NICE], 'the build sandbox session');
-    const other = priorities(serving);
-    assert.ok(other.nice.every((n) => n === 0), `serving instance threads: nice ${other.nice.join(',')}`);
-    if (session) assert.equal([...new Set(other.autogroup)], [0], 'the serving sandbox session');
+    assert.equal(idle(build), ['1'], 'the build sandbox, its whole tree, is in an idle cgroup');
+    assert.equal(idle(serving), ['0'], 'the serving sandbox is not');
 
     assert.is((await release()).version.seq, 3);
     const pids = await instancePids('gated');
     assert.ok(pids.includes(build), `the build machine ${build} was adopted (instances: ${pids.join(', ')})`);
-    const after = priorities(build);
-    assert.ok(after.nice.every((n) => n === 0), `adopted build machine threads: nice ${after.nice.join(',')}`);
-    if (session) assert.equal([...new Set(after.autogroup)], [0]);
-    assert.not.ok(deepChildPids(build).some((p) => readStat(p)?.state === 'T'), 'no process of it is left stopped');
+    assert.equal(idle(build), ['0'], 'the adopted build sandbox is raised');
   } finally {
     stop = true;
     await traffic;

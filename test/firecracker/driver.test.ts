@@ -13,7 +13,7 @@ import { FirecrackerDriver } from '../../platform/vmm/firecracker/driver.ts';
 import { machineContract } from './contract.ts';
 import { AGENT_BUILT, AGENT_FIX, bootSpec, FAKE_BINARY, makeAssets, rawExchange, readTrace, settleProcesses } from './support.ts';
 import { reportSkip } from '../support/needs.ts';
-import { readStat } from '../../platform/vmm/process/procfs.ts';
+import { readStat } from '../support/procstat.ts';
 
 const skip = AGENT_BUILT ? null : AGENT_FIX;
 reportSkip('test/firecracker/driver.test.ts', skip);

@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildSync } from 'esbuild';
 import { SandboxCgroups, type SandboxCgroup } from '../../platform/vmm/process/cgroups.ts';
-import { readStat } from '../../platform/vmm/process/procfs.ts';
+import { readStat } from '../support/procstat.ts';
 import { needs, reportSkip } from '../support/needs.ts';
 
 const FILE = 'test/unit/process-cgroups.test.ts';

@@ -9,8 +9,7 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Spawner, type SpawnedChild } from '../../platform/vmm/spawner.ts';
-import { readStat } from '../../platform/vmm/process/procfs.ts';
-import { hasAutogroups, hostCanRaiseNice, readAutogroupNice } from '../../platform/vmm/process/priority.ts';
+import { readStat } from '../support/procstat.ts';
 import { ROOT } from '../support/daemon.ts';
 import { missing, rerun } from '../support/needs.ts';
 import { lack, skipUnless } from '../support/skip.ts';
@@ -68,39 +67,15 @@ test('a child is started by the launcher, and its output and exit come back', as
   }
 });
 
-const niceLack = hostCanRaiseNice()
-  ? null
-  : lack('this process may not raise a nice value back to 0 (needs CAP_SYS_NICE or RLIMIT_NICE 20), so the driver never asks for one', rerun(true));
-skipUnless(niceLack)('a command with a nice value starts at it from its first instruction, and the launcher goes back to 0', async () => {
-  const spawner = new Spawner();
-  try {
-    // Each child reports its own nice value (field 19 of its stat) as its first act.
-    const report = { file: '/bin/sh', args: ['-c', 'cut -d" " -f19 /proc/self/stat'], env, cwd: '/' };
-    const niced = spawner.spawn({ ...report, nice: 10 });
-    const [nicedOut] = await Promise.all([collect(niced, 'stdout'), once(niced, 'exit')]);
-    const plain = spawner.spawn(report);
-    const [plainOut] = await Promise.all([collect(plain, 'stdout'), once(plain, 'exit')]);
-    assert.is(nicedOut.trim(), '10');
-    assert.is(plainOut.trim(), '0', 'a later spawn without one starts at 0');
-    assert.is(readStat(spawner.pid!)?.nice, 0, "the launcher's main thread is back at 0");
-  } finally {
-    await spawner.close();
-  }
-});
-
-test('a command with a session is a session of its own, its autogroup set by the time its pid is known', async () => {
+test('a command with a session is a session of its own', async () => {
   const spawner = new Spawner();
   try {
     const own = readStat(process.pid)!.session;
-    const child = spawner.spawn({ file: '/bin/sleep', args: ['30'], env, cwd: '/', session: { nice: 10 } });
+    const child = spawner.spawn({ file: '/bin/sleep', args: ['30'], env, cwd: '/', session: true });
     await child.spawned;
     const st = readStat(child.pid!)!;
     assert.is(st.session, child.pid, 'the child leads a new session (setsid before its exec)');
     assert.is.not(st.session, own);
-    if (hasAutogroups()) {
-      assert.is(readAutogroupNice(child.pid!), 10, "the session's autogroup, set before the launcher reported the pid");
-      assert.is(readAutogroupNice(spawner.pid!), readAutogroupNice(process.pid), "the launcher's own group is left alone");
-    } else console.log('  autogroup not checked: this kernel has none (CONFIG_SCHED_AUTOGROUP); run on one that has them: node --import tsx test/unit/spawner.test.ts');
     const plain = spawner.spawn({ file: '/bin/sleep', args: ['30'], env, cwd: '/' });
     await plain.spawned;
     assert.is(readStat(plain.pid!)!.session, own, 'without one, the child stays in our session');

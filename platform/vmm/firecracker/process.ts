@@ -248,7 +248,7 @@ export async function launchFirecracker(o: LaunchOptions, spawner: Spawner): Pro
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...process.env, ...o.env })) if (v !== undefined) env[k] = v;
   // A session of its own: its own process group too, which stop() and the exit handler signal.
-  const child = spawner.spawn({ file, args, env, cwd: layout.root, session: {} });
+  const child = spawner.spawn({ file, args, env, cwd: layout.root, session: true });
   // A start failure arrives as 'error' after `spawned`: listened for before anything awaits.
   let failure: Error | undefined;
   child.on('error', (err: Error) => (failure ??= err));

@@ -16,8 +16,8 @@
  * Sandboxes are spawned by a small launcher process (spawner.ts): a spawn blocks its caller until
  * the child has exec'd, and forks its caller's whole address space; neither may fall on the daemon.
  *
- * A machine booted with `priority: 'background'` runs its whole sandbox tree at a lower CPU
- * priority from the moment it is spawned until `setPriority('normal')` (priority.ts says how).
+ * A machine booted with `priority: 'background'` gets only the CPU the serving machines leave
+ * over, from the moment it is spawned until `setPriority('normal')` (cpu-policy.ts says how).
  */
 import { constants as fsConstants, copyFileSync, chmodSync, mkdirSync, renameSync, rmSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -31,9 +31,8 @@ import { connectVsock } from '../../guest/vsock.ts';
 import { READY_LINE } from '../../../agent/protocol.ts';
 import { MachineInvalidState, MachineNotRunning, MachineStartFailed } from '../errors.ts';
 import type { BootSpec, DriverCapabilities, DriverStats, IsolationReport, ExitInfo, Machine, MachineDriver, MachinePriority, MachineState, OutputLine, RestoreSpec, SnapshotFiles, StepTiming } from '../port.ts';
-import { deepChildPids, deepMainThreadChildPids, readStat } from './procfs.ts';
-import { StartPacer } from './pacer.ts';
-import { BACKGROUND_NICE, findNewSession, lowerForExit, hasAutogroups, hostCanRaiseNice, niceOf, setAutogroupNice, setTreeNice } from './priority.ts';
+import { deepChildPids } from './procfs.ts';
+import { cpuPolicyFor, type CpuPolicy } from './cpu-policy.ts';
 import { findBwrap, probeSandbox, sandboxCommand, TASK_DIR, type SandboxMode } from './sandbox.ts';
 import { SandboxCgroups, type SandboxCgroup } from './cgroups.ts';
 import { SandboxUids } from './uids.ts';
@@ -44,7 +43,6 @@ import { ProcessSpares, type SpareShape } from './spares.ts';
 import { agentRequest } from '../agent-call.ts';
 import { AgentPaths } from '../../../agent/protocol.ts';
 import { yieldToEventLoop } from '../../yield.ts';
-import { warmUpOrCold } from '../../guest/warm-up.ts';
 
 export interface ProcessDriverOptions {
   /** Path of dist/agent.mjs. */
@@ -63,8 +61,6 @@ export interface ProcessDriverOptions {
   spares?: number;
   workspacesDir?: string;
   spareShape?: SpareShape;
-  /** Invocations each spare's agent is warmed with before it is kept (platform/guest/warm-up.ts); default 0. */
-  spareWarmUp?: number;
   /** The compiled seccomp filter (dist/seccomp.bpf); none: sandboxes run without one, and info says so. */
   seccompFilter?: string;
   /** Per-sandbox limits besides memory (which is each machine's `memoryMiB`); defaults in SANDBOX_LIMITS. */
@@ -87,18 +83,6 @@ const OUTPUT_TAIL = 30;
  */
 const BACKGROUND_START_MS = 10_000;
 
-/** Which priority knobs apply on this host (see priority.ts). */
-interface PriorityKnobs {
-  /** Thread nice values: only where they can be raised back to 0. */
-  threads: boolean;
-  /** The autogroup of the sandbox's own session (the launcher makes one per sandbox; kernel with autogroups). */
-  session: boolean;
-  /** The daemon's own session id, to recognise the sandbox's new one. */
-  hostSession: number;
-  /** Machines that serve nothing get cpu.idle on their own cgroup (cgroups.ts), where the host has it. */
-  idle: boolean;
-}
-
 export class ProcessDriver implements MachineDriver {
   readonly name = 'process' as const;
   readonly sandbox: SandboxMode;
@@ -117,14 +101,10 @@ export class ProcessDriver implements MachineDriver {
   readonly capabilities: DriverCapabilities;
   private readonly machines = new Set<ProcessMachine>();
   private readonly logger: Logger;
-  private readonly knobs: PriorityKnobs;
+  /** How background sandboxes give way to serving ones (cpu-policy.ts). */
+  readonly cpuPolicy: CpuPolicy;
   /** The spare sandbox being started, if any (spares start one at a time). */
   private startingSpare: ProcessMachine | undefined;
-  /** Stops the warm-up of the spare being warmed, if any. */
-  private warmUpStop: { aborted: boolean } | undefined;
-  /** Starts that found no spare ready (a spare started before the last one skips its warm-up). */
-  private spareMisses = 0;
-  private closing = false;
   /** Sandboxes are spawned by a launcher process (see spawner.ts). */
   private readonly spawner = new Spawner();
   /** Started agents with no function yet, adopted by starts (see spares.ts). */
@@ -169,6 +149,7 @@ export class ProcessDriver implements MachineDriver {
       missing.push({ what: 'cgroup limits (memory, processes, CPU weight)', fix: cgroups.fix });
       this.logger.warn('no cgroup for sandboxes: memory, process and CPU limits are not in force', { reason: cgroups.reason, fix: cgroups.fix });
     }
+    if (this.cgroups && !this.cgroups.support.idle) missing.push({ what: 'idle CPU priority for background sandboxes (cgroup cpu.idle)', fix: 'Linux 5.15 or later' });
     this.prlimit = findTool('prlimit');
     if (!this.prlimit) missing.push({ what: 'open file and process rlimits', fix: 'apt-get install -y util-linux' });
     const support = this.cgroups?.support;
@@ -194,6 +175,8 @@ export class ProcessDriver implements MachineDriver {
         openFiles: !!this.prlimit,
         // RLIMIT_NPROC counts every process of a host uid: only with a uid per sandbox.
         processes: !!this.prlimit && !!this.uids && mode === 'bubblewrap',
+        // Sandboxes that serve nothing yet only get spare CPU (cpu-policy.ts).
+        idleBackground: !!support?.idle,
       },
       missing,
     };
@@ -208,12 +191,7 @@ export class ProcessDriver implements MachineDriver {
           ? `bubblewrap (user namespace as an unprivileged uid, no capabilities${seccomp ? ', seccomp' : ''}, read-only system and code, no network unless granted${this.cgroups ? `, cgroup ${support!.version} limits` : ''})`
           : 'none (plain process)',
     };
-    this.knobs = {
-      threads: hostCanRaiseNice(),
-      session: this.sandbox === 'bubblewrap' && hasAutogroups(),
-      hostSession: readStat(process.pid)?.session ?? -1,
-      idle: !!support?.idle,
-    };
+    this.cpuPolicy = cpuPolicyFor(support);
     if ((options.spares ?? 0) > 0 && options.workspacesDir) {
       this.spares = new ProcessSpares(
         {
@@ -221,13 +199,8 @@ export class ProcessDriver implements MachineDriver {
           dir: options.workspacesDir,
           shape: options.spareShape ?? { memoryMiB: 128, network: false },
           logger: this.logger,
-          // A start missed: the spare on its way is wanted now, not as background work, and
-          // starts come faster than spares (fresh isolation, a burst), so its warm-up is waste.
-          onMiss: () => {
-            this.spareMisses++;
-            this.startingSpare?.setPriority('normal');
-            if (this.warmUpStop) this.warmUpStop.aborted = true;
-          },
+          // A start missed: the spare on its way is wanted now, not as background work.
+          onMiss: () => this.startingSpare?.setPriority('normal'),
         },
         (id, workspace, shape) => this.startSpare(id, workspace, shape),
       );
@@ -251,37 +224,10 @@ export class ProcessDriver implements MachineDriver {
     return this.spares?.hold() ?? (() => undefined);
   }
 
-  /**
-   * A spare: an agent with no function, started at background priority and then warmed up (a few
-   * thousand invocations of the agent's built-in function, platform/guest/warm-up.ts), so that
-   * the instance it becomes does not spend its first seconds of traffic compiling. A warm-up that
-   * fails leaves a cold spare, which is kept if its agent is back to no function. When starts
-   * come faster than spares (a start found none ready: fresh isolation, a burst), the warm-up is
-   * skipped or cut short: each spare is then wanted at once, and serves few requests.
-   */
-  private async startSpare(id: string, workspace: string, shape: SpareShape): Promise<ProcessMachine> {
+  /** A spare: an agent with no function, started at background priority. */
+  private startSpare(id: string, workspace: string, shape: SpareShape): Promise<ProcessMachine> {
     const spec: BootSpec = { id, workspace, env: {}, network: shape.network, memoryMiB: shape.memoryMiB, vcpus: 1, labels: { role: 'spare' }, priority: 'background' };
-    const misses = this.spareMisses;
-    const machine = (await this.launch('spare', spec, undefined)) as ProcessMachine;
-    const requests = this.options.spareWarmUp ?? 0;
-    // A start missed while this one was on its way: it is wanted now, cold.
-    if (requests <= 0 || this.spareMisses !== misses || this.closing) {
-      machine.endPacing();
-      return machine;
-    }
-    const stop = { aborted: false };
-    this.warmUpStop = stop;
-    try {
-      const r = await this.stepper(spec, 'spare', machine.timings)('warm-up', () => warmUpOrCold(machine, { requests, signal: stop }));
-      if ('failed' in r) this.logger.warn('a spare sandbox could not be warmed up; keeping it cold', { vm: id, err: r.failed });
-    } catch (err) {
-      await machine.destroy();
-      throw err;
-    } finally {
-      this.warmUpStop = undefined;
-      machine.endPacing();
-    }
-    return machine;
+    return this.launch('spare', spec, undefined);
   }
 
   /** A start: a spare adopted when one fits, else a cold launch. */
@@ -368,7 +314,7 @@ export class ProcessDriver implements MachineDriver {
   }
 
   /** A cold start: workspace, bundle, sandbox and agent. */
-  private async launch(flow: 'boot' | 'restore' | 'spare', spec: BootSpec, bundle: string | undefined, sourcemap?: string): Promise<Machine> {
+  private async launch(flow: 'boot' | 'restore' | 'spare', spec: BootSpec, bundle: string | undefined, sourcemap?: string): Promise<ProcessMachine> {
     const timings: StepTiming[] = [];
     const step = this.stepper(spec, flow, timings);
     await step('workspace', () => {
@@ -378,7 +324,7 @@ export class ProcessDriver implements MachineDriver {
     let fnPath: string | undefined;
     if (bundle) fnPath = await step('install-bundle', () => installBundle(spec.workspace, bundle, sourcemap, bundleDigest(spec)));
     const uid = this.sandbox === 'bubblewrap' ? this.uids?.take() : undefined;
-    const machine = new ProcessMachine(spec, timings, this.logger.child({ vm: spec.id, ...spec.labels }), this.knobs, this.spawner, this.sandbox === 'bubblewrap', () => {
+    const machine = new ProcessMachine(spec, timings, this.logger.child({ vm: spec.id, ...spec.labels }), this.cpuPolicy, this.spawner, this.sandbox === 'bubblewrap', () => {
       this.machines.delete(machine);
       if (uid !== undefined) this.uids?.release(uid);
     });
@@ -387,12 +333,8 @@ export class ProcessDriver implements MachineDriver {
     try {
       if (this.cgroups) machine.cgroup = this.cgroups.create(spec.id, { memoryMiB: spec.memoryMiB, pids: this.limits.pids, cpuWeight: this.limits.cpuWeight });
       const cmd = { ...this.command(spec, fnPath), uid, gid: uid };
-      // Started at the lower priority from its first instruction, where it can be raised again.
-      const niced = spec.priority === 'background' && this.knobs.threads;
-      await step('spawn', () => machine.spawn(niced ? { ...cmd, nice: BACKGROUND_NICE } : cmd, spec.priority ?? 'normal'));
-      // A spare to be warmed up stays paced through its warm-up (startSpare).
-      const keepPacing = flow === 'spare' && (this.options.spareWarmUp ?? 0) > 0;
-      await step('agent-ready', () => machine.waitReady(this.options.startTimeoutMs ?? 30_000, { keepPacing }));
+      await step('spawn', () => machine.spawn(cmd, spec.priority ?? 'normal'));
+      await step('agent-ready', () => machine.waitReady(this.options.startTimeoutMs ?? 30_000));
     } catch (err) {
       await machine.destroy();
       throw err;
@@ -446,9 +388,6 @@ export class ProcessDriver implements MachineDriver {
   }
 
   async close(): Promise<void> {
-    // A spare's warm-up would hold the close until it is done (spares.close awaits the start).
-    this.closing = true;
-    if (this.warmUpStop) this.warmUpStop.aborted = true;
     await this.spares?.close();
     await Promise.all([...this.machines].map((m) => m.destroy()));
     await this.spawner.close();
@@ -539,8 +478,6 @@ class ProcessMachine implements Machine {
   private readySeen = false;
   private destroyed: Promise<void> | undefined;
   private priority: MachinePriority = 'normal';
-  /** Paces a background start while the host is busy (pacer.ts); gone once ready. */
-  private pacer: StartPacer | undefined;
   /** The sandbox's own cgroup (cgroups.ts), where the host has them. */
   cgroup: SandboxCgroup | undefined;
   private memoryMiB: number;
@@ -551,7 +488,7 @@ class ProcessMachine implements Machine {
     spec: BootSpec,
     public timings: StepTiming[],
     private logger: Logger,
-    private readonly knobs: PriorityKnobs,
+    private readonly cpuPolicy: CpuPolicy,
     private readonly spawner: Spawner,
     sandboxed: boolean,
     private readonly onGone: () => void,
@@ -597,26 +534,18 @@ class ProcessMachine implements Machine {
     return this.child?.pid;
   }
 
-  /**
-   * `cmd.nice`: the spawner starts the command at that nice value; `cmd.session`: in a session of
-   * its own, whose autogroup the spawner sets to the priority's value at once (spawner.ts).
-   */
-  async spawn(cmd: Omit<SpawnCommand, 'cwd' | 'session'> & { session?: boolean }, priority: MachinePriority) {
-    const niced = cmd.nice !== undefined && cmd.nice !== 0;
-    const { session, ...rest } = cmd;
-    const spawn: SpawnCommand = { ...rest, cwd: this.workspace };
-    // The session's autogroup takes the priority's value only where autogroups exist.
-    if (session) spawn.session = this.knobs.session ? { nice: niceOf(priority) } : {};
+  /** Spawns the sandbox in its own cgroup, at `priority` from its first instruction (cpu-policy.ts). */
+  async spawn(cmd: Omit<SpawnCommand, 'cwd'>, priority: MachinePriority) {
+    const spawn: SpawnCommand = { ...cmd, cwd: this.workspace };
     if (this.cgroup) {
-      // Started in its own cgroup, idle from the first instruction when it serves nothing yet.
-      if (this.knobs.idle) this.cgroup.setIdle(priority === 'background');
+      this.cpuPolicy.apply(this.cgroup, priority);
       spawn.cgroups = this.cgroup.spawn;
     }
+    this.priority = priority;
     const child = this.spawner.spawn(spawn);
     this.child = child;
     this.exited = new Promise<ExitInfo>((resolve) => {
       child.on('exit', async (code, signal) => {
-        this.endPacing();
         // V8's heap-limit lines may still be on their way through the launcher.
         if (signal === 'SIGABRT' && !child.stderr.readableEnded) await onceOrAfter(child.stderr, 'end', 200);
         const info: ExitInfo = { code, signal };
@@ -637,27 +566,6 @@ class ProcessMachine implements Machine {
     this.pipe(child.stdout, 'stdout');
     this.pipe(child.stderr, 'stderr');
     await child.spawned;
-    if (!niced) {
-      // Renice right after the spawn (not started at the value: the host could not raise it back):
-      // best effort, see priority.ts.
-      this.setPriority(priority);
-    } else if (child.pid) {
-      // Its threads and its session's autogroup started at the value already.
-      this.priority = priority;
-    }
-    const pid = child.pid;
-    if (priority === 'background' && pid) {
-      this.pacer = new StartPacer(
-        () => [pid, ...deepMainThreadChildPids(pid)],
-        (pids, sig) => pids.forEach((p) => tryKill(p, sig)),
-      );
-      this.pacer.start();
-    }
-  }
-
-  endPacing() {
-    this.pacer?.stop();
-    this.pacer = undefined;
   }
 
   private pipe(stream: NodeJS.ReadableStream, name: 'stdout' | 'stderr') {
@@ -687,11 +595,7 @@ class ProcessMachine implements Machine {
     for (const l of this.listeners) l({ stream, line });
   }
 
-  /**
-   * `keepPacing`: a background start's pacing goes on past the ready line (a spare's warm-up is
-   * part of its start); `endPacing()` ends it.
-   */
-  async waitReady(timeoutMs: number, opts: { keepPacing?: boolean } = {}) {
+  async waitReady(timeoutMs: number) {
     let timer: NodeJS.Timeout | undefined;
     const ready = new Promise<'ready'>((resolve) => (this.readySeen ? resolve('ready') : (this.readyResolve = () => resolve('ready'))));
     const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
@@ -706,7 +610,6 @@ class ProcessMachine implements Machine {
     const outcome = await Promise.race([ready, timeout, this.exited.then(() => 'exited' as const)]);
     clearTimeout(timer);
     clearTimeout(starved);
-    if (outcome !== 'ready' || !opts.keepPacing) this.endPacing();
     if (outcome === 'ready') {
       this.state = 'running';
       return;
@@ -755,22 +658,11 @@ class ProcessMachine implements Machine {
     this.state = 'running';
   }
 
-  /**
-   * Sets the CPU priority of the whole sandbox tree: the nice value of every thread (where the
-   * host may raise it back) and of the sandbox session's autogroup (the session exists from the
-   * spawn on: the launcher makes it before the exec).
-   */
+  /** Sets the CPU priority of the whole sandbox (its cgroup: cpu-policy.ts). */
   setPriority(priority: MachinePriority) {
-    const pid = this.child?.pid;
-    if (priority === this.priority || !pid) return;
+    if (priority === this.priority || !this.child?.pid) return;
     this.priority = priority;
-    if (priority === 'normal') this.endPacing();
-    const nice = niceOf(priority);
-    if (this.knobs.threads) setTreeNice(pid, nice);
-    if (this.knobs.idle) this.cgroup?.setIdle(priority === 'background');
-    if (!this.knobs.session) return;
-    const member = findNewSession(pid, this.knobs.hostSession);
-    if (member === undefined || !setAutogroupNice(member, nice)) this.logger.debug('could not set the sandbox session\'s priority', { pid });
+    this.cpuPolicy.apply(this.cgroup, priority);
   }
 
   async snapshot(_dir: string): Promise<SnapshotFiles> {
@@ -795,18 +687,13 @@ class ProcessMachine implements Machine {
       return;
     }
     const graceMs = options.graceMs ?? 2000;
-    // A paced start may be stopped right now: it must be running to take SIGTERM.
-    this.endPacing();
-    // Not into the idle cgroup: with fresh isolation, exits starved there held instances back
-    // (p50 351-504 ms without, 594-904 ms with, against 389-632 ms before it).
-    if (child.pid) lowerForExit(child.pid, this.knobs);
     if (this.state === 'paused') this.signal('SIGCONT');
     this.state = 'stopping';
     // Signal what runs inside the sandbox, not bwrap itself: bwrap exits once its pid namespace's
     // init has, and the kernel ends the init only after every process of the namespace is gone.
     // So the exit seen here means the whole sandbox is gone. Signalled too, bwrap died at once and
-    // left the rest to die on its own, which took up to a second on a busy host at EXIT_NICE, after
-    // the daemon had already reported the machine stopped.
+    // left the rest to die on its own, which took up to a second on a busy host, after the daemon
+    // had already reported the machine stopped.
     this.signal('SIGTERM', { sparingSandbox: true });
     if (await exitsWithin(this.exited, graceMs)) return;
     this.signal('SIGKILL', { sparingSandbox: true });

@@ -5,8 +5,7 @@
  * a load of a small bundle into a running agent costs a few milliseconds. It is the process
  * driver's counterpart of Firecracker's spare VMMs (platform/vmm/firecracker/spares.ts).
  *
- * A spare is started like any background machine (nice 10 and paced while the host is busy,
- * see driver.ts), in `<workspaces>/.pspare-<id>`, and adopted by renaming that directory to the
+ * A spare is started like any background machine (cpu-policy.ts), in `<workspaces>/.pspare-<id>`, and adopted by renaming that directory to the
  * machine's workspace: the directory's inode, and with it the sandbox's bind mount, the agent's
  * socket and the process's working directory, stay the same. A spare that a crashed daemon left
  * is swept by the machine reaper like any unrecorded workspace (its processes are found by
