@@ -18,8 +18,6 @@ export const AgentPaths = {
   restore: '/v1/restore',
   network: '/v1/network',
   shutdown: '/v1/shutdown',
-  /** PUT: invocations reach the built-in warm-up function (agent/warm.ts); DELETE: they stop. */
-  warmUp: '/v1/warm-up',
 } as const;
 
 /** Headers the host adds to an invocation; stripped before the function sees the request. */
@@ -42,14 +40,6 @@ export interface HealthResponse {
   function: { loaded: boolean; path?: string; loadMs?: number; warmupMs?: number };
   /** Times `POST /v1/restore` ran in this process's memory image (0 before any restore). */
   restores: number;
-  /** Whether invocations reach the built-in warm-up function now, and how many it answered. */
-  warmUp: WarmUpResponse;
-}
-
-/** The answer of `PUT` and `DELETE /v1/warm-up`. */
-export interface WarmUpResponse {
-  active: boolean;
-  served: number;
 }
 
 export interface LoadFunctionRequest {

@@ -9,13 +9,12 @@ import { spawnSync } from 'node:child_process';
 import { addGuestEntropy, setGuestClock } from './vsock/index.ts';
 import os from 'node:os';
 import path from 'node:path';
-import { AgentPaths, AGENT_PROTOCOL_VERSION, type AgentProblem, type HealthResponse, type LoadFunctionRequest, type LoadFunctionResponse, type NetworkResponse, type RestoreRequest, type RestoreResponse, type WarmUpResponse } from './protocol.ts';
+import { AgentPaths, AGENT_PROTOCOL_VERSION, type AgentProblem, type HealthResponse, type LoadFunctionRequest, type LoadFunctionResponse, type NetworkResponse, type RestoreRequest, type RestoreResponse } from './protocol.ts';
 import { runExec } from './exec.ts';
 import { networkBatch, parseNetworkRequest } from './network.ts';
 import { agentLog } from '../runtime/console.ts';
 import { FunctionLoadError, loadFunction } from '../runtime/load.ts';
 import { createInvokeListener, type InvokeState } from '../runtime/invoke.ts';
-import { warmUpFunction } from './warm.ts';
 
 export interface AgentOptions {
   /** True inside a microVM: the agent may set the clock, add entropy and re-address the network. */
@@ -37,28 +36,9 @@ export function createAgentServer(options: AgentOptions) {
     expectFunction: false,
   };
   const invoke = createInvokeListener(state, AgentPaths.invokePrefix);
-  const warmUpState = { served: 0 };
-  const warmUp = warmUpFunction(warmUpState);
   let uploads = 0;
 
-  const warmUpView = (): WarmUpResponse => ({ active: state.fn === warmUp, served: warmUpState.served });
-
-  /** Invocations reach the built-in function (warm.ts); only an agent with no function may. */
-  function startWarmUp(): WarmUpResponse {
-    if (state.fn && state.fn !== warmUp) throw problem(409, 'agent_function_loaded', 'a function is loaded: a warm-up is only for an agent without one');
-    state.fn = warmUp;
-    return warmUpView();
-  }
-
-  function endWarmUp(): WarmUpResponse {
-    if (state.fn === warmUp) state.fn = undefined;
-    return warmUpView();
-  }
-
   async function load(req: LoadFunctionRequest): Promise<LoadFunctionResponse> {
-    // The host ends a warm-up before it loads: a warm-up request still on its way must not reach
-    // the function.
-    if (state.fn === warmUp) throw problem(409, 'agent_warming_up', 'a warm-up is running: DELETE /v1/warm-up first');
     state.expectFunction = true;
     let file = req.path;
     if (!file) {
@@ -149,12 +129,11 @@ export function createAgentServer(options: AgentOptions) {
   const health = (): HealthResponse => ({
     status: 'ok',
     protocol: AGENT_PROTOCOL_VERSION,
-    ready: !state.expectFunction || (state.fn !== undefined && state.fn !== warmUp),
+    ready: !state.expectFunction || state.fn !== undefined,
     pid: process.pid,
     uptimeMs: Date.now() - started,
-    function: state.fn && state.fn !== warmUp ? { loaded: true, path: state.fn.path, loadMs: state.loadMs, warmupMs: state.warmupMs } : { loaded: false },
+    function: state.fn ? { loaded: true, path: state.fn.path, loadMs: state.loadMs, warmupMs: state.warmupMs } : { loaded: false },
     restores: state.restores,
-    warmUp: warmUpView(),
   });
 
   const server = http.createServer({ keepAlive: true }, (req, res) => {
@@ -184,10 +163,6 @@ export function createAgentServer(options: AgentOptions) {
         return void json(restore);
       case `POST ${AgentPaths.network}`:
         return void json(network);
-      case `PUT ${AgentPaths.warmUp}`:
-        return void json(startWarmUp);
-      case `DELETE ${AgentPaths.warmUp}`:
-        return void json(endWarmUp);
       case `POST ${AgentPaths.shutdown}`: {
         send(res, 200, { ok: true });
         // Let waitUntil work finish (bounded), then leave; init powers the VM off when we exit.

@@ -19,7 +19,6 @@ const envOverrides: Array<[string, string, (v: string) => unknown]> = [
   ['IGNITION_LOG_LEVEL', 'logLevel', String],
   ['IGNITION_SANDBOX', 'sandbox', String],
   ['IGNITION_PROCESS_SPARES', 'processSpares', Number],
-  ['IGNITION_AGENT_WARM_UP', 'agentWarmUp', Number],
   ['IGNITION_FIRECRACKER_BIN', 'firecracker.binary', String],
   ['IGNITION_KERNEL', 'firecracker.kernel', String],
   ['IGNITION_ROOTFS', 'firecracker.rootfs', String],

@@ -80,13 +80,6 @@ export interface IgnitionConfig {
    * machine with the function defaults' memory and no network (platform/vmm/process/spares.ts).
    */
   processSpares: number;
-  /**
-   * Invocations of the agent's built-in warm-up function sent to an agent before it takes a
-   * function (platform/guest/warm-up.ts), so that the instances it becomes do not spend their
-   * first thousands of requests compiling: each spare sandbox of the process driver, each build
-   * machine of the Firecracker driver before its golden snapshot. 0: none.
-   */
-  agentWarmUp: number;
   /** Grace period for in-flight requests on shutdown. */
   shutdownGraceMs: number;
   /** Console lines kept per function. */
@@ -108,7 +101,6 @@ export const defaults: IgnitionConfig = {
   logLevel: 'info',
   sandbox: 'auto',
   processSpares: 1,
-  agentWarmUp: 2400,
   shutdownGraceMs: 10_000,
   logRetention: 5000,
   functions: {
@@ -165,7 +157,6 @@ const topChecks: Partial<Record<keyof IgnitionConfig, Check>> = {
   logLevel: oneOf('debug', 'info', 'warn', 'error'),
   sandbox: oneOf('auto', 'bubblewrap', 'none'),
   processSpares: int(0, 64),
-  agentWarmUp: int(0, 100_000),
   shutdownGraceMs: int(0),
   logRetention: int(0),
 };

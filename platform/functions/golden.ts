@@ -1,16 +1,8 @@
 /**
  * Building a version's golden snapshot (the deploy flow of docs/ARCHITECTURE.md):
  *
- *   build machine boots → (memory-snapshot drivers: the agent's request path is warmed up) →
- *   agent loads the bundle and runs warmup() → (memory-snapshot drivers: pause and snapshot) →
- *   the files enter the registry as a `golden` snapshot.
- *
- * The warm-up (platform/guest/warm-up.ts) sends the agent a few thousand invocations of its
- * built-in function before the bundle is loaded, so the snapshot holds a JIT that has compiled
- * Node's HTTP path, and every instance restored from it starts warm: a cold agent's first
- * ~2,000 requests cost 3-5x the CPU of later ones, and with `fresh` isolation every request would
- * be a first one. It costs the build about a second of CPU, once per version. (The process
- * driver warms its spare sandboxes instead, before a build adopts one.)
+ *   build machine boots → agent loads the bundle and runs warmup() → (memory-snapshot drivers:
+ *   pause and snapshot) → the files enter the registry as a `golden` snapshot.
  *
  * On the process driver the machine boots with the bundle already named (it loads and warms it
  * before reporting ready) and the golden artifact is the bundle and its map; the healthy build
@@ -36,8 +28,6 @@ import { newId } from '../ids.ts';
 import type { FunctionSettings } from '../config/schema.ts';
 import { FunctionLoadFailed, FunctionWarmupFailed } from './errors.ts';
 import { yieldToEventLoop } from '../yield.ts';
-import { warmUpOrCold } from '../guest/warm-up.ts';
-import type { Logger } from '../log.ts';
 
 export interface GoldenInput {
   fn: string;
@@ -67,9 +57,6 @@ export interface GoldenDeps {
   /** Files of the base image (firecracker), by role. */
   baseImage?: Record<string, string>;
   onOutput?: (machineId: string, line: { stream: 'stdout' | 'stderr'; line: string }) => void;
-  /** Warm-up invocations before the load, on memory-snapshot drivers (0 or unset: none). */
-  warmUp?: number;
-  logger?: Logger;
 }
 
 export async function buildGolden(input: GoldenInput, deps: GoldenDeps): Promise<GoldenResult> {
@@ -125,8 +112,6 @@ export async function buildGolden(input: GoldenInput, deps: GoldenDeps): Promise
     const c = client;
     const files: Record<string, string> = { bundle: bundlePath, sourcemap: mapPath };
     if (memorySnapshot) {
-      const requests = deps.warmUp ?? 0;
-      if (requests > 0) await step('warm-up', () => warmUpBuild(m, requests, deps.logger));
       await step('load', async () => {
         try {
           await c.loadFunction({ code: input.code, map: input.map, filename: 'function.mjs', env: input.env, warmup: true }, input.settings.timeoutMs + 30_000);
@@ -162,12 +147,6 @@ export async function buildGolden(input: GoldenInput, deps: GoldenDeps): Promise
       deps.records.remove(id);
     }
   }
-}
-
-/** Warms the build machine's agent; a failed warm-up that was ended only leaves the snapshot cold. */
-async function warmUpBuild(m: Machine, requests: number, logger: Logger | undefined): Promise<void> {
-  const r = await warmUpOrCold(m, { requests });
-  if ('failed' in r) logger?.warn('the build machine could not be warmed up; its snapshot is cold', { vm: m.id, err: r.failed });
 }
 
 /** A machine that died while loading the function: say why in the function's terms. */

@@ -163,8 +163,6 @@ export class FunctionService {
         workspacesDir: this.deps.workspacesDir,
         baseImage: this.deps.baseImage,
         onOutput: (machine, line) => this.deps.logs.ingest({ fn: name, version: versionId, machine }, line),
-        warmUp: this.deps.config.agentWarmUp,
-        logger: this.deps.logger,
       },
     );
     const draft: VersionRecord = { id: versionId, fn: name, seq: 0, digest, bundleDigest, snapshotId: golden.snapshot.id, settings, env, createdAt: Date.now() };

@@ -1,8 +1,8 @@
 /**
  * One HTTP request from a driver to the guest agent: a fresh vsock stream through the handshake,
  * HTTP/1.1 on it with undici (the path every invocation takes), JSON in and out. The drivers use
- * it for the few calls they make themselves (loading a bundle, addressing a guest's network, a
- * warm-up's control calls); richer agent access belongs to platform/guest.
+ * it for the few calls they make themselves (loading a bundle, addressing a guest's network);
+ * richer agent access belongs to platform/guest.
  */
 import { Client } from 'undici';
 import { connectVsock } from '../guest/vsock.ts';

@@ -15,7 +15,6 @@ import '../../platform/image/errors.ts';
 import '../../agent/vsock/errors.ts';
 import '../../platform/guest/vsock.ts';
 import '../../platform/guest/agent-client.ts';
-import '../../platform/guest/warm-up.ts';
 import '../../platform/store/db.ts';
 import '../../platform/config/schema.ts';
 import '../../platform/auth/errors.ts';
@@ -112,7 +111,6 @@ const pinned: Array<[string, number]> = [
   ['vsock_timeout', 504],
   ['vsock_failed', 502],
   ['agent_request_failed', 502],
-  ['agent_warm_up_failed', 502],
   ['store_error', 500],
   ['config_invalid', 400],
   ['unauthorized', 401],

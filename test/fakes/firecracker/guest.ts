@@ -97,7 +97,7 @@ export class Guest {
     delete env.IGNITION_BUNDLE;
     if (bundle) {
       env.IGNITION_BUNDLE = bundle;
-      // The snapshot was taken after warm-up; a restored guest does not warm up again.
+      // The snapshot was taken after the function's warmup(); a restored guest does not run it again.
       env.IGNITION_WARMUP = '0';
     }
     const child = spawn(process.execPath, [this.#agentScript(), '--uds', this.agentSocket], {
