@@ -49,7 +49,9 @@ async function main() {
     } catch (err) {
       // Report why on stdout (the host reads it) and exit non-zero: a broken bundle is fatal here.
       const body = (err as { body?: { code: string; detail: string } }).body;
-      process.stdout.write(JSON.stringify({ t: Date.now(), src: 'agent', lvl: 'error', code: body?.code ?? 'function_load_failed', msg: body?.detail ?? String(err) }) + '\n');
+      process.stdout.write(
+        JSON.stringify({ t: Date.now(), src: 'agent', lvl: 'error', code: body?.code ?? 'function_load_failed', msg: body?.detail ?? String(err) }) + '\n',
+      );
       process.exit(3);
     }
   }

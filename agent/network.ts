@@ -32,7 +32,8 @@ export function parseNetworkRequest(body: unknown): NetworkRequest | string {
   const out: NetworkRequest = { iface: b.iface };
   if (b.address !== undefined) {
     const [ip, prefix, extra] = typeof b.address === 'string' ? b.address.split('/') : [];
-    if (!ipv4(ip) || extra !== undefined || !/^([0-9]|[12][0-9]|3[0-2])$/.test(prefix ?? '')) return '"address" must be an IPv4 address with a prefix length, e.g. 10.203.0.5/24';
+    if (!ipv4(ip) || extra !== undefined || !/^([0-9]|[12][0-9]|3[0-2])$/.test(prefix ?? ''))
+      return '"address" must be an IPv4 address with a prefix length, e.g. 10.203.0.5/24';
     out.address = b.address as string;
   }
   if (b.gateway !== undefined) {
@@ -41,7 +42,8 @@ export function parseNetworkRequest(body: unknown): NetworkRequest | string {
     out.gateway = b.gateway as string;
   }
   if (b.mac !== undefined) {
-    if (typeof b.mac !== 'string' || !MAC.test(b.mac) || parseInt(b.mac.slice(0, 2), 16) & 1) return '"mac" must be a unicast MAC address, six colon-separated hex bytes';
+    if (typeof b.mac !== 'string' || !MAC.test(b.mac) || parseInt(b.mac.slice(0, 2), 16) & 1)
+      return '"mac" must be a unicast MAC address, six colon-separated hex bytes';
     if (out.address === undefined) return '"mac" needs "address" (a clone in its own slot keeps the MAC of its snapshot)';
     out.mac = b.mac.toLowerCase();
   }

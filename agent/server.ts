@@ -9,7 +9,17 @@ import { spawnSync } from 'node:child_process';
 import { addGuestEntropy, setGuestClock } from './vsock/index.ts';
 import os from 'node:os';
 import path from 'node:path';
-import { AgentPaths, AGENT_PROTOCOL_VERSION, type AgentProblem, type HealthResponse, type LoadFunctionRequest, type LoadFunctionResponse, type NetworkResponse, type RestoreRequest, type RestoreResponse } from './protocol.ts';
+import {
+  AgentPaths,
+  AGENT_PROTOCOL_VERSION,
+  type AgentProblem,
+  type HealthResponse,
+  type LoadFunctionRequest,
+  type LoadFunctionResponse,
+  type NetworkResponse,
+  type RestoreRequest,
+  type RestoreResponse,
+} from './protocol.ts';
 import { runExec } from './exec.ts';
 import { networkBatch, parseNetworkRequest } from './network.ts';
 import { agentLog } from '../runtime/console.ts';
@@ -154,7 +164,10 @@ export function createAgentServer(options: AgentOptions) {
       case `PUT ${AgentPaths.function}`:
         return void json(load);
       case `POST ${AgentPaths.exec}`:
-        return void readJson(req).then((body) => runExec(body, res), (err) => sendProblem(res, err));
+        return void readJson(req).then(
+          (body) => runExec(body, res),
+          (err) => sendProblem(res, err),
+        );
       case `GET ${AgentPaths.env}`:
         return send(res, 200, { keys: Object.keys(state.env) });
       case `PUT ${AgentPaths.env}`:

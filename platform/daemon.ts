@@ -64,7 +64,14 @@ export function locateAgent(): string {
 export async function startDaemon(config: IgnitionConfig, options: { logger?: Logger; listen?: boolean } = {}): Promise<Daemon> {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   privateDataDir(config.dataDir, logger);
-  const store = openDatabase(path.join(config.dataDir, 'ignition.db'), [...functionMigrations, ...registryMigrations, ...networkMigrations, ...authMigrations, ...secretMigrations, ...asyncMigrations]);
+  const store = openDatabase(path.join(config.dataDir, 'ignition.db'), [
+    ...functionMigrations,
+    ...registryMigrations,
+    ...networkMigrations,
+    ...authMigrations,
+    ...secretMigrations,
+    ...asyncMigrations,
+  ]);
   const workspacesDir = path.join(config.dataDir, 'machines');
   // Like the data directory: entered by sandboxes of other uids, listed by nobody else.
   mkdirSync(workspacesDir, { recursive: true });

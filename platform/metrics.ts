@@ -45,7 +45,10 @@ interface Metric {
 export class Counter implements Metric {
   readonly type = 'counter';
   private readonly values = new Map<string, number>();
-  constructor(readonly name: string, readonly help: string) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
   inc(labels: Labels = {}, by = 1) {
     const k = key(labels);
     this.values.set(k, (this.values.get(k) ?? 0) + by);
@@ -61,7 +64,10 @@ export class Counter implements Metric {
 export class Gauge implements Metric {
   readonly type = 'gauge';
   private values = new Map<string, number>();
-  constructor(readonly name: string, readonly help: string) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
   set(labels: Labels, value: number) {
     this.values.set(key(labels), value);
   }
@@ -76,7 +82,11 @@ export class Gauge implements Metric {
 export class Histogram implements Metric {
   readonly type = 'histogram';
   private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
-  constructor(readonly name: string, readonly help: string, readonly buckets: number[]) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly buckets: number[],
+  ) {}
   observe(labels: Labels, value: number) {
     const k = key(labels);
     let s = this.series.get(k);
@@ -136,14 +146,23 @@ export class MetricsRegistry {
 export function platformMetrics(registry = new MetricsRegistry()) {
   return {
     registry,
-    invocations: registry.counter('ignition_invocations_total', 'Invocations by function, version, outcome and whether they waited for an instance start (cold)'),
+    invocations: registry.counter(
+      'ignition_invocations_total',
+      'Invocations by function, version, outcome and whether they waited for an instance start (cold)',
+    ),
     invocationErrors: registry.counter('ignition_invocation_errors_total', 'Invocations that failed on the platform side, by function and error code'),
     invocationDuration: registry.histogram('ignition_invocation_duration_seconds', 'Time to the response headers, by function and version'),
     restoreDuration: registry.histogram('ignition_restore_duration_seconds', 'Instance start (restore from the golden snapshot) to a healthy agent, by driver'),
-    restoreStep: registry.histogram('ignition_restore_step_seconds', 'Duration of each named step of machine boots, restores and snapshots, by driver, flow and step'),
+    restoreStep: registry.histogram(
+      'ignition_restore_step_seconds',
+      'Duration of each named step of machine boots, restores and snapshots, by driver, flow and step',
+    ),
     instances: registry.gauge('ignition_instances', 'Instances by function and state (idle, busy, starting)'),
     queueDepth: registry.gauge('ignition_queue_depth', 'Requests waiting for an instance, by function'),
-    vmmSpares: registry.gauge('ignition_vmm_spares', 'Machines started ahead and ready to be adopted, by kind: Firecracker processes (plain, network), process-driver sandboxes (process)'),
+    vmmSpares: registry.gauge(
+      'ignition_vmm_spares',
+      'Machines started ahead and ready to be adopted, by kind: Firecracker processes (plain, network), process-driver sandboxes (process)',
+    ),
     deploys: registry.counter('ignition_deploys_total', 'Deploys by function and outcome'),
   };
 }

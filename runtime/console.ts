@@ -38,10 +38,12 @@ let installed = false;
 export function captureConsole(): void {
   if (installed) return;
   installed = true;
-  const bind = (lvl: LogLevel) => (...args: unknown[]) => {
-    const inv = invocationStore.getStore()?.invocationId;
-    write({ t: Date.now(), src: 'fn', lvl, ...(inv ? { inv } : {}), msg: format(...args) });
-  };
+  const bind =
+    (lvl: LogLevel) =>
+    (...args: unknown[]) => {
+      const inv = invocationStore.getStore()?.invocationId;
+      write({ t: Date.now(), src: 'fn', lvl, ...(inv ? { inv } : {}), msg: format(...args) });
+    };
   console.log = bind('info');
   console.info = bind('info');
   console.debug = bind('debug');

@@ -93,8 +93,7 @@ function runFile(file: string): Promise<Result> {
       killGroup(child.pid, 'SIGKILL');
       if (timedOut) output += `\nscripts/run-tests.ts: ${file} did not finish within ${FILE_TIMEOUT_MS / 1000} s and was killed\n`;
       // uvu prints one "Total/Passed/Skipped" block per test.run(); sum them.
-      const sum = (label: string) =>
-        [...output.matchAll(new RegExp(`^\\s*${label}:\\s+(\\d+)`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+      const sum = (label: string) => [...output.matchAll(new RegExp(`^\\s*${label}:\\s+(\\d+)`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
       // uvu's Total counts the tests it ran; skipped ones are not in it.
       const total = sum('Total');
       const passed = sum('Passed');
@@ -106,8 +105,10 @@ function runFile(file: string): Promise<Result> {
         output += `\nscripts/run-tests.ts: ${file} ${why}\n`;
         failed = Math.max(failed, 1);
       };
-      if (failed === 0 && total === 0 && skips.length === 0) refuse('ran no test and printed no SKIP line saying why; register its tests, or skip them with test/support/skip.ts');
-      else if (failed === 0 && skipped > 0 && skips.length === 0) refuse(`skipped ${skipped} test(s) without a SKIP line saying why; skip with test/support/skip.ts`);
+      if (failed === 0 && total === 0 && skips.length === 0)
+        refuse('ran no test and printed no SKIP line saying why; register its tests, or skip them with test/support/skip.ts');
+      else if (failed === 0 && skipped > 0 && skips.length === 0)
+        refuse(`skipped ${skipped} test(s) without a SKIP line saying why; skip with test/support/skip.ts`);
       // A file that skips as a whole before registering anything still counts as one skip.
       if (total === 0 && skipped === 0 && skips.length > 0) skipped = 1;
       resolve({ file, passed, failed, skipped, skips, code, output, ms: Date.now() - started });
@@ -158,10 +159,12 @@ function grouped(lines: string[], pad: string): string {
 }
 
 function indent(s: string) {
-  return s
-    .split('\n')
-    .map((l) => `     | ${l}`)
-    .join('\n') + '\n';
+  return (
+    s
+      .split('\n')
+      .map((l) => `     | ${l}`)
+      .join('\n') + '\n'
+  );
 }
 
 await main();

@@ -66,8 +66,16 @@ function buildWithCc(headers: string): void {
   const tmp = `${ADDON_OUTPUT}.${process.pid}.tmp`;
   mkdirSync(path.dirname(ADDON_OUTPUT), { recursive: true });
   run(process.env.CC ?? 'cc', [
-    '-shared', '-fPIC', '-O2', '-Wall', '-DNAPI_VERSION=8', '-DNODE_GYP_MODULE_NAME=vsock',
-    `-I${headers}`, 'src/vsock.c', '-o', tmp,
+    '-shared',
+    '-fPIC',
+    '-O2',
+    '-Wall',
+    '-DNAPI_VERSION=8',
+    '-DNODE_GYP_MODULE_NAME=vsock',
+    `-I${headers}`,
+    'src/vsock.c',
+    '-o',
+    tmp,
   ]);
   renameSync(tmp, ADDON_OUTPUT);
 }

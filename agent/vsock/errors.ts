@@ -7,12 +7,7 @@
 import { defineError } from '../../platform/errors.ts';
 
 export const VsockAddonMissing = defineError('vsock_addon_missing', 500, 'The AF_VSOCK addon is not built', 'agent');
-export const VsockNodeUnsupported = defineError(
-  'vsock_node_unsupported',
-  500,
-  'This Node version is not the one the vsock listener was verified on',
-  'agent',
-);
+export const VsockNodeUnsupported = defineError('vsock_node_unsupported', 500, 'This Node version is not the one the vsock listener was verified on', 'agent');
 export const VsockUnavailable = defineError('vsock_unavailable', 503, 'The kernel has no usable AF_VSOCK', 'agent');
 export const VsockPortInUse = defineError('vsock_port_in_use', 409, 'The vsock port is already bound', 'agent');
 export const VsockListenFailed = defineError('vsock_listen_failed', 500, 'Could not listen on vsock', 'agent');

@@ -44,10 +44,10 @@ function mapListenError(err: unknown, port: number): Error {
   const code = (err as { code?: string }).code;
   const data = { port, errno: code };
   if (code === 'EAFNOSUPPORT' || code === 'ENODEV') {
-    return VsockUnavailable(
-      `cannot listen on vsock port ${port}: this kernel has no AF_VSOCK transport (guest kernels need CONFIG_VIRTIO_VSOCKETS=y)`,
-      { data, cause: err },
-    );
+    return VsockUnavailable(`cannot listen on vsock port ${port}: this kernel has no AF_VSOCK transport (guest kernels need CONFIG_VIRTIO_VSOCKETS=y)`, {
+      data,
+      cause: err,
+    });
   }
   if (code === 'EADDRINUSE') return VsockPortInUse(`vsock port ${port} is already bound on this machine`, { data, cause: err });
   const hint = code === 'EACCES' ? ' (ports below 1024 need CAP_NET_BIND_SERVICE)' : '';

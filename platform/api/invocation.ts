@@ -55,7 +55,9 @@ export function requestIdFrom(header: string | string[] | undefined): string {
 
 /** Whether a request target is an invocation (a non-empty name after the prefix). */
 export function isInvocationTarget(target: string): boolean {
-  return target.startsWith(INVOKE_PREFIX) && target.length > INVOKE_PREFIX.length && target[INVOKE_PREFIX.length] !== '/' && target[INVOKE_PREFIX.length] !== '?';
+  return (
+    target.startsWith(INVOKE_PREFIX) && target.length > INVOKE_PREFIX.length && target[INVOKE_PREFIX.length] !== '/' && target[INVOKE_PREFIX.length] !== '?'
+  );
 }
 
 /** Splits `/fn/<name>[@alias]<rest>` into the function, the alias and the path the function sees. */

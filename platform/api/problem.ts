@@ -42,11 +42,21 @@ export function toProblem(err: unknown, instance?: string): { problem: Problem; 
   }
   if (err instanceof HTTPException && err.status < 500) {
     const code = err.status === 413 ? 'payload_too_large' : 'bad_request';
-    return { known: true, problem: { type: PROBLEM_TYPE_BASE + code, title: 'Bad request', status: err.status, detail: err.message, code, ...(instance ? { instance } : {}) } };
+    return {
+      known: true,
+      problem: { type: PROBLEM_TYPE_BASE + code, title: 'Bad request', status: err.status, detail: err.message, code, ...(instance ? { instance } : {}) },
+    };
   }
   return {
     known: false,
-    problem: { type: PROBLEM_TYPE_BASE + 'internal', title: 'Internal error', status: 500, detail: 'The daemon failed while handling this request; see its logs.', code: 'internal', ...(instance ? { instance } : {}) },
+    problem: {
+      type: PROBLEM_TYPE_BASE + 'internal',
+      title: 'Internal error',
+      status: 500,
+      detail: 'The daemon failed while handling this request; see its logs.',
+      code: 'internal',
+      ...(instance ? { instance } : {}),
+    },
   };
 }
 

@@ -70,21 +70,30 @@ export class CronSchedule {
     const text = expression.trim();
     const fail = (field: string, value: string, problem: string) =>
       CronInvalid(`cron expression ${JSON.stringify(text)}: ${field} field ${JSON.stringify(value)}: ${problem}`, { data: { expression: text, field, value } });
-    if (!text) throw CronInvalid('the cron expression is empty; expected 5 fields: minute hour day-of-month month day-of-week', { data: { expression: text, field: 'expression' } });
+    if (!text)
+      throw CronInvalid('the cron expression is empty; expected 5 fields: minute hour day-of-month month day-of-week', {
+        data: { expression: text, field: 'expression' },
+      });
     let source = text;
     if (text.startsWith('@')) {
       const macro = MACROS[text.toLowerCase()];
       if (!macro) {
-        const why = text.toLowerCase() === '@reboot' ? '@reboot is not supported (a daemon restart is not an event functions can rely on)' : `unknown macro; use one of ${Object.keys(MACROS).join(', ')}`;
+        const why =
+          text.toLowerCase() === '@reboot'
+            ? '@reboot is not supported (a daemon restart is not an event functions can rely on)'
+            : `unknown macro; use one of ${Object.keys(MACROS).join(', ')}`;
         throw fail('macro', text, why);
       }
       source = macro;
     }
     const parts = source.split(/\s+/);
     if (parts.length !== 5) {
-      throw CronInvalid(`cron expression ${JSON.stringify(text)} has ${parts.length} field${parts.length === 1 ? '' : 's'}; expected 5: minute hour day-of-month month day-of-week`, {
-        data: { expression: text, field: 'expression' },
-      });
+      throw CronInvalid(
+        `cron expression ${JSON.stringify(text)} has ${parts.length} field${parts.length === 1 ? '' : 's'}; expected 5: minute hour day-of-month month day-of-week`,
+        {
+          data: { expression: text, field: 'expression' },
+        },
+      );
     }
     const sets = FIELDS.map((spec, i) => parseField(spec, parts[i], (problem) => fail(spec.name, parts[i], problem)));
     const weekdays = sets[4];
@@ -92,7 +101,11 @@ export class CronSchedule {
     weekdays.length = 7;
     const schedule = new CronSchedule(text, sets[0], sets[1], sets[2], sets[3], weekdays, parts[2].startsWith('*'), parts[4].startsWith('*'));
     if ((schedule.dayStar || schedule.weekdayStar) && !schedule.someDayExists()) {
-      throw fail('day-of-month', parts[2], `no listed day exists in the listed month${parts[3] === '*' ? 's' : `s (${parts[3]})`}, so the trigger would never fire`);
+      throw fail(
+        'day-of-month',
+        parts[2],
+        `no listed day exists in the listed month${parts[3] === '*' ? 's' : `s (${parts[3]})`}, so the trigger would never fire`,
+      );
     }
     return schedule;
   }

@@ -52,7 +52,11 @@ export class JobStore {
     const t = this.now();
     const run = this.store.sqlite.transaction(() => {
       if (job.idempotencyKey) {
-        const existing = this.db.select().from(jobsTable).where(and(eq(jobsTable.fn, job.fn), eq(jobsTable.idempotencyKey, job.idempotencyKey))).get();
+        const existing = this.db
+          .select()
+          .from(jobsTable)
+          .where(and(eq(jobsTable.fn, job.fn), eq(jobsTable.idempotencyKey, job.idempotencyKey)))
+          .get();
         if (existing) return { row: existing, duplicate: true };
       }
       const running = job.status === 'running';
@@ -180,22 +184,36 @@ export class JobStore {
     const where = [eq(jobsTable.fn, fn)];
     if (opts.status) where.push(eq(jobsTable.status, opts.status));
     if (opts.excludeSync) where.push(ne(jobsTable.kind, 'sync'));
-    return this.db.select().from(jobsTable).where(and(...where)).orderBy(desc(jobsTable.createdAt), desc(jobsTable.id)).limit(opts.limit).all();
+    return this.db
+      .select()
+      .from(jobsTable)
+      .where(and(...where))
+      .orderBy(desc(jobsTable.createdAt), desc(jobsTable.id))
+      .limit(opts.limit)
+      .all();
   }
 
   /** Rows per (function, status), for metrics. */
   counts(): Array<{ fn: string; status: JobStatus; n: number }> {
-    return this.db.all<{ fn: string; status: JobStatus; n: number }>(sql`SELECT function AS fn, status, COUNT(*) AS n FROM async_jobs GROUP BY function, status`);
+    return this.db.all<{ fn: string; status: JobStatus; n: number }>(
+      sql`SELECT function AS fn, status, COUNT(*) AS n FROM async_jobs GROUP BY function, status`,
+    );
   }
 
   /** Deletes finished jobs older than `before`; returns how many. */
   prune(before: number): number {
-    return this.db.delete(jobsTable).where(and(inArray(jobsTable.status, ['succeeded', 'dead']), lt(jobsTable.finishedAt, before))).run().changes;
+    return this.db
+      .delete(jobsTable)
+      .where(and(inArray(jobsTable.status, ['succeeded', 'dead']), lt(jobsTable.finishedAt, before)))
+      .run().changes;
   }
 
   /** Deletes a function's jobs that have not started (its removal makes them pointless). */
   dropPending(fn: string): number {
-    return this.db.delete(jobsTable).where(and(eq(jobsTable.fn, fn), inArray(jobsTable.status, ['queued', 'failed']))).run().changes;
+    return this.db
+      .delete(jobsTable)
+      .where(and(eq(jobsTable.fn, fn), inArray(jobsTable.status, ['queued', 'failed'])))
+      .run().changes;
   }
 
   /** Oldest first, for tests and diagnostics. */

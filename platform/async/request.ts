@@ -31,7 +31,8 @@ const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
 
 export function parseMethod(value: unknown, fallback: string): string {
   if (value === undefined || value === null) return fallback;
-  if (typeof value !== 'string' || !METHOD_RE.test(value)) throw BadRequest(`"method" must be an HTTP method such as GET or POST, not ${JSON.stringify(value)}`);
+  if (typeof value !== 'string' || !METHOD_RE.test(value))
+    throw BadRequest(`"method" must be an HTTP method such as GET or POST, not ${JSON.stringify(value)}`);
   return value.toUpperCase();
 }
 
@@ -64,10 +65,12 @@ function parseBody(json: Record<string, unknown>, maxBodyBytes: number): Buffer 
     if (typeof body !== 'string') throw BadRequest('"body" must be a string (use "bodyBase64" for bytes; serialise JSON yourself)');
     buf = Buffer.from(body, 'utf8');
   } else if (bodyBase64 !== undefined && bodyBase64 !== null) {
-    if (typeof bodyBase64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(bodyBase64) || bodyBase64.length % 4 !== 0) throw BadRequest('"bodyBase64" must be a base64 string');
+    if (typeof bodyBase64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(bodyBase64) || bodyBase64.length % 4 !== 0)
+      throw BadRequest('"bodyBase64" must be a base64 string');
     buf = Buffer.from(bodyBase64, 'base64');
   }
-  if (buf.length > maxBodyBytes) throw PayloadTooLarge(`the invocation body is ${buf.length} bytes; the limit is ${maxBodyBytes} bytes`, { data: { limit: maxBodyBytes } });
+  if (buf.length > maxBodyBytes)
+    throw PayloadTooLarge(`the invocation body is ${buf.length} bytes; the limit is ${maxBodyBytes} bytes`, { data: { limit: maxBodyBytes } });
   return buf;
 }
 
@@ -77,13 +80,15 @@ export function parseInvocation(json: Record<string, unknown>, limits: { maxBody
   let maxAttempts: number | undefined;
   if (json.maxAttempts !== undefined && json.maxAttempts !== null) {
     const n = json.maxAttempts;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > limits.maxAttempts) throw BadRequest(`"maxAttempts" must be a whole number from 1 to ${limits.maxAttempts}, not ${JSON.stringify(n)}`);
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > limits.maxAttempts)
+      throw BadRequest(`"maxAttempts" must be a whole number from 1 to ${limits.maxAttempts}, not ${JSON.stringify(n)}`);
     maxAttempts = n;
   }
   let idempotencyKey: string | undefined;
   if (json.idempotencyKey !== undefined && json.idempotencyKey !== null) {
     const k = json.idempotencyKey;
-    if (typeof k !== 'string' || k.length === 0 || k.length > 256 || /[\0-\x1f]/.test(k)) throw BadRequest('"idempotencyKey" must be a string of 1 to 256 printable characters');
+    if (typeof k !== 'string' || k.length === 0 || k.length > 256 || /[\0-\x1f]/.test(k))
+      throw BadRequest('"idempotencyKey" must be a string of 1 to 256 printable characters');
     idempotencyKey = k;
   }
   return {

@@ -24,7 +24,14 @@ export interface BackoffPolicy {
 export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 1000, factor: 2, maxMs: 5 * 60_000, jitter: 0.2 };
 
 /** Platform codes that describe the request, not the moment: retrying them cannot succeed. */
-export const FINAL_CODES: ReadonlySet<string> = new Set(['function_not_found', 'version_not_found', 'body_too_large', 'payload_too_large', 'bad_request', 'invalid_name']);
+export const FINAL_CODES: ReadonlySet<string> = new Set([
+  'function_not_found',
+  'version_not_found',
+  'body_too_large',
+  'payload_too_large',
+  'bad_request',
+  'invalid_name',
+]);
 
 /** The wait before the attempt after `attempt` (1-based) failed. `random` is injectable for tests. */
 export function backoffDelay(attempt: number, policy: BackoffPolicy = DEFAULT_BACKOFF, random: () => number = Math.random): number {
@@ -56,7 +63,13 @@ export function judge(outcome: { result: InvokeResult } | { error: unknown }, fn
     // 408 and 429 say "not now" rather than "never": retried, no sooner than Retry-After.
     if (result.status === 408 || result.status === 429) {
       const after = Number(result.headers['retry-after']);
-      return { kind: 'retry', result, code: 'function_error_status', message: `function ${fn} answered ${result.status}`, minDelayMs: Number.isFinite(after) && after > 0 ? after * 1000 : 0 };
+      return {
+        kind: 'retry',
+        result,
+        code: 'function_error_status',
+        message: `function ${fn} answered ${result.status}`,
+        minDelayMs: Number.isFinite(after) && after > 0 ? after * 1000 : 0,
+      };
     }
     if (result.status < 500) return { kind: 'rejected', result };
     return { kind: 'retry', result, code: 'function_error_status', message: `function ${fn} answered ${result.status}`, minDelayMs: 0 };

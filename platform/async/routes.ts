@@ -47,13 +47,18 @@ export function asyncRoutes(service: AsyncService) {
       return c.json({ id: invocation.id, status: invocation.status, statusUrl: invocation.statusUrl, ...(duplicate ? { duplicate: true } : {}) }, 202);
     }
     const { invocation, response } = await service.invokeNow(fn, req);
-    return c.json({ id: invocation.id, status: invocation.status, response: { status: response.status, headers: response.headers, ...encodeBody(response.body) } });
+    return c.json({
+      id: invocation.id,
+      status: invocation.status,
+      response: { status: response.status, headers: response.headers, ...encodeBody(response.body) },
+    });
   });
 
   app.get('/functions/:name/invocations', (c) => {
     const fn = assertFunctionName(c.req.param('name'));
     const status = c.req.query('status');
-    if (status !== undefined && !STATUSES.includes(status as JobStatus)) throw BadRequest(`"status" must be one of ${STATUSES.join(', ')}, not ${JSON.stringify(status)}`);
+    if (status !== undefined && !STATUSES.includes(status as JobStatus))
+      throw BadRequest(`"status" must be one of ${STATUSES.join(', ')}, not ${JSON.stringify(status)}`);
     return c.json({ invocations: service.list(fn, { status: status as JobStatus | undefined, limit: limitParam(c.req.query('limit')) }) });
   });
 

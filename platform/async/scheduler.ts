@@ -53,7 +53,19 @@ export class CronScheduler {
     const t = this.opts.now();
     const row = this.store.db
       .insert(cronsTable)
-      .values({ id: newId('cron'), fn, schedule: schedule.expression, method: input.method, path: input.path, body: input.body ?? null, enabled: true, lastFiredAt: null, nextAt: schedule.next(new Date(t)).getTime(), createdAt: t, updatedAt: t })
+      .values({
+        id: newId('cron'),
+        fn,
+        schedule: schedule.expression,
+        method: input.method,
+        path: input.path,
+        body: input.body ?? null,
+        enabled: true,
+        lastFiredAt: null,
+        nextAt: schedule.next(new Date(t)).getTime(),
+        createdAt: t,
+        updatedAt: t,
+      })
       .returning()
       .get();
     this.arm();

@@ -77,7 +77,11 @@ export class AsyncService {
     this.now = opts.now ?? Date.now;
     this.retentionMs = opts.retentionMs ?? 7 * DAY;
     const defaultMaxAttempts = opts.maxAttempts ?? 3;
-    this.limits = { maxBodyBytes: opts.maxBodyBytes ?? 6 * 1024 * 1024, maxAttempts: Math.max(opts.maxAttemptsLimit ?? 25, defaultMaxAttempts), defaultMaxAttempts };
+    this.limits = {
+      maxBodyBytes: opts.maxBodyBytes ?? 6 * 1024 * 1024,
+      maxAttempts: Math.max(opts.maxAttemptsLimit ?? 25, defaultMaxAttempts),
+      defaultMaxAttempts,
+    };
     this.jobs = new JobStore(opts.store, this.now);
     this.worker = new Worker(this.jobs, {
       invoke: opts.invoke,
@@ -89,7 +93,12 @@ export class AsyncService {
       pollMs: opts.pollMs ?? 1000,
       now: this.now,
     });
-    this.crons = new CronScheduler(opts.store, this.jobs, { now: this.now, logger: this.logger, maxAttempts: defaultMaxAttempts, onFired: () => this.worker.notify() });
+    this.crons = new CronScheduler(opts.store, this.jobs, {
+      now: this.now,
+      logger: this.logger,
+      maxAttempts: defaultMaxAttempts,
+      onFired: () => this.worker.notify(),
+    });
   }
 
   /** Migrates, recovers interrupted jobs, prunes, and starts the worker and the cron timer. */
@@ -117,7 +126,17 @@ export class AsyncService {
   enqueue(fn: string, input: InvocationInput): { invocation: InvocationView; duplicate: boolean } {
     this.assertOpen();
     this.assertFunction(fn);
-    const { row, duplicate } = this.jobs.insert({ id: newId('inv'), fn, kind: 'async', method: input.method, path: input.path, headers: input.headers, body: input.body, maxAttempts: input.maxAttempts ?? this.limits.defaultMaxAttempts, idempotencyKey: input.idempotencyKey });
+    const { row, duplicate } = this.jobs.insert({
+      id: newId('inv'),
+      fn,
+      kind: 'async',
+      method: input.method,
+      path: input.path,
+      headers: input.headers,
+      body: input.body,
+      maxAttempts: input.maxAttempts ?? this.limits.defaultMaxAttempts,
+      idempotencyKey: input.idempotencyKey,
+    });
     if (!duplicate) this.worker.notify();
     return { invocation: invocationView(row), duplicate };
   }
@@ -130,7 +149,17 @@ export class AsyncService {
   async invokeNow(fn: string, input: InvocationInput): Promise<{ invocation: InvocationView; response: InvokeResult }> {
     this.assertOpen();
     this.assertFunction(fn);
-    const { row } = this.jobs.insert({ id: newId('inv'), fn, kind: 'sync', method: input.method, path: input.path, headers: input.headers, body: input.body, maxAttempts: 1, status: 'running' });
+    const { row } = this.jobs.insert({
+      id: newId('inv'),
+      fn,
+      kind: 'sync',
+      method: input.method,
+      path: input.path,
+      headers: input.headers,
+      body: input.body,
+      maxAttempts: 1,
+      status: 'running',
+    });
     const run = this.opts.invoke({ fn, method: row.method, path: row.path, headers: input.headers, body: input.body, invocationId: row.id });
     this.inflightSync.add(run);
     let outcome: { result: Awaited<typeof run> } | { error: unknown };
@@ -144,12 +173,25 @@ export class AsyncService {
     const verdict = judge(outcome, fn);
     const limit = this.opts.resultLimitBytes ?? 1024 * 1024;
     const r = 'result' in outcome ? outcome.result : undefined;
-    const error = verdict.kind === 'succeeded' ? null : verdict.kind === 'rejected' ? { code: 'invocation_rejected', message: `function ${fn} answered ${verdict.result.status}` } : { code: verdict.code, message: verdict.message };
+    const error =
+      verdict.kind === 'succeeded'
+        ? null
+        : verdict.kind === 'rejected'
+          ? { code: 'invocation_rejected', message: `function ${fn} answered ${verdict.result.status}` }
+          : { code: verdict.code, message: verdict.message };
     try {
       this.jobs.finish(row.id, {
         status: verdict.kind === 'succeeded' ? 'succeeded' : 'dead',
         error,
-        result: r ? { status: r.status, headers: r.headers, body: r.body.length > limit ? r.body.subarray(0, limit) : r.body, size: r.body.length, truncated: r.body.length > limit } : null,
+        result: r
+          ? {
+              status: r.status,
+              headers: r.headers,
+              body: r.body.length > limit ? r.body.subarray(0, limit) : r.body,
+              size: r.body.length,
+              truncated: r.body.length > limit,
+            }
+          : null,
       });
     } catch (err) {
       // The store is gone (closed at shutdown): the caller still gets its answer; recovery marks the row.
@@ -184,7 +226,8 @@ export class AsyncService {
     this.assertOpen();
     const row = this.jobs.get(id);
     if (!row) throw InvocationNotFound(`no invocation "${id}"`, { data: { id } });
-    if (!this.jobs.revive(id)) throw InvocationNotRetryable(`invocation "${id}" is ${row.status}; only a dead invocation can be retried`, { data: { id, status: row.status } });
+    if (!this.jobs.revive(id))
+      throw InvocationNotRetryable(`invocation "${id}" is ${row.status}; only a dead invocation can be retried`, { data: { id, status: row.status } });
     this.worker.notify();
     return invocationView(this.jobs.get(id)!);
   }
@@ -268,7 +311,9 @@ export class AsyncService {
       let timer: NodeJS.Timeout | undefined;
       await Promise.all([
         this.worker.close(deadlineMs),
-        Promise.race([Promise.allSettled([...this.inflightSync]), new Promise<void>((r) => (timer = setTimeout(r, deadlineMs)))]).finally(() => clearTimeout(timer)),
+        Promise.race([Promise.allSettled([...this.inflightSync]), new Promise<void>((r) => (timer = setTimeout(r, deadlineMs)))]).finally(() =>
+          clearTimeout(timer),
+        ),
       ]);
     })();
     return this.closing;

@@ -41,7 +41,11 @@ function header(req: CorsRequest, name: string): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
-const list = (value: string | undefined) => (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const list = (value: string | undefined) =>
+  (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 /** True for a CORS preflight: OPTIONS with both Origin and Access-Control-Request-Method. */
 export function isPreflight(req: CorsRequest): boolean {

@@ -50,7 +50,8 @@ export function adminAuth(store: TokenStore, options: AdminAuthOptions = {}): Mi
     let record: TokenRecord;
     try {
       record = authenticate(store, c.req.header('authorization'));
-      if (record.scope !== 'admin') throw Forbidden(`token ${record.id} has scope "${record.scope}"; the admin API needs an admin token`, { data: { tokenId: record.id } });
+      if (record.scope !== 'admin')
+        throw Forbidden(`token ${record.id} has scope "${record.scope}"; the admin API needs an admin token`, { data: { tokenId: record.id } });
     } catch (err) {
       if (isIgnitionError(err)) return authProblem(c, err);
       throw err;

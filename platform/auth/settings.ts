@@ -38,7 +38,8 @@ function stringList(key: string, value: unknown, re: RegExp, example: string, pr
 /** Every problem with a `cors` value, as phrases that read after "cors". Empty when valid. */
 export function corsProblems(value: unknown): string[] {
   if (value === null || value === undefined) return [];
-  if (typeof value !== 'object' || Array.isArray(value)) return ['must be null or an object {origins, methods?, headers?, exposeHeaders?, maxAgeSeconds?, credentials?}'];
+  if (typeof value !== 'object' || Array.isArray(value))
+    return ['must be null or an object {origins, methods?, headers?, exposeHeaders?, maxAgeSeconds?, credentials?}'];
   const v = value as Record<string, unknown>;
   const problems: string[] = [];
   for (const key of Object.keys(v)) if (!KEYS.has(key)) problems.push(`${key} is not a known CORS setting`);
@@ -48,7 +49,10 @@ export function corsProblems(value: unknown): string[] {
     problems.push('origins must be "*" or a non-empty array of origins like "https://app.example.com"');
   } else {
     v.origins.forEach((o, i) => {
-      if (typeof o !== 'string' || !ORIGIN_RE.test(o)) problems.push(`origins[${i}] ${JSON.stringify(o)} is not an origin like "https://app.example.com" (scheme, host and optional port; no path, no trailing slash, no "null")`);
+      if (typeof o !== 'string' || !ORIGIN_RE.test(o))
+        problems.push(
+          `origins[${i}] ${JSON.stringify(o)} is not an origin like "https://app.example.com" (scheme, host and optional port; no path, no trailing slash, no "null")`,
+        );
     });
   }
   stringList('methods', v.methods, METHOD_RE, 'an HTTP method', problems);

@@ -99,7 +99,10 @@ export class TokenStore {
   private readonly touchEvery: number;
   private readonly now: () => number;
 
-  constructor(private readonly store: Store, options: TokenStoreOptions = {}) {
+  constructor(
+    private readonly store: Store,
+    options: TokenStoreOptions = {},
+  ) {
     this.ttl = options.cacheTtlMs ?? 60_000;
     this.touchEvery = options.touchIntervalMs ?? 60_000;
     this.now = options.now ?? Date.now;

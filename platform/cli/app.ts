@@ -24,7 +24,28 @@ import { secretCommands } from './commands/secret.ts';
 import { asyncCommands } from './commands/async.ts';
 
 const cli = new Cli({ binaryName: 'ignition', binaryLabel: 'Ignition', binaryVersion: VERSION });
-for (const command of [DaemonCommand, DeployCommand, InvokeCommand, ListCommand, RemoveCommand, VersionsCommand, InfoCommand, LogsCommand, InitCommand, ...vmCommands, ...versionCommands, DevCommand, DoctorCommand, ImageBuildCommand, ...registryCommands, NetListCommand, ...tokenCommands, ...secretCommands, ...asyncCommands]) cli.register(command);
+for (const command of [
+  DaemonCommand,
+  DeployCommand,
+  InvokeCommand,
+  ListCommand,
+  RemoveCommand,
+  VersionsCommand,
+  InfoCommand,
+  LogsCommand,
+  InitCommand,
+  ...vmCommands,
+  ...versionCommands,
+  DevCommand,
+  DoctorCommand,
+  ImageBuildCommand,
+  ...registryCommands,
+  NetListCommand,
+  ...tokenCommands,
+  ...secretCommands,
+  ...asyncCommands,
+])
+  cli.register(command);
 cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);
 

@@ -64,7 +64,11 @@ export class IgnitionClient {
       return await fetch(this.baseUrl + path, { ...init, headers: { ...auth, ...(init.headers as Record<string, string> | undefined) } });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new ApiError({ status: 0, code: 'daemon_unreachable', detail: `cannot reach the daemon at ${this.baseUrl} (${cause}); start it with "ignition daemon" or set IGNITION_HOST` });
+      throw new ApiError({
+        status: 0,
+        code: 'daemon_unreachable',
+        detail: `cannot reach the daemon at ${this.baseUrl} (${cause}); start it with "ignition daemon" or set IGNITION_HOST`,
+      });
     }
   }
 
@@ -78,11 +82,13 @@ export class IgnitionClient {
     return this.request<any>('GET', `/v1/functions/${encodeURIComponent(name)}`);
   }
   deploy(name: string, req: DeployRequest) {
-    return this.request<{ function: string; version: { id: string; seq: number; digest: string; snapshot: string }; created: boolean; url: string; timings: Array<{ step: string; ms: number }> }>(
-      'POST',
-      `/v1/functions/${encodeURIComponent(name)}/deployments`,
-      req,
-    );
+    return this.request<{
+      function: string;
+      version: { id: string; seq: number; digest: string; snapshot: string };
+      created: boolean;
+      url: string;
+      timings: Array<{ step: string; ms: number }>;
+    }>('POST', `/v1/functions/${encodeURIComponent(name)}/deployments`, req);
   }
   removeFunction(name: string) {
     return this.request<{ removed: string; versions: number }>('DELETE', `/v1/functions/${encodeURIComponent(name)}`);
@@ -95,7 +101,10 @@ export class IgnitionClient {
     if (q.invocation) qs.set('invocation', q.invocation);
     if (q.limit) qs.set('limit', String(q.limit));
     if (q.after) qs.set('after', String(q.after));
-    return this.request<{ logs: Array<{ id: number; time: number; level: string; invocation: string | null; message: string }> }>('GET', `/v1/functions/${encodeURIComponent(name)}/logs?${qs}`);
+    return this.request<{ logs: Array<{ id: number; time: number; level: string; invocation: string | null; message: string }> }>(
+      'GET',
+      `/v1/functions/${encodeURIComponent(name)}/logs?${qs}`,
+    );
   }
 
   /**
@@ -103,7 +112,10 @@ export class IgnitionClient {
    * token is never sent: a request to /fn reaches the function's code, and only `token` (given by
    * the caller for a token-protected function) or an Authorization header in `headers` goes along.
    */
-  invoke(name: string, opts: { path?: string; method?: string; headers?: Record<string, string>; body?: string | Uint8Array; token?: string }): Promise<Response> {
+  invoke(
+    name: string,
+    opts: { path?: string; method?: string; headers?: Record<string, string>; body?: string | Uint8Array; token?: string },
+  ): Promise<Response> {
     const p = opts.path ?? '/';
     return this.raw(
       `/fn/${encodeURIComponent(name)}${p.startsWith('/') ? p : `/${p}`}`,

@@ -127,12 +127,18 @@ export const defaults: IgnitionConfig = {
 };
 
 type Check = (value: unknown) => string | null;
-const int = (min: number, max = Number.MAX_SAFE_INTEGER): Check => (v) =>
-  Number.isInteger(v) && (v as number) >= min && (v as number) <= max ? null : `must be an integer from ${min} to ${max}`;
-const oneOf = (...options: string[]): Check => (v) => (options.includes(v as string) ? null : `must be one of ${options.map((o) => `"${o}"`).join(', ')}`);
+const int =
+  (min: number, max = Number.MAX_SAFE_INTEGER): Check =>
+  (v) =>
+    Number.isInteger(v) && (v as number) >= min && (v as number) <= max ? null : `must be an integer from ${min} to ${max}`;
+const oneOf =
+  (...options: string[]): Check =>
+  (v) =>
+    options.includes(v as string) ? null : `must be one of ${options.map((o) => `"${o}"`).join(', ')}`;
 const str: Check = (v) => (typeof v === 'string' && v.length > 0 ? null : 'must be a non-empty string');
 const bool: Check = (v) => (typeof v === 'boolean' ? null : 'must be true or false');
-const hostPort: Check = (v) => (typeof v === 'string' && /^[^\s:]+:\d{1,5}$/.test(v) && Number(v.split(':').pop()) < 65536 ? null : 'must be "host:port", e.g. "127.0.0.1:7777"');
+const hostPort: Check = (v) =>
+  typeof v === 'string' && /^[^\s:]+:\d{1,5}$/.test(v) && Number(v.split(':').pop()) < 65536 ? null : 'must be "host:port", e.g. "127.0.0.1:7777"';
 
 export const functionChecks: Record<keyof FunctionSettings, Check> = {
   minWarm: int(0, 1000),

@@ -28,6 +28,7 @@ export function validateEnv(env: unknown): Record<string, string> {
     }
     total += Buffer.byteLength(k) + bytes;
   }
-  if (total > ENV_TOTAL_MAX_BYTES) throw EnvInvalid(`"env" is ${total} bytes in all; the limit is ${ENV_TOTAL_MAX_BYTES}`, { data: { limit: ENV_TOTAL_MAX_BYTES } });
+  if (total > ENV_TOTAL_MAX_BYTES)
+    throw EnvInvalid(`"env" is ${total} bytes in all; the limit is ${ENV_TOTAL_MAX_BYTES}`, { data: { limit: ENV_TOTAL_MAX_BYTES } });
   return env as Record<string, string>;
 }

@@ -163,7 +163,8 @@ function translateStartError(err: unknown, fn: string): unknown {
 
 function translateAgentError(err: unknown, fn: string): unknown {
   if (err instanceof AgentProblemError) {
-    if (err.code === 'function_load_failed' || err.code === 'function_no_handler') return FunctionLoadFailed(`function ${fn} failed to load: ${err.detail}`, { cause: err });
+    if (err.code === 'function_load_failed' || err.code === 'function_no_handler')
+      return FunctionLoadFailed(`function ${fn} failed to load: ${err.detail}`, { cause: err });
     if (err.code === 'function_warmup_failed') return FunctionWarmupFailed(`function ${fn}: ${err.detail}`, { cause: err });
   }
   return err;

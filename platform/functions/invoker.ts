@@ -49,7 +49,17 @@ export interface InvokeResponse {
 }
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) never cross a proxy. */
-const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'proxy-authenticate']);
+const HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-authorization',
+  'proxy-authenticate',
+]);
 
 export async function invoke(service: FunctionService, req: InvokeRequest): Promise<InvokeResponse> {
   const invocationId = req.invocationId ?? newId('inv');
@@ -57,9 +67,13 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   const { timeoutMs, maxBodyBytes } = version.settings;
   if (req.contentLength !== undefined && req.contentLength > maxBodyBytes) {
     req.body?.resume();
-    throw BodyTooLarge(`request body of ${req.contentLength} bytes exceeds the limit of ${maxBodyBytes} bytes for ${req.fn}`, { data: { limit: maxBodyBytes } });
+    throw BodyTooLarge(`request body of ${req.contentLength} bytes exceeds the limit of ${maxBodyBytes} bytes for ${req.fn}`, {
+      data: { limit: maxBodyBytes },
+    });
   }
-  const deadline = new Deadline(timeoutMs, () => FunctionTimeout(`function ${req.fn} did not finish within its timeout of ${timeoutMs} ms`, { data: { timeoutMs, function: req.fn } }));
+  const deadline = new Deadline(timeoutMs, () =>
+    FunctionTimeout(`function ${req.fn} did not finish within its timeout of ${timeoutMs} ms`, { data: { timeoutMs, function: req.fn } }),
+  );
   const pool = service.pool(version);
   let inst: Instance;
   let cold: boolean;
@@ -68,7 +82,8 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   } catch (err) {
     deadline.clear();
     req.body?.resume();
-    if (deadline.aborted) throw FunctionTimeout(`function ${req.fn} found no free instance within its timeout of ${timeoutMs} ms`, { phase: 'queue', data: { timeoutMs } });
+    if (deadline.aborted)
+      throw FunctionTimeout(`function ${req.fn} found no free instance within its timeout of ${timeoutMs} ms`, { phase: 'queue', data: { timeoutMs } });
     if (err instanceof IgnitionError) throw err;
     throw InstanceUnavailable(`no instance of ${req.fn} could be started: ${(err as Error).message}`, { cause: err });
   }
@@ -96,7 +111,8 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
     inst.invocations.delete(invocationId);
     const crashed = !deadline.aborted && !tooLarge;
     pool.release(inst, { retire: true });
-    if (deadline.aborted) throw FunctionTimeout(`function ${req.fn} did not answer within its timeout of ${timeoutMs} ms`, { data: { timeoutMs, function: req.fn } });
+    if (deadline.aborted)
+      throw FunctionTimeout(`function ${req.fn} did not answer within its timeout of ${timeoutMs} ms`, { data: { timeoutMs, function: req.fn } });
     if (tooLarge) throw BodyTooLarge(`request body exceeds the limit of ${maxBodyBytes} bytes for ${req.fn}`, { data: { limit: maxBodyBytes } });
     if (crashed) throw await crashError(req.fn, inst, invocationId, err, service);
     throw err;

@@ -38,12 +38,26 @@ export class LogSink {
    * to, when the instance serves exactly one: V8's fatal lines at its heap limit come that way.
    */
   ingest(source: { fn: string; version?: string; machine?: string; invocation?: string }, out: OutputLine) {
-    let entry: NewLog = { fn: source.fn, version: source.version ?? null, machine: source.machine ?? null, invocation: source.invocation ?? null, level: out.stream === 'stderr' ? 'error' : 'info', time: Date.now(), message: out.line };
+    let entry: NewLog = {
+      fn: source.fn,
+      version: source.version ?? null,
+      machine: source.machine ?? null,
+      invocation: source.invocation ?? null,
+      level: out.stream === 'stderr' ? 'error' : 'info',
+      time: Date.now(),
+      message: out.line,
+    };
     if (out.line.startsWith('{')) {
       try {
         const rec = JSON.parse(out.line) as { t?: number; src?: string; lvl?: string; inv?: string; msg?: string };
         if (typeof rec.msg === 'string') {
-          entry = { ...entry, invocation: rec.inv ?? null, level: rec.lvl ?? entry.level, time: rec.t ?? entry.time, message: rec.src === 'agent' ? `[agent] ${rec.msg}` : rec.msg };
+          entry = {
+            ...entry,
+            invocation: rec.inv ?? null,
+            level: rec.lvl ?? entry.level,
+            time: rec.t ?? entry.time,
+            message: rec.src === 'agent' ? `[agent] ${rec.msg}` : rec.msg,
+          };
         }
       } catch {
         // a line that merely starts with "{": keep it raw
@@ -54,7 +68,15 @@ export class LogSink {
 
   /** Records a platform-side line for a function (e.g. "instance crashed"). */
   system(fn: string, level: string, message: string, extra: { version?: string; machine?: string; invocation?: string } = {}) {
-    this.push({ fn, version: extra.version ?? null, machine: extra.machine ?? null, invocation: extra.invocation ?? null, level, time: Date.now(), message: `[ignition] ${message}` });
+    this.push({
+      fn,
+      version: extra.version ?? null,
+      machine: extra.machine ?? null,
+      invocation: extra.invocation ?? null,
+      level,
+      time: Date.now(),
+      message: `[ignition] ${message}`,
+    });
   }
 
   private push(entry: NewLog) {
@@ -84,8 +106,19 @@ export class LogSink {
 
   private trim(fns: Set<string>) {
     for (const fn of fns) {
-      const cutoff = this.store.db.select({ id: logsTable.id }).from(logsTable).where(eq(logsTable.fn, fn)).orderBy(desc(logsTable.id)).limit(1).offset(this.retention).get();
-      if (cutoff) this.store.db.delete(logsTable).where(and(eq(logsTable.fn, fn), lt(logsTable.id, cutoff.id + 1))).run();
+      const cutoff = this.store.db
+        .select({ id: logsTable.id })
+        .from(logsTable)
+        .where(eq(logsTable.fn, fn))
+        .orderBy(desc(logsTable.id))
+        .limit(1)
+        .offset(this.retention)
+        .get();
+      if (cutoff)
+        this.store.db
+          .delete(logsTable)
+          .where(and(eq(logsTable.fn, fn), lt(logsTable.id, cutoff.id + 1)))
+          .run();
     }
   }
 
@@ -116,6 +149,9 @@ export class LogSink {
   }
 
   count(): number {
-    return this.store.db.select({ n: sql<number>`count(*)` }).from(logsTable).get()!.n;
+    return this.store.db
+      .select({ n: sql<number>`count(*)` })
+      .from(logsTable)
+      .get()!.n;
   }
 }

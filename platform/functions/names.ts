@@ -33,7 +33,8 @@ export const ENV_NAME_MAX = 128;
 
 /** Environment variable names as POSIX shells accept them. */
 export function assertEnvName(name: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw InvalidName(`environment variable name ${JSON.stringify(name.replace(/\0/g, '\\0'))} must match [A-Za-z_][A-Za-z0-9_]*`);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+    throw InvalidName(`environment variable name ${JSON.stringify(name.replace(/\0/g, '\\0'))} must match [A-Za-z_][A-Za-z0-9_]*`);
   if (name.length > ENV_NAME_MAX) throw InvalidName(`environment variable name is ${name.length} characters long; the limit is ${ENV_NAME_MAX}`);
   return name;
 }

@@ -429,7 +429,8 @@ export class Pool {
     const perInstance = fresh ? 1 : this.settings.concurrency;
     let count = 0;
     for (const i of this.instances) if (!i.dead && !i.retiring) count++;
-    const spare = freeSlots(this.instances, { fresh, concurrency: this.settings.concurrency, sustainedInflight: this.sustainedInflight }) + this.starting * perInstance;
+    const spare =
+      freeSlots(this.instances, { fresh, concurrency: this.settings.concurrency, sustainedInflight: this.sustainedInflight }) + this.starting * perInstance;
     const minCount = this.settings.minWarm;
     let toStart = 0;
     const need = this.wantedSpare() + (fresh ? Math.max(0, this.settings.minWarm - 1) : 0);
@@ -440,7 +441,15 @@ export class Pool {
     if (toStart > 0) {
       const longer = performance.now() - this.queuedStartAfterMs();
       const waitedLong = this.queue.filter((w) => w.since <= longer).length;
-      toStart = allowedStarts(toStart, { fresh, queued: this.queue.length, waitedLong, live: count + this.starting, minWarm: minCount, idleCpus: fresh || this.holding ? null : this.hostCpu.idleCpus(), holding: this.holding });
+      toStart = allowedStarts(toStart, {
+        fresh,
+        queued: this.queue.length,
+        waitedLong,
+        live: count + this.starting,
+        minWarm: minCount,
+        idleCpus: fresh || this.holding ? null : this.hostCpu.idleCpus(),
+        holding: this.holding,
+      });
     }
     // After a failed start: none until the back-off ends, then one at a time until one succeeds.
     if (this.failures > 0) toStart = this.backedOff() ? 0 : Math.min(toStart, this.starting === 0 ? 1 : 0);
@@ -514,7 +523,13 @@ export class Pool {
         this.lastFailedAt = Date.now();
         this.lastStartError =
           err instanceof IgnitionError ? err : InstanceUnavailable(`could not start an instance of ${this.version.fn}: ${err.message}`, { cause: err });
-        this.logger.error('instance start failed', { fn: this.version.fn, version: this.version.id, failures: this.failures, retryInMs: this.retryAt - Date.now(), err });
+        this.logger.error('instance start failed', {
+          fn: this.version.fn,
+          version: this.version.id,
+          failures: this.failures,
+          retryInMs: this.retryAt - Date.now(),
+          err,
+        });
         this.deps.logs.system(this.version.fn, 'error', `instance start failed: ${err.message}`, { version: this.version.id });
         // Waiting requests no instance will serve: refused now, not at their timeout.
         if (this.refusing()) for (const w of this.queue.splice(0)) w.reject(this.unavailable());
@@ -547,7 +562,7 @@ export class Pool {
     this.sustainedInflight = mean;
     if (!this.fresh) this.peak = Math.max(this.peak, Math.ceil(mean));
     // Requests per second, smoothed over a few ticks.
-    this.arrivalRate = 0.5 * this.arrivalRate + 0.5 * (this.arrivals * 1000) / TICK_MS;
+    this.arrivalRate = 0.5 * this.arrivalRate + (0.5 * (this.arrivals * 1000)) / TICK_MS;
     this.arrivals = 0;
     if (now - this.peakWindowStart >= Math.min(PEAK_WINDOW_MS, Math.max(this.settings.idleTimeoutMs, TICK_MS))) {
       this.previousPeak = this.peak;

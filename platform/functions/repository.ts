@@ -67,12 +67,20 @@ export class FunctionRepository {
   }
 
   findVersionByDigest(fn: string, digest: string): VersionRecord | undefined {
-    const row = this.db.select().from(versionsTable).where(and(eq(versionsTable.fn, fn), eq(versionsTable.digest, digest))).get();
+    const row = this.db
+      .select()
+      .from(versionsTable)
+      .where(and(eq(versionsTable.fn, fn), eq(versionsTable.digest, digest)))
+      .get();
     return row && toVersion(row);
   }
 
   findVersionBySeq(fn: string, seq: number): VersionRecord | undefined {
-    const row = this.db.select().from(versionsTable).where(and(eq(versionsTable.fn, fn), eq(versionsTable.seq, seq))).get();
+    const row = this.db
+      .select()
+      .from(versionsTable)
+      .where(and(eq(versionsTable.fn, fn), eq(versionsTable.seq, seq)))
+      .get();
     return row && toVersion(row);
   }
 
@@ -81,12 +89,21 @@ export class FunctionRepository {
   }
 
   getAlias(fn: string, name: string): AliasRecord | undefined {
-    const row = this.db.select().from(aliasesTable).where(and(eq(aliasesTable.fn, fn), eq(aliasesTable.name, name))).get();
+    const row = this.db
+      .select()
+      .from(aliasesTable)
+      .where(and(eq(aliasesTable.fn, fn), eq(aliasesTable.name, name)))
+      .get();
     return row && { ...row, routes: JSON.parse(row.routes) as AliasRoute[] };
   }
 
   listAliases(fn: string): AliasRecord[] {
-    return this.db.select().from(aliasesTable).where(eq(aliasesTable.fn, fn)).all().map((row) => ({ ...row, routes: JSON.parse(row.routes) as AliasRoute[] }));
+    return this.db
+      .select()
+      .from(aliasesTable)
+      .where(eq(aliasesTable.fn, fn))
+      .all()
+      .map((row) => ({ ...row, routes: JSON.parse(row.routes) as AliasRoute[] }));
   }
 
   /**
@@ -139,7 +156,10 @@ export class FunctionRepository {
   }
 
   deleteAlias(fn: string, name: string) {
-    this.db.delete(aliasesTable).where(and(eq(aliasesTable.fn, fn), eq(aliasesTable.name, name))).run();
+    this.db
+      .delete(aliasesTable)
+      .where(and(eq(aliasesTable.fn, fn), eq(aliasesTable.name, name)))
+      .run();
   }
 
   /** Removes the function with its versions and aliases (cascade); returns its versions' snapshots. */

@@ -117,16 +117,18 @@ export class FunctionService {
   async deploy(input: DeployInput): Promise<DeployResult> {
     const name = assertFunctionName(input.name);
     const prior = this.deploying.get(name) ?? Promise.resolve();
-    const run = prior.catch(() => {}).then(async () => {
-      // The build adopts a spare machine where the driver keeps them; its replacement waits until
-      // the deploy is done, traffic shift included (port.ts, holdSpares).
-      const release = this.deps.driver.holdSpares?.();
-      try {
-        return await this.deployNow(name, input);
-      } finally {
-        release?.();
-      }
-    });
+    const run = prior
+      .catch(() => {})
+      .then(async () => {
+        // The build adopts a spare machine where the driver keeps them; its replacement waits until
+        // the deploy is done, traffic shift included (port.ts, holdSpares).
+        const release = this.deps.driver.holdSpares?.();
+        try {
+          return await this.deployNow(name, input);
+        } finally {
+          release?.();
+        }
+      });
     this.deploying.set(name, run);
     try {
       return await run;
@@ -141,7 +143,15 @@ export class FunctionService {
     const env = validateEnv(input.env);
     const alias = input.alias === undefined ? 'latest' : assertAliasName(input.alias);
     const settings: FunctionSettings = { ...this.deps.config.functions, ...validateFunctionSettings(input.settings ?? {}, 'deploy') };
-    const digest = createHash('sha256').update(input.code).update('\0').update(input.map ?? '').update('\0').update(JSON.stringify(settings)).update('\0').update(JSON.stringify(sortKeys(env))).digest('hex');
+    const digest = createHash('sha256')
+      .update(input.code)
+      .update('\0')
+      .update(input.map ?? '')
+      .update('\0')
+      .update(JSON.stringify(settings))
+      .update('\0')
+      .update(JSON.stringify(sortKeys(env)))
+      .digest('hex');
     const bundleDigest = createHash('sha256').update(input.code).digest('hex');
     const existing = this.deps.repo.findVersionByDigest(name, digest);
     if (existing && this.deps.registry.find(existing.snapshotId)) {
@@ -165,7 +175,17 @@ export class FunctionService {
         onOutput: (machine, line) => this.deps.logs.ingest({ fn: name, version: versionId, machine }, line),
       },
     );
-    const draft: VersionRecord = { id: versionId, fn: name, seq: 0, digest, bundleDigest, snapshotId: golden.snapshot.id, settings, env, createdAt: Date.now() };
+    const draft: VersionRecord = {
+      id: versionId,
+      fn: name,
+      seq: 0,
+      digest,
+      bundleDigest,
+      snapshotId: golden.snapshot.id,
+      settings,
+      env,
+      createdAt: Date.now(),
+    };
     const pool = this.pool(draft, { background: priority === 'background' });
     if (golden.machine && golden.client) {
       this.deps.records.update(golden.machine.id, { state: 'running' });
@@ -221,7 +241,8 @@ export class FunctionService {
     assertAliasName(alias);
     if (!Array.isArray(routes) || routes.length < 1 || routes.length > 2) throw BadRequest('an alias routes to one version, or splits traffic between two');
     for (const r of routes) {
-      if (!Number.isInteger(r.weight) || r.weight < 0 || r.weight > 100) throw BadRequest(`weight ${JSON.stringify(r.weight)} must be an integer from 0 to 100`);
+      if (!Number.isInteger(r.weight) || r.weight < 0 || r.weight > 100)
+        throw BadRequest(`weight ${JSON.stringify(r.weight)} must be an integer from 0 to 100`);
     }
     const total = routes.reduce((n, r) => n + r.weight, 0);
     if (total !== 100) throw BadRequest(`traffic weights must sum to 100 (they sum to ${total})`, { data: { weights: routes.map((r) => r.weight) } });
@@ -231,7 +252,11 @@ export class FunctionService {
       if (!this.deps.registry.find(v.snapshotId)) throw VersionNotFound(`version v${v.seq} of "${name}" has lost its golden snapshot; redeploy it`);
       await this.prewarm(v);
     }
-    const record = this.deps.repo.setAlias(name, alias, versions.map((v, i) => ({ version: v.id, weight: routes[i].weight })));
+    const record = this.deps.repo.setAlias(
+      name,
+      alias,
+      versions.map((v, i) => ({ version: v.id, weight: routes[i].weight })),
+    );
     this.invalidate(name);
     await this.drainUnreferenced(name);
     return { ...record, routes: record.routes.map((r, i) => ({ ...r, seq: versions[i].seq })) };
@@ -335,7 +360,12 @@ export class FunctionService {
     let pool = this.pools.get(version.id);
     if (!pool) {
       const secrets = this.deps.secrets;
-      pool = new Pool(version, { ...this.deps, runtimeEnv: (fn) => secrets?.resolve(fn) ?? {} }, this.deps.logger.child({ fn: version.fn, version: version.id }), { ...options, hostCpu: this.hostCpu });
+      pool = new Pool(
+        version,
+        { ...this.deps, runtimeEnv: (fn) => secrets?.resolve(fn) ?? {} },
+        this.deps.logger.child({ fn: version.fn, version: version.id }),
+        { ...options, hostCpu: this.hostCpu },
+      );
       const metrics = this.deps.metrics;
       const driver = this.deps.driver.name;
       if (metrics) {
@@ -448,7 +478,10 @@ export class FunctionService {
   async warmAll(): Promise<void> {
     for (const f of this.deps.repo.listFunctions()) {
       try {
-        for (const v of this.routes(f.name).versions) void this.pool(v).warm().catch((err) => this.deps.logger.warn('warm-up failed', { fn: f.name, err }));
+        for (const v of this.routes(f.name).versions)
+          void this.pool(v)
+            .warm()
+            .catch((err) => this.deps.logger.warn('warm-up failed', { fn: f.name, err }));
       } catch (err) {
         this.deps.logger.warn('cannot route function', { fn: f.name, err });
       }

@@ -9,7 +9,16 @@
 import { Pool, type Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import type { AbortLike } from '../deadline.ts';
-import { AgentPaths, type ExecEvent, type ExecRequest, type HealthResponse, type LoadFunctionRequest, type LoadFunctionResponse, type RestoreRequest, type RestoreResponse } from '../../agent/protocol.ts';
+import {
+  AgentPaths,
+  type ExecEvent,
+  type ExecRequest,
+  type HealthResponse,
+  type LoadFunctionRequest,
+  type LoadFunctionResponse,
+  type RestoreRequest,
+  type RestoreResponse,
+} from '../../agent/protocol.ts';
 import { defineError, type Phase } from '../errors.ts';
 import { AGENT_PORT, type Machine } from '../vmm/port.ts';
 
@@ -39,7 +48,10 @@ export class AgentClient {
   readonly dispatcher: Pool;
   private readonly timeoutMs: number;
 
-  constructor(readonly machine: Machine, options: AgentClientOptions = {}) {
+  constructor(
+    readonly machine: Machine,
+    options: AgentClientOptions = {},
+  ) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.dispatcher = new Pool('http://agent', {
       connections: options.connections ?? 64,
@@ -94,7 +106,13 @@ export class AgentClient {
   }
 
   /** Forwards an invocation; the caller consumes (or destroys) `body`. */
-  invoke(options: { path: string; method: string; headers: Record<string, string | string[]>; body: Readable | null; signal?: AbortLike }): Promise<Dispatcher.ResponseData> {
+  invoke(options: {
+    path: string;
+    method: string;
+    headers: Record<string, string | string[]>;
+    body: Readable | null;
+    signal?: AbortLike;
+  }): Promise<Dispatcher.ResponseData> {
     return this.dispatcher.request({
       path: AgentPaths.invokePrefix + options.path,
       method: options.method as Dispatcher.HttpMethod,
@@ -123,7 +141,10 @@ export class AgentClient {
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
-      throw AgentRequestFailed(`agent of ${this.machine.id}: ${method} ${path} failed: ${(err as Error).message}`, { cause: err, data: { vm: this.machine.id } });
+      throw AgentRequestFailed(`agent of ${this.machine.id}: ${method} ${path} failed: ${(err as Error).message}`, {
+        cause: err,
+        data: { vm: this.machine.id },
+      });
     }
     if (res.statusCode >= 400) throw await problemFrom(res.statusCode, res.body);
     return (await res.body.json()) as T;

@@ -120,10 +120,9 @@ export async function buildBaseImage(options: BuildBaseImageOptions): Promise<Ba
   const nodeBinary = options.nodeBinary ?? process.execPath;
   const nodeVersion = nodeVersionOf(nodeBinary);
   if (Number(nodeVersion.split('.')[0]) !== PINNED_NODE_MAJOR) {
-    throw ImageInvalidOption(
-      `the image needs Node ${PINNED_NODE_MAJOR}.x (agent/vsock is verified on it), but ${nodeBinary} is ${nodeVersion}`,
-      { data: { nodeBinary, nodeVersion, pinned: PINNED_NODE_MAJOR } },
-    );
+    throw ImageInvalidOption(`the image needs Node ${PINNED_NODE_MAJOR}.x (agent/vsock is verified on it), but ${nodeBinary} is ${nodeVersion}`, {
+      data: { nodeBinary, nodeVersion, pinned: PINNED_NODE_MAJOR },
+    });
   }
 
   mkdirSync(workDir, { recursive: true });
@@ -139,9 +138,7 @@ export async function buildBaseImage(options: BuildBaseImageOptions): Promise<Ba
       for (const bin of Object.values(binaries)) for (const lib of await sharedLibraries(bin)) all.add(lib);
       return [...all].sort();
     });
-    const vsockAddon =
-      options.vsockAddon ??
-      (await timed(log, 'vsock-addon', async () => (await import('../../agent/vsock/build.ts')).ensureVsockAddon()));
+    const vsockAddon = options.vsockAddon ?? (await timed(log, 'vsock-addon', async () => (await import('../../agent/vsock/build.ts')).ensureVsockAddon()));
     const initBinary = options.initBinary ?? (await timed(log, 'init', () => compileInit(path.join(scratch, 'init'), options.searchPath)));
     const extraFiles = { ...binaries, ...options.extraFiles };
     if (existsSync(`${options.agentBundle}.map`)) extraFiles['/opt/ignition/agent.mjs.map'] = `${options.agentBundle}.map`;

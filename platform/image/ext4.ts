@@ -52,11 +52,18 @@ export function derivedUuid(seed: string, salt: string): string {
 /** The mke2fs arguments for `options` (pure, for tests and for the log). */
 export function mke2fsArgs(options: Ext4Options): string[] {
   return [
-    '-q', '-F', '-t', 'ext4',
-    '-L', options.label ?? 'ignition-base',
-    '-U', derivedUuid(options.seed, 'uuid'),
-    '-E', `hash_seed=${derivedUuid(options.seed, 'hash_seed')},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0`,
-    '-d', options.dir,
+    '-q',
+    '-F',
+    '-t',
+    'ext4',
+    '-L',
+    options.label ?? 'ignition-base',
+    '-U',
+    derivedUuid(options.seed, 'uuid'),
+    '-E',
+    `hash_seed=${derivedUuid(options.seed, 'hash_seed')},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0`,
+    '-d',
+    options.dir,
     options.outFile,
     `${options.sizeMiB}M`,
   ];

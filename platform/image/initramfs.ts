@@ -31,7 +31,16 @@ function hex8(n: number): string {
 }
 
 /** One newc header + name, padded to 4 bytes (pure). */
-export function newcHeader(f: { ino: number; mode: number; mtime: number; size: number; nlink: number; rmajor?: number; rminor?: number; name: string }): Buffer {
+export function newcHeader(f: {
+  ino: number;
+  mode: number;
+  mtime: number;
+  size: number;
+  nlink: number;
+  rmajor?: number;
+  rminor?: number;
+  name: string;
+}): Buffer {
   const name = Buffer.from(`${f.name}\0`);
   const fields = [f.ino, f.mode, 0, 0, f.nlink, f.mtime, f.size, 0, 0, f.rmajor ?? 0, f.rminor ?? 0, name.length, 0];
   const head = Buffer.from(`070701${fields.map(hex8).join('')}`, 'latin1');

@@ -35,13 +35,28 @@ export interface QemuBootResult {
 
 /** The QEMU command line for `options` (pure). */
 export function qemuArgs(options: QemuBootOptions): string[] {
-  const cmdline = ['console=ttyS0', 'rdinit=/sbin/init', 'panic=-1', 'ignition.listen=uds', options.extraCmdline ?? '']
-    .filter(Boolean)
-    .join(' ');
+  const cmdline = ['console=ttyS0', 'rdinit=/sbin/init', 'panic=-1', 'ignition.listen=uds', options.extraCmdline ?? ''].filter(Boolean).join(' ');
   return [
-    '-nodefaults', '-display', 'none', '-serial', 'stdio', '-no-reboot',
-    '-accel', 'tcg', '-cpu', 'max', '-smp', '1', '-m', String(options.memoryMiB ?? 1024),
-    '-kernel', options.kernel, '-initrd', options.initramfs, '-append', cmdline,
+    '-nodefaults',
+    '-display',
+    'none',
+    '-serial',
+    'stdio',
+    '-no-reboot',
+    '-accel',
+    'tcg',
+    '-cpu',
+    'max',
+    '-smp',
+    '1',
+    '-m',
+    String(options.memoryMiB ?? 1024),
+    '-kernel',
+    options.kernel,
+    '-initrd',
+    options.initramfs,
+    '-append',
+    cmdline,
   ];
 }
 

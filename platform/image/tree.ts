@@ -12,10 +12,7 @@ import { chmodSync, copyFileSync, lutimesSync, mkdirSync, realpathSync, statSync
 import path from 'node:path';
 import { ImageInputMissing } from './errors.ts';
 
-export type Entry =
-  | { kind: 'dir'; mode: number }
-  | { kind: 'file'; mode: number; source: string }
-  | { kind: 'text'; mode: number; content: string };
+export type Entry = { kind: 'dir'; mode: number } | { kind: 'file'; mode: number; source: string } | { kind: 'text'; mode: number; content: string };
 
 /** Image path (absolute, '/'-separated) → entry. */
 export type Plan = Map<string, Entry>;

@@ -31,7 +31,13 @@ export interface NetworkState {
   reason: string;
 }
 
-export async function openNetwork(opts: { driver: string; settings: NetworkSettings; db: Database.Database; logger: Logger; liveVmIds: string[] }): Promise<NetworkState> {
+export async function openNetwork(opts: {
+  driver: string;
+  settings: NetworkSettings;
+  db: Database.Database;
+  logger: Logger;
+  liveVmIds: string[];
+}): Promise<NetworkState> {
   const enabled = opts.settings.enabled ?? 'auto';
   if (enabled === false) return { service: null, reason: 'disabled by configuration (network.enabled = false)' };
   if (enabled === 'auto' && opts.driver !== 'firecracker') return { service: null, reason: `the ${opts.driver} driver needs no host networking` };

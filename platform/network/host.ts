@@ -50,9 +50,17 @@ export function createHostShell(opts: HostShellOptions = {}): HostShell {
           const tolerated = runOpts.tolerate;
           if (code === 1 && tolerated && lines.every((l) => tolerated.some((re) => re.test(l)))) return resolve({ stdout, stderr });
           reject(
-            NetCommandFailed(`network step "${label}" failed: ${lines.filter((l) => !l.startsWith('Command failed')).slice(-3).join('; ') || `exit ${code ?? signal}`}`, {
-              data: { label, exitCode: code, signal, stderr: stderr.slice(-2000), script, hostNetns: opts.hostNetns ?? null },
-            }),
+            NetCommandFailed(
+              `network step "${label}" failed: ${
+                lines
+                  .filter((l) => !l.startsWith('Command failed'))
+                  .slice(-3)
+                  .join('; ') || `exit ${code ?? signal}`
+              }`,
+              {
+                data: { label, exitCode: code, signal, stderr: stderr.slice(-2000), script, hostNetns: opts.hostNetns ?? null },
+              },
+            ),
           );
         });
         child.stdin.end(script);

@@ -131,9 +131,7 @@ export class Ipam {
         .prepare<[SlotKind], { slot: number }>("SELECT slot FROM net_slots WHERE kind = ? AND state = 'ready' ORDER BY slot LIMIT 1")
         .get(kind);
       if (!row) return null;
-      this.#db
-        .prepare("UPDATE net_slots SET state = 'leased', vm_id = ?, leased_at = ? WHERE kind = ? AND slot = ?")
-        .run(vmId, this.#now(), kind, row.slot);
+      this.#db.prepare("UPDATE net_slots SET state = 'leased', vm_id = ?, leased_at = ? WHERE kind = ? AND slot = ?").run(vmId, this.#now(), kind, row.slot);
       return this.get(kind, row.slot)!;
     });
   }
@@ -206,9 +204,7 @@ export class Ipam {
   }
 
   count(kind: SlotKind, state: SlotState): number {
-    return this.#db
-      .prepare<[SlotKind, SlotState], { n: number }>('SELECT COUNT(*) AS n FROM net_slots WHERE kind = ? AND state = ?')
-      .get(kind, state)!.n;
+    return this.#db.prepare<[SlotKind, SlotState], { n: number }>('SELECT COUNT(*) AS n FROM net_slots WHERE kind = ? AND state = ?').get(kind, state)!.n;
   }
 
   /**

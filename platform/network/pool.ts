@@ -55,13 +55,15 @@ export class SlotPool {
     }
     // Start on the next turn of the event loop: spawning the set-up shell blocks the loop for a
     // few milliseconds, and the acquire that triggered the refill should return before that.
-    this.#round = new Promise<void>((r) => setImmediate(r)).then(() => this.#run()).finally(() => {
-      this.#round = null;
-      if (this.#again && !this.#closed) {
-        this.#again = false;
-        void this.refill();
-      }
-    });
+    this.#round = new Promise<void>((r) => setImmediate(r))
+      .then(() => this.#run())
+      .finally(() => {
+        this.#round = null;
+        if (this.#again && !this.#closed) {
+          this.#again = false;
+          void this.refill();
+        }
+      });
     return this.#round;
   }
 

@@ -135,7 +135,10 @@ export class NetworkService {
         await this.#host.applyPolicy(pooled.slot, pooled.policy, policy);
       } catch (err) {
         this.#ipam.markDestroying('clone', pooled.slot);
-        await this.#host.destroySlot(pooled.slot).then(() => this.#ipam.free('clone', pooled.slot), () => {});
+        await this.#host.destroySlot(pooled.slot).then(
+          () => this.#ipam.free('clone', pooled.slot),
+          () => {},
+        );
         throw err;
       }
       this.#ipam.setPolicy('clone', pooled.slot, policy);
@@ -215,7 +218,8 @@ export class NetworkService {
     const links = new Set(await listHostLinks(this.#host.shell));
     for (const r of this.#ipam.list()) {
       if (r.state === 'creating' && r.owner === this.#owner) continue; // being created right now
-      const there = r.kind === 'clone' ? present.has(r.slot) && links.has(slotLayout(this.config, r.slot).hostVeth) : links.has(bridgeLayout(this.config, r.slot).tap);
+      const there =
+        r.kind === 'clone' ? present.has(r.slot) && links.has(slotLayout(this.config, r.slot).hostVeth) : links.has(bridgeLayout(this.config, r.slot).tap);
       if (there) {
         if (r.owner !== this.#owner) this.#ipam.adopt(r.kind, r.slot, this.#owner);
       } else if (r.state === 'ready') {

@@ -168,7 +168,10 @@ export function resolveNetworkConfig(input: NetworkConfigInput = {}): NetworkCon
   const mtu = input.mtu ?? 1500;
   checkMtu(mtu, NetInvalidConfig);
   const guestMac = normaliseMac(input.guestMac ?? '06:00:ac:10:00:02', NetInvalidConfig);
-  for (const [k, v] of [['tapUid', input.tapUid], ['tapGid', input.tapGid]] as const) {
+  for (const [k, v] of [
+    ['tapUid', input.tapUid],
+    ['tapGid', input.tapGid],
+  ] as const) {
     if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw NetInvalidConfig(`${k} must be a non-negative integer.`);
   }
   return {

@@ -71,7 +71,19 @@ export function leaseView(config: NetworkConfig, defaults: SlotPolicy, r: SlotRo
 export function slotView(config: NetworkConfig, r: SlotRow): SlotView {
   if (r.kind === 'bridge') {
     const b = bridgeLayout(config, r.slot);
-    return { kind: r.kind, slot: r.slot, state: r.state, vmId: r.vmId, netns: null, hostLink: b.tap, tap: b.tap, address: b.guestIp, guestIp: b.guestIp, hostIp: null, policy: r.policy };
+    return {
+      kind: r.kind,
+      slot: r.slot,
+      state: r.state,
+      vmId: r.vmId,
+      netns: null,
+      hostLink: b.tap,
+      tap: b.tap,
+      address: b.guestIp,
+      guestIp: b.guestIp,
+      hostIp: null,
+      policy: r.policy,
+    };
   }
   const s = slotLayout(config, r.slot);
   return {
@@ -88,4 +100,3 @@ export function slotView(config: NetworkConfig, r: SlotRow): SlotView {
     policy: r.policy,
   };
 }
-

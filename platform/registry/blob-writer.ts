@@ -32,11 +32,7 @@ export interface WriteResult {
  * SHA-256 in hex and the byte count. `onBytes` is called with each chunk's length (progress).
  * The file is extended to its full size at the end, so trailing zeros are a hole too.
  */
-export async function hashAndWrite(
-  source: AsyncIterable<Buffer | Uint8Array | string>,
-  fh: FileHandle,
-  onBytes?: (n: number) => void,
-): Promise<WriteResult> {
+export async function hashAndWrite(source: AsyncIterable<Buffer | Uint8Array | string>, fh: FileHandle, onBytes?: (n: number) => void): Promise<WriteResult> {
   const hash = createHash('sha256');
   let pos = 0;
   // One chunk's writes stay in flight while the next chunk is read and hashed.

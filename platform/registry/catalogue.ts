@@ -12,16 +12,7 @@ import type { Store } from '../store/db.ts';
 import { assertSnapshotName, assertTag, isSnapshotId, type Digest } from './digest.ts';
 import { RegistryBadRequest, RegistryConflict, RegistryHasChildren, RegistrySnapshotNotFound } from './errors.ts';
 import { registryFiles, registrySnapshots, registryTags } from './schema.ts';
-import {
-  assertConfig,
-  assertDriver,
-  assertFiles,
-  assertKind,
-  assertLabels,
-  type NewSnapshot,
-  type Snapshot,
-  type SnapshotKind,
-} from './types.ts';
+import { assertConfig, assertDriver, assertFiles, assertKind, assertLabels, type NewSnapshot, type Snapshot, type SnapshotKind } from './types.ts';
 
 type Row = typeof registrySnapshots.$inferSelect;
 
@@ -76,8 +67,15 @@ export class Catalogue {
         if (other) throw RegistryConflict(`the tag "${tag}" points at snapshot ${other.snapshotId}; move it with tag()`, { data: { tag } });
       }
       this.db.insert(registrySnapshots).values(row).run();
-      this.db.insert(registryFiles).values(Object.entries(files).map(([role, f]) => ({ snapshotId: id, role, digest: f.digest, size: f.size }))).run();
-      if (tags.length) this.db.insert(registryTags).values(tags.map((tag) => ({ tag, snapshotId: id }))).run();
+      this.db
+        .insert(registryFiles)
+        .values(Object.entries(files).map(([role, f]) => ({ snapshotId: id, role, digest: f.digest, size: f.size })))
+        .run();
+      if (tags.length)
+        this.db
+          .insert(registryTags)
+          .values(tags.map((tag) => ({ tag, snapshotId: id })))
+          .run();
     });
     insert.immediate();
     return this.get(id);
@@ -98,7 +96,8 @@ export class Catalogue {
   /** Like `find`, but throws `registry_snapshot_not_found`. */
   get(ref: string): Snapshot {
     const snap = this.find(ref);
-    if (!snap) throw RegistrySnapshotNotFound(`no snapshot has the id, name or tag "${String(ref).slice(0, 200)}"`, { data: { snapshot: String(ref).slice(0, 200) } });
+    if (!snap)
+      throw RegistrySnapshotNotFound(`no snapshot has the id, name or tag "${String(ref).slice(0, 200)}"`, { data: { snapshot: String(ref).slice(0, 200) } });
     return snap;
   }
 
@@ -128,9 +127,15 @@ export class Catalogue {
       const snap = this.get(ref);
       const kids = this.children(snap.id);
       if (kids.length && !options.force) {
-        throw RegistryHasChildren(`snapshot ${snap.id} has ${kids.length} descendant(s) (${kids.slice(0, 5).map((k) => k.id).join(', ')}); remove them first or force`, {
-          data: { id: snap.id, children: kids.map((k) => k.id) },
-        });
+        throw RegistryHasChildren(
+          `snapshot ${snap.id} has ${kids.length} descendant(s) (${kids
+            .slice(0, 5)
+            .map((k) => k.id)
+            .join(', ')}); remove them first or force`,
+          {
+            data: { id: snap.id, children: kids.map((k) => k.id) },
+          },
+        );
       }
       this.db.delete(registrySnapshots).where(eq(registrySnapshots.id, snap.id)).run();
       return snap;
@@ -143,7 +148,11 @@ export class Catalogue {
     assertTag(tag);
     const run = this.sqlite.transaction(() => {
       const snap = this.get(ref);
-      this.db.insert(registryTags).values({ tag, snapshotId: snap.id }).onConflictDoUpdate({ target: registryTags.tag, set: { snapshotId: snap.id } }).run();
+      this.db
+        .insert(registryTags)
+        .values({ tag, snapshotId: snap.id })
+        .onConflictDoUpdate({ target: registryTags.tag, set: { snapshotId: snap.id } })
+        .run();
       return snap.id;
     });
     return this.get(run.immediate());

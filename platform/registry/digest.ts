@@ -38,9 +38,12 @@ export function digestHex(digest: Digest): string {
 function checkName(kind: string, value: unknown, re: RegExp): string {
   if (typeof value !== 'string' || !re.test(value) || value.includes('..')) {
     const shown = typeof value === 'string' ? JSON.stringify(value.slice(0, 140)) : String(value);
-    throw RegistryInvalidName(`${kind} ${shown} is not allowed: use letters, digits, '.', '_' and '-', start with a letter or digit, no '..', at most 128 characters`, {
-      data: { kind, value: typeof value === 'string' ? value.slice(0, 140) : null },
-    });
+    throw RegistryInvalidName(
+      `${kind} ${shown} is not allowed: use letters, digits, '.', '_' and '-', start with a letter or digit, no '..', at most 128 characters`,
+      {
+        data: { kind, value: typeof value === 'string' ? value.slice(0, 140) : null },
+      },
+    );
   }
   return value;
 }
@@ -48,7 +51,10 @@ function checkName(kind: string, value: unknown, re: RegExp): string {
 /** Snapshot names: unique, human-chosen, never starting with `snap_` (reserved for ids). */
 export function assertSnapshotName(value: unknown): string {
   const name = checkName('snapshot name', value, NAME_RE);
-  if (name.startsWith('snap_')) throw RegistryInvalidName(`snapshot name "${name}" must not start with "snap_", which is reserved for ids`, { data: { kind: 'snapshot name', value: name } });
+  if (name.startsWith('snap_'))
+    throw RegistryInvalidName(`snapshot name "${name}" must not start with "snap_", which is reserved for ids`, {
+      data: { kind: 'snapshot name', value: name },
+    });
   return name;
 }
 
@@ -60,9 +66,12 @@ export function assertTag(value: unknown): string {
 /** File roles inside a snapshot: `memory`, `state`, `disk`, `bundle`, `sourcemap`… */
 export function assertRole(value: unknown): string {
   if (typeof value !== 'string' || !ROLE_RE.test(value)) {
-    throw RegistryInvalidName(`file role ${JSON.stringify(String(value).slice(0, 40))} is not allowed: lowercase letters, digits and '-', at most 32 characters`, {
-      data: { kind: 'role', value: String(value).slice(0, 40) },
-    });
+    throw RegistryInvalidName(
+      `file role ${JSON.stringify(String(value).slice(0, 40))} is not allowed: lowercase letters, digits and '-', at most 32 characters`,
+      {
+        data: { kind: 'role', value: String(value).slice(0, 40) },
+      },
+    );
   }
   return value;
 }

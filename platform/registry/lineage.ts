@@ -22,7 +22,18 @@ export interface TreeNode {
 export function buildTree(snapshots: Snapshot[]): TreeNode[] {
   const nodes = new Map<string, TreeNode>();
   for (const s of snapshots) {
-    nodes.set(s.id, { id: s.id, name: s.name, tags: s.tags, kind: s.kind, driver: s.driver, size: s.size, createdAt: s.createdAt, parentId: s.parentId, orphan: false, children: [] });
+    nodes.set(s.id, {
+      id: s.id,
+      name: s.name,
+      tags: s.tags,
+      kind: s.kind,
+      driver: s.driver,
+      size: s.size,
+      createdAt: s.createdAt,
+      parentId: s.parentId,
+      orphan: false,
+      children: [],
+    });
   }
   const roots: TreeNode[] = [];
   for (const node of nodes.values()) {

@@ -70,14 +70,28 @@ export class Pins {
 
   /** Digests pinned by live leases. */
   pinned(): Set<string> {
-    return new Set(this.db.select().from(registryPins).all().filter((r) => !this.stale(r)).map((r) => r.digest));
+    return new Set(
+      this.db
+        .select()
+        .from(registryPins)
+        .all()
+        .filter((r) => !this.stale(r))
+        .map((r) => r.digest),
+    );
   }
 
   /** Deletes stale pin rows; returns how many. */
   clearStale(): number {
-    let n = this.db.delete(registryPins).where(lt(registryPins.createdAt, Date.now() - MAX_AGE_MS)).run().changes;
+    let n = this.db
+      .delete(registryPins)
+      .where(lt(registryPins.createdAt, Date.now() - MAX_AGE_MS))
+      .run().changes;
     for (const r of this.db.select().from(registryPins).all()) {
-      if (this.stale(r)) n += this.db.delete(registryPins).where(and(eq(registryPins.digest, r.digest), eq(registryPins.lease, r.lease))).run().changes;
+      if (this.stale(r))
+        n += this.db
+          .delete(registryPins)
+          .where(and(eq(registryPins.digest, r.digest), eq(registryPins.lease, r.lease)))
+          .run().changes;
     }
     return n;
   }

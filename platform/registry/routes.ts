@@ -84,7 +84,12 @@ export function registryRoutes(registry: Registry): Hono {
 
   app.post('/pull', async (c) => {
     const body = await readJson(c);
-    const result = await registry.pull(str(body, 'ref', true), { insecure: body.insecure === true, auth: credentials(body), name: str(body, 'name'), tags: tags(body) });
+    const result = await registry.pull(str(body, 'ref', true), {
+      insecure: body.insecure === true,
+      auth: credentials(body),
+      name: str(body, 'name'),
+      tags: tags(body),
+    });
     return c.json(result, result.existed ? 200 : 201);
   });
 
@@ -129,7 +134,12 @@ export function registryRoutes(registry: Registry): Hono {
     const chunkSize = body.chunkSize === undefined ? undefined : Number(body.chunkSize);
     if (chunkSize !== undefined && !(Number.isSafeInteger(chunkSize) && chunkSize > 0)) throw RegistryBadRequest('"chunkSize" must be a positive integer');
     return c.json(
-      await registry.push(c.req.param('id'), str(body, 'ref', true), { insecure: body.insecure === true, auth: credentials(body), chunkSize, mountFrom: str(body, 'mountFrom') }),
+      await registry.push(c.req.param('id'), str(body, 'ref', true), {
+        insecure: body.insecure === true,
+        auth: credentials(body),
+        chunkSize,
+        mountFrom: str(body, 'mountFrom'),
+      }),
     );
   });
 

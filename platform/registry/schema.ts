@@ -11,47 +11,71 @@ import type { Migration } from '../store/db.ts';
 /** One row per snapshot. `parent_id` is plain text, not a foreign key: a pulled snapshot keeps the
  * id of a parent this host may never have seen, and a forced removal leaves descendants pointing
  * at a parent that is gone (the lineage tree shows them as orphans). */
-export const registrySnapshots = sqliteTable('registry_snapshots', {
-  id: text('id').primaryKey(),
-  name: text('name').unique(),
-  parentId: text('parent_id'),
-  kind: text('kind').notNull(),
-  driver: text('driver').notNull(),
-  config: text('config').notNull(),
-  labels: text('labels').notNull(),
-  size: integer('size').notNull(),
-  createdAt: integer('created_at').notNull(),
-}, (t) => [index('registry_snapshots_parent').on(t.parentId)]);
+export const registrySnapshots = sqliteTable(
+  'registry_snapshots',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').unique(),
+    parentId: text('parent_id'),
+    kind: text('kind').notNull(),
+    driver: text('driver').notNull(),
+    config: text('config').notNull(),
+    labels: text('labels').notNull(),
+    size: integer('size').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('registry_snapshots_parent').on(t.parentId)],
+);
 
 /** Tags are unique across the registry: a tag names exactly one snapshot and moves atomically. */
-export const registryTags = sqliteTable('registry_tags', {
-  tag: text('tag').primaryKey(),
-  snapshotId: text('snapshot_id').notNull().references(() => registrySnapshots.id, { onDelete: 'cascade' }),
-}, (t) => [index('registry_tags_snapshot').on(t.snapshotId)]);
+export const registryTags = sqliteTable(
+  'registry_tags',
+  {
+    tag: text('tag').primaryKey(),
+    snapshotId: text('snapshot_id')
+      .notNull()
+      .references(() => registrySnapshots.id, { onDelete: 'cascade' }),
+  },
+  (t) => [index('registry_tags_snapshot').on(t.snapshotId)],
+);
 
 /** The files of a snapshot, by role. These rows are the references GC counts. */
-export const registryFiles = sqliteTable('registry_files', {
-  snapshotId: text('snapshot_id').notNull().references(() => registrySnapshots.id, { onDelete: 'cascade' }),
-  role: text('role').notNull(),
-  digest: text('digest').notNull(),
-  size: integer('size').notNull(),
-}, (t) => [primaryKey({ columns: [t.snapshotId, t.role] }), index('registry_files_digest').on(t.digest)]);
+export const registryFiles = sqliteTable(
+  'registry_files',
+  {
+    snapshotId: text('snapshot_id')
+      .notNull()
+      .references(() => registrySnapshots.id, { onDelete: 'cascade' }),
+    role: text('role').notNull(),
+    digest: text('digest').notNull(),
+    size: integer('size').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.snapshotId, t.role] }), index('registry_files_digest').on(t.digest)],
+);
 
 /** Blobs pinned by an import in progress (by `lease`, owned by process `pid`); GC skips them. */
-export const registryPins = sqliteTable('registry_pins', {
-  digest: text('digest').notNull(),
-  lease: text('lease').notNull(),
-  pid: integer('pid').notNull(),
-  createdAt: integer('created_at').notNull(),
-}, (t) => [primaryKey({ columns: [t.digest, t.lease] })]);
+export const registryPins = sqliteTable(
+  'registry_pins',
+  {
+    digest: text('digest').notNull(),
+    lease: text('lease').notNull(),
+    pid: integer('pid').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.digest, t.lease] })],
+);
 
 /** Where blobs are known to exist remotely, so a push can mount across repositories. */
-export const registryRemoteBlobs = sqliteTable('registry_remote_blobs', {
-  host: text('host').notNull(),
-  repository: text('repository').notNull(),
-  digest: text('digest').notNull(),
-  seenAt: integer('seen_at').notNull(),
-}, (t) => [primaryKey({ columns: [t.host, t.repository, t.digest] })]);
+export const registryRemoteBlobs = sqliteTable(
+  'registry_remote_blobs',
+  {
+    host: text('host').notNull(),
+    repository: text('repository').notNull(),
+    digest: text('digest').notNull(),
+    seenAt: integer('seen_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.host, t.repository, t.digest] })],
+);
 
 export const registryMigrations: Migration[] = [
   {

@@ -29,14 +29,21 @@ export function readKeyFile(file: string): Buffer {
   const mode = st.mode & 0o777;
   if (mode & 0o077) {
     const shown = mode.toString(8).padStart(4, '0');
-    throw SecretKeyInvalid(`the secrets key ${file} has mode ${shown}, so users other than its owner can read it; run "chmod 600 ${file}" (and consider rotating the key)`, { data: { path: file, mode: shown } });
+    throw SecretKeyInvalid(
+      `the secrets key ${file} has mode ${shown}, so users other than its owner can read it; run "chmod 600 ${file}" (and consider rotating the key)`,
+      { data: { path: file, mode: shown } },
+    );
   }
   const uid = process.getuid?.();
   if (uid !== undefined && st.uid !== uid) {
-    throw SecretKeyInvalid(`the secrets key ${file} belongs to uid ${st.uid} but the daemon runs as uid ${uid}; chown it to the daemon's user`, { data: { path: file } });
+    throw SecretKeyInvalid(`the secrets key ${file} belongs to uid ${st.uid} but the daemon runs as uid ${uid}; chown it to the daemon's user`, {
+      data: { path: file },
+    });
   }
   if (st.size !== KEY_BYTES) {
-    throw SecretKeyInvalid(`the secrets key ${file} is ${st.size} bytes; it must be exactly ${KEY_BYTES} (restore the original file from backup)`, { data: { path: file, size: st.size } });
+    throw SecretKeyInvalid(`the secrets key ${file} is ${st.size} bytes; it must be exactly ${KEY_BYTES} (restore the original file from backup)`, {
+      data: { path: file, size: st.size },
+    });
   }
   const key = readFileSync(file);
   if (key.length !== KEY_BYTES) throw SecretKeyInvalid(`the secrets key ${file} changed while it was read`, { data: { path: file } });

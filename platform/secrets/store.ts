@@ -58,7 +58,9 @@ function assertValue(name: string, value: unknown): string {
   if (typeof value !== 'string') throw SecretInvalidValue(`the value of secret ${name} must be a string`);
   const bytes = Buffer.byteLength(value, 'utf8');
   if (bytes > SECRET_VALUE_MAX_BYTES) {
-    throw SecretTooLarge(`the value of secret ${name} is ${bytes} bytes; the limit is ${SECRET_VALUE_MAX_BYTES}`, { data: { secret: name, limit: SECRET_VALUE_MAX_BYTES } });
+    throw SecretTooLarge(`the value of secret ${name} is ${bytes} bytes; the limit is ${SECRET_VALUE_MAX_BYTES}`, {
+      data: { secret: name, limit: SECRET_VALUE_MAX_BYTES },
+    });
   }
   // Secrets reach the function as environment variables, which cannot carry NUL.
   if (value.includes('\0')) throw SecretInvalidValue(`the value of secret ${name} contains a NUL byte, which an environment variable cannot carry`);
@@ -69,7 +71,12 @@ export class SecretStore {
   private key: Buffer;
 
   /** Prefer `SecretStore.open`; a store built from a bare key cannot rotate it. */
-  constructor(private readonly store: Store, key: Buffer, private readonly dataDir?: string, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly store: Store,
+    key: Buffer,
+    private readonly dataDir?: string,
+    private readonly now: () => number = Date.now,
+  ) {
     if (key.length !== KEY_BYTES) throw SecretKeyInvalid(`a secrets key must be ${KEY_BYTES} bytes`);
     this.key = key;
   }
@@ -102,7 +109,8 @@ export class SecretStore {
     assertValue(name, value);
     const sealed = seal(this.key, fn, name, value);
     const now = this.now();
-    const existing = this.store.sqlite.prepare('SELECT created_at FROM secrets WHERE function = ? AND name = ?').get(fn, name) as { created_at: number } | undefined;
+    const existing = this.store.sqlite.prepare('SELECT created_at FROM secrets WHERE function = ? AND name = ?').get(fn, name) as
+      { created_at: number } | undefined;
     this.store.sqlite
       .prepare(
         `INSERT INTO secrets (function, name, nonce, ciphertext, tag, key_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -185,7 +193,10 @@ export class SecretStore {
     try {
       promoteNextKey(this.dataDir);
     } catch (err) {
-      throw SecretKeyInvalid(`secrets were re-sealed but ${pending} could not replace the key file (${(err as Error).message}); the next start finishes the rotation`, { cause: err });
+      throw SecretKeyInvalid(
+        `secrets were re-sealed but ${pending} could not replace the key file (${(err as Error).message}); the next start finishes the rotation`,
+        { cause: err },
+      );
     }
     return { rotated, keyId: nextId };
   }

@@ -30,7 +30,17 @@ export interface MachineRecord {
 export class MachineRecords {
   constructor(private readonly store: Store) {}
 
-  insert(r: { id: string; driver: string; role: MachineRole; fn?: string; version?: string; workspace: string; state: string; pid?: number; name?: string | null }) {
+  insert(r: {
+    id: string;
+    driver: string;
+    role: MachineRole;
+    fn?: string;
+    version?: string;
+    workspace: string;
+    state: string;
+    pid?: number;
+    name?: string | null;
+  }) {
     const now = Date.now();
     this.store.db
       .insert(machinesTable)
@@ -51,7 +61,11 @@ export class MachineRecords {
   }
 
   update(id: string, fields: Partial<Pick<MachineRecord, 'state' | 'pid'>>) {
-    this.store.db.update(machinesTable).set({ ...fields, updatedAt: Date.now() }).where(eq(machinesTable.id, id)).run();
+    this.store.db
+      .update(machinesTable)
+      .set({ ...fields, updatedAt: Date.now() })
+      .where(eq(machinesTable.id, id))
+      .run();
   }
 
   get(id: string): MachineRecord | undefined {

@@ -45,7 +45,12 @@ export function firecrackerChecks(config: IgnitionConfig, env: NodeJS.ProcessEnv
       accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
       kvm = { name: 'kvm', ok: true, detail: '/dev/kvm is usable' };
     } catch {
-      kvm = { name: 'kvm', ok: false, detail: '/dev/kvm is missing or not accessible', fix: 'enable KVM (on a cloud VM: nested virtualisation) and run as a user in the kvm group' };
+      kvm = {
+        name: 'kvm',
+        ok: false,
+        detail: '/dev/kvm is missing or not accessible',
+        fix: 'enable KVM (on a cloud VM: nested virtualisation) and run as a user in the kvm group',
+      };
     }
   }
   const bin = resolveBinary(config.firecracker.binary);
@@ -53,7 +58,12 @@ export function firecrackerChecks(config: IgnitionConfig, env: NodeJS.ProcessEnv
     kvm,
     bin
       ? { name: 'firecracker', ok: true, detail: bin }
-      : { name: 'firecracker', ok: false, detail: `binary "${config.firecracker.binary}" not found`, fix: 'scripts/fetch-assets.sh (or set firecracker.binary / IGNITION_FIRECRACKER_BIN)' },
+      : {
+          name: 'firecracker',
+          ok: false,
+          detail: `binary "${config.firecracker.binary}" not found`,
+          fix: 'scripts/fetch-assets.sh (or set firecracker.binary / IGNITION_FIRECRACKER_BIN)',
+        },
     existsSync(config.firecracker.kernel)
       ? { name: 'kernel', ok: true, detail: config.firecracker.kernel }
       : { name: 'kernel', ok: false, detail: `guest kernel ${config.firecracker.kernel} not found`, fix: 'scripts/fetch-assets.sh' },

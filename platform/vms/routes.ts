@@ -27,7 +27,8 @@ export function vmRoutes(vms: VmService) {
   app.post('/:id/exec', async (c) => {
     const req = await readJson<ExecRequest>(c);
     if (typeof req.cmd !== 'string' || !req.cmd) throw BadRequest('exec needs "cmd"');
-    if (req.args !== undefined && (!Array.isArray(req.args) || req.args.some((a) => typeof a !== 'string'))) throw BadRequest('"args" must be an array of strings');
+    if (req.args !== undefined && (!Array.isArray(req.args) || req.args.some((a) => typeof a !== 'string')))
+      throw BadRequest('"args" must be an array of strings');
     const events = vms.exec(c.req.param('id'), req, c.req.raw.signal);
     // Validate before streaming so a missing VM is a problem document, not a broken stream.
     const first = await events.next();

@@ -170,7 +170,9 @@ export class VmService {
   async snapshot(ref: string, name?: string) {
     const live = this.running(ref);
     if (this.deps.driver.capabilities.snapshot !== 'memory') {
-      throw Unsupported(`the ${this.deps.driver.name} driver cannot snapshot a running machine (no memory snapshot); use the firecracker driver`, { phase: 'snapshot' });
+      throw Unsupported(`the ${this.deps.driver.name} driver cannot snapshot a running machine (no memory snapshot); use the firecracker driver`, {
+        phase: 'snapshot',
+      });
     }
     await live.client.close();
     const dir = mkdtempSync(path.join(this.deps.workspacesDir, `.snap-${live.machine.id}-`));
@@ -198,7 +200,8 @@ export class VmService {
     const live = this.running(ref);
     const driver = this.deps.driver;
     if (!driver.fork) throw Unsupported(`the ${driver.name} driver cannot fork a running machine`, { phase: 'snapshot' });
-    if (!Number.isInteger(count) || count < 1 || count > 1000) throw BadRequest(`fork count must be an integer from 1 to 1000 (got ${count})`, { data: { count } });
+    if (!Number.isInteger(count) || count < 1 || count > 1000)
+      throw BadRequest(`fork count must be an integer from 1 to 1000 (got ${count})`, { data: { count } });
     await live.client.close();
     const { clones } = await driver.fork(live.machine, { count });
     this.live.set(live.machine.id, { ...live, client: new AgentClient(live.machine) });
@@ -256,9 +259,12 @@ function restoredSize(snapshot: Snapshot, input: RunVmInput): { memoryMiB: numbe
   const memoryMiB = typeof config.memoryMiB === 'number' ? config.memoryMiB : (input.memoryMiB ?? 128);
   const vcpus = typeof config.vcpus === 'number' ? config.vcpus : (input.vcpus ?? 1);
   if ((input.memoryMiB !== undefined && input.memoryMiB !== memoryMiB) || (input.vcpus !== undefined && input.vcpus !== vcpus)) {
-    throw BadRequest(`snapshot ${snapshot.id} was taken with ${memoryMiB} MiB and ${vcpus} vCPU(s); a VM restored from it has the same (leave out --memory/--vcpus)`, {
-      data: { snapshot: snapshot.id, memoryMiB, vcpus },
-    });
+    throw BadRequest(
+      `snapshot ${snapshot.id} was taken with ${memoryMiB} MiB and ${vcpus} vCPU(s); a VM restored from it has the same (leave out --memory/--vcpus)`,
+      {
+        data: { snapshot: snapshot.id, memoryMiB, vcpus },
+      },
+    );
   }
   return { memoryMiB, vcpus };
 }

@@ -119,7 +119,9 @@ export function checkedClient(app: Hono<any>, doc: OpenApiDocument, token: () =>
     if (!res.headers.get('x-request-id')) fail(`${op.operationId}: response ${res.status} has no x-request-id header`);
     const documented = op.responses[String(res.status)] ?? op.responses.default;
     if (!documented) {
-      fail(`${op.operationId}: status ${res.status} is not documented (documented: ${Object.keys(op.responses).join(', ')}); body: ${(await res.clone().text()).slice(0, 300)}`);
+      fail(
+        `${op.operationId}: status ${res.status} is not documented (documented: ${Object.keys(op.responses).join(', ')}); body: ${(await res.clone().text()).slice(0, 300)}`,
+      );
       return res;
     }
     for (const [name, h] of Object.entries(documented.headers ?? {})) {
@@ -143,7 +145,13 @@ export function checkedClient(app: Hono<any>, doc: OpenApiDocument, token: () =>
       return res;
     }
     const itemSchema = media['x-item-schema'];
-    if (itemSchema) return streamChecked(res, type, (item, n) => report(validate(doc, itemSchema, item, `$item[${n}]`)), (m) => fail(`${op.operationId}: ${m}`));
+    if (itemSchema)
+      return streamChecked(
+        res,
+        type,
+        (item, n) => report(validate(doc, itemSchema, item, `$item[${n}]`)),
+        (m) => fail(`${op.operationId}: ${m}`),
+      );
     if (!media.schema || !(isJson(type) || type.startsWith('text/'))) return res; // binary or pass-through
     const text = await res.text();
     let value: unknown = text;
@@ -171,7 +179,8 @@ export function checkedClient(app: Hono<any>, doc: OpenApiDocument, token: () =>
     const schema = op.requestBody?.content[essence(contentType)]?.schema;
     if (!schema || !isJson(essence(contentType))) return;
     try {
-      for (const e of validate(doc, schema, JSON.parse(body), '$request')) fail(`${op.operationId}: accepted a request the document rejects: ${e.path} ${e.message}`);
+      for (const e of validate(doc, schema, JSON.parse(body), '$request'))
+        fail(`${op.operationId}: accepted a request the document rejects: ${e.path} ${e.message}`);
     } catch {
       // Not JSON: the walk sent it on purpose and a 2xx is the handler's business, not the schema's.
     }

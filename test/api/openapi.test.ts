@@ -20,7 +20,20 @@ import { listOperations } from '../../platform/api/openapi/validate.ts';
 import { needs } from '../support/needs.ts';
 import { startDistribution, type RunningRegistry } from '../registry/distribution.ts';
 import { checkedClient, diffRoutes } from './contract.ts';
-import { walkAsync, walkFunctions, walkImages, walkNetwork, walkOpenApi, walkPlatform, walkSecrets, walkSnapshots, walkTmp, walkTokens, walkVms, type WalkContext } from './walk.ts';
+import {
+  walkAsync,
+  walkFunctions,
+  walkImages,
+  walkNetwork,
+  walkOpenApi,
+  walkPlatform,
+  walkSecrets,
+  walkSnapshots,
+  walkTmp,
+  walkTokens,
+  walkVms,
+  type WalkContext,
+} from './walk.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 let dataDir: string;
@@ -31,7 +44,10 @@ let remote: RunningRegistry | undefined;
 test.before(async () => {
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'ignition-openapi-'));
   tmp = walkTmp();
-  const { config } = await loadConfig({ cwd: dataDir, env: { IGNITION_DATA_DIR: dataDir, IGNITION_DRIVER: 'process', IGNITION_NETWORK: 'off', IGNITION_LOG_LEVEL: 'error' } });
+  const { config } = await loadConfig({
+    cwd: dataDir,
+    env: { IGNITION_DATA_DIR: dataDir, IGNITION_DRIVER: 'process', IGNITION_NETWORK: 'off', IGNITION_LOG_LEVEL: 'error' },
+  });
   daemon = await startDaemon(config, { listen: false });
   const noRegistry = needs('docker-registry');
   if (noRegistry) console.log(`test/api/openapi.test.ts: push and pull walk only their error paths: ${noRegistry}`);
@@ -68,9 +84,15 @@ test('operation ids are unique and every operation has a summary and a documente
     ids.add(operation.operationId);
     assert.ok(operation.summary, `${method.toUpperCase()} ${template} has no summary`);
     const statuses = Object.keys(operation.responses);
-    assert.ok(statuses.some((s) => s.startsWith('2') || s === 'default'), `${operation.operationId} documents no success`);
+    assert.ok(
+      statuses.some((s) => s.startsWith('2') || s === 'default'),
+      `${operation.operationId} documents no success`,
+    );
     for (const param of (template.match(/\{[^}]+\}/g) ?? []).map((p) => p.slice(1, -1))) {
-      assert.ok(operation.parameters?.some((p) => p.in === 'path' && p.name === param), `${operation.operationId} does not describe path parameter {${param}}`);
+      assert.ok(
+        operation.parameters?.some((p) => p.in === 'path' && p.name === param),
+        `${operation.operationId} does not describe path parameter {${param}}`,
+      );
     }
   }
 });
@@ -98,10 +120,15 @@ test('a walk over the API exercises every operation, and every response matches 
   const expected = listOperations(apiDocument).filter((o) => !pendingOps.has(`${o.method.toUpperCase()} ${o.template}`));
   const missed = expected.filter((o) => !api.exercised.has(o.operation.operationId));
   const checked = [...api.exercised.values()].reduce((a, b) => a + b, 0);
-  console.log(`test/api/openapi.test.ts: ${expected.length - missed.length}/${expected.length} operations exercised (${listOperations(apiDocument).length} documented, ${pendingOps.size} pending), ${checked} responses checked`);
+  console.log(
+    `test/api/openapi.test.ts: ${expected.length - missed.length}/${expected.length} operations exercised (${listOperations(apiDocument).length} documented, ${pendingOps.size} pending), ${checked} responses checked`,
+  );
 
   assert.ok(api.errors.length === 0, `responses that break the API document:\n${api.errors.map((e) => `  ${e.request}: ${e.message}`).join('\n')}`);
-  assert.ok(missed.length === 0, `operations the walk never exercised:\n${missed.map((o) => `  ${o.operation.operationId} (${o.method.toUpperCase()} ${o.template})`).join('\n')}`);
+  assert.ok(
+    missed.length === 0,
+    `operations the walk never exercised:\n${missed.map((o) => `  ${o.operation.operationId} (${o.method.toUpperCase()} ${o.template})`).join('\n')}`,
+  );
 });
 
 test.run();

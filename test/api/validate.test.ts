@@ -25,7 +25,12 @@ const cases: Array<[string, JsonSchema, unknown, string[]]> = [
   ['number is not an integer', { type: 'integer' }, 3.5, ['$ expected integer, got number']],
   ['nullable via type array', { type: ['string', 'null'] }, null, []],
   ['required', { type: 'object', required: ['a'] }, {}, ['$.a is required but missing']],
-  ['nested path', { type: 'object', properties: { list: { type: 'array', items: { type: 'boolean' } } } }, { list: [true, 'no'] }, ['$.list[1] expected boolean, got string']],
+  [
+    'nested path',
+    { type: 'object', properties: { list: { type: 'array', items: { type: 'boolean' } } } },
+    { list: [true, 'no'] },
+    ['$.list[1] expected boolean, got string'],
+  ],
   ['odd key quoted', { type: 'object', properties: { 'a-b': { type: 'integer' } } }, { 'a-b': 'x' }, ['$["a-b"] expected integer, got string']],
   ['additionalProperties false', { $ref: '#/components/schemas/Item' }, { id: 1, extra: true }, ['$.extra is not a documented property']],
   ['additionalProperties schema', { type: 'object', additionalProperties: { type: 'string' } }, { a: 'x', b: 2 }, ['$.b expected string, got integer']],
@@ -35,7 +40,17 @@ const cases: Array<[string, JsonSchema, unknown, string[]]> = [
   ['date-time', { type: 'string', format: 'date-time' }, '2024-01-01', ['$ "2024-01-01" is not an RFC 3339 date-time']],
   ['minimum', { type: 'integer', minimum: 1 }, 0, ['$ 0 is below the minimum 1']],
   ['ref into items', { type: 'array', items: { $ref: '#/components/schemas/Item' } }, [{ id: 1 }, {}], ['$[1].id is required but missing']],
-  ['allOf', { allOf: [{ type: 'object', required: ['a'] }, { type: 'object', required: ['b'] }] }, { a: 1 }, ['$.b is required but missing']],
+  [
+    'allOf',
+    {
+      allOf: [
+        { type: 'object', required: ['a'] },
+        { type: 'object', required: ['b'] },
+      ],
+    },
+    { a: 1 },
+    ['$.b is required but missing'],
+  ],
   ['anyOf passes', { anyOf: [{ type: 'string' }, { type: 'integer' }] }, 2, []],
   ['oneOf none', { oneOf: [{ const: 'x' }, { const: 'y' }] }, 'z', ['$ matches none of oneOf: $ expected the constant "x", got "z"']],
   ['oneOf two', { oneOf: [{ type: 'integer' }, { type: 'number' }] }, 2, ['$ matches 2 branches of oneOf, exactly one expected']],

@@ -53,14 +53,19 @@ export async function walkOpenApi({ api }: WalkContext): Promise<void> {
 /** Deploys echo twice (two versions), exercises versions, aliases, invocation, rollback, logs. */
 export async function walkFunctions({ api, fixtures }: WalkContext): Promise<{ bundle: Awaited<ReturnType<typeof bundleFunction>> }> {
   const bundle = await bundleFunction(path.join(fixtures, 'echo'));
-  const deploy = (code: string) => api.request('/v1/functions/echo/deployments', { method: 'POST', json: { code, map: bundle.map, settings: bundle.settings } });
+  const deploy = (code: string) =>
+    api.request('/v1/functions/echo/deployments', { method: 'POST', json: { code, map: bundle.map, settings: bundle.settings } });
   const v1 = await body(await expectStatus(await deploy(bundle.code), 201, 'first deploy'));
   assert.is(v1.version.seq, 1);
   const same = await body(await expectStatus(await deploy(bundle.code), 200, 'same deploy again'));
   assert.is(same.created, false);
   await expectStatus(await deploy(`${bundle.code}\n// second version\n`), 201, 'second deploy');
   await expectStatus(await api.request('/v1/functions/echo/deployments', { method: 'POST', json: { map: 'no code' } }), 400, 'deploy without code');
-  await expectStatus(await api.request('/v1/functions/echo/deployments', { method: 'POST', body: '{not json', headers: { 'content-type': 'application/json' } }), 400, 'deploy with bad JSON');
+  await expectStatus(
+    await api.request('/v1/functions/echo/deployments', { method: 'POST', body: '{not json', headers: { 'content-type': 'application/json' } }),
+    400,
+    'deploy with bad JSON',
+  );
 
   await expectStatus(await api.request('/v1/functions'), 200, 'list functions');
   await expectStatus(await api.request('/v1/functions/echo'), 200, 'get function');
@@ -69,13 +74,39 @@ export async function walkFunctions({ api, fixtures }: WalkContext): Promise<{ b
   const versions = await body(await expectStatus(await api.request('/v1/functions/echo/versions'), 200, 'versions'));
   assert.is(versions.versions.length, 2);
 
-  await expectStatus(await api.request('/v1/functions/echo/aliases/canary', { method: 'PUT', json: { routes: [{ version: 1, weight: 90 }, { version: 2, weight: 10 }] } }), 200, 'split traffic');
-  await expectStatus(await api.request('/v1/functions/echo/aliases/canary', { method: 'PUT', json: { routes: [{ version: 1, weight: 90 }, { version: 2, weight: 20 }] } }), 400, 'weights over 100');
+  await expectStatus(
+    await api.request('/v1/functions/echo/aliases/canary', {
+      method: 'PUT',
+      json: {
+        routes: [
+          { version: 1, weight: 90 },
+          { version: 2, weight: 10 },
+        ],
+      },
+    }),
+    200,
+    'split traffic',
+  );
+  await expectStatus(
+    await api.request('/v1/functions/echo/aliases/canary', {
+      method: 'PUT',
+      json: {
+        routes: [
+          { version: 1, weight: 90 },
+          { version: 2, weight: 20 },
+        ],
+      },
+    }),
+    400,
+    'weights over 100',
+  );
   await expectStatus(await api.request('/v1/functions/echo/aliases'), 200, 'aliases');
 
   // Every method, at the root and on a path, through `latest` and through an alias.
   for (const method of ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']) {
-    const init = ['GET', 'HEAD', 'OPTIONS'].includes(method) ? { method } : { method, body: `payload for ${method}`, headers: { 'content-type': 'text/plain' } };
+    const init = ['GET', 'HEAD', 'OPTIONS'].includes(method)
+      ? { method }
+      : { method, body: `payload for ${method}`, headers: { 'content-type': 'text/plain' } };
     await expectStatus(await api.request(`/fn/echo/some/path?q=${method}`, init), 200, `invoke ${method} on a path`);
     await expectStatus(await api.request('/fn/echo@canary', init), 200, `invoke ${method} at the root`);
   }
@@ -113,12 +144,30 @@ export async function walkSecrets({ api }: WalkContext): Promise<void> {
 export async function walkTokens({ api, fixtures }: WalkContext): Promise<void> {
   const bundle = await bundleFunction(path.join(fixtures, 'echo'));
   const settings = { ...bundle.settings, auth: 'token' };
-  await expectStatus(await api.request('/v1/functions/guarded/deployments', { method: 'POST', json: { code: bundle.code, settings } }), 201, 'deploy a guarded function');
-  const created = await body(await expectStatus(await api.request('/v1/tokens', { method: 'POST', json: { name: 'contract', scope: 'invoke', function: 'echo' } }), 201, 'create token'));
-  const guarded = await body(await expectStatus(await api.request('/v1/tokens', { method: 'POST', json: { scope: 'invoke', function: 'guarded' } }), 201, 'token for the guarded function'));
+  await expectStatus(
+    await api.request('/v1/functions/guarded/deployments', { method: 'POST', json: { code: bundle.code, settings } }),
+    201,
+    'deploy a guarded function',
+  );
+  const created = await body(
+    await expectStatus(await api.request('/v1/tokens', { method: 'POST', json: { name: 'contract', scope: 'invoke', function: 'echo' } }), 201, 'create token'),
+  );
+  const guarded = await body(
+    await expectStatus(
+      await api.request('/v1/tokens', { method: 'POST', json: { scope: 'invoke', function: 'guarded' } }),
+      201,
+      'token for the guarded function',
+    ),
+  );
   await expectStatus(await api.request('/fn/guarded/', { auth: false }), 401, 'guarded function without a token');
-  await expectStatus(await api.request('/fn/guarded/', { headers: { authorization: `Bearer ${created.token}` } }), 403, 'guarded function with a token for another');
-  const seen = await body(await expectStatus(await api.request('/fn/guarded/', { headers: { authorization: `Bearer ${guarded.token}` } }), 200, 'guarded function with its token'));
+  await expectStatus(
+    await api.request('/fn/guarded/', { headers: { authorization: `Bearer ${created.token}` } }),
+    403,
+    'guarded function with a token for another',
+  );
+  const seen = await body(
+    await expectStatus(await api.request('/fn/guarded/', { headers: { authorization: `Bearer ${guarded.token}` } }), 200, 'guarded function with its token'),
+  );
   assert.not.ok('authorization' in seen.headers, 'the platform token must not reach the function');
   await expectStatus(await api.request('/v1/functions/guarded', { method: 'DELETE' }), 200, 'remove the guarded function');
   await expectStatus(await api.request('/v1/tokens', { method: 'POST', json: { scope: 'root' } }), 400, 'bad scope');
@@ -130,7 +179,13 @@ export async function walkTokens({ api, fixtures }: WalkContext): Promise<void> 
 }
 
 export async function walkAsync({ api }: WalkContext): Promise<void> {
-  const queued = await body(await expectStatus(await api.request('/v1/functions/echo/invocations', { method: 'POST', json: { async: true, path: '/later', body: 'hi' } }), 202, 'queue'));
+  const queued = await body(
+    await expectStatus(
+      await api.request('/v1/functions/echo/invocations', { method: 'POST', json: { async: true, path: '/later', body: 'hi' } }),
+      202,
+      'queue',
+    ),
+  );
   await expectStatus(await api.request('/v1/functions/echo/invocations', { method: 'POST', json: { path: '/now' } }), 200, 'invoke now');
   await expectStatus(await api.request('/v1/functions/echo/invocations', { method: 'POST', json: { async: 'yes' } }), 400, 'bad async flag');
   await expectStatus(await api.request(`/v1/invocations/${queued.id}`), 200, 'invocation status');
@@ -139,7 +194,9 @@ export async function walkAsync({ api }: WalkContext): Promise<void> {
   await expectStatus(await api.request('/v1/functions/echo/invocations?status=lost'), 400, 'bad status filter');
   await expectStatus(await api.request('/v1/functions/echo/dead-letters'), 200, 'dead letters');
   await expectStatus(await api.request(`/v1/invocations/${queued.id}/retry`, { method: 'POST' }), [404, 409], 'retry a live invocation');
-  const cron = await body(await expectStatus(await api.request('/v1/functions/echo/crons', { method: 'POST', json: { schedule: '*/5 * * * *', path: '/tick' } }), 201, 'add cron'));
+  const cron = await body(
+    await expectStatus(await api.request('/v1/functions/echo/crons', { method: 'POST', json: { schedule: '*/5 * * * *', path: '/tick' } }), 201, 'add cron'),
+  );
   await expectStatus(await api.request('/v1/functions/echo/crons', { method: 'POST', json: { schedule: '61 * * * *' } }), 400, 'bad cron');
   await expectStatus(await api.request('/v1/functions/echo/crons'), 200, 'list crons');
   await expectStatus(await api.request(`/v1/crons/${cron.id}`), 200, 'get cron');
@@ -200,20 +257,44 @@ export async function walkSnapshots({ api, tmp, remote }: WalkContext): Promise<
   await expectStatus(await api.request(`/v1/snapshots/${golden.id}`, { method: 'DELETE' }), 409, 'delete a golden snapshot');
 
   if (remote) {
-    await expectStatus(await api.request(`/v1/snapshots/${golden.id}/push`, { method: 'POST', json: { ref: `${remote}/contract/echo:v1`, insecure: true } }), 200, 'push');
-    await expectStatus(await api.request('/v1/snapshots/pull', { method: 'POST', json: { ref: `${remote}/contract/echo:v1`, insecure: true } }), [200, 201], 'pull');
+    await expectStatus(
+      await api.request(`/v1/snapshots/${golden.id}/push`, { method: 'POST', json: { ref: `${remote}/contract/echo:v1`, insecure: true } }),
+      200,
+      'push',
+    );
+    await expectStatus(
+      await api.request('/v1/snapshots/pull', { method: 'POST', json: { ref: `${remote}/contract/echo:v1`, insecure: true } }),
+      [200, 201],
+      'pull',
+    );
   }
   // A registry nobody listens on: the remote error is a problem document too.
-  await expectStatus(await api.request(`/v1/snapshots/${golden.id}/push`, { method: 'POST', json: { ref: '127.0.0.1:1/contract/echo:v1', insecure: true } }), 502, 'push to nowhere');
-  await expectStatus(await api.request('/v1/snapshots/pull', { method: 'POST', json: { ref: '127.0.0.1:1/contract/echo:v1', insecure: true } }), 502, 'pull from nowhere');
+  await expectStatus(
+    await api.request(`/v1/snapshots/${golden.id}/push`, { method: 'POST', json: { ref: '127.0.0.1:1/contract/echo:v1', insecure: true } }),
+    502,
+    'push to nowhere',
+  );
+  await expectStatus(
+    await api.request('/v1/snapshots/pull', { method: 'POST', json: { ref: '127.0.0.1:1/contract/echo:v1', insecure: true } }),
+    502,
+    'pull from nowhere',
+  );
   await expectStatus(await api.request('/v1/snapshots/pull', { method: 'POST', json: {} }), 400, 'pull without ref');
 
   // With the function gone its snapshots go too; the exported layout brings one back to delete.
   await expectStatus(await api.request('/v1/functions/echo', { method: 'DELETE' }), 200, 'remove function');
   await expectStatus(await api.request('/v1/functions/echo', { method: 'DELETE' }), 404, 'remove it again');
   const imported = await body(await expectStatus(await api.request('/v1/snapshots/import', { method: 'POST', json: { path: layout } }), 201, 'import by path'));
-  await expectStatus(await api.request('/v1/snapshots/import', { method: 'POST', body: tarBytes, headers: { 'content-type': 'application/x-tar' } }), 201, 'import a tar body');
-  await expectStatus(await api.request('/v1/snapshots/import', { method: 'POST', json: { path: path.join(tmp, 'no-such-layout') } }), [400, 404, 422], 'import from nowhere');
+  await expectStatus(
+    await api.request('/v1/snapshots/import', { method: 'POST', body: tarBytes, headers: { 'content-type': 'application/x-tar' } }),
+    201,
+    'import a tar body',
+  );
+  await expectStatus(
+    await api.request('/v1/snapshots/import', { method: 'POST', json: { path: path.join(tmp, 'no-such-layout') } }),
+    [400, 404, 422],
+    'import from nowhere',
+  );
   await expectStatus(await api.request(`/v1/snapshots/${imported.imported[0].snapshot.id}`, { method: 'DELETE' }), 200, 'delete snapshot');
 }
 

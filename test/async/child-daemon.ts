@@ -20,7 +20,11 @@ app.onError(onError(silentLogger));
 
 const ids: string[] = [];
 for (let i = 0; i < Number(count); i++) {
-  const res = await app.request('/v1/functions/hello/invocations', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ async: true, path: `/job/${i}` }) });
+  const res = await app.request('/v1/functions/hello/invocations', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ async: true, path: `/job/${i}` }),
+  });
   if (res.status !== 202) throw new Error(`enqueue answered ${res.status}: ${await res.text()}`);
   ids.push(((await res.json()) as { id: string }).id);
 }

@@ -114,7 +114,10 @@ test('cron pause and resume; ls shows the state', async () => {
   const resumed = JSON.parse(resume.stdout);
   assert.is(resumed.enabled, true);
   assert.match(resumed.nextAt, /:00:00\.000Z$/);
-  assert.match((await ignition('cron', 'ls', 'hello')).stdout.split('\n').find((l) => l.startsWith(cron.id))!, /\bactive\b/);
+  assert.match(
+    (await ignition('cron', 'ls', 'hello')).stdout.split('\n').find((l) => l.startsWith(cron.id))!,
+    /\bactive\b/,
+  );
   assert.is((await ignition('cron', 'pause', 'cron_missing')).code, 1);
   assert.is((await ignition('cron', 'resume', 'cron_missing')).code, 1);
   assert.is((await ignition('cron', 'rm', cron.id)).code, 0);

@@ -13,7 +13,9 @@ import { FunctionNotFound, FunctionTimeout, QueueFull } from '../../platform/fun
 import { IgnitionError } from '../../platform/errors.ts';
 import { FAST_BACKOFF, functionServer, httpInvoke, tempDir, waitFor } from './support.ts';
 
-const req = (over: Partial<{ method: string; path: string; body: Buffer; headers: Record<string, string>; maxAttempts: number; idempotencyKey: string }> = {}) => ({
+const req = (
+  over: Partial<{ method: string; path: string; body: Buffer; headers: Record<string, string>; maxAttempts: number; idempotencyKey: string }> = {},
+) => ({
   method: 'POST',
   path: '/',
   headers: {},
@@ -76,7 +78,10 @@ test('5xx answers are retried with back-off until one succeeds', async () => {
     assert.is(done.status, 'succeeded');
     assert.is(done.attempts, 3);
     assert.is(done.result?.body, 'third time');
-    assert.equal(t.fn.seen.map((s) => s.attempt), ['1', '2', '3']);
+    assert.equal(
+      t.fn.seen.map((s) => s.attempt),
+      ['1', '2', '3'],
+    );
   } finally {
     await t.close();
   }
@@ -108,7 +113,10 @@ test('a 4xx answer is final: dead after one attempt, listed as a dead letter', a
     assert.is(done.attempts, 1);
     assert.is(done.lastError?.code, 'invocation_rejected');
     assert.is(done.result?.status, 404);
-    assert.equal(t.service.deadLetters('hello').map((d) => d.id), [invocation.id]);
+    assert.equal(
+      t.service.deadLetters('hello').map((d) => d.id),
+      [invocation.id],
+    );
   } finally {
     await t.close();
   }
@@ -134,7 +142,10 @@ test('platform errors are retried up to maxAttempts, then dead; retry re-queues 
     assert.match(dead.lastError!.message, /timeout of 10 ms/);
     assert.equal(calls, [1, 2]);
 
-    assert.throws(() => t.service.retry('inv_nope'), (e: IgnitionError) => e.code === 'invocation_not_found');
+    assert.throws(
+      () => t.service.retry('inv_nope'),
+      (e: IgnitionError) => e.code === 'invocation_not_found',
+    );
     fail = false;
     const again = t.service.retry(invocation.id);
     assert.is(again.status, 'queued');
@@ -144,7 +155,10 @@ test('platform errors are retried up to maxAttempts, then dead; retry re-queues 
     assert.is(done.attempts, 1);
     assert.is(done.result?.body, 'fine now');
     assert.equal(t.service.deadLetters('hello'), []);
-    assert.throws(() => t.service.retry(invocation.id), (e: IgnitionError) => e.code === 'invocation_not_retryable' && e.status === 409);
+    assert.throws(
+      () => t.service.retry(invocation.id),
+      (e: IgnitionError) => e.code === 'invocation_not_retryable' && e.status === 409,
+    );
   } finally {
     await t.close();
   }
@@ -181,7 +195,10 @@ test('concurrency is bounded per function and overall', async () => {
     invoke: async (job) => {
       active.set(job.fn, (active.get(job.fn) ?? 0) + 1);
       mostPer.set(job.fn, Math.max(mostPer.get(job.fn) ?? 0, active.get(job.fn)!));
-      most = Math.max(most, [...active.values()].reduce((a, b) => a + b, 0));
+      most = Math.max(
+        most,
+        [...active.values()].reduce((a, b) => a + b, 0),
+      );
       await new Promise<void>((r) => release.push(r));
       active.set(job.fn, active.get(job.fn)! - 1);
       return { status: 200, headers: {}, body: Buffer.alloc(0) };
@@ -252,7 +269,10 @@ test('an idempotency key queues one invocation per function', async () => {
 test('unknown functions are refused before anything is stored', async () => {
   const t = await setup();
   try {
-    assert.throws(() => t.service.enqueue('ghost', req()), (e: IgnitionError) => e.code === 'function_not_found' && e.status === 404);
+    assert.throws(
+      () => t.service.enqueue('ghost', req()),
+      (e: IgnitionError) => e.code === 'function_not_found' && e.status === 404,
+    );
     assert.equal(t.service.jobs.all(), []);
   } finally {
     await t.close();
@@ -266,7 +286,10 @@ test('close waits up to its deadline, then re-queues attempts still running; the
   const { invocation } = hang.enqueue('hello', req());
   await waitFor(() => hang.get(invocation.id).status === 'running', 'the attempt to start');
   await hang.close(20);
-  assert.throws(() => hang.enqueue('hello', req()), (e: IgnitionError) => e.code === 'shutting_down');
+  assert.throws(
+    () => hang.enqueue('hello', req()),
+    (e: IgnitionError) => e.code === 'shutting_down',
+  );
   const parked = hang.get(invocation.id);
   assert.is(parked.status, 'queued');
   assert.is(parked.attempts, 1);
@@ -295,8 +318,14 @@ test('stats count jobs by status and queue depth by function', async () => {
     await waitFor(() => t.service.stats().byStatus.running === 1, 'one attempt to run');
     const s = t.service.stats();
     assert.equal(s.byStatus, { queued: 2, running: 1, succeeded: 0, failed: 0, dead: 0 });
-    assert.is(Object.values(s.queueDepth).reduce((a, b) => a + b, 0), 2);
-    assert.is(Object.values(s.running).reduce((a, b) => a + b, 0), 1);
+    assert.is(
+      Object.values(s.queueDepth).reduce((a, b) => a + b, 0),
+      2,
+    );
+    assert.is(
+      Object.values(s.running).reduce((a, b) => a + b, 0),
+      1,
+    );
   } finally {
     await t.close();
   }
@@ -314,9 +343,21 @@ test('back-off: base 1 s, factor 2, capped at 5 min, ±20 % jitter', () => {
     [30, 300_000],
   ];
   for (const [attempt, ms] of table) {
-    assert.is(backoffDelay(attempt, DEFAULT_BACKOFF, () => 0.5), ms, `attempt ${attempt}`);
-    assert.is(backoffDelay(attempt, DEFAULT_BACKOFF, () => 0), Math.round(ms * 0.8), `attempt ${attempt}, least jitter`);
-    assert.is(backoffDelay(attempt, DEFAULT_BACKOFF, () => 1), Math.min(300_000, Math.round(ms * 1.2)), `attempt ${attempt}, most jitter`);
+    assert.is(
+      backoffDelay(attempt, DEFAULT_BACKOFF, () => 0.5),
+      ms,
+      `attempt ${attempt}`,
+    );
+    assert.is(
+      backoffDelay(attempt, DEFAULT_BACKOFF, () => 0),
+      Math.round(ms * 0.8),
+      `attempt ${attempt}, least jitter`,
+    );
+    assert.is(
+      backoffDelay(attempt, DEFAULT_BACKOFF, () => 1),
+      Math.min(300_000, Math.round(ms * 1.2)),
+      `attempt ${attempt}, most jitter`,
+    );
   }
 });
 

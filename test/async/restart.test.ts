@@ -36,7 +36,10 @@ test('SIGKILL with work queued and running: every job finishes, none is lost, on
   child.stderr.on('data', (d) => (err += d));
   const exited = new Promise<NodeJS.Signals | null>((r) => child.once('exit', (_code, signal) => r(signal)));
   try {
-    const ids = await waitFor(() => (out.includes('\n') ? (JSON.parse(out.split('\n')[0]) as { ids: string[] }).ids : null), `the child to accept its invocations (stderr: ${err})`);
+    const ids = await waitFor(
+      () => (out.includes('\n') ? (JSON.parse(out.split('\n')[0]) as { ids: string[] }).ids : null),
+      `the child to accept its invocations (stderr: ${err})`,
+    );
     assert.is(ids.length, 8);
     // Two attempts in flight at once (the child's concurrency), after three completed.
     await waitFor(() => held.length === 2, 'two attempts to be in flight');
@@ -46,7 +49,12 @@ test('SIGKILL with work queued and running: every job finishes, none is lost, on
 
     // What the killed daemon left behind, read from the file before anyone recovers it.
     let store = openDatabase(tmp.file, asyncMigrations);
-    const before = new Map(store.sqlite.prepare('SELECT id, status FROM async_jobs').all().map((r: any) => [r.id as string, r.status as string]));
+    const before = new Map(
+      store.sqlite
+        .prepare('SELECT id, status FROM async_jobs')
+        .all()
+        .map((r: any) => [r.id as string, r.status as string]),
+    );
     store.close();
     assert.equal([...before.keys()].sort(), [...ids].sort(), 'every accepted invocation was committed');
     const byStatus = (s: string) => ids.filter((id) => before.get(id) === s);

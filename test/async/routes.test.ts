@@ -24,20 +24,28 @@ const service = AsyncService.open({
   exists: (n) => n === 'hello' || n === 'slow',
   backoff: FAST_BACKOFF,
   maxBodyBytes: 1024,
-  invoke: (job) => (job.fn === 'slow' ? Promise.reject(FunctionTimeout(`function slow did not finish within its timeout of 5 ms`, { data: { timeoutMs: 5 } })) : invokeHttp(job)),
+  invoke: (job) =>
+    job.fn === 'slow'
+      ? Promise.reject(FunctionTimeout(`function slow did not finish within its timeout of 5 ms`, { data: { timeoutMs: 5 } }))
+      : invokeHttp(job),
 });
 const app = new Hono();
 app.route('/v1', asyncRoutes(service));
 app.onError(onError(silentLogger));
 
 async function call(method: string, path: string, body?: unknown) {
-  const res = await app.request(path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await app.request(path, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
   const text = await res.text();
   return { status: res.status, type: res.headers.get('content-type') ?? '', location: res.headers.get('location'), body: text ? JSON.parse(text) : null };
 }
 
 test('async: 202 with id and status URL, then the status shows the result', async () => {
-  fn.handler = (s, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ path: s.path, body: s.body.toString(), ct: s.headers['content-type'] }));
+  fn.handler = (s, res) =>
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ path: s.path, body: s.body.toString(), ct: s.headers['content-type'] }));
   const r = await call('POST', '/v1/functions/hello/invocations', { async: true, path: '/users?id=7', headers: { 'Content-Type': 'text/plain' }, body: 'hi' });
   assert.is(r.status, 202);
   assert.is(r.body.status, 'queued');
@@ -101,7 +109,10 @@ test('dead letters and retry over the API', async () => {
   }, 'the invocation to die');
   assert.is(dead.attempts, 2);
   const dl = await call('GET', '/v1/functions/slow/dead-letters?limit=10');
-  assert.equal(dl.body.deadLetters.map((d: { id: string }) => d.id), [r.body.id]);
+  assert.equal(
+    dl.body.deadLetters.map((d: { id: string }) => d.id),
+    [r.body.id],
+  );
   const again = await call('POST', `/v1/invocations/${r.body.id}/retry`);
   assert.is(again.status, 202);
   assert.is(again.body.status, 'queued');
@@ -181,12 +192,18 @@ test('crons: create, list, get, delete', async () => {
   const withBody = await call('POST', '/v1/functions/hello/crons', { schedule: '@daily', body: '{"report":true}' });
   assert.is(withBody.body.method, 'POST');
   const list = await call('GET', '/v1/functions/hello/crons');
-  assert.equal(list.body.crons.map((c: { id: string }) => c.id), [created.body.id, withBody.body.id]);
+  assert.equal(
+    list.body.crons.map((c: { id: string }) => c.id),
+    [created.body.id, withBody.body.id],
+  );
   assert.is((await call('GET', `/v1/crons/${created.body.id}`)).body.schedule, '*/5 * * * *');
   const removed = await call('DELETE', `/v1/crons/${created.body.id}`);
   assert.equal(removed.body, { removed: created.body.id });
   assert.is((await call('DELETE', `/v1/crons/${created.body.id}`)).status, 404);
-  assert.equal((await call('GET', '/v1/functions/hello/crons')).body.crons.map((c: { id: string }) => c.id), [withBody.body.id]);
+  assert.equal(
+    (await call('GET', '/v1/functions/hello/crons')).body.crons.map((c: { id: string }) => c.id),
+    [withBody.body.id],
+  );
 });
 
 test('crons: pause and resume', async () => {

@@ -52,14 +52,24 @@ async function run(argv: string[], stdinText = '') {
   cli.register(Builtins.HelpCommand);
   let stdout = '';
   let stderr = '';
-  const sink = (append: (s: string) => void) => new Writable({ write(chunk, _enc, cb) { append(String(chunk)); cb(); } });
+  const sink = (append: (s: string) => void) =>
+    new Writable({
+      write(chunk, _enc, cb) {
+        append(String(chunk));
+        cb();
+      },
+    });
   // BaseCommand reports failures on process.stderr and printJson writes to process.stdout.
   const realWrite = process.stderr.write.bind(process.stderr);
   const realOut = process.stdout.write.bind(process.stdout);
   process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
   process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
   try {
-    const code = await cli.run(argv, { stdin: Readable.from([Buffer.from(stdinText)]), stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)) });
+    const code = await cli.run(argv, {
+      stdin: Readable.from([Buffer.from(stdinText)]),
+      stdout: sink((s) => (stdout += s)),
+      stderr: sink((s) => (stderr += s)),
+    });
     return { code, stdout, stderr };
   } finally {
     process.stderr.write = realWrite;
@@ -107,7 +117,10 @@ test('secret set (argument and stdin), ls, rm', async () => {
   const ls = await run(['secret', 'ls', 'api']);
   assert.match(ls.stdout, /NAME\s+CREATED\s+UPDATED\nDB_PASSWORD .*\nSTRIPE_KEY /);
   assert.not.ok(ls.stdout.includes('sk_test'));
-  assert.equal(JSON.parse((await run(['secret', 'ls', 'api', '--json'])).stdout).map((s: { name: string }) => s.name), ['DB_PASSWORD', 'STRIPE_KEY']);
+  assert.equal(
+    JSON.parse((await run(['secret', 'ls', 'api', '--json'])).stdout).map((s: { name: string }) => s.name),
+    ['DB_PASSWORD', 'STRIPE_KEY'],
+  );
 
   const rm = await run(['secret', 'rm', 'api', 'DB_PASSWORD']);
   assert.is(rm.stdout, 'Removed DB_PASSWORD from api\n');

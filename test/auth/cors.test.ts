@@ -19,7 +19,14 @@ const preflight = (origin: string, method = 'PUT', headers?: string) =>
 test('validateCors accepts good settings and null', () => {
   assert.is(validateCors(null, 'x'), null);
   assert.is(validateCors(undefined, 'x'), null);
-  const good: CorsSettings = { origins: [APP, 'http://localhost:5173', 'http://[::1]:8080'], methods: ['GET', 'POST'], headers: ['Content-Type', 'X-Api-Version'], exposeHeaders: ['X-Request-Id'], maxAgeSeconds: 600, credentials: true };
+  const good: CorsSettings = {
+    origins: [APP, 'http://localhost:5173', 'http://[::1]:8080'],
+    methods: ['GET', 'POST'],
+    headers: ['Content-Type', 'X-Api-Version'],
+    exposeHeaders: ['X-Request-Id'],
+    maxAgeSeconds: 600,
+    credentials: true,
+  };
   assert.equal(validateCors(good, 'x'), good);
   assert.equal(validateCors({ origins: '*', headers: ['*'] }, 'x'), { origins: '*', headers: ['*'] });
 });
@@ -121,7 +128,7 @@ test('actual requests: echo with Vary, wildcard without, nothing for strangers',
   assert.equal(corsFor({ origins: [APP] }, { method: 'GET', headers: h }), { vary: 'Origin', 'access-control-allow-origin': APP });
 });
 
-test('applyCors replaces the function\'s CORS headers and merges Vary', () => {
+test("applyCors replaces the function's CORS headers and merges Vary", () => {
   const fnHeaders: Record<string, string | string[]> = { 'content-type': 'text/plain', 'Access-Control-Allow-Origin': '*', vary: 'Accept-Encoding' };
   const out = applyCors(fnHeaders, { vary: 'Origin', 'access-control-allow-origin': APP });
   assert.equal(out, { 'content-type': 'text/plain', vary: 'Accept-Encoding, Origin', 'access-control-allow-origin': APP });

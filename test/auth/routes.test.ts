@@ -25,7 +25,11 @@ test.before.each(() => {
 test.after.each(() => t.cleanup());
 
 const call = (method: string, path: string, body?: unknown, token = admin) =>
-  app.request(path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+  app.request(path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
 
 test('create → 201 with the token once; list shows records only; revoke ends it', async () => {
   const res = await call('POST', '/v1/tokens', { name: 'deploy bot', scope: 'invoke', function: 'hello' });
@@ -33,10 +37,16 @@ test('create → 201 with the token once; list shows records only; revoke ends i
   const created = await res.json();
   assert.match(created.id, /^tok_/);
   assert.match(created.token, /^ign_[A-Za-z0-9_-]{43}$/);
-  assert.equal({ name: created.name, scope: created.scope, function: created.function, revokedAt: created.revokedAt }, { name: 'deploy bot', scope: 'invoke', function: 'hello', revokedAt: null });
+  assert.equal(
+    { name: created.name, scope: created.scope, function: created.function, revokedAt: created.revokedAt },
+    { name: 'deploy bot', scope: 'invoke', function: 'hello', revokedAt: null },
+  );
 
   const list = await (await call('GET', '/v1/tokens')).json();
-  assert.equal(list.tokens.map((x: { name: string }) => x.name), ['bootstrap admin', 'deploy bot']);
+  assert.equal(
+    list.tokens.map((x: { name: string }) => x.name),
+    ['bootstrap admin', 'deploy bot'],
+  );
   const text = JSON.stringify(list);
   assert.not.ok(text.includes(created.token) || text.includes(admin) || /"(token|hash)"/.test(text), text);
 
@@ -60,7 +70,11 @@ test('the token holder cannot see a token again, and bad requests are typed', as
   const missing = await call('DELETE', '/v1/tokens/tok_nope');
   assert.is(missing.status, 404);
   assert.is((await missing.json()).code, 'auth_token_not_found');
-  const notJson = await app.request('/v1/tokens', { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: '{' });
+  const notJson = await app.request('/v1/tokens', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+    body: '{',
+  });
   assert.is(notJson.status, 400);
 });
 

@@ -22,16 +22,20 @@ function upload(method: string, urlPath: string, total: number): Promise<{ statu
   return new Promise((resolve, reject) => {
     let sent = 0;
     let answered = false;
-    const req = httpRequest(`${d.url}${urlPath}`, { method, headers: { ...d.auth(), 'content-type': 'application/json', 'transfer-encoding': 'chunked' } }, (res) => {
-      answered = true;
-      const atResponse = sent;
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => {
-        req.destroy();
-        resolve({ status: res.statusCode!, code: (JSON.parse(text) as { code: string }).code, sent: atResponse });
-      });
-    });
+    const req = httpRequest(
+      `${d.url}${urlPath}`,
+      { method, headers: { ...d.auth(), 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
+      (res) => {
+        answered = true;
+        const atResponse = sent;
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => {
+          req.destroy();
+          resolve({ status: res.statusCode!, code: (JSON.parse(text) as { code: string }).code, sent: atResponse });
+        });
+      },
+    );
     req.on('error', (err) => {
       if (!answered) reject(err);
     });

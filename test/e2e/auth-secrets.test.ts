@@ -90,7 +90,10 @@ test('a token-protected function, with CORS answered by the platform', async () 
   const other = await request(`${d.url}/v1/functions`, { headers: { authorization: `Bearer ${inv.token}` } });
   assert.is(other.statusCode, 403, 'an invoke token is not an admin token');
   await other.body.text();
-  const pre = await request(`${d.url}/fn/private/x`, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } });
+  const pre = await request(`${d.url}/fn/private/x`, {
+    method: 'OPTIONS',
+    headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' },
+  });
   assert.is(pre.statusCode, 204);
   assert.is(pre.headers['access-control-allow-origin'], 'https://app.example');
   await pre.body.text();

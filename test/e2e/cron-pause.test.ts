@@ -31,8 +31,14 @@ test('a paused trigger does not fire while an active one at the same slot does; 
   assert.is((await cli('cron', 'pause', paused.id)).trim(), `Paused ${paused.id}`);
 
   const table = (await cli('cron', 'ls', 'echo')).split('\n');
-  assert.match(table.find((l) => l.startsWith(active.id))!, /\bactive\b/);
-  assert.match(table.find((l) => l.startsWith(paused.id))!, /\bpaused\b/);
+  assert.match(
+    table.find((l) => l.startsWith(active.id))!,
+    /\bactive\b/,
+  );
+  assert.match(
+    table.find((l) => l.startsWith(paused.id))!,
+    /\bpaused\b/,
+  );
 
   // Wait for the active trigger's first run (the next minute boundary).
   let now: Cron[] = [];
@@ -50,12 +56,18 @@ test('a paused trigger does not fire while an active one at the same slot does; 
   const res = await request(`${d.url}/v1/functions/echo/invocations?limit=100`, { headers: d.auth() });
   const { invocations } = (await res.body.json()) as { invocations: Array<{ cronId: string | null }> };
   assert.ok(invocations.some((i) => i.cronId === active.id));
-  assert.not.ok(invocations.some((i) => i.cronId === paused.id), 'no job was queued for the paused trigger');
+  assert.not.ok(
+    invocations.some((i) => i.cronId === paused.id),
+    'no job was queued for the paused trigger',
+  );
 
   const resumed: Cron = JSON.parse(await cli('cron', 'resume', paused.id, '--json'));
   assert.is(resumed.enabled, true);
   assert.ok(resumed.nextAt && Date.parse(resumed.nextAt) > Date.parse(a.lastFiredAt!), 'resumed from a slot after the resume, not a catch-up');
-  assert.match((await cli('cron', 'ls', 'echo')).split('\n').find((l) => l.startsWith(paused.id))!, /\bactive\b/);
+  assert.match(
+    (await cli('cron', 'ls', 'echo')).split('\n').find((l) => l.startsWith(paused.id))!,
+    /\bactive\b/,
+  );
 });
 
 test('pausing or resuming an unknown trigger is cron_not_found', async () => {

@@ -30,7 +30,11 @@ test('deploy prints the URL and invoke answers', async () => {
 
 test('method, path, query, headers and body pass through', async () => {
   await deploy(d, path.join(FIXTURES, 'echo'), ['--env', 'FOO=bar']);
-  const res = await request(`${d.url}/fn/echo/a/b%20c?x=1&y=%2F`, { method: 'PUT', headers: { 'x-custom': 'v1', 'content-type': 'text/plain' }, body: 'payload' });
+  const res = await request(`${d.url}/fn/echo/a/b%20c?x=1&y=%2F`, {
+    method: 'PUT',
+    headers: { 'x-custom': 'v1', 'content-type': 'text/plain' },
+    body: 'payload',
+  });
   assert.is(res.statusCode, 200);
   assert.is(res.headers['x-echo'], 'yes');
   const echo = (await res.body.json()) as Record<string, any>;
@@ -127,7 +131,10 @@ test('logs carry the invocation id', async () => {
 });
 
 test('logs -f streams new lines as they happen', async () => {
-  const child = spawn(process.execPath, [CLI, 'logs', 'hello', '-f', '--limit', '1'], { env: { ...process.env, IGNITION_HOST: d.url, IGNITION_DATA_DIR: d.dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'logs', 'hello', '-f', '--limit', '1'], {
+    env: { ...process.env, IGNITION_HOST: d.url, IGNITION_DATA_DIR: d.dataDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (b) => (out += b));
   child.stderr.on('data', (b) => (out += b));
@@ -146,7 +153,9 @@ test('logs -f streams new lines as they happen', async () => {
 });
 
 test('100 concurrent invokes all succeed', async () => {
-  const results = await Promise.all(Array.from({ length: 100 }, (_, i) => request(`${d.url}/fn/hello/?name=n${i}`).then(async (r) => ({ status: r.statusCode, text: await r.body.text() }))));
+  const results = await Promise.all(
+    Array.from({ length: 100 }, (_, i) => request(`${d.url}/fn/hello/?name=n${i}`).then(async (r) => ({ status: r.statusCode, text: await r.body.text() }))),
+  );
   assert.is(results.filter((r) => r.status === 200).length, 100);
   results.forEach((r, i) => assert.is(r.text, `Hello, n${i}!\n`));
 });

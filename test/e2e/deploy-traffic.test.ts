@@ -32,7 +32,10 @@ const probe = new ProcessDriver({ agentPath: '/nonexistent', sandbox: 'auto' });
 const idleLack =
   probe.cpuPolicy.name === 'idle'
     ? null
-    : lack('the daemon\'s CPU policy is plain here: no cgroup per sandbox, or no cpu.idle (ignition doctor says why)', process.getuid?.() === 0 ? `systemd-run --scope -p Delegate=yes ${rerun()}` : rerun(true));
+    : lack(
+        "the daemon's CPU policy is plain here: no cgroup per sandbox, or no cpu.idle (ignition doctor says why)",
+        process.getuid?.() === 0 ? `systemd-run --scope -p Delegate=yes ${rerun()}` : rerun(true),
+      );
 await probe.close();
 
 let d: TestDaemon;
@@ -76,7 +79,12 @@ async function heldDeploy(env: string, serving: number[]) {
     // The build machine: a sandbox of the daemon's that is not a serving instance (nor a spare not
     // yet adopted: the build adopts one, renaming its directory), once its agent runs.
     build = sandboxes().find(
-      (p) => !serving.includes(p) && !isSpare(p) && readStat(p) && deepChildPids(p).length >= (findBwrap() ? 2 : 0) && threadIds(deepChildPids(p)[0] ?? p).length > 1,
+      (p) =>
+        !serving.includes(p) &&
+        !isSpare(p) &&
+        readStat(p) &&
+        deepChildPids(p).length >= (findBwrap() ? 2 : 0) &&
+        threadIds(deepChildPids(p)[0] ?? p).length > 1,
     );
     if (!build) await new Promise((r) => setTimeout(r, 50));
   }
@@ -96,7 +104,7 @@ async function heldDeploy(env: string, serving: number[]) {
 skipUnless(idleLack)('with no traffic on the daemon, a deploy builds at normal priority', async () => {
   await deploy(d, FIXTURE, ['--name', 'gated']);
   const { build, release } = await heldDeploy('GATE=1', await instancePids('gated'));
-  assert.equal(idle(build), ['0'], 'the build sandbox\'s cgroup is not idle');
+  assert.equal(idle(build), ['0'], "the build sandbox's cgroup is not idle");
   assert.is((await release()).version.seq, 2);
 });
 
@@ -157,12 +165,22 @@ test('under traffic, a deploy shifts gradually, fails no request, and answers on
     stop = true;
     await loop;
   }
-  assert.equal(seen.filter((s) => s.status !== 200), [], 'no request failed');
+  assert.equal(
+    seen.filter((s) => s.status !== 200),
+    [],
+    'no request failed',
+  );
   const before = seen.filter((s) => !s.afterAnswer);
   const firstNew = before.findIndex((s) => s.v === '2');
   assert.ok(firstNew !== -1, 'the new version served while the deploy was still running');
-  assert.ok(before.slice(firstNew).some((s) => s.v === '1'), 'the previous version kept serving part of the traffic during the shift');
-  assert.ok(seen.filter((s) => s.afterAnswer).every((s) => s.v === '2'), 'after the deploy answered, only the new version serves');
+  assert.ok(
+    before.slice(firstNew).some((s) => s.v === '1'),
+    'the previous version kept serving part of the traffic during the shift',
+  );
+  assert.ok(
+    seen.filter((s) => s.afterAnswer).every((s) => s.v === '2'),
+    'after the deploy answered, only the new version serves',
+  );
 });
 
 test.run();

@@ -21,7 +21,11 @@ test.after(async () => {
 const CODE = 'export default { fetch: () => new Response("ok") };';
 
 async function deployBody(body: Record<string, unknown>) {
-  const r = await request(`${d.url}/v1/functions/val/deployments`, { method: 'POST', headers: { ...d.auth(), 'content-type': 'application/json' }, body: JSON.stringify({ code: CODE, ...body }) });
+  const r = await request(`${d.url}/v1/functions/val/deployments`, {
+    method: 'POST',
+    headers: { ...d.auth(), 'content-type': 'application/json' },
+    body: JSON.stringify({ code: CODE, ...body }),
+  });
   return { status: r.statusCode, type: r.headers['content-type'], problem: (await r.body.json()) as { code: string; detail: string } };
 }
 

@@ -33,13 +33,16 @@ async function waitFor(get: () => string, re: RegExp, what: string) {
 }
 
 test('dev: deploy, redeploy on change, build errors keep the old version, logs stream', async () => {
-  const child = spawn(process.execPath, [CLI, 'dev', dir, '--name', 'devfn'], { env: { ...process.env, IGNITION_HOST: d.url, IGNITION_DATA_DIR: d.dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'dev', dir, '--name', 'devfn'], {
+    env: { ...process.env, IGNITION_HOST: d.url, IGNITION_DATA_DIR: d.dataDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (b) => (out += b));
   child.stderr.on('data', (b) => (out += b));
   try {
     await waitFor(() => out, /deployed devfn v1/, 'first deploy');
-    const body = async () => (await (await request(`${d.url}/fn/devfn/`)).body.text());
+    const body = async () => await (await request(`${d.url}/fn/devfn/`)).body.text();
     assert.is(await body(), 'one');
     await waitFor(() => out, /dev-log one/, 'the log line');
     writeFileSync(path.join(dir, 'index.ts'), source('two'));
@@ -61,7 +64,9 @@ test('doctor: ready on the process driver; not ready when firecracker is require
   assert.is(report.driver, 'process');
   const reflinks = report.firecracker.find((c: { name: string }) => c.name === 'reflinks');
   assert.match(reflinks.detail, /disk clones are (reflinks|sparse copies); incremental snapshots (on|off) \(auto\)/);
-  const fc = await runCli(['doctor'], { env: { IGNITION_DRIVER: 'firecracker', IGNITION_DATA_DIR: dir, IGNITION_FIRECRACKER_BIN: '/nonexistent/firecracker' } });
+  const fc = await runCli(['doctor'], {
+    env: { IGNITION_DRIVER: 'firecracker', IGNITION_DATA_DIR: dir, IGNITION_FIRECRACKER_BIN: '/nonexistent/firecracker' },
+  });
   assert.is(fc.code, 1);
   assert.match(fc.stdout, /MISSING firecracker\s+binary "\/nonexistent\/firecracker" not found/);
   assert.match(fc.stdout, /fix: scripts\/fetch-assets\.sh/);

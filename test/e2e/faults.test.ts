@@ -173,7 +173,11 @@ test('unknown routes and malformed API bodies are problems too', async () => {
   const nf = await problem(`${d.url}/v1/nothing`, { headers: d.auth() });
   assert.is(nf.status, 404);
   assert.is(nf.body.code, 'not_found');
-  const bad = await problem(`${d.url}/v1/functions/x/deployments`, { method: 'POST', body: '{not json', headers: { ...d.auth(), 'content-type': 'application/json' } });
+  const bad = await problem(`${d.url}/v1/functions/x/deployments`, {
+    method: 'POST',
+    body: '{not json',
+    headers: { ...d.auth(), 'content-type': 'application/json' },
+  });
   assert.is(bad.status, 400);
   assert.is(bad.body.code, 'bad_request');
 });

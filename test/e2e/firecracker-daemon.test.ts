@@ -108,9 +108,15 @@ test('VMs on firecracker: run, exec, snapshot, fork', async () => {
   assert.match((await d.cli(['vm', 'exec', id, '--', 'true'])).stderr, /is paused.*\[conflict\]/);
   assert.match((await d.cli(['vm', 'resume', 'fcbox'])).stdout, /running/);
   const ps = JSON.parse((await d.cli(['vm', 'ps', '--json'])).stdout) as { id: string; name: string; state: string; driver: string }[];
-  assert.equal(ps.map((v) => [v.id, v.name, v.state, v.driver]), [[id, 'fcbox', 'running', 'firecracker']]);
+  assert.equal(
+    ps.map((v) => [v.id, v.name, v.state, v.driver]),
+    [[id, 'fcbox', 'running', 'firecracker']],
+  );
   const logs = JSON.parse((await d.cli(['vm', 'logs', 'fcbox', '--json'])).stdout) as { message: string }[];
-  assert.ok(logs.some((l) => /ignition-agent ready/.test(l.message)), 'the guest console from its first line');
+  assert.ok(
+    logs.some((l) => /ignition-agent ready/.test(l.message)),
+    'the guest console from its first line',
+  );
   const snap = await d.cli(['vm', 'snapshot', id, '--name', 'fcbox-snap']);
   assert.is(snap.code, 0, snap.stderr);
   assert.match(snap.stdout.trim(), /^snap_/);
@@ -128,10 +134,19 @@ test('VMs on firecracker: run, exec, snapshot, fork', async () => {
   // the first snapshot (the directory that snapshot was written to is gone by then).
   const since = calls().slice(from);
   assert.is(since.find((c) => c.path === '/machine-config')?.body.track_dirty_pages, true);
-  assert.equal(since.filter((c) => c.path === '/snapshot/create').map((c) => c.body.snapshot_type), ['Full', 'Diff']);
+  assert.equal(
+    since.filter((c) => c.path === '/snapshot/create').map((c) => c.body.snapshot_type),
+    ['Full', 'Diff'],
+  );
   // Every flow's steps reach /metrics: the VM's boot, its snapshots, the clones' restores.
   const metrics = await (await request(`${d.url}/metrics`)).body.text();
-  for (const [flow, step] of [['boot', 'instance-start'], ['snapshot', 'memory-base'], ['snapshot', 'snapshot-create'], ['restore', 'snapshot-load'], ['restore', 'agent-restore']]) {
+  for (const [flow, step] of [
+    ['boot', 'instance-start'],
+    ['snapshot', 'memory-base'],
+    ['snapshot', 'snapshot-create'],
+    ['restore', 'snapshot-load'],
+    ['restore', 'agent-restore'],
+  ]) {
     assert.match(metrics, new RegExp(`ignition_restore_step_seconds_count\\{driver="firecracker",flow="${flow}",step="${step}"\\} [1-9]`), `${flow}/${step}`);
   }
   const badCount = await d.cli(['vm', 'fork', id, '--count', '0']);

@@ -78,7 +78,9 @@ test('queue full: 429 with Retry-After when at maxInstances and the queue is ful
   assert.ok(res.statusCode === 201 || res.statusCode === 200, `deploy: ${res.statusCode}`);
   await res.body.text();
   const results = await Promise.all(
-    Array.from({ length: 5 }, () => request(`${d.url}/fn/tiny/?ms=300`).then(async (r) => ({ status: r.statusCode, retry: r.headers['retry-after'], body: await r.body.text() }))),
+    Array.from({ length: 5 }, () =>
+      request(`${d.url}/fn/tiny/?ms=300`).then(async (r) => ({ status: r.statusCode, retry: r.headers['retry-after'], body: await r.body.text() })),
+    ),
   );
   const ok = results.filter((r) => r.status === 200);
   const limited = results.filter((r) => r.status === 429);

@@ -29,7 +29,8 @@ test('unknown functions, aliases, paths and methods add no series', async () => 
   for (const [i, method] of ['PROPFIND', 'MKCOL', 'PURGE', 'SEARCH'].entries()) assert.is(await status(`${d.url}/fn/echo/path-${i}`, method), 200);
   const lines = await metrics();
   const text = lines.join('\n');
-  for (const chosen of ['nope-', 'Bad_Name', 'ghost-', 'path-', 'PROPFIND', 'MKCOL', 'PURGE', 'SEARCH']) assert.not.ok(text.includes(chosen), `no label holds ${chosen}`);
+  for (const chosen of ['nope-', 'Bad_Name', 'ghost-', 'path-', 'PROPFIND', 'MKCOL', 'PURGE', 'SEARCH'])
+    assert.not.ok(text.includes(chosen), `no label holds ${chosen}`);
   assert.ok(lines.includes('ignition_invocation_errors_total{code="function_not_found",function="_unknown"} 100'), text);
   assert.ok(lines.includes('ignition_invocation_errors_total{code="invalid_name",function="_unknown"} 20'), text);
   assert.ok(lines.includes('ignition_invocation_errors_total{code="version_not_found",function="echo"} 20'), text);

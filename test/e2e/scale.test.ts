@@ -53,7 +53,9 @@ test('minWarm keeps instances ready while idle', async () => {
   cpSync(path.join(FIXTURES, 'counter'), dir, { recursive: true });
   writeFileSync(path.join(dir, 'ignition.json'), JSON.stringify({ minWarm: 2, idleTimeoutMs: 300 }));
   await deploy(d, dir, ['--name', 'warm']);
-  const fn = (await (await request(`${d.url}/v1/functions/warm`, { headers: d.auth() })).body.json()) as { settings: { minWarm: number; idleTimeoutMs: number } };
+  const fn = (await (await request(`${d.url}/v1/functions/warm`, { headers: d.auth() })).body.json()) as {
+    settings: { minWarm: number; idleTimeoutMs: number };
+  };
   assert.equal([fn.settings.minWarm, fn.settings.idleTimeoutMs], [2, 300], 'the settings this test relies on');
   const before = await readyIds('warm');
   assert.is(before.length, 2, 'minWarm instances ready after the deploy');
@@ -68,7 +70,10 @@ async function readyIds(name: string): Promise<string[]> {
   const res = await request(`${d.url}/v1/functions/${name}/instances`, { headers: d.auth() });
   assert.is(res.statusCode, 200);
   const body = (await res.body.json()) as { instances: Array<{ id: string; state: string }> };
-  return body.instances.filter((i) => i.state === 'running').map((i) => i.id).sort();
+  return body.instances
+    .filter((i) => i.state === 'running')
+    .map((i) => i.id)
+    .sort();
 }
 
 test.run();

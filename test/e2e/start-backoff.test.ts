@@ -71,7 +71,10 @@ test('once it loads again, the next start after the back-off serves and resets i
   }
   assert.ok(ok, 'serves again within the back-off');
   const fn = (await (await request(`${d.url}/v1/functions/loads-until-told`, { headers: d.auth() })).body.json()) as { pools: Array<Record<string, any>> };
-  assert.ok(fn.pools.every((p) => !p.startFailure), JSON.stringify(fn.pools));
+  assert.ok(
+    fn.pools.every((p) => !p.startFailure),
+    JSON.stringify(fn.pools),
+  );
 });
 
 test.run();

@@ -28,10 +28,14 @@ test.after(async () => {
 const cases: Array<[string, string, (body: string, status: number) => void]> = [
   ['hello', '/?name=tmpl', (body) => assert.is(body, 'Hello, tmpl!\n')],
   ['hono', '/books/1', (body) => assert.equal(JSON.parse(body), { id: '1', title: 'The Pragmatic Programmer' })],
-  ['json-api', '/todos/77', (body, status) => {
-    assert.is(status, 404);
-    assert.is(JSON.parse(body).title, 'Not found');
-  }],
+  [
+    'json-api',
+    '/todos/77',
+    (body, status) => {
+      assert.is(status, 404);
+      assert.is(JSON.parse(body).title, 'Not found');
+    },
+  ],
 ];
 
 for (const [template, path_, check] of cases) {

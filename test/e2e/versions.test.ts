@@ -81,7 +81,11 @@ test('no request fails while a new version is deployed under steady load', async
   stop = true;
   await Promise.all(workers);
   assert.ok(statuses.length > 10, `${statuses.length} requests made`);
-  assert.equal(statuses.filter((s) => s !== 200), [], 'every request succeeded');
+  assert.equal(
+    statuses.filter((s) => s !== 200),
+    [],
+    'every request succeeded',
+  );
   assert.ok(values.has('3'), 'the new version served');
 });
 

@@ -25,7 +25,10 @@ test('vm run starts a machine; ps and inspect show it', async () => {
   id = r.stdout.trim();
   assert.match(id, /^vm_/);
   const ps = JSON.parse((await d.cli(['vm', 'ps', '--json'])).stdout);
-  assert.equal(ps.map((v: { id: string; name: string; state: string }) => [v.id, v.name, v.state]), [[id, 'box', 'running']]);
+  assert.equal(
+    ps.map((v: { id: string; name: string; state: string }) => [v.id, v.name, v.state]),
+    [[id, 'box', 'running']],
+  );
   const inspect = JSON.parse((await d.cli(['vm', 'inspect', 'box'])).stdout);
   assert.is(inspect.id, id);
   assert.equal([inspect.memoryMiB, inspect.vcpus], [192, 2]);
@@ -39,7 +42,10 @@ test('vm logs shows the guest console', async () => {
   const r = await d.cli(['vm', 'logs', 'box', '--json']);
   assert.is(r.code, 0, r.stderr);
   const lines = JSON.parse(r.stdout) as { message: string }[];
-  assert.ok(lines.some((l) => /ignition-agent ready/.test(l.message)), JSON.stringify(lines).slice(0, 300));
+  assert.ok(
+    lines.some((l) => /ignition-agent ready/.test(l.message)),
+    JSON.stringify(lines).slice(0, 300),
+  );
 });
 
 test('vm exec runs a command and exits with its code', async () => {

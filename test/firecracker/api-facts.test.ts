@@ -80,7 +80,8 @@ function compareBody(name: string, body: Body, declared: Map<string, Seen> | und
       out.push(`${where}.${key}: missing`);
       continue;
     }
-    if (seen.required !== f.required) out.push(`${where}.${key}: ${seen.required ? 'required' : 'optional'}, ${FIRECRACKER_VERSION} has it ${f.required ? 'required' : 'optional'}`);
+    if (seen.required !== f.required)
+      out.push(`${where}.${key}: ${seen.required ? 'required' : 'optional'}, ${FIRECRACKER_VERSION} has it ${f.required ? 'required' : 'optional'}`);
     if (seen.kind !== f.kind) out.push(`${where}.${key}: ${seen.kind}, ${FIRECRACKER_VERSION} has ${f.kind}`);
     const want = f.oneOf ? [...f.oneOf].sort() : undefined;
     if (JSON.stringify(seen.values) !== JSON.stringify(want)) {
@@ -115,7 +116,10 @@ interface Answer {
 }
 
 /** One fake per exchange: no request's effects can reach another's. */
-async function withFake<T>(fn: (ask: (method: string, p: string, body?: unknown) => Promise<Answer>, dir: string) => Promise<T>, extra: Partial<FakeOptions> = {}): Promise<T> {
+async function withFake<T>(
+  fn: (ask: (method: string, p: string, body?: unknown) => Promise<Answer>, dir: string) => Promise<T>,
+  extra: Partial<FakeOptions> = {},
+): Promise<T> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fcfacts-'));
   const sock = path.join(dir, 'api.sock');
   const fake = await startFake({ apiSock: sock, cwd: dir, exit: () => undefined, ...extra });

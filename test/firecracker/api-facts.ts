@@ -79,7 +79,11 @@ export const BODIES = {
       socket: opt('string'),
     },
   },
-  PartialDrive: { ts: 'PartialDrive', closed: true, fields: { drive_id: req('string'), path_on_host: opt('string'), rate_limiter: opt('object', 'RateLimiter') } },
+  PartialDrive: {
+    ts: 'PartialDrive',
+    closed: true,
+    fields: { drive_id: req('string'), path_on_host: opt('string'), rate_limiter: opt('object', 'RateLimiter') },
+  },
   MachineConfiguration: { ts: 'MachineConfiguration', closed: true, fields: machine },
   // The description reuses MachineConfiguration for PATCH; the source takes any non-empty subset.
   MachineConfigurationPatch: {

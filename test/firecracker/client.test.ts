@@ -32,7 +32,14 @@ async function setup(options: { fault?: string; timeoutMs?: number } = {}): Prom
   const wire: Buffer[] = [];
   const trace = path.join(dir, 'trace.jsonl');
   const exits: number[] = [];
-  const fake = await startFake({ apiSock: sock, cwd: dir, traceFile: trace, onBytes: (b) => wire.push(Buffer.from(b)), fault: options.fault, exit: (c) => exits.push(c) });
+  const fake = await startFake({
+    apiSock: sock,
+    cwd: dir,
+    traceFile: trace,
+    onBytes: (b) => wire.push(Buffer.from(b)),
+    fault: options.fault,
+    exit: (c) => exits.push(c),
+  });
   const client = new FirecrackerClient({ socketPath: sock, timeoutMs: options.timeoutMs ?? 10_000 });
   return { dir, sock, fake, client, wire, trace, exits };
 }

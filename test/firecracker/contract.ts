@@ -84,7 +84,10 @@ export function machineContract(name: string, makeDriver: (ctx: ContractContext)
   const caps = ctx.driver.capabilities;
   // Nothing makes this driver do it: the command is the contract over a driver that does.
   const unsupported = (what: string): Lack =>
-    lack(`the ${ctx.driver.name} driver reports ${what} unsupported (its capabilities); the Firecracker driver runs this test over the fake`, 'node --import tsx test/firecracker/driver.test.ts');
+    lack(
+      `the ${ctx.driver.name} driver reports ${what} unsupported (its capabilities); the Firecracker driver runs this test over the fake`,
+      'node --import tsx test/firecracker/driver.test.ts',
+    );
   const forking = ctx.driver as MachineDriver & Partial<Forking>;
   const canFork = caps.fork && typeof forking.fork === 'function';
 
@@ -164,7 +167,10 @@ export function machineContract(name: string, makeDriver: (ctx: ContractContext)
       await expectHealthy(m);
       clone = await ctx.driver.restore({ ...spec(), snapshot: files });
       assert.is(clone.state, 'running');
-      assert.ok(clone.timings.some((t) => /load|restore/.test(t.step)), 'restore steps recorded');
+      assert.ok(
+        clone.timings.some((t) => /load|restore/.test(t.step)),
+        'restore steps recorded',
+      );
       await expectHealthy(clone);
     } finally {
       if (clone) await expectGone(clone);

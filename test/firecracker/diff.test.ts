@@ -35,7 +35,10 @@ function driverFor(a: TestAssets, trace: string, diffSnapshots: FirecrackerDrive
   });
 }
 
-const calls = (trace: string, p: string) => readTrace(trace).filter((c) => c.path === p).map((c) => c.body as Record<string, unknown>);
+const calls = (trace: string, p: string) =>
+  readTrace(trace)
+    .filter((c) => c.path === p)
+    .map((c) => c.body as Record<string, unknown>);
 
 /**
  * A test's assets and trace file; every machine pushed to `machines` is destroyed afterwards, and
@@ -71,7 +74,10 @@ run('Full after boot, then Diffs merged onto the previous memory file; each rest
     assert.equal(m.lastSnapshot, { type: 'Full' }, 'nothing to build on after a boot');
     const s2 = await m.snapshot(path.join(a.root, 's2'));
     assert.equal(m.lastSnapshot, { type: 'Diff', base: s1.memory, copy: 'sparse' });
-    assert.equal(calls(trace, '/snapshot/create').map((b) => b.snapshot_type), ['Full', 'Diff']);
+    assert.equal(
+      calls(trace, '/snapshot/create').map((b) => b.snapshot_type),
+      ['Full', 'Diff'],
+    );
     // The guest wrote nothing since s1, so the Diff itself wrote nothing: the function in s2's
     // memory file is there only because s1's was cloned to it first.
     assert.ok(readMemoryFile(s2.memory, 64).bundle, 'the merged memory file holds the guest image');
@@ -105,7 +111,8 @@ run('Full after boot, then Diffs merged onto the previous memory file; each rest
     await m.snapshot(path.join(a.root, 's6'));
     assert.equal(m.lastSnapshot?.type, 'Diff', 'the last snapshot (s5) is the base now');
     assert.is((m.lastSnapshot as { base: string }).base, path.join(a.root, 's5', 'memory.snap'));
-  }));
+  }),
+);
 
 run('after a failed snapshot the next one is Full; forks keep the tracking', () =>
   withAssets(async (a, trace, machines) => {
@@ -125,9 +132,13 @@ run('after a failed snapshot the next one is Full; forks keep the tracking', () 
     const { clones } = await driver.fork(m, { count: 2 });
     machines.push(...clones);
     assert.equal(m.lastSnapshot?.type, 'Diff', 'the fork snapshot builds on s2');
-    assert.equal(calls(trace, '/snapshot/load').map((b) => b.track_dirty_pages), [true, true]);
+    assert.equal(
+      calls(trace, '/snapshot/load').map((b) => b.track_dirty_pages),
+      [true, true],
+    );
     for (const c of clones) await servesFunction(c);
-  }));
+  }),
+);
 
 run('no tracking unless the machine asks and the driver allows; auto follows reflink support', () =>
   withAssets(async (a, trace, machines) => {
@@ -143,7 +154,11 @@ run('no tracking unless the machine asks and the driver allows; auto follows ref
       await m.snapshot(path.join(a.root, `${m.id}-2`));
       assert.equal(m.lastSnapshot, { type: 'Full' }, `${m.id}: every snapshot Full`);
     }
-    assert.equal(calls(trace, '/snapshot/create').map((b) => b.snapshot_type), ['Full', 'Full', 'Full', 'Full']);
-  }));
+    assert.equal(
+      calls(trace, '/snapshot/create').map((b) => b.snapshot_type),
+      ['Full', 'Full', 'Full', 'Full'],
+    );
+  }),
+);
 
 test.run();

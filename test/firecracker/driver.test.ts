@@ -42,7 +42,20 @@ machineContract('firecracker over the fake', ({ root }) => fakeDriver(root), { f
   try {
     assert.equal(
       m.timings.map((t) => t.step),
-      ['workspace', 'disk', 'spawn', 'api-ready', 'machine-config', 'boot-source', 'drives', 'vsock', 'entropy', 'instance-start', 'agent-health', 'load-function'],
+      [
+        'workspace',
+        'disk',
+        'spawn',
+        'api-ready',
+        'machine-config',
+        'boot-source',
+        'drives',
+        'vsock',
+        'entropy',
+        'instance-start',
+        'agent-health',
+        'load-function',
+      ],
     );
     const calls = readTrace(trace);
     assert.equal(
@@ -70,7 +83,10 @@ machineContract('firecracker over the fake', ({ root }) => fakeDriver(root), { f
       ['check-snapshot', 'workspace', 'disk', 'spawn', 'api-ready', 'stage-snapshot', 'snapshot-load', 'agent-health'],
     );
     const restoreCalls = readTrace(trace);
-    assert.equal(restoreCalls.map((c) => `${c.method} ${c.path}`), ['GET /', 'PUT /snapshot/load']);
+    assert.equal(
+      restoreCalls.map((c) => `${c.method} ${c.path}`),
+      ['GET /', 'PUT /snapshot/load'],
+    );
     assert.equal(restoreCalls[1].body, {
       snapshot_path: files.state,
       mem_backend: { backend_type: 'File', backend_path: files.memory },

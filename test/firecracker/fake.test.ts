@@ -45,7 +45,10 @@ test('204 is byte-exact: no reason phrase, no Content-Length, no body', async ()
 test('200 and 400 carry Content-Type and Content-Length; status line has no reason phrase', async () => {
   await withFake(async (sock) => {
     const ok = await one(sock, request('GET', '/version'));
-    assert.match(ok, /^HTTP\/1\.1 200 \r\nServer: Firecracker API\r\nConnection: keep-alive\r\nContent-Type: application\/json\r\nContent-Length: \d+\r\n\r\n\{"firecracker_version":"1\.16\.1"\}$/);
+    assert.match(
+      ok,
+      /^HTTP\/1\.1 200 \r\nServer: Firecracker API\r\nConnection: keep-alive\r\nContent-Type: application\/json\r\nContent-Length: \d+\r\n\r\n\{"firecracker_version":"1\.16\.1"\}$/,
+    );
     const bad = await one(sock, put('/boot-source', { kernel_image_path: 'nope' }));
     assert.match(bad, /^HTTP\/1\.1 400 \r\n/);
     assert.match(fault(bad), /kernel file cannot be opened/);
@@ -118,7 +121,9 @@ test('boot phases: post-boot calls refused before start, pre-boot calls after', 
 
 test('load is refused (not fatal) after a boot resource; both/neither memory backends refused', async () => {
   await withFake(async (sock, _dir, _fake, exits) => {
-    const both = fault(await one(sock, put('/snapshot/load', { snapshot_path: 's', mem_file_path: 'm', mem_backend: { backend_type: 'File', backend_path: 'm' } })));
+    const both = fault(
+      await one(sock, put('/snapshot/load', { snapshot_path: 's', mem_file_path: 'm', mem_backend: { backend_type: 'File', backend_path: 'm' } })),
+    );
     assert.match(both, /too many fields/);
     assert.match(fault(await one(sock, put('/snapshot/load', { snapshot_path: 's' }))), /either `mem_backend` or `mem_file_path` is required/);
     assert.is(await one(sock, put('/logger', { level: 'Info' })), EXACT_204, 'logger does not make a boot path');

@@ -61,7 +61,8 @@ t('binary missing: fc_boot_failed at "spawn" caused by fc_binary_missing', () =>
     assert.is(err.data.step, 'spawn');
     assert.is(err.data.code, 'fc_binary_missing');
     await nothingLeft(a, 'vm_f1');
-  }));
+  }),
+);
 
 t('socket never appears: fc_start_timeout at "api-ready", the process is killed', () =>
   withAssets(async (a) => {
@@ -70,7 +71,8 @@ t('socket never appears: fc_start_timeout at "api-ready", the process is killed'
     assert.is(err.data.step, 'api-ready');
     assert.is(err.data.code, 'fc_start_timeout');
     await nothingLeft(a, 'vm_f2');
-  }));
+  }),
+);
 
 t('process dies mid-boot: the failing step is named, nothing is left', () =>
   withAssets(async (a) => {
@@ -80,7 +82,8 @@ t('process dies mid-boot: the failing step is named, nothing is left', () =>
     assert.is(err.data.step, 'instance-start');
     assert.is(err.data.code, 'fc_api_unreachable');
     await nothingLeft(a, 'vm_f3');
-  }));
+  }),
+);
 
 t('guest never becomes healthy: fc_agent_unhealthy at "agent-health"', () =>
   withAssets(async (a) => {
@@ -89,7 +92,8 @@ t('guest never becomes healthy: fc_agent_unhealthy at "agent-health"', () =>
     assert.is(err.data.step, 'agent-health');
     assert.is(err.data.code, 'fc_agent_unhealthy');
     await nothingLeft(a, 'vm_f4');
-  }));
+  }),
+);
 
 t('API call over the payload limit: refused at "boot-source" before sending', () =>
   withAssets(async (a) => {
@@ -97,7 +101,8 @@ t('API call over the payload limit: refused at "boot-source" before sending', ()
     assert.is(err.data.step, 'boot-source');
     assert.is(err.data.code, 'fc_payload_too_large');
     await nothingLeft(a, 'vm_f5');
-  }));
+  }),
+);
 
 t('missing kernel or rootfs: fc_config_invalid at "disk"', () =>
   withAssets(async (a) => {
@@ -105,7 +110,8 @@ t('missing kernel or rootfs: fc_config_invalid at "disk"', () =>
     assert.is(err.data.step, 'disk');
     assert.is(err.data.code, 'fc_config_invalid');
     await nothingLeft(a, 'vm_f6');
-  }));
+  }),
+);
 
 t('snapshot files: missing → "check-snapshot"; corrupt → load fails, Firecracker exits, nothing left', () =>
   withAssets(async (a) => {
@@ -133,7 +139,8 @@ t('snapshot files: missing → "check-snapshot"; corrupt → load fails, Firecra
     assert.is(ok.state, 'running');
     await ok.destroy();
     await nothingLeft(a, 'vm_s4');
-  }));
+  }),
+);
 
 t('fork of a machine that is not running: fc_invalid_state, the source is untouched', () =>
   withAssets(async (a) => {
@@ -153,7 +160,8 @@ t('fork of a machine that is not running: fc_invalid_state, the source is untouc
       await m.destroy();
     }
     await nothingLeft(a, 'vm_k1');
-  }));
+  }),
+);
 
 t('a VMM killed from outside: the machine turns failed; destroy still cleans up', () =>
   withAssets(async (a) => {
@@ -167,7 +175,8 @@ t('a VMM killed from outside: the machine turns failed; destroy still cleans up'
     assert.is(err.code, 'fc_invalid_state');
     await m.destroy();
     await nothingLeft(a, 'vm_x1');
-  }));
+  }),
+);
 
 t('stale API and vsock sockets of a crashed VMM in the workspace do not block a boot', () =>
   withAssets(async (a) => {
@@ -183,7 +192,8 @@ t('stale API and vsock sockets of a crashed VMM in the workspace do not block a 
       await m.destroy();
     }
     await nothingLeft(a, 'vm_st1');
-  }));
+  }),
+);
 
 t('graceful stop: SendCtrlAltDel ends the VMM without signals', () =>
   withAssets(async (a) => {
@@ -194,6 +204,7 @@ t('graceful stop: SendCtrlAltDel ends the VMM without signals', () =>
     assert.equal(exit, { code: 0, signal: null });
     await m.destroy();
     await nothingLeft(a, 'vm_g1');
-  }));
+  }),
+);
 
 test.run();

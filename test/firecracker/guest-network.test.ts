@@ -66,15 +66,18 @@ const lease = (kind: 'clone' | 'bridge'): NetworkLease => ({
 test('a lease becomes an attachment: slot namespace, or the host (stand-in) for a bridge TAP', async () => {
   let released = 0;
   const a = attachmentOf(lease('clone'), undefined, async () => void released++);
-  assert.equal({ ...a, release: undefined }, {
-    ifaceId: 'eth0',
-    hostDevName: 'tap0',
-    guestMac: '06:00:ac:10:00:02',
-    mode: 'slot',
-    netns: '/run/netns/ign-5',
-    guest: slotGuest,
-    release: undefined,
-  });
+  assert.equal(
+    { ...a, release: undefined },
+    {
+      ifaceId: 'eth0',
+      hostDevName: 'tap0',
+      guestMac: '06:00:ac:10:00:02',
+      mode: 'slot',
+      netns: '/run/netns/ign-5',
+      guest: slotGuest,
+      release: undefined,
+    },
+  );
   await a.release();
   assert.is(released, 1);
   // A slot's namespace is its own even when a namespace stands in for the host.
@@ -101,7 +104,10 @@ test('VMM command lines: direct, inside a slot (nsenter, same pid), jailed with 
   const plain = vmmCommand({ binary: '/opt/fc', vmId: 'vm_1', jailer }, fc);
   assert.is(plain.args[plain.args.indexOf('--netns') + 1], '/run/netns/everyone');
   assert.throws(() => vmmCommand({ binary: '/opt/fc', vmId: 'vm_1', netns: 'ign-5' }, fc), /not absolute/);
-  assert.throws(() => findNsenter('/nonexistent-dir'), (e: Error & { code?: string }) => e.code === 'fc_binary_missing' && /util-linux/.test(e.message));
+  assert.throws(
+    () => findNsenter('/nonexistent-dir'),
+    (e: Error & { code?: string }) => e.code === 'fc_binary_missing' && /util-linux/.test(e.message),
+  );
 });
 
 interface Seen {
@@ -186,7 +192,13 @@ test('a bridge clone’s re-address on the wire: address, gateway, MAC and MTU o
   }
 });
 
-const unsupported = { type: 'urn:ignition:error:agent_unsupported', title: 'Agent error', status: 501, code: 'agent_unsupported', detail: 'network re-addressing is only available inside a microVM' };
+const unsupported = {
+  type: 'urn:ignition:error:agent_unsupported',
+  title: 'Agent error',
+  status: 501,
+  code: 'agent_unsupported',
+  detail: 'network re-addressing is only available inside a microVM',
+};
 
 test('an agent that is no guest (501): a flush is moot, a re-address fails the restore', async () => {
   const g = await standInGuest({ status: 501, body: unsupported });
@@ -196,7 +208,10 @@ test('an agent that is no guest (501): a flush is moot, a re-address fails the r
       await settleGuestNetwork(g.vsock, bridge, 'vm_b', 5000);
       assert.unreachable();
     } catch (err) {
-      assert.match((err as Error).message, /agent of vm_b could not take the address 10\.203\.0\.5\/24 \(501 agent_unsupported\): network re-addressing is only available/);
+      assert.match(
+        (err as Error).message,
+        /agent of vm_b could not take the address 10\.203\.0\.5\/24 \(501 agent_unsupported\): network re-addressing is only available/,
+      );
     }
   } finally {
     g.close();
@@ -204,7 +219,10 @@ test('an agent that is no guest (501): a flush is moot, a re-address fails the r
 });
 
 test('a guest whose ip fails (500) fails the step, with the agent’s detail', async () => {
-  const g = await standInGuest({ status: 500, body: { ...unsupported, status: 500, code: 'agent_network_failed', detail: 'ip -batch failed on eth0: Cannot find device "eth0"' } });
+  const g = await standInGuest({
+    status: 500,
+    body: { ...unsupported, status: 500, code: 'agent_network_failed', detail: 'ip -batch failed on eth0: Cannot find device "eth0"' },
+  });
   try {
     await settleGuestNetwork(g.vsock, slot, 'vm_a', 5000);
     assert.unreachable();

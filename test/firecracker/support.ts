@@ -48,10 +48,7 @@ export function makeAssets(prefix = 'fct-'): TestAssets {
   writeFileSync(kernel, 'not a kernel: the fake only opens it');
   writeFileSync(rootfs, 'ext4 stand-in');
   truncateSync(rootfs, 16 * 1024 * 1024);
-  writeFileSync(
-    bundle,
-    'let n = 0;\nexport default { fetch(req) { n++; return new Response(`hello ${new URL(req.url).pathname} ${n}`); } };\n',
-  );
+  writeFileSync(bundle, 'let n = 0;\nexport default { fetch(req) { n++; return new Response(`hello ${new URL(req.url).pathname} ${n}`); } };\n');
   return { root, kernel, rootfs, bundle, cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
 

@@ -67,7 +67,10 @@ test('steps run in order, are timed, and a failure names its step with the cause
     assert.match(e.message, /^boot of vm_1 failed at step "two": PUT \/vsock failed/);
   }
   assert.equal(seen, ['one']);
-  assert.equal(timings.map((t) => t.step), ['one', 'two']);
+  assert.equal(
+    timings.map((t) => t.step),
+    ['one', 'two'],
+  );
   assert.equal(events, ['one:true', 'two:false']);
 });
 
@@ -130,12 +133,37 @@ test('disk clone keeps content and holes (sparse fallback), never overwrites', a
 test('jailer: ids, chroot root and command line', () => {
   assert.is(jailerId('vm_abc_1'), 'vm-abc-1');
   assert.throws(() => jailerId('vm.bad'), /cannot be used as a jailer id/);
-  const opts = { binary: '/usr/bin/jailer', uid: 1000, gid: 1000, chrootBaseDir: '/srv/j', netns: '/var/run/netns/ign3', cgroups: ['memory.max=268435456'], newPidNs: true };
+  const opts = {
+    binary: '/usr/bin/jailer',
+    uid: 1000,
+    gid: 1000,
+    chrootBaseDir: '/srv/j',
+    netns: '/var/run/netns/ign3',
+    cgroups: ['memory.max=268435456'],
+    newPidNs: true,
+  };
   assert.is(jailRoot(opts, '/opt/fc/firecracker', 'vm_1'), '/srv/j/firecracker/vm-1/root');
   assert.equal(jailerArgs(opts, '/opt/fc/firecracker', 'vm_1', ['--api-sock', '/run/firecracker.socket']), [
-    '--id', 'vm-1', '--exec-file', '/opt/fc/firecracker', '--uid', '1000', '--gid', '1000', '--chroot-base-dir', '/srv/j',
-    '--cgroup-version', '2', '--cgroup', 'memory.max=268435456', '--netns', '/var/run/netns/ign3', '--new-pid-ns',
-    '--', '--api-sock', '/run/firecracker.socket',
+    '--id',
+    'vm-1',
+    '--exec-file',
+    '/opt/fc/firecracker',
+    '--uid',
+    '1000',
+    '--gid',
+    '1000',
+    '--chroot-base-dir',
+    '/srv/j',
+    '--cgroup-version',
+    '2',
+    '--cgroup',
+    'memory.max=268435456',
+    '--netns',
+    '/var/run/netns/ign3',
+    '--new-pid-ns',
+    '--',
+    '--api-sock',
+    '/run/firecracker.socket',
   ]);
 });
 
@@ -165,30 +193,33 @@ test('fc_ error catalogue: every code prefixed, unique, with a status and title'
 
 const asRoot = needs('root');
 if (asRoot) console.log(`SKIP test/firecracker/units.test.ts (jailed layout): ${asRoot}`);
-(asRoot ? test.skip : test)('jailed layout: links keep a registry file\'s owner, the disk clone goes to the jail\'s uid, the jail is findable and removed', () => {
-  const root = mkdtempSync(path.join(os.tmpdir(), 'fcj-'));
-  try {
-    const workspace = path.join(root, 'ws', 'vm_j1');
-    mkdirSync(workspace, { recursive: true });
-    const jailer = { binary: '/usr/bin/jailer', uid: 1234, gid: 1235, chrootBaseDir: path.join(root, 'jails') };
-    const layout = jailedLayout(workspace, jailer, '/usr/bin/firecracker', 'vm_j1');
-    const registryFile = path.join(root, 'memory.blob');
-    writeFileSync(registryFile, 'guest memory');
-    chmodSync(registryFile, 0o444);
-    assert.is(layout.stage(registryFile, 'memory.snap', { noCopy: true }), 'memory.snap');
-    assert.is(statSync(path.join(layout.root, 'memory.snap')).ino, statSync(registryFile).ino, 'hard link, not a copy');
-    assert.is(statSync(registryFile).uid, 0, 'the registry file keeps its owner');
-    const disk = path.join(layout.root, 'rootfs.ext4');
-    writeFileSync(disk, 'disk clone');
-    layout.own(disk);
-    assert.equal([statSync(disk).uid, statSync(disk).gid], [1234, 1235]);
-    // The workspace points at the jail, so a daemon reaping a crashed run can remove it.
-    assert.is(readlinkSync(path.join(workspace, 'jail.link')), path.dirname(layout.root));
-    layout.dispose();
-    assert.not.ok(existsSync(path.dirname(layout.root)));
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
-});
+(asRoot ? test.skip : test)(
+  "jailed layout: links keep a registry file's owner, the disk clone goes to the jail's uid, the jail is findable and removed",
+  () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'fcj-'));
+    try {
+      const workspace = path.join(root, 'ws', 'vm_j1');
+      mkdirSync(workspace, { recursive: true });
+      const jailer = { binary: '/usr/bin/jailer', uid: 1234, gid: 1235, chrootBaseDir: path.join(root, 'jails') };
+      const layout = jailedLayout(workspace, jailer, '/usr/bin/firecracker', 'vm_j1');
+      const registryFile = path.join(root, 'memory.blob');
+      writeFileSync(registryFile, 'guest memory');
+      chmodSync(registryFile, 0o444);
+      assert.is(layout.stage(registryFile, 'memory.snap', { noCopy: true }), 'memory.snap');
+      assert.is(statSync(path.join(layout.root, 'memory.snap')).ino, statSync(registryFile).ino, 'hard link, not a copy');
+      assert.is(statSync(registryFile).uid, 0, 'the registry file keeps its owner');
+      const disk = path.join(layout.root, 'rootfs.ext4');
+      writeFileSync(disk, 'disk clone');
+      layout.own(disk);
+      assert.equal([statSync(disk).uid, statSync(disk).gid], [1234, 1235]);
+      // The workspace points at the jail, so a daemon reaping a crashed run can remove it.
+      assert.is(readlinkSync(path.join(workspace, 'jail.link')), path.dirname(layout.root));
+      layout.dispose();
+      assert.not.ok(existsSync(path.dirname(layout.root)));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  },
+);
 
 test.run();

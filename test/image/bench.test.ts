@@ -35,7 +35,10 @@ test('measureAgentStartup times a real agent process to its ready line', async (
 test('measureAgentStartup rejects when the agent dies before ready', async () => {
   const bad = path.join(tmp.dir, 'bad.mjs');
   (await import('node:fs')).writeFileSync(bad, 'process.exit(3)\n');
-  const err = await measureAgentStartup({ agentBundle: bad, runs: 1 }).then(() => null, (e: Error) => e);
+  const err = await measureAgentStartup({ agentBundle: bad, runs: 1 }).then(
+    () => null,
+    (e: Error) => e,
+  );
   assert.match(err?.message ?? '', /exited \(3\) before ready/);
 });
 

@@ -47,7 +47,10 @@ async function expectFailure(opts: BuildBaseImageOptions, is: (err: unknown) => 
   assert.match((err as Error).message, message);
   assert.is(readFileSync(outFile, 'utf8'), 'previous image');
   assert.equal(readdirSync(outDir), ['base.ext4']);
-  assert.equal(readdirSync(workDir, { withFileTypes: true }).filter((e) => e.isDirectory()), []);
+  assert.equal(
+    readdirSync(workDir, { withFileTypes: true }).filter((e) => e.isDirectory()),
+    [],
+  );
 }
 
 /** A directory of symlinks to the real tools, minus `without`. */

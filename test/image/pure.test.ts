@@ -19,12 +19,7 @@ const LDD = `	linux-vdso.so.1 (0x00007ffd3b9f2000)
 
 test('parseLdd keeps libraries and the loader, skips the vDSO', () => {
   assert.equal(parseLdd(LDD), {
-    paths: [
-      '/lib/x86_64-linux-gnu/libdl.so.2',
-      '/lib/x86_64-linux-gnu/libstdc++.so.6',
-      '/lib/x86_64-linux-gnu/libc.so.6',
-      '/lib64/ld-linux-x86-64.so.2',
-    ],
+    paths: ['/lib/x86_64-linux-gnu/libdl.so.2', '/lib/x86_64-linux-gnu/libstdc++.so.6', '/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2'],
     missing: [],
     isStatic: false,
   });

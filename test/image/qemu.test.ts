@@ -22,7 +22,9 @@ function findKernel(): string | null {
   const fromEnv = process.env.IGNITION_QEMU_KERNEL;
   if (fromEnv) return existsSync(fromEnv) ? fromEnv : null;
   if (!existsSync('/boot')) return null;
-  const kernels = readdirSync('/boot').filter((f) => f.startsWith('vmlinuz-')).sort();
+  const kernels = readdirSync('/boot')
+    .filter((f) => f.startsWith('vmlinuz-'))
+    .sort();
   return kernels.length ? path.join('/boot', kernels[kernels.length - 1]) : null;
 }
 

@@ -82,7 +82,18 @@ test('fetch-assets --dry-run names the release and the CI bucket listing, and wr
   const kernel = path.join(tmp.dir, 'vmlinux-6.1.155');
   writeFileSync(kernel, 'not really a kernel');
   const assets = path.join(tmp.dir, 'assets');
-  const args = ['--assets-dir', assets, '--arch', 'x86_64', '--firecracker-base-url', `file://${releases}`, '--kernel-url', `file://${kernel}`, '--kernel-sha256', sha256('not really a kernel')];
+  const args = [
+    '--assets-dir',
+    assets,
+    '--arch',
+    'x86_64',
+    '--firecracker-base-url',
+    `file://${releases}`,
+    '--kernel-url',
+    `file://${kernel}`,
+    '--kernel-sha256',
+    sha256('not really a kernel'),
+  ];
   const first = sh(fetchAssets, args);
   assert.is(first.code, 0, first.err);
   assert.is(readlinkSync(path.join(assets, 'firecracker')), 'firecracker-v1.16.1/firecracker');
@@ -105,7 +116,17 @@ test('fetch-assets --dry-run names the release and the CI bucket listing, and wr
   const tgz = path.join(releases, 'v1.15.0', 'firecracker-v1.15.0-x86_64.tgz');
   writeFileSync(`${tgz}.sha256.txt`, `${'0'.repeat(64)}  ${path.basename(tgz)}\n`);
   const assets = path.join(tmp.dir, 'assets-bad');
-  const r = sh(fetchAssets, ['--assets-dir', assets, '--arch', 'x86_64', '--firecracker-version', 'v1.15.0', '--firecracker-base-url', `file://${releases}`, '--skip-kernel']);
+  const r = sh(fetchAssets, [
+    '--assets-dir',
+    assets,
+    '--arch',
+    'x86_64',
+    '--firecracker-version',
+    'v1.15.0',
+    '--firecracker-base-url',
+    `file://${releases}`,
+    '--skip-kernel',
+  ]);
   assert.is(r.code, 1);
   assert.match(r.err, 'checksum mismatch for firecracker-v1.15.0-x86_64.tgz');
   assert.not.ok(existsSync(path.join(assets, 'firecracker')));

@@ -32,8 +32,24 @@ t('a clone of a Diff snapshot sees the memory written after the Full one', async
   const bundle = path.join(root, 'counter.mjs');
   writeFileSync(bundle, COUNTER);
   const a = liveAssets();
-  const driver = new FirecrackerDriver({ binary: a.binary, kernel: a.kernel, rootfs: a.rootfs, workspacesDir: path.join(root, 'ws'), diffSnapshots: 'on', bootAgentTimeoutMs: 60_000 });
-  const spec = (id: string) => ({ id, workspace: path.join(root, 'ws', id), memoryMiB: 256, vcpus: 1, env: {}, network: false, labels: {}, incrementalSnapshots: true });
+  const driver = new FirecrackerDriver({
+    binary: a.binary,
+    kernel: a.kernel,
+    rootfs: a.rootfs,
+    workspacesDir: path.join(root, 'ws'),
+    diffSnapshots: 'on',
+    bootAgentTimeoutMs: 60_000,
+  });
+  const spec = (id: string) => ({
+    id,
+    workspace: path.join(root, 'ws', id),
+    memoryMiB: 256,
+    vcpus: 1,
+    env: {},
+    network: false,
+    labels: {},
+    incrementalSnapshots: true,
+  });
   const machines: FirecrackerMachine[] = [];
   try {
     const m = await driver.boot({ ...spec('vm_dl1'), bundle });

@@ -65,7 +65,12 @@ const baseOptions = (): FirecrackerDriverOptions => ({ binary: FAKE_BINARY, kern
 const spec = (id: string, network = true): BootSpec => ({ id, workspace: path.join(a.root, 'ws', id), memoryMiB: 64, vcpus: 1, env: {}, network, labels: {} });
 /** `net:[<inode>]` of a named namespace, as /proc/<pid>/ns/net would name it. */
 const nsId = (name: string) => `net:[${statSync(`/run/netns/${name}`).ino}]`;
-const slotNamespaces = () => (existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => new RegExp(`^${net.prefix}-\\d+$`).test(n)).sort() : []);
+const slotNamespaces = () =>
+  existsSync('/run/netns')
+    ? readdirSync('/run/netns')
+        .filter((n) => new RegExp(`^${net.prefix}-\\d+$`).test(n))
+        .sort()
+    : [];
 /** The fakes' trace: every API request, with the namespace of the VMM that served it. */
 const traced = () => readTrace(trace) as Array<{ method: string; path: string; body: any; netns: string }>;
 const loads = () => traced().filter((c) => c.path === '/snapshot/load');
@@ -77,7 +82,12 @@ test.before(async () => {
   a = makeAssets('fcn-');
   trace = path.join(a.root, 'trace.jsonl');
   db = new Database(path.join(a.root, 'net.sqlite'));
-  service = await NetworkService.open({ db, config: { prefix: net.prefix, maxSlots: MAX_SLOTS, bridgeSubnet: '10.203.0.0/28' }, poolSize: 0, hostNetns: net.host });
+  service = await NetworkService.open({
+    db,
+    config: { prefix: net.prefix, maxSlots: MAX_SLOTS, bridgeSubnet: '10.203.0.0/28' },
+    poolSize: 0,
+    hostNetns: net.host,
+  });
   driver = new FirecrackerDriver({ ...baseOptions(), network: networkProvider(() => service) });
 });
 
@@ -126,7 +136,11 @@ it('clones restore into distinct slots, each VMM in its own namespace, all on th
     assert.is(new Set([...ids, nsId(service.leaseOf('vm_src')!.netns!)]).size, 4, 'four VMs, four namespaces');
     clones.forEach((c, i) => assert.is(readlinkSync(`/proc/${c.pid}/ns/net`), ids[i], `${c.id} runs in its slot`));
     // Restores of VMs with network end by settling the guest's network (a flush in a slot).
-    for (const c of clones) assert.equal(c.timings.slice(-3).map((x) => x.step), ['snapshot-load', 'agent-health', 'guest-network']);
+    for (const c of clones)
+      assert.equal(
+        c.timings.slice(-3).map((x) => x.step),
+        ['snapshot-load', 'agent-health', 'guest-network'],
+      );
     // One load per clone, each served inside a different slot, each naming the same TAP.
     const l = loads();
     assert.equal(l.map((x) => x.netns).sort(), [...ids].sort());
@@ -144,12 +158,20 @@ it('clones restore into distinct slots, each VMM in its own namespace, all on th
   }
   for (const c of clones) assert.is(service.leaseOf(c.id), null, `${c.id}'s lease is released`);
   assert.equal(slotNamespaces(), [service.leaseOf('vm_src')!.netns], 'only the source’s slot is left');
-  assert.equal(service.list().slots.map((s) => s.vmId), ['vm_src'], 'the slot numbers are free again');
+  assert.equal(
+    service.list().slots.map((s) => s.vmId),
+    ['vm_src'],
+    'the slot numbers are free again',
+  );
   assert.equal(await settleProcesses(path.join(a.root, 'ws', 'vm_c1')), []);
 });
 
 it('a restore that dies at snapshot-load leaves no lease, slot, process or workspace', async () => {
-  const failing = new FirecrackerDriver({ ...baseOptions(), env: { IGNITION_FC_TRACE: trace, IGNITION_FC_FAKE_FAULT: 'exit-on-load' }, network: networkProvider(() => service) });
+  const failing = new FirecrackerDriver({
+    ...baseOptions(),
+    env: { IGNITION_FC_TRACE: trace, IGNITION_FC_FAKE_FAULT: 'exit-on-load' },
+    network: networkProvider(() => service),
+  });
   try {
     await failing.restore({ ...spec('vm_bad'), snapshot });
     assert.unreachable('the load was meant to fail');
@@ -177,7 +199,10 @@ it('a fork that cannot get a slot for every clone is undone: every slot it took 
     assert.is(e.data.code, 'net_exhausted');
   }
   assert.is(source.state, 'running', 'the source was resumed');
-  assert.equal(service.list().slots.map((s) => s.vmId), ['vm_src']);
+  assert.equal(
+    service.list().slots.map((s) => s.vmId),
+    ['vm_src'],
+  );
   assert.equal(slotNamespaces(), [service.leaseOf('vm_src')!.netns]);
   assert.equal(readdirSync(path.join(a.root, 'ws')).sort(), ['vm_src'], 'no clone workspace left');
 });
@@ -206,21 +231,39 @@ it('a clone on a bridge TAP must be re-addressed: refused by a non-guest agent, 
   assert.is(load.netns, nsId(net.host));
   assert.equal(load.body.network_overrides, [{ iface_id: 'eth0', host_dev_name: `${net.prefix}-t0` }]);
   assert.is(service.leaseOf('vm_br'), null);
-  assert.not.ok((JSON.parse(sh(net.host, 'ip', '-j', 'link', 'show')) as Array<{ ifname: string }>).some((l) => l.ifname === `${net.prefix}-t0`), 'bridge TAP removed');
-  assert.equal(service.list().slots.map((s) => s.vmId), ['vm_src']);
+  assert.not.ok(
+    (JSON.parse(sh(net.host, 'ip', '-j', 'link', 'show')) as Array<{ ifname: string }>).some((l) => l.ifname === `${net.prefix}-t0`),
+    'bridge TAP removed',
+  );
+  assert.equal(
+    service.list().slots.map((s) => s.vmId),
+    ['vm_src'],
+  );
   assert.not.ok(existsSync(path.join(a.root, 'ws', 'vm_br')));
   assert.equal(await settleProcesses(path.join(a.root, 'ws', 'vm_br')), []);
 });
 
 it('a network spare starts in a slot of its own and a restore with network adopts it with its lease', async () => {
-  const pooled = new FirecrackerDriver({ ...baseOptions(), workspacesDir: path.join(a.root, 'ws'), spares: 1, networkSpares: 1, network: networkProvider(() => service) });
+  const pooled = new FirecrackerDriver({
+    ...baseOptions(),
+    workspacesDir: path.join(a.root, 'ws'),
+    spares: 1,
+    networkSpares: 1,
+    network: networkProvider(() => service),
+  });
   try {
     // Until a VM with network asks for a spare, none holds a slot.
     await pooled.spares!.settled();
     assert.is(pooled.spares!.networkSize, 0);
-    assert.equal(service.list().slots.map((s) => s.vmId), ['vm_src']);
+    assert.equal(
+      service.list().slots.map((s) => s.vmId),
+      ['vm_src'],
+    );
     const first = await pooled.restore({ ...spec('vm_n1'), snapshot });
-    assert.ok(first.timings.some((s) => s.step === 'spawn'), 'none was ready for the first one');
+    assert.ok(
+      first.timings.some((s) => s.step === 'spawn'),
+      'none was ready for the first one',
+    );
     await first.destroy();
     await new Promise((r) => setImmediate(r));
     await pooled.spares!.settled();
@@ -247,7 +290,10 @@ it('a network spare starts in a slot of its own and a restore with network adopt
     await pooled.close();
   }
   // Closing the pool stopped the replacement spares and freed their slots.
-  assert.equal(service.list().slots.map((s) => s.vmId), ['vm_src']);
+  assert.equal(
+    service.list().slots.map((s) => s.vmId),
+    ['vm_src'],
+  );
   assert.equal(slotNamespaces(), [service.leaseOf('vm_src')!.netns]);
 });
 

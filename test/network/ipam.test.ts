@@ -24,7 +24,10 @@ function open(file = path.join(dir, `db-${++n}.sqlite`)): { db: Database.Databas
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 test('migrations are exported with stable ids and are idempotent', () => {
-  assert.equal(networkMigrations.map((m) => m.id), ['network-001']);
+  assert.equal(
+    networkMigrations.map((m) => m.id),
+    ['network-001'],
+  );
   const { db } = open();
   applyNetworkMigrations(db); // a second application must not fail
   db.close();
@@ -33,7 +36,10 @@ test('migrations are exported with stable ids and are idempotent', () => {
 test('reserve takes the lowest free number and fills gaps', () => {
   const { db } = open();
   const ipam = new Ipam(db, { clone: 10, bridge: 2 });
-  assert.equal([0, 1, 2, 3].map(() => ipam.reserve('clone', 'me').slot), [0, 1, 2, 3]);
+  assert.equal(
+    [0, 1, 2, 3].map(() => ipam.reserve('clone', 'me').slot),
+    [0, 1, 2, 3],
+  );
   ipam.free('clone', 1);
   assert.is(ipam.reserve('clone', 'me').slot, 1);
   assert.is(ipam.reserve('clone', 'me').slot, 4);
@@ -124,7 +130,10 @@ test('leases persist across a restart (reopen the file)', () => {
   assert.is(ipam2.byVm('vm-keep')!.slot, row.slot);
   assert.is(ipam2.byVm('vm-keep')!.state, 'leased');
   assert.is(ipam2.reserve('clone', 'run-2').slot, 2, 'numbers held before the restart are not reused');
-  assert.equal(ipam2.staleRows('run-2').map((r) => [r.slot, r.state]), [[1, 'creating']]);
+  assert.equal(
+    ipam2.staleRows('run-2').map((r) => [r.slot, r.state]),
+    [[1, 'creating']],
+  );
   again.close();
 });
 
@@ -165,9 +174,7 @@ function worker(file: string, count: number, capacity: number, owner: string): W
       if (out.startsWith('ready\n')) onReady();
     });
     child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolve(JSON.parse(out.slice('ready\n'.length))) : reject(new Error(`worker ${owner} exited ${code}`)),
-    );
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.slice('ready\n'.length))) : reject(new Error(`worker ${owner} exited ${code}`))));
   });
   return { ready, done };
 }

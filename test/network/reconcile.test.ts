@@ -52,7 +52,10 @@ it('reconcile after a crash removes exactly our orphans and keeps live leases', 
   const dead = await first.acquire('vm-dead');
   const deadBridge = await first.acquire('vm-dead-plain', { mode: 'bridge' });
   await first.poolSettled();
-  const pooled = first.list().slots.filter((s) => s.state === 'ready').map((s) => s.slot);
+  const pooled = first
+    .list()
+    .slots.filter((s) => s.state === 'ready')
+    .map((s) => s.slot);
   assert.is(pooled.length, 2);
   // Crash: the process dies without close(); its database file and host state stay.
   db1.close();
@@ -75,10 +78,7 @@ it('reconcile after a crash removes exactly our orphans and keeps live leases', 
   const db2 = new Database(file);
   const second = await NetworkService.open({ db: db2, config, poolSize: 2, hostNetns: net.host });
   const report = await second.reconcile(['vm-live']);
-  assert.equal(
-    report.releasedLeases.map((l) => l.vmId).sort(),
-    ['vm-dead', 'vm-dead-plain'],
-  );
+  assert.equal(report.releasedLeases.map((l) => l.vmId).sort(), ['vm-dead', 'vm-dead-plain']);
   assert.equal(report.staleSlots, [{ kind: 'clone', slot: 29, state: 'creating' }]);
   assert.equal(report.removedNamespaces, [`${net.prefix}-30`]);
   assert.equal(report.removedLinks, [`${net.prefix}-v31`]);
@@ -98,7 +98,10 @@ it('reconcile after a crash removes exactly our orphans and keeps live leases', 
   assert.is(second.leaseOf('vm-live')!.slot, live.slot);
   // The crashed run's pool slots are adopted, not rebuilt.
   await second.poolSettled();
-  const ready = second.list().slots.filter((s) => s.state === 'ready').map((s) => s.slot);
+  const ready = second
+    .list()
+    .slots.filter((s) => s.state === 'ready')
+    .map((s) => s.slot);
   assert.equal(ready, pooled);
 
   // Reconciling again finds nothing to do.

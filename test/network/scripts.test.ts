@@ -3,13 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { errorCatalogue } from '../../platform/errors.ts';
 import '../../platform/network/errors.ts';
-import {
-  createSlotScript,
-  destroySlotScript,
-  hostScript,
-  slotNft,
-  slotPolicyScript,
-} from '../../platform/network/scripts.ts';
+import { createSlotScript, destroySlotScript, hostScript, slotNft, slotPolicyScript } from '../../platform/network/scripts.ts';
 import { resolveNetworkConfig, resolvePolicy, slotLayout } from '../../platform/network/slot.ts';
 
 const cfg = resolveNetworkConfig({ tapUid: 1000, tapGid: 1000 });

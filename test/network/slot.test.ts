@@ -3,15 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { NetInvalidConfig, NetInvalidPolicy, NetSubnetOverlap, NetSubnetTooSmall } from '../../platform/network/errors.ts';
 import { parseCidr, parseIp, formatIp, overlaps } from '../../platform/network/ipv4.ts';
-import {
-  bridgeLayout,
-  resolveNetworkConfig,
-  resolvePolicy,
-  slotLayout,
-  slotOfBridgeTap,
-  slotOfHostVeth,
-  slotOfNetns,
-} from '../../platform/network/slot.ts';
+import { bridgeLayout, resolveNetworkConfig, resolvePolicy, slotLayout, slotOfBridgeTap, slotOfHostVeth, slotOfNetns } from '../../platform/network/slot.ts';
 
 function throwsCode(fn: () => unknown, code: string, text?: RegExp): void {
   try {
@@ -135,7 +127,11 @@ test('configuration errors are typed and name the setting', () => {
   throwsCode(() => resolveNetworkConfig({ prefix: 'Ign' }), NetInvalidConfig.code);
   throwsCode(() => resolveNetworkConfig({ prefix: 'ignition1' }), NetInvalidConfig.code);
   // A long prefix plus a big slot count would exceed IFNAMSIZ.
-  throwsCode(() => resolveNetworkConfig({ prefix: 'abcdefgh', hostSubnet: '10.0.0.0/8', cloneSubnet: '11.0.0.0/8', bridgeSubnet: null }), NetInvalidConfig.code, /15 bytes/);
+  throwsCode(
+    () => resolveNetworkConfig({ prefix: 'abcdefgh', hostSubnet: '10.0.0.0/8', cloneSubnet: '11.0.0.0/8', bridgeSubnet: null }),
+    NetInvalidConfig.code,
+    /15 bytes/,
+  );
   throwsCode(() => resolveNetworkConfig({ mtu: 100 }), NetInvalidConfig.code, /MTU/);
   throwsCode(() => resolveNetworkConfig({ guestMac: '01:00:00:00:00:01' }), NetInvalidConfig.code, /multicast/);
 });

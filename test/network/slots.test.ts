@@ -238,7 +238,10 @@ it('a failure applying a policy to a pooled slot removes that slot', async () =>
   await pooled.poolSettled();
   // The pool is refilled after the failure; close() tears its ready slots down again.
   await pooled.close();
-  assert.equal(pooled.list().slots.filter((s) => s.state !== 'leased'), []);
+  assert.equal(
+    pooled.list().slots.filter((s) => s.state !== 'leased'),
+    [],
+  );
 });
 
 it('release tears down; teardown is idempotent; purge leaves nothing of ours', async () => {
@@ -250,7 +253,10 @@ it('release tears down; teardown is idempotent; purge leaves nothing of ours', a
   await service.close({ purge: true });
   await service.close({ purge: true });
   assert.equal(slotNamespaces(), []);
-  assert.equal(hostLinks().filter((l) => l.startsWith(`${net.prefix}-`)), []);
+  assert.equal(
+    hostLinks().filter((l) => l.startsWith(`${net.prefix}-`)),
+    [],
+  );
   let table = '';
   try {
     table = sh(net.host, 'nft', 'list', 'table', 'inet', 'ignition');

@@ -12,7 +12,10 @@ test('benchRegistry reports rates and fork disk use, and cleans up after itself'
     assert.ok(r.sha256MiBPerSecond > 0);
     assert.is(r.imports.length, 1);
     assert.ok(r.imports[0].mibPerSecond > 0);
-    assert.equal(r.forks.runs.map((x) => x.forks), [1, 3]);
+    assert.equal(
+      r.forks.runs.map((x) => x.forks),
+      [1, 3],
+    );
     for (const run of r.forks.runs) {
       assert.is(run.sharedDiskBytes, 0, 'forks that share the golden files cost no blob space');
       assert.ok(run.dirtyDiskBytes > 0);

@@ -58,7 +58,13 @@ test('a mostly-zero 128 MiB file stays mostly holes and reads back identical', a
 
 test('zero runs at odd offsets across chunk edges are preserved exactly', async () => {
   const buf = Buffer.alloc(50_000);
-  for (const [s, e] of [[1, 3], [4095, 4097], [9000, 13000], [49_990, 50_000]]) buf.fill(0xab, s, e);
+  for (const [s, e] of [
+    [1, 3],
+    [4095, 4097],
+    [9000, 13000],
+    [49_990, 50_000],
+  ])
+    buf.fill(0xab, s, e);
   const info = await store.importStream(Readable.from(chunked(buf, 3001)));
   assert.ok(readFileSync(store.path(info.digest)).equals(buf));
 });
@@ -101,9 +107,24 @@ test('a truncated blob of the wrong size is replaced by a fresh import', async (
 });
 
 test('malformed digests are refused before touching the filesystem', () => {
-  for (const bad of ['sha256:../../etc/passwd', 'sha256:' + 'A'.repeat(64), 'md5:' + 'a'.repeat(64), 'sha256:' + 'a'.repeat(63), `sha256:${'a'.repeat(63)}\0`, '']) {
-    assert.throws(() => store.path(bad), (e: { code: string }) => e.code === 'registry_invalid_digest', bad);
-    assert.throws(() => store.has(bad), (e: { code: string }) => e.code === 'registry_invalid_digest', bad);
+  for (const bad of [
+    'sha256:../../etc/passwd',
+    'sha256:' + 'A'.repeat(64),
+    'md5:' + 'a'.repeat(64),
+    'sha256:' + 'a'.repeat(63),
+    `sha256:${'a'.repeat(63)}\0`,
+    '',
+  ]) {
+    assert.throws(
+      () => store.path(bad),
+      (e: { code: string }) => e.code === 'registry_invalid_digest',
+      bad,
+    );
+    assert.throws(
+      () => store.has(bad),
+      (e: { code: string }) => e.code === 'registry_invalid_digest',
+      bad,
+    );
   }
 });
 

@@ -32,7 +32,10 @@ test('create then get by id, name and tag returns the whole snapshot', () => {
   assert.equal(cat.get('hello'), s);
   assert.equal(cat.get('v1'), s);
   assert.equal(cat.get(s.id), s);
-  assert.equal(cat.list({ kind: 'golden' }).map((x) => x.id), [s.id]);
+  assert.equal(
+    cat.list({ kind: 'golden' }).map((x) => x.id),
+    [s.id],
+  );
   assert.equal(cat.list({ kind: 'fork' }), []);
   assert.equal(cat.list({ label: 'ignition.dev/function=hello' }).length, 1);
   assert.equal(cat.list({ label: 'ignition.dev/function=bye' }).length, 0);
@@ -43,7 +46,10 @@ test('a failed create leaves nothing behind (name taken, bad role, bad digest)',
   cat.create({ name: 'a', kind: 'manual', driver: 'process', files: { disk: { digest: D1, size: 1 } } });
   assert.throws(() => cat.create({ name: 'a', kind: 'manual', driver: 'process', files: { disk: { digest: D2, size: 1 } } }), code('registry_conflict'));
   assert.throws(() => cat.create({ kind: 'manual', driver: 'process', files: { 'Bad/Role': { digest: D2, size: 1 } } }), code('registry_invalid_name'));
-  assert.throws(() => cat.create({ kind: 'manual', driver: 'process', files: { disk: { digest: 'sha256:zz' as never, size: 1 } } }), code('registry_invalid_digest'));
+  assert.throws(
+    () => cat.create({ kind: 'manual', driver: 'process', files: { disk: { digest: 'sha256:zz' as never, size: 1 } } }),
+    code('registry_invalid_digest'),
+  );
   assert.throws(() => cat.create({ kind: 'weird' as never, driver: 'process', files: { disk: { digest: D2, size: 1 } } }), code('registry_bad_request'));
   assert.is(cat.list().length, 1);
   assert.equal([...cat.references().keys()], [D1]);
@@ -65,7 +71,10 @@ test('lineage: children, refusal to remove a parent, forced removal leaves orpha
   const base = cat.create({ name: 'base', kind: 'base-image', driver: 'process', files: f });
   const golden = cat.create({ name: 'golden', kind: 'golden', driver: 'process', parentId: base.id, files: f });
   const fork = cat.create({ kind: 'fork', driver: 'process', parentId: golden.id, files: f });
-  assert.equal(cat.children(base.id).map((s) => s.id), [golden.id]);
+  assert.equal(
+    cat.children(base.id).map((s) => s.id),
+    [golden.id],
+  );
   assert.throws(() => cat.remove('golden'), code('registry_has_children'));
   assert.ok(cat.find('golden'), 'refused removal keeps the snapshot');
   cat.remove('golden', { force: true });

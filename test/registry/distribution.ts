@@ -133,12 +133,17 @@ export async function startProxy(upstreamPort: number, options: ProxyOptions = {
       return respond(200, { 'content-type': 'application/json' }, JSON.stringify({ token }));
     }
     if (options.auth && url.startsWith('/v2/')) {
-      const ok = options.auth.kind === 'bearer'
-        ? req.headers.authorization === `Bearer ${token}`
-        : req.headers.authorization === `Basic ${Buffer.from(`${options.auth.username}:${options.auth.password}`).toString('base64')}`;
+      const ok =
+        options.auth.kind === 'bearer'
+          ? req.headers.authorization === `Bearer ${token}`
+          : req.headers.authorization === `Basic ${Buffer.from(`${options.auth.username}:${options.auth.password}`).toString('base64')}`;
       if (!ok) {
         const challenge = options.auth.kind === 'bearer' ? `Bearer realm="http://${state.host}/token",service="test-registry"` : 'Basic realm="test-registry"';
-        return respond(401, { 'www-authenticate': challenge, 'content-type': 'application/json' }, '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
+        return respond(
+          401,
+          { 'www-authenticate': challenge, 'content-type': 'application/json' },
+          '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}',
+        );
       }
     }
     let corrupt = false;
@@ -148,7 +153,12 @@ export async function startProxy(upstreamPort: number, options: ProxyOptions = {
       counts.set(f, n);
       if (n !== (f.nth ?? 1)) continue;
       if (f.corruptBody) corrupt = true;
-      else return respond(f.status ?? 500, { 'content-type': 'application/json' }, `{"errors":[{"code":"INJECTED","message":"fault injected by the test proxy"}]}`);
+      else
+        return respond(
+          f.status ?? 500,
+          { 'content-type': 'application/json' },
+          `{"errors":[{"code":"INJECTED","message":"fault injected by the test proxy"}]}`,
+        );
     }
     const headers = { ...req.headers };
     delete headers.authorization;

@@ -68,12 +68,21 @@ test('lineage tree: base image → golden → forks, orphans at the root', async
   let tree = t.registry.tree();
   assert.is(tree.length, 1);
   assert.is(tree[0].id, base.id);
-  assert.equal(tree[0].children.map((c) => c.id), [golden.id]);
+  assert.equal(
+    tree[0].children.map((c) => c.id),
+    [golden.id],
+  );
   assert.equal(tree[0].children[0].children.map((c) => c.id).sort(), [f1.id, f2.id].sort());
   t.registry.remove('golden', { force: true });
   tree = t.registry.tree();
   assert.is(tree.length, 3);
-  assert.equal(tree.filter((n) => n.orphan).map((n) => n.id).sort(), [f1.id, f2.id].sort());
+  assert.equal(
+    tree
+      .filter((n) => n.orphan)
+      .map((n) => n.id)
+      .sort(),
+    [f1.id, f2.id].sort(),
+  );
 });
 
 test.run();

@@ -28,7 +28,11 @@ async function golden(t: TempRegistry) {
     parent: base.id,
     config: { memMiB: 4 },
     labels: { fn: 'hello' },
-    files: { memory: mostlyZeroFile(t.dir, 'mem', 4 * 1024 * 1024, [8192]), state: randomFile(t.dir, 'state', 70_000), disk: { digest: base.files.disk.digest } },
+    files: {
+      memory: mostlyZeroFile(t.dir, 'mem', 4 * 1024 * 1024, [8192]),
+      state: randomFile(t.dir, 'state', 70_000),
+      disk: { digest: base.files.disk.digest },
+    },
   });
 }
 
@@ -50,7 +54,10 @@ for (const format of ['dir', 'tar'] as const) {
       const listing = execFileSync('tar', ['-tf', target], { encoding: 'utf8' });
       assert.match(listing, /index\.json/);
       assert.match(listing, new RegExp(res.manifestDigest.slice(7)));
-      assert.equal(readdirSync(a.dir).filter((n) => n.endsWith('.part')), []);
+      assert.equal(
+        readdirSync(a.dir).filter((n) => n.endsWith('.part')),
+        [],
+      );
     }
     const [imported] = await importLayout(b.registry, target);
     assert.not.ok(imported.existed);
@@ -83,9 +90,15 @@ test('one layout directory holds several snapshots; import picks by ref name', a
   const index = JSON.parse(readFileSync(path.join(target, 'index.json'), 'utf8'));
   assert.is(index.manifests.length, 2);
   const only = await importLayout(b.registry, target, { refName: 'base' });
-  assert.equal(only.map((m) => m.snapshot.name), ['base']);
+  assert.equal(
+    only.map((m) => m.snapshot.name),
+    ['base'],
+  );
   const all = await importLayout(b.registry, target);
-  assert.equal(all.map((m) => m.existed), [true, false]);
+  assert.equal(
+    all.map((m) => m.existed),
+    [true, false],
+  );
 });
 
 test('a layout missing a blob, or with a corrupted one, is refused and leaves nothing', async () => {

@@ -41,7 +41,11 @@ async function golden(t: TempRegistry, name = 'hello') {
     driver: 'process',
     config: { memMiB: 8 },
     labels: { fn: name },
-    files: { memory: mostlyZeroFile(t.dir, `${name}-mem`, 8 * MiB, [0, 3 * MiB]), state: randomFile(t.dir, `${name}-state`, 3 * MiB + 5), bundle: randomFile(t.dir, `${name}-bundle`, 4000) },
+    files: {
+      memory: mostlyZeroFile(t.dir, `${name}-mem`, 8 * MiB, [0, 3 * MiB]),
+      state: randomFile(t.dir, `${name}-state`, 3 * MiB + 5),
+      bundle: randomFile(t.dir, `${name}-bundle`, 4000),
+    },
   });
 }
 function sameFiles(x: TempRegistry, y: TempRegistry, id: string) {
@@ -58,7 +62,10 @@ it('push (chunked and monolithic) then pull into another host: same snapshot, sa
   assert.is(pushed.uploaded, 4);
   assert.is(pushed.skipped, 0);
   assert.ok(seen.length > 3);
-  assert.ok(seen.every((v, i) => i === 0 || v >= seen[i - 1]), 'progress never goes back');
+  assert.ok(
+    seen.every((v, i) => i === 0 || v >= seen[i - 1]),
+    'progress never goes back',
+  );
   assert.is(seen[seen.length - 1], pushed.bytesSent, 'the last progress report covers every byte sent');
   assert.ok(pushed.bytesSent > snap.size, 'layers plus the config blob');
   let last = 0;
@@ -105,7 +112,10 @@ for (const [status, method, where] of [
     const ref = `${proxy.host}/ignition/fault${status}:v1`;
     proxy.faults.push({ method, path: where, nth: 2, status });
     try {
-      const e = await rejects(() => a.registry.push(snap.id, ref, { chunkSize: MiB }), status === 401 ? 'registry_remote_unauthorized' : 'registry_remote_error');
+      const e = await rejects(
+        () => a.registry.push(snap.id, ref, { chunkSize: MiB }),
+        status === 401 ? 'registry_remote_unauthorized' : 'registry_remote_error',
+      );
       assert.match(e.message, new RegExp(String(status)));
       // The tag does not exist: the manifest goes last.
       await rejects(() => b.registry.pull(ref), 'registry_remote_error');
@@ -175,7 +185,16 @@ for (const kind of ['basic', 'bearer'] as const) {
 
 it('refs with bad hosts, .., uppercase, NUL are refused before any network traffic', async () => {
   await golden(a);
-  for (const bad of ['hello', 'noport/repo:tag', `${remote.host}/../etc:v1`, `${remote.host}/Upper:v1`, `${remote.host}/a//b:v1`, `${remote.host}/ok:bad/tag`, `${remote.host}/ok\0:v1`, `${remote.host}/ok:v1@sha256:zz`]) {
+  for (const bad of [
+    'hello',
+    'noport/repo:tag',
+    `${remote.host}/../etc:v1`,
+    `${remote.host}/Upper:v1`,
+    `${remote.host}/a//b:v1`,
+    `${remote.host}/ok:bad/tag`,
+    `${remote.host}/ok\0:v1`,
+    `${remote.host}/ok:v1@sha256:zz`,
+  ]) {
     await rejects(() => a.registry.push('hello', bad), bad.includes('sha256:zz') ? 'registry_invalid_digest' : 'registry_invalid_name');
   }
   await rejects(() => a.registry.pull('http://registry.example.com/x:y'), 'registry_insecure_refused');

@@ -38,14 +38,20 @@ test('forks adopt existing blobs by digest and share them', async () => {
   assert.is(fork.parentId, golden.id);
   assert.equal(fork.files, golden.files);
   assert.is([...t.registry.blobs.list()].length, 1);
-  assert.equal(t.registry.children('g').map((s) => s.id), [fork.id]);
+  assert.equal(
+    t.registry.children('g').map((s) => s.id),
+    [fork.id],
+  );
 });
 
 test('bad input is refused before any import: unknown parent, missing blob, taken name, bad role', async () => {
   const mem = randomFile(t.dir, 'mem', 1000);
   await rejects(() => t.registry.createSnapshot({ kind: 'fork', driver: 'process', parent: 'nope', files: { memory: mem } }), 'registry_snapshot_not_found');
   assert.equal([...t.registry.blobs.list()], [], 'refused before importing');
-  await rejects(() => t.registry.createSnapshot({ kind: 'fork', driver: 'process', files: { memory: { digest: `sha256:${'a'.repeat(64)}` } } }), 'registry_blob_not_found');
+  await rejects(
+    () => t.registry.createSnapshot({ kind: 'fork', driver: 'process', files: { memory: { digest: `sha256:${'a'.repeat(64)}` } } }),
+    'registry_blob_not_found',
+  );
   await t.registry.createSnapshot({ name: 'x', kind: 'manual', driver: 'process', files: { memory: mem } });
   await rejects(() => t.registry.createSnapshot({ name: 'x', kind: 'manual', driver: 'process', files: { memory: mem } }), 'registry_conflict');
   await rejects(() => t.registry.createSnapshot({ kind: 'manual', driver: 'process', files: { '../x': mem } }), 'registry_invalid_name');

@@ -26,16 +26,29 @@ const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'a
 async function seed() {
   const f = randomFile(t.dir, 'f', 10_000);
   const base = await t.registry.createSnapshot({ name: 'base', kind: 'base-image', driver: 'process', files: { disk: f } });
-  const golden = await t.registry.createSnapshot({ name: 'hello', kind: 'golden', driver: 'process', parent: 'base', labels: { fn: 'hello' }, files: { memory: randomFile(t.dir, 'm', 20_000), disk: { digest: base.files.disk.digest } } });
+  const golden = await t.registry.createSnapshot({
+    name: 'hello',
+    kind: 'golden',
+    driver: 'process',
+    parent: 'base',
+    labels: { fn: 'hello' },
+    files: { memory: randomFile(t.dir, 'm', 20_000), disk: { digest: base.files.disk.digest } },
+  });
   return { base, golden };
 }
 
 test('list, filter, get, tree', async () => {
   const { base, golden } = await seed();
   const list = await (await app.request('/v1/snapshots')).json();
-  assert.equal(list.snapshots.map((s: { id: string }) => s.id), [base.id, golden.id]);
+  assert.equal(
+    list.snapshots.map((s: { id: string }) => s.id),
+    [base.id, golden.id],
+  );
   const goldens = await (await app.request('/v1/snapshots?kind=golden&label=fn=hello')).json();
-  assert.equal(goldens.snapshots.map((s: { id: string }) => s.id), [golden.id]);
+  assert.equal(
+    goldens.snapshots.map((s: { id: string }) => s.id),
+    [golden.id],
+  );
   const one = await (await app.request('/v1/snapshots/base')).json();
   assert.equal(one.children, [golden.id]);
   const tree = await (await app.request('/v1/snapshots/tree')).json();
@@ -105,7 +118,11 @@ test('layout by path and over the connection (tar download, tar upload) round-tr
     assert.ok(readFileSync(other.registry.filePaths(golden.id).memory).equals(readFileSync(t.registry.filePaths(golden.id).memory)));
     const byPath = await (await app2.request('/v1/snapshots/import', json({ path: dir }))).json();
     assert.ok(byPath.imported[0].existed);
-    const junk = await app2.request('/v1/snapshots/import', { method: 'POST', headers: { 'content-type': 'application/x-tar' }, body: 'not a tar'.repeat(100) });
+    const junk = await app2.request('/v1/snapshots/import', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-tar' },
+      body: 'not a tar'.repeat(100),
+    });
     assert.is((await junk.json()).code, 'registry_invalid_layout');
   } finally {
     other.cleanup();

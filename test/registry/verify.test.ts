@@ -35,7 +35,10 @@ test('verify reports corrupt, truncated and missing blobs and the snapshots they
   const report = await t.registry.verify();
   assert.not.ok(report.ok);
   assert.equal(report.corrupt.map((p) => p.digest).sort(), [a.files.memory.digest, b.files.memory.digest].sort());
-  assert.equal(report.missing.map((p) => p.digest), [c.files.memory.digest]);
+  assert.equal(
+    report.missing.map((p) => p.digest),
+    [c.files.memory.digest],
+  );
   assert.equal(report.broken, [a.id, b.id, c.id].sort());
   assert.not.ok(report.broken.includes(d.id));
   assert.is(report.corrupt.find((p) => p.digest === b.files.memory.digest)?.size, 1000);

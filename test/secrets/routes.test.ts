@@ -34,7 +34,10 @@ test.before.each(() => {
   app.route('/v1/secrets', secretRoutes(secrets, { exists: (fn) => functions.has(fn), onChange: (fn) => changed.push(fn) }));
 });
 test.after.each(() => {
-  assert.not.ok(lines.some((l) => l.includes(VALUE)), `a log line carries the value:\n${lines.join('')}`);
+  assert.not.ok(
+    lines.some((l) => l.includes(VALUE)),
+    `a log line carries the value:\n${lines.join('')}`,
+  );
   t.cleanup();
 });
 
@@ -57,7 +60,10 @@ test('set → 201, replace → 200, list names only, delete; onChange follows ev
   assert.is(again.status, 200);
   assert.is((await noValue(again)).created, false);
   const list = await noValue(await call('GET', '/v1/secrets/api'));
-  assert.equal(list.secrets.map((s: { name: string }) => s.name), ['STRIPE_KEY']);
+  assert.equal(
+    list.secrets.map((s: { name: string }) => s.name),
+    ['STRIPE_KEY'],
+  );
   assert.equal(Object.keys(list.secrets[0]).sort(), ['createdAt', 'name', 'updatedAt']);
   assert.equal(secrets.resolve('api'), { STRIPE_KEY: VALUE });
   const del = await call('DELETE', '/v1/secrets/api/STRIPE_KEY');
@@ -115,7 +121,10 @@ test('a corrupt secret surfaces as secret_corrupt naming it; the logged 500 carr
   const p = await noValue(res);
   assert.is(p.code, 'secret_corrupt');
   assert.match(p.detail, /secret STRIPE_KEY of function "api"/);
-  assert.ok(lines.some((l) => l.includes('secret_corrupt')), 'the failure is logged');
+  assert.ok(
+    lines.some((l) => l.includes('secret_corrupt')),
+    'the failure is logged',
+  );
 });
 
 test('rotate-key through the API; secrets still resolve', async () => {

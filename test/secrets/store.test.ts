@@ -38,7 +38,10 @@ test('set, list, resolve, replace, remove, removeFunction', () => {
   assert.ok(first.created);
   secrets.set('api', 'DB_URL', 'postgres://u:p@db/app');
   secrets.set('other', 'STRIPE_KEY', 'different');
-  assert.equal(secrets.list('api').map((s) => s.name), ['DB_URL', 'STRIPE_KEY']);
+  assert.equal(
+    secrets.list('api').map((s) => s.name),
+    ['DB_URL', 'STRIPE_KEY'],
+  );
   assert.not.ok(JSON.stringify(secrets.list('api')).includes(VALUE), 'list never has values');
   assert.equal(secrets.resolve('api'), { DB_URL: 'postgres://u:p@db/app', STRIPE_KEY: VALUE });
   const again = secrets.set('api', 'STRIPE_KEY', 'rotated');
@@ -115,8 +118,13 @@ test('tampering is detected and named: altered bytes, a row moved to another fun
     assert.not.ok(shown.includes(VALUE), 'value in the error');
     return err;
   };
-  const original = db.prepare("SELECT ciphertext, tag, nonce FROM secrets WHERE name = 'STRIPE_KEY'").get() as { ciphertext: Buffer; tag: Buffer; nonce: Buffer };
-  const restore = () => db.prepare("UPDATE secrets SET ciphertext = ?, tag = ?, nonce = ? WHERE name = 'STRIPE_KEY'").run(original.ciphertext, original.tag, original.nonce);
+  const original = db.prepare("SELECT ciphertext, tag, nonce FROM secrets WHERE name = 'STRIPE_KEY'").get() as {
+    ciphertext: Buffer;
+    tag: Buffer;
+    nonce: Buffer;
+  };
+  const restore = () =>
+    db.prepare("UPDATE secrets SET ciphertext = ?, tag = ?, nonce = ? WHERE name = 'STRIPE_KEY'").run(original.ciphertext, original.tag, original.nonce);
 
   const flipped = Buffer.from(original.ciphertext);
   flipped[3] ^= 0x01;
@@ -138,7 +146,9 @@ test('tampering is detected and named: altered bytes, a row moved to another fun
   assert.is(secrets.resolve('api').STRIPE_KEY, VALUE);
 
   // Copy api's ciphertext onto another function: the AAD binds it to (api, STRIPE_KEY).
-  db.prepare("INSERT INTO secrets SELECT 'thief', name, nonce, ciphertext, tag, key_id, created_at, updated_at FROM secrets WHERE function = 'api' AND name = 'STRIPE_KEY'").run();
+  db.prepare(
+    "INSERT INTO secrets SELECT 'thief', name, nonce, ciphertext, tag, key_id, created_at, updated_at FROM secrets WHERE function = 'api' AND name = 'STRIPE_KEY'",
+  ).run();
   throws(() => secrets.resolve('thief'), SecretCorrupt, /secret STRIPE_KEY of function "thief"/);
   // Rename it within the function.
   db.prepare("UPDATE secrets SET name = 'RENAMED' WHERE function = 'api' AND name = 'STRIPE_KEY'").run();
@@ -178,7 +188,7 @@ test('rotation refuses to start on a corrupt secret and leaves everything as it 
   throws(() => secrets.rotateKey(), SecretCorrupt, /secret B of function "api"/);
   assert.is(secrets.keyId, before);
   assert.not.ok(existsSync(path.join(t.dir, 'secrets.key.next')));
-  assert.equal(new Set((t.store.sqlite.prepare('SELECT key_id FROM secrets').pluck().all() as string[])), new Set([before]));
+  assert.equal(new Set(t.store.sqlite.prepare('SELECT key_id FROM secrets').pluck().all() as string[]), new Set([before]));
 });
 
 test('a crash during rotation is settled at the next open, both before and after the commit', () => {
@@ -198,7 +208,9 @@ test('a crash during rotation is settled at the next open, both before and after
   const next = randomBytes(32);
   writeFileSync(nextFile, next, { mode: 0o600 });
   const sealed = seal(next, 'api', 'A', 'one');
-  t.store.sqlite.prepare("UPDATE secrets SET nonce = ?, ciphertext = ?, tag = ?, key_id = ? WHERE name = 'A'").run(sealed.nonce, sealed.ciphertext, sealed.tag, keyId(next));
+  t.store.sqlite
+    .prepare("UPDATE secrets SET nonce = ?, ciphertext = ?, tag = ?, key_id = ? WHERE name = 'A'")
+    .run(sealed.nonce, sealed.ciphertext, sealed.tag, keyId(next));
   reopened = SecretStore.open(t.reopen(), t.dir);
   assert.not.ok(existsSync(nextFile));
   assert.ok(readFileSync(keyFile).equals(next));

@@ -39,7 +39,15 @@ async function startDaemon(uid: number | undefined): Promise<Daemon> {
   if (uid !== undefined) chownSync(dataDir, uid, uid);
   const child = spawn(process.execPath, [CLI, 'daemon'], {
     cwd: '/',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dataDir, IGNITION_DATA_DIR: dataDir, IGNITION_LISTEN: '127.0.0.1:0', IGNITION_LOG_LEVEL: 'warn', IGNITION_NETWORK: 'off', IGNITION_CONFIG: path.join(ROOT, 'ignition.config.ts') },
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: dataDir,
+      IGNITION_DATA_DIR: dataDir,
+      IGNITION_LISTEN: '127.0.0.1:0',
+      IGNITION_LOG_LEVEL: 'warn',
+      IGNITION_NETWORK: 'off',
+      IGNITION_CONFIG: path.join(ROOT, 'ignition.config.ts'),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     uid,
     gid: uid,
@@ -136,7 +144,10 @@ async function suite(label: string, uid: number | undefined, why: Lack | null) {
   const limits = d?.info.driver.isolation?.limits ?? {};
   // A root daemon can always make its cgroups (v1 or v2): its tests assert the limits instead.
   const rootless = (what: string): Lack =>
-    lack(`${what} for this daemon (an ordinary user on cgroup v1); the root daemon's run covers it`, `on a cgroup v2 host, in a delegated scope: systemd-run --scope -p Delegate=yes ${rerun()}`);
+    lack(
+      `${what} for this daemon (an ordinary user on cgroup v1); the root daemon's run covers it`,
+      `on a cgroup v2 host, in a delegated scope: systemd-run --scope -p Delegate=yes ${rerun()}`,
+    );
   const memoryLack = why ?? (uid === undefined || limits.memory ? null : rootless('no memory cgroup'));
   const processLack = why ?? (uid === undefined || limits.pids || limits.processes ? null : rootless('neither a pids cgroup nor RLIMIT_NPROC per sandbox'));
 
@@ -152,9 +163,15 @@ async function suite(label: string, uid: number | undefined, why: Lack | null) {
     assert.ok(pids.length > 0, 'the agent is found on the host');
     for (const pid of pids) {
       const hostUid = statusField(readFileSync(`/proc/${pid}/status`, 'utf8'), 'Uid').split(/\s+/);
-      assert.ok(hostUid.every((u) => u !== '0'), `agent ${pid} runs as host uid ${hostUid.join(' ')}`);
+      assert.ok(
+        hostUid.every((u) => u !== '0'),
+        `agent ${pid} runs as host uid ${hostUid.join(' ')}`,
+      );
     }
-    assert.not.ok((body.env as string[]).some((k) => /TOKEN|IGNITION_DATA_DIR/.test(k)), 'no daemon credentials in its environment');
+    assert.not.ok(
+      (body.env as string[]).some((k) => /TOKEN|IGNITION_DATA_DIR/.test(k)),
+      'no daemon credentials in its environment',
+    );
   });
 
   t('a remount of /usr fails and nothing appears on the host', async () => {
@@ -174,7 +191,13 @@ async function suite(label: string, uid: number | undefined, why: Lack | null) {
   });
 
   t("the data directory, the admin token and the host's /etc/shadow are out of reach", async () => {
-    for (const file of [path.join(d.dataDir, 'admin.token'), path.join(d.dataDir, 'secrets.key'), path.join(d.dataDir, 'ignition.db'), '/etc/shadow', '/root/.bash_history']) {
+    for (const file of [
+      path.join(d.dataDir, 'admin.token'),
+      path.join(d.dataDir, 'secrets.key'),
+      path.join(d.dataDir, 'ignition.db'),
+      '/etc/shadow',
+      '/root/.bash_history',
+    ]) {
       const { body } = await probe(d, 'attacker', `/read?path=${encodeURIComponent(file)}`);
       assert.is(body.ok, false, `${file} was readable`);
     }
@@ -223,28 +246,36 @@ async function suite(label: string, uid: number | undefined, why: Lack | null) {
     assert.is(body.error, 'EMFILE');
   });
 
-  t('memory past the limit ends the instance with function_out_of_memory, logged with the invocation id', async () => {
-    // A root daemon can always make its cgroups (v1 or v2): there the limit must hold.
-    if (uid === undefined) assert.ok(limits.memory, 'the memory limit is in force for a root daemon');
-    const res = await request(`${d.url}/fn/attacker/memory?mib=600`, { headersTimeout: 60_000 });
-    const body = (await res.body.json()) as { code: string; detail: string; limitMiB: number };
-    assert.is(res.statusCode, 502);
-    assert.is(body.code, 'function_out_of_memory');
-    assert.match(body.detail, /128 MiB/);
-    const id = res.headers['x-request-id'] as string;
-    const logs = await d.cli(['logs', 'attacker', '--invocation', id, '--json']);
-    assert.match(logs.stdout, /memory limit of 128 MiB/);
-    assert.is((await probe(d, 'attacker', '/')).body, 'original code', 'a new instance serves');
-  }, memoryLack);
+  t(
+    'memory past the limit ends the instance with function_out_of_memory, logged with the invocation id',
+    async () => {
+      // A root daemon can always make its cgroups (v1 or v2): there the limit must hold.
+      if (uid === undefined) assert.ok(limits.memory, 'the memory limit is in force for a root daemon');
+      const res = await request(`${d.url}/fn/attacker/memory?mib=600`, { headersTimeout: 60_000 });
+      const body = (await res.body.json()) as { code: string; detail: string; limitMiB: number };
+      assert.is(res.statusCode, 502);
+      assert.is(body.code, 'function_out_of_memory');
+      assert.match(body.detail, /128 MiB/);
+      const id = res.headers['x-request-id'] as string;
+      const logs = await d.cli(['logs', 'attacker', '--invocation', id, '--json']);
+      assert.match(logs.stdout, /memory limit of 128 MiB/);
+      assert.is((await probe(d, 'attacker', '/')).body, 'original code', 'a new instance serves');
+    },
+    memoryLack,
+  );
 
-  t('a fork bomb stops at the process limit and the host is fine', async () => {
-    if (uid === undefined) assert.ok(limits.pids, 'the process limit is in force for a root daemon');
-    const { body } = await probe(d, 'attacker', '/fork?n=300');
-    assert.ok(body.started < 128, `started ${body.started} processes`);
-    const health = await request(`${d.url}/healthz`);
-    assert.is(health.statusCode, 200);
-    await health.body.dump();
-  }, processLack);
+  t(
+    'a fork bomb stops at the process limit and the host is fine',
+    async () => {
+      if (uid === undefined) assert.ok(limits.pids, 'the process limit is in force for a root daemon');
+      const { body } = await probe(d, 'attacker', '/fork?n=300');
+      assert.ok(body.started < 128, `started ${body.started} processes`);
+      const health = await request(`${d.url}/healthz`);
+      assert.is(health.statusCode, 200);
+      await health.body.dump();
+    },
+    processLack,
+  );
 }
 
 await suite('root daemon', undefined, skip);
@@ -254,7 +285,10 @@ await suite('daemon as uid 65534', 65534, skip ?? rootlessSkip());
 function rootlessSkip(): Lack | null {
   for (let dir = ROOT; dir !== '/'; dir = path.dirname(dir)) {
     if ((statSync(dir).mode & 0o001) === 0) {
-      return lack(`the checkout's folder ${dir} is not searchable by other users, so a daemon as uid 65534 cannot reach dist/ and node_modules`, `git clone . /srv/ignition && cd /srv/ignition && npm install && ${rerun()}`);
+      return lack(
+        `the checkout's folder ${dir} is not searchable by other users, so a daemon as uid 65534 cannot reach dist/ and node_modules`,
+        `git clone . /srv/ignition && cd /srv/ignition && npm install && ${rerun()}`,
+      );
     }
   }
   return null;

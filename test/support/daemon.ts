@@ -70,7 +70,10 @@ export async function startTestDaemon(options: { env?: Record<string, string>; d
   };
 }
 
-export function runCli(args: string[], opts: { input?: string; cwd?: string; env?: Record<string, string> } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  opts: { input?: string; cwd?: string; env?: Record<string, string> } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -87,7 +90,11 @@ export function runCli(args: string[], opts: { input?: string; cwd?: string; env
  * A daemon shared by a test file's tests: started in the suite's before hook with the named
  * fixtures (folders of FIXTURES) deployed, handed to `use`, and stopped in its after hook.
  */
-export function sharedDaemon(suite: { before(fn: () => Promise<void>): void; after(fn: () => Promise<void>): void }, fixtures: string[], use: (d: TestDaemon) => void): void {
+export function sharedDaemon(
+  suite: { before(fn: () => Promise<void>): void; after(fn: () => Promise<void>): void },
+  fixtures: string[],
+  use: (d: TestDaemon) => void,
+): void {
   let daemon: TestDaemon | undefined;
   suite.before(async () => {
     daemon = await startTestDaemon();
@@ -99,7 +106,11 @@ export function sharedDaemon(suite: { before(fn: () => Promise<void>): void; aft
   });
 }
 
-export async function deploy(d: TestDaemon, dir: string, extra: string[] = []): Promise<{ function: string; version: { id: string; seq: number }; created: boolean; url: string }> {
+export async function deploy(
+  d: TestDaemon,
+  dir: string,
+  extra: string[] = [],
+): Promise<{ function: string; version: { id: string; seq: number }; created: boolean; url: string }> {
   const r = await d.cli(['deploy', dir, '--json', ...extra]);
   if (r.code !== 0) throw new Error(`deploy ${dir} failed (${r.code}): ${r.stderr}`);
   return JSON.parse(r.stdout);

@@ -103,7 +103,11 @@ function wokenGuest(): { ns: string; ip: (...a: string[]) => string; batch: (lin
     const link = JSON.parse(g.ip('-j', 'address', 'show', 'dev', 'eth0'))[0];
     assert.is(link.address, '06:00:0a:cb:00:05');
     assert.is(link.mtu, 1400);
-    assert.equal(link.addr_info.map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`), ['10.203.0.5/24'], 'the snapshot’s address is gone');
+    assert.equal(
+      link.addr_info.map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`),
+      ['10.203.0.5/24'],
+      'the snapshot’s address is gone',
+    );
     assert.match(g.ip('route'), /default via 10\.203\.0\.1 dev eth0/);
     assert.is(g.ip('neighbour', 'show', 'dev', 'eth0').trim(), '');
   } finally {
@@ -114,7 +118,10 @@ function wokenGuest(): { ns: string; ip: (...a: string[]) => string; batch: (lin
 (agentSkip ? test.skip : test)('the real agent outside a microVM: 400 for a bad body, 501 for a valid one', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ign-agnet-'));
   const sock = path.join(dir, 'agent.sock');
-  const agent = spawn(process.execPath, [AGENT, '--uds', sock], { env: { ...process.env, IGNITION_WORK_DIR: path.join(dir, 'fn') }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const agent = spawn(process.execPath, [AGENT, '--uds', sock], {
+    env: { ...process.env, IGNITION_WORK_DIR: path.join(dir, 'fn') },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       let out = '';

@@ -104,7 +104,10 @@ test('exec streams output and the exit code', async () => {
 
 test('exec of a missing binary is an error event', async () => {
   const events = await collect(client.exec({ cmd: '/no/such/binary' }));
-  assert.equal(events.map((e) => e.type), ['error']);
+  assert.equal(
+    events.map((e) => e.type),
+    ['error'],
+  );
   assert.is((events[0] as { code: string }).code, 'exec_not_found');
 });
 

@@ -26,10 +26,21 @@ test('a follower gets each line once, as stored, with its id', async () => {
     logs.ingest({ fn: 'f' }, line('after 1'));
     logs.ingest({ fn: 'f' }, line('after 2'));
     await new Promise((r) => setImmediate(r));
-    assert.equal(backlog.map((e) => e.message), ['before']);
-    assert.equal(live.map((e) => e.message), ['after 1', 'after 2'], 'each new line once, none of the backlog');
+    assert.equal(
+      backlog.map((e) => e.message),
+      ['before'],
+    );
+    assert.equal(
+      live.map((e) => e.message),
+      ['after 1', 'after 2'],
+      'each new line once, none of the backlog',
+    );
     const stored = logs.query('f');
-    assert.equal(live.map((e) => e.id), stored.slice(1).map((e) => e.id), 'with the ids they are stored under');
+    assert.equal(
+      live.map((e) => e.id),
+      stored.slice(1).map((e) => e.id),
+      'with the ids they are stored under',
+    );
     assert.ok(live.every((e) => Number.isInteger(e.id) && e.id > backlog[0].id));
   } finally {
     store.close();

@@ -20,8 +20,16 @@ const code = (fn: () => unknown) => {
 
 test('function names are DNS labels', () => {
   for (const ok of ['a', 'hello', 'my-fn-2', 'x'.repeat(63)]) assert.is(assertFunctionName(ok), ok);
-  for (const bad of ['', 'a/b', '..', 'a..b', 'a\0b', 'x'.repeat(64), '-a', 'a-', 'A', 'a_b', 'a b']) assert.is(code(() => assertFunctionName(bad)), 'invalid_name', JSON.stringify(bad));
-  assert.is(code(() => assertEnvName('1X')), 'invalid_name');
+  for (const bad of ['', 'a/b', '..', 'a..b', 'a\0b', 'x'.repeat(64), '-a', 'a-', 'A', 'a_b', 'a b'])
+    assert.is(
+      code(() => assertFunctionName(bad)),
+      'invalid_name',
+      JSON.stringify(bad),
+    );
+  assert.is(
+    code(() => assertEnvName('1X')),
+    'invalid_name',
+  );
   assert.is(assertEnvName('API_KEY'), 'API_KEY');
 });
 
@@ -41,7 +49,10 @@ test('settings are validated key by key', () => {
 
 test('config: file over defaults, environment over file, data dir resolved', async () => {
   const dir = tempDir('ign-cfg-');
-  writeFileSync(path.join(dir, 'ignition.config.ts'), `export default { listen: '127.0.0.1:9000', functions: { timeoutMs: 1234 } } satisfies Record<string, unknown>;`);
+  writeFileSync(
+    path.join(dir, 'ignition.config.ts'),
+    `export default { listen: '127.0.0.1:9000', functions: { timeoutMs: 1234 } } satisfies Record<string, unknown>;`,
+  );
   const { config, file } = await loadConfig({ cwd: dir, env: { IGNITION_DATA_DIR: 'data', IGNITION_DRIVER: 'process' } });
   assert.is(file, path.join(dir, 'ignition.config.ts'));
   assert.is(config.listen, '127.0.0.1:9000');
@@ -58,7 +69,10 @@ test('config: file over defaults, environment over file, data dir resolved', asy
 
 test('config: every bad key is named', async () => {
   const dir = tempDir('ign-cfg-');
-  writeFileSync(path.join(dir, 'ignition.config.ts'), `export default { listen: 'nowhere', driver: 'qemu', processSpares: 100, functions: { minWarm: -1 }, firecracker: { diffSnapshots: 'sometimes' } };`);
+  writeFileSync(
+    path.join(dir, 'ignition.config.ts'),
+    `export default { listen: 'nowhere', driver: 'qemu', processSpares: 100, functions: { minWarm: -1 }, firecracker: { diffSnapshots: 'sometimes' } };`,
+  );
   try {
     await loadConfig({ cwd: dir, env: {} });
     assert.unreachable();

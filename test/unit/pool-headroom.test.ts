@@ -46,13 +46,26 @@ test('freeSlots: reuse isolation counts the mean in flight over the last second,
   assert.is(freeSlots(stalled, { ...reuse, sustainedInflight: 2.4 }), 29);
   // Sustained demand is what fills the slots.
   assert.is(freeSlots(stalled, { ...reuse, sustainedInflight: 30 }), 2);
-  assert.is(freeSlots([{ inflight: 0, served: 1 }, { inflight: 3, served: 9 }], { ...reuse, sustainedInflight: 40.2 }), 23);
+  assert.is(
+    freeSlots(
+      [
+        { inflight: 0, served: 1 },
+        { inflight: 3, served: 9 },
+      ],
+      { ...reuse, sustainedInflight: 40.2 },
+    ),
+    23,
+  );
   assert.is(freeSlots(stalled, { ...reuse, sustainedInflight: 90 }), 0, 'never negative');
   assert.is(freeSlots([], { ...reuse, sustainedInflight: 0 }), 0);
 });
 
 test('freeSlots: fresh isolation counts the instances that have not served', () => {
-  const live = [{ inflight: 0, served: 0 }, { inflight: 0, served: 0 }, { inflight: 1, served: 1 }];
+  const live = [
+    { inflight: 0, served: 0 },
+    { inflight: 0, served: 0 },
+    { inflight: 1, served: 1 },
+  ];
   assert.is(freeSlots(live, { fresh: true, concurrency: 1, sustainedInflight: 0 }), 2);
 });
 

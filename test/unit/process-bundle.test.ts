@@ -18,7 +18,17 @@ const blob = path.join(dir, 'blob');
 writeFileSync(blob, 'export default { fetch: () => new Response("registry code") };\n');
 const digest = `sha256:${createHash('sha256').update('export default { fetch: () => new Response("registry code") };\n').digest('hex')}`;
 const driver = new ProcessDriver({ agentPath: path.join(ROOT, 'dist', 'agent.mjs'), sandbox: 'auto' });
-const spec = (id: string) => ({ id, workspace: path.join(dir, id), memoryMiB: 128, vcpus: 1, env: {}, network: false, labels: {}, snapshot: { bundle: blob }, digests: { bundle: digest } });
+const spec = (id: string) => ({
+  id,
+  workspace: path.join(dir, id),
+  memoryMiB: 128,
+  vcpus: 1,
+  env: {},
+  network: false,
+  labels: {},
+  snapshot: { bundle: blob },
+  digests: { bundle: digest },
+});
 
 test('a restore runs a private read-only copy of the blob, never the blob itself', async () => {
   const m = await driver.restore(spec('vm_copy'));
@@ -27,7 +37,7 @@ test('a restore runs a private read-only copy of the blob, never the blob itself
     const original = statSync(blob);
     assert.is.not(copy.ino, original.ino, 'not a hard link to the blob');
     assert.is(copy.mode & 0o777, 0o444, 'read-only');
-    assert.is(original.nlink, 1, "the blob has no other name in a workspace");
+    assert.is(original.nlink, 1, 'the blob has no other name in a workspace');
   } finally {
     await m.destroy();
   }

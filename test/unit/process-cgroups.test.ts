@@ -225,7 +225,8 @@ real('a fork loop cannot take the group past its pids limit', async () => {
   const g = cgroups!.create('forks', { memoryMiB: 64, pids: 16, cpuWeight: 100 });
   try {
     // `command eval` keeps dash going after a failed fork (a plain `sleep 30 &` ends the shell).
-    const loop = 'ok=0; failed=0; for i in $(seq 1 100); do if command eval "sleep 30 &" 2>/dev/null; then ok=$((ok+1)); else failed=$((failed+1)); fi; done; echo "$ok $failed"';
+    const loop =
+      'ok=0; failed=0; for i in $(seq 1 100); do if command eval "sleep 30 &" 2>/dev/null; then ok=$((ok+1)); else failed=$((failed+1)); fi; done; echo "$ok $failed"';
     const current = fileOf(g, 'pids.current');
     let most = 0;
     const sampler = setInterval(() => (most = Math.max(most, Number(read(current)))), 1);
@@ -314,13 +315,23 @@ real('open() as an unprivileged user returns a reason and a fix', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ignition-cgroups-nobody-'));
   try {
     const copy = path.join(dir, 'cgroups.mjs');
-    buildSync({ entryPoints: [new URL('../../platform/vmm/process/cgroups.ts', import.meta.url).pathname], format: 'esm', platform: 'node', outfile: copy, logLevel: 'silent' });
-    chmodSync(dir, 0o755);
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { SandboxCgroups } from ${JSON.stringify(copy)}; console.log(JSON.stringify(SandboxCgroups.open()))`], {
-      uid: 65534,
-      gid: 65534,
-      encoding: 'utf8',
+    buildSync({
+      entryPoints: [new URL('../../platform/vmm/process/cgroups.ts', import.meta.url).pathname],
+      format: 'esm',
+      platform: 'node',
+      outfile: copy,
+      logLevel: 'silent',
     });
+    chmodSync(dir, 0o755);
+    const r = spawnSync(
+      process.execPath,
+      ['--input-type=module', '-e', `import { SandboxCgroups } from ${JSON.stringify(copy)}; console.log(JSON.stringify(SandboxCgroups.open()))`],
+      {
+        uid: 65534,
+        gid: 65534,
+        encoding: 'utf8',
+      },
+    );
     assert.is(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.type(out.reason, 'string', r.stdout);

@@ -54,23 +54,36 @@ function boot(priority?: 'background') {
 
 // The cgroup checks apart, so a host without cgroups for sandboxes shows them as skipped.
 // Root makes cgroups on v1 always and on v2 inside a delegated scope; others need root.
-const cgroupLack = driver.cpuPolicy.name === 'idle'
-  ? null
-  : lack('the process driver has no idle CPU policy here: no cgroup per sandbox, or no cpu.idle (ignition doctor says why)', process.getuid?.() === 0 ? `systemd-run --scope -p Delegate=yes ${rerun()}` : rerun(true));
-skipUnless(cgroupLack)('a background machine\'s cgroup is idle until raised; one booted without a priority never is', async () => {
+const cgroupLack =
+  driver.cpuPolicy.name === 'idle'
+    ? null
+    : lack(
+        'the process driver has no idle CPU policy here: no cgroup per sandbox, or no cpu.idle (ignition doctor says why)',
+        process.getuid?.() === 0 ? `systemd-run --scope -p Delegate=yes ${rerun()}` : rerun(true),
+      );
+skipUnless(cgroupLack)("a background machine's cgroup is idle until raised; one booted without a priority never is", async () => {
   const tree = (m: Machine) => [m.pid!, ...deepChildPids(m.pid!)];
   const m = await boot('background');
   try {
-    assert.ok(tree(m).every((pid) => cpuIdle(pid) === '1'), 'the whole tree is in its cgroup, with cpu.idle set');
+    assert.ok(
+      tree(m).every((pid) => cpuIdle(pid) === '1'),
+      'the whole tree is in its cgroup, with cpu.idle set',
+    );
     m.setPriority!('normal');
-    assert.ok(tree(m).every((pid) => cpuIdle(pid) === '0'), 'raised, the tree\'s cgroup is no longer idle');
+    assert.ok(
+      tree(m).every((pid) => cpuIdle(pid) === '0'),
+      "raised, the tree's cgroup is no longer idle",
+    );
     assert.is(m.state, 'running', 'it still serves');
   } finally {
     await m.destroy();
   }
   const plain = await boot();
   try {
-    assert.ok(tree(plain).every((pid) => cpuIdle(pid) === '0'), 'its cgroup is not idle');
+    assert.ok(
+      tree(plain).every((pid) => cpuIdle(pid) === '0'),
+      'its cgroup is not idle',
+    );
   } finally {
     await plain.destroy();
   }

@@ -47,7 +47,16 @@ it('a sandbox without network reaches its own loopback device and nothing else',
   writeFileSync(bundle, PROBE);
   const driver = new ProcessDriver({ agentPath: path.join(ROOT, 'dist', 'agent.mjs'), sandbox: 'bubblewrap' });
   try {
-    const m = await driver.boot({ id: 'vm_nonet', workspace: path.join(dir, 'vm_nonet'), memoryMiB: 128, vcpus: 1, bundle, env: {}, network: false, labels: {} });
+    const m = await driver.boot({
+      id: 'vm_nonet',
+      workspace: path.join(dir, 'vm_nonet'),
+      memoryMiB: 128,
+      vcpus: 1,
+      bundle,
+      env: {},
+      network: false,
+      labels: {},
+    });
     const agents = agentsOf(m);
     assert.is(agents.length, 1, 'one agent');
     assert.is.not(netnsOf(agents[0]), netnsOf(process.pid), "not in the host's network namespace");
@@ -57,7 +66,16 @@ it('a sandbox without network reaches its own loopback device and nothing else',
     assert.is(res.status, 200, res.text);
     assert.equal(JSON.parse(res.text), { loopback: 'connected', outside: 'ENETUNREACH' });
     await m.destroy();
-    const granted = await driver.boot({ id: 'vm_net', workspace: path.join(dir, 'vm_net'), memoryMiB: 128, vcpus: 1, bundle, env: {}, network: true, labels: {} });
+    const granted = await driver.boot({
+      id: 'vm_net',
+      workspace: path.join(dir, 'vm_net'),
+      memoryMiB: 128,
+      vcpus: 1,
+      bundle,
+      env: {},
+      network: true,
+      labels: {},
+    });
     const withNet = agentsOf(granted);
     assert.is(withNet.length, 1, 'one agent');
     assert.is(netnsOf(withNet[0]), netnsOf(process.pid), "a sandbox with network shares the host's");

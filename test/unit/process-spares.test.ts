@@ -22,7 +22,12 @@ import { ROOT } from '../support/daemon.ts';
 
 const AGENT = path.join(ROOT, 'dist', 'agent.mjs');
 
-machineContract('process, starts adopting spares', ({ root }) => new ProcessDriver({ agentPath: AGENT, sandbox: 'auto', spares: 1, workspacesDir: path.join(root, 'ws'), spareShape: { memoryMiB: 128, network: false } }), { forks: [] });
+machineContract(
+  'process, starts adopting spares',
+  ({ root }) =>
+    new ProcessDriver({ agentPath: AGENT, sandbox: 'auto', spares: 1, workspacesDir: path.join(root, 'ws'), spareShape: { memoryMiB: 128, network: false } }),
+  { forks: [] },
+);
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'pspares-'));
 const ws = path.join(root, 'ws');
@@ -86,7 +91,10 @@ test('a start adopts the spare: the same process, renamed into the workspace, wi
   const s = spec();
   const m = await driver.boot(s);
   try {
-    assert.ok(sparePids().every((p) => p !== sparePid), 'the adopted process no longer counts as a spare');
+    assert.ok(
+      sparePids().every((p) => p !== sparePid),
+      'the adopted process no longer counts as a spare',
+    );
     assert.is(readlinkSync(`/proc/${sparePid}/cwd`), s.workspace, 'its directory is now the workspace');
     assert.is(m.workspace, s.workspace);
     assert.is(m.id, s.id);
@@ -122,14 +130,17 @@ test('a start of another shape starts cold and leaves the spare alone', async ()
   const before = sparePids();
   const m = await driver.boot(spec({ memoryMiB: 256 }));
   try {
-    assert.ok(m.timings.some((t) => t.step === 'spawn'), 'a sandbox was spawned');
+    assert.ok(
+      m.timings.some((t) => t.step === 'spawn'),
+      'a sandbox was spawned',
+    );
     assert.equal(sparePids(), before, 'the spare is still spare');
   } finally {
     await m.destroy();
   }
 });
 
-test('a bundle that throws at import fails the start with the agent\'s code; nothing is left', async () => {
+test("a bundle that throws at import fails the start with the agent's code; nothing is left", async () => {
   await ready();
   const [sparePid] = sparePids();
   const s = spec({ bundle: broken });

@@ -55,7 +55,11 @@ test('a restarted daemon kills and removes what the last one left, and only that
     const jailedWs = path.join(ws, 'vm_jail1');
     mkdirSync(jailedWs, { recursive: true });
     symlinkSync(jail, path.join(jailedWs, 'jail.link'));
-    const jailed = spawn('sh', ['-c', 'sleep 300 & wait', 'firecracker', '--id', 'vm-jail1'], { cwd: path.join(jail, 'root'), detached: true, stdio: 'ignore' });
+    const jailed = spawn('sh', ['-c', 'sleep 300 & wait', 'firecracker', '--id', 'vm-jail1'], {
+      cwd: path.join(jail, 'root'),
+      detached: true,
+      stdio: 'ignore',
+    });
     started.push(jailed);
     records.insert({ id: 'vm_jail1', driver: 'firecracker', role: 'build', workspace: jailedWs, state: 'running', pid: jailed.pid });
 
@@ -95,7 +99,10 @@ test('a restarted daemon kills and removes what the last one left, and only that
     assert.ok(alive(bystander.pid!), 'an unrelated process lives');
     for (const gone of [instance, jailedWs, jail, clone, forkDir, pspare]) assert.not.ok(existsSync(gone), `${gone} removed`);
     assert.ok(existsSync(userVm), 'a user VM keeps its workspace');
-    assert.equal(records.list().map((r) => [r.id, r.state, r.pid]), [['vm_user1', 'stopped', null]]);
+    assert.equal(
+      records.list().map((r) => [r.id, r.state, r.pid]),
+      [['vm_user1', 'stopped', null]],
+    );
   } finally {
     for (const p of started) {
       try {

@@ -26,7 +26,9 @@ const dir = tempDir('seccomp-');
 const built = needs('bwrap') ? null : ensureSeccompFilter(dir);
 const skip =
   needs('bwrap') ??
-  (built && 'reason' in built ? `needs a C compiler and libseccomp-dev (${built.reason}): ${built.fix} && node --import tsx scripts/run-tests.ts ${FILE}` : null);
+  (built && 'reason' in built
+    ? `needs a C compiler and libseccomp-dev (${built.reason}): ${built.fix} && node --import tsx scripts/run-tests.ts ${FILE}`
+    : null);
 reportSkip(FILE, skip);
 const it = skip ? test.skip : test;
 const x86_64 = process.arch === 'x64';
@@ -141,9 +143,30 @@ const SIGSYS: Result = `signal ${os.constants.signals.SIGSYS}`;
 const expected: Record<string, { result: Result; gated?: true }> = {};
 for (const name of SECCOMP_DENIED) if (!['clone', 'personality', 'ioctl'].includes(name)) expected[name] = { result: errno('EPERM') };
 for (const name of ['io_uring_setup', 'io_uring_enter', 'io_uring_register', 'clone3']) expected[name] = { result: errno('ENOSYS') };
-const gated = ['pivot_root', 'move_mount', 'fsopen', 'fsmount', 'fspick', 'open_by_handle_at', 'kexec_load', 'kexec_file_load', 'init_module',
-  'finit_module', 'delete_module', 'swapoff', 'reboot', 'acct', 'syslog', 'lookup_dcookie', 'vhangup', 'fanotify_init', 'bpf',
-  'io_uring_setup', 'io_uring_enter', 'io_uring_register'];
+const gated = [
+  'pivot_root',
+  'move_mount',
+  'fsopen',
+  'fsmount',
+  'fspick',
+  'open_by_handle_at',
+  'kexec_load',
+  'kexec_file_load',
+  'init_module',
+  'finit_module',
+  'delete_module',
+  'swapoff',
+  'reboot',
+  'acct',
+  'syslog',
+  'lookup_dcookie',
+  'vhangup',
+  'fanotify_init',
+  'bpf',
+  'io_uring_setup',
+  'io_uring_enter',
+  'io_uring_register',
+];
 for (const flag of ['NS', 'UTS', 'IPC', 'USER', 'PID', 'NET', 'CGROUP', 'TIME']) {
   expected[`clone/CLONE_NEW${flag}`] = { result: errno('EPERM') };
   // Only a user namespace needs no privilege; the others do, unless the caller is root in bwrap's.
@@ -186,10 +209,15 @@ function sandbox(bpf: string | null, argv: string[], extra: string[] = [], env =
 function probeAll(bpf: string | null): Map<string, Result> {
   const run = sandbox(bpf, [path.join(dir, 'probe')]);
   assert.is(run.status, 0, `probe run failed: ${run.stderr}`);
-  return new Map(run.stdout.trim().split('\n').map((line) => {
-    const [name, ...rest] = line.split(' ');
-    return [name, rest.join(' ') as Result];
-  }));
+  return new Map(
+    run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => {
+        const [name, ...rest] = line.split(' ');
+        return [name, rest.join(' ') as Result];
+      }),
+  );
 }
 
 /**

@@ -107,7 +107,10 @@ skipUnless(cgroupLack())('a command with cgroups starts in them; the launcher go
   const group = groups.create('spawner-test', { memoryMiB: 64, pids: 64, cpuWeight: 100 });
   const spawner = new Spawner();
   // Every hierarchy's line of /proc/<pid>/cgroup that names the group.
-  const inGroup = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').filter((l) => l.endsWith('/spawner-test')).length;
+  const inGroup = (pid: number) =>
+    readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+      .split('\n')
+      .filter((l) => l.endsWith('/spawner-test')).length;
   try {
     const child = spawner.spawn({ file: '/bin/sleep', args: ['30'], env, cwd: '/', cgroups: group.spawn });
     const failed = once(child, 'error').then(([err]) => err as Error);
@@ -158,7 +161,11 @@ test('descriptors: a listening socket the child serves at the path, and a file o
     assert.equal(readdirSync(dir).sort(), ['data', 'v.sock'], 'no temporary name is left');
     const answer = await new Promise<string>((resolve, reject) => {
       let text = '';
-      net.connect(sock).on('data', (d) => (text += d)).on('end', () => resolve(text)).on('error', reject);
+      net
+        .connect(sock)
+        .on('data', (d) => (text += d))
+        .on('end', () => resolve(text))
+        .on('error', reject);
     });
     assert.is(answer, 'from the launcher');
     process.kill(child.pid!, 'SIGKILL');

@@ -66,7 +66,10 @@ t('an http.Server listens on VMADDR_CID_ANY at the given port', async () => {
 t('a second listener on the same port is vsock_port_in_use; close frees the port', async () => {
   const { server, port } = await listenRandom();
   try {
-    assert.throws(() => listenVsock(port, { addon }), (err: unknown) => VsockPortInUse.is(err));
+    assert.throws(
+      () => listenVsock(port, { addon }),
+      (err: unknown) => VsockPortInUse.is(err),
+    );
   } finally {
     await closed(server);
   }
@@ -89,7 +92,9 @@ t('listenVsock(port, server) is accepted too, and the socket listens on return',
 t('the listening fd is non-blocking and close-on-exec (exec children never inherit it)', async () => {
   const fd = addon.listen(VMADDR_PORT_ANY, 4);
   try {
-    const flagsLine = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').find((l) => l.startsWith('flags:'));
+    const flagsLine = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('flags:'));
     const flags = parseInt(flagsLine!.split(/\s+/)[1], 8);
     assert.ok(flags & 0o4000, 'O_NONBLOCK');
     assert.ok(flags & 0o2000000, 'O_CLOEXEC');
@@ -119,7 +124,10 @@ t('the start-up self-test listens on a kernel-chosen port and closes it', async 
 
 t('an invalid port is a typed error before any syscall', () => {
   for (const port of [-1, 1.5, 2 ** 32, Number.NaN]) {
-    assert.throws(() => listenVsock(port, { addon }), (err: unknown) => VsockListenFailed.is(err));
+    assert.throws(
+      () => listenVsock(port, { addon }),
+      (err: unknown) => VsockListenFailed.is(err),
+    );
   }
 });
 

@@ -7,14 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import http from 'node:http';
-import {
-  dialVsock,
-  listenVsock,
-  VMADDR_CID_LOCAL,
-  VMADDR_PORT_ANY,
-  vsockAddress,
-  type VsockAddon,
-} from '../../agent/vsock/index.ts';
+import { dialVsock, listenVsock, VMADDR_CID_LOCAL, VMADDR_PORT_ANY, vsockAddress, type VsockAddon } from '../../agent/vsock/index.ts';
 import { reportSkip } from '../support/needs.ts';
 import { addonOrReason, loopbackReason, vsockListenReason } from './support.ts';
 
@@ -33,15 +26,12 @@ t('an http.Server on vsock accepts and answers a client on CID 1', async () => {
   const { port } = vsockAddress(server, addon);
   try {
     const body = await new Promise<string>((resolve, reject) => {
-      const req = http.request(
-        { path: '/v1/health', createConnection: () => dialVsock(VMADDR_CID_LOCAL, port, 2000, addon) },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (c) => (text += c));
-          res.on('end', () => resolve(text));
-        },
-      );
+      const req = http.request({ path: '/v1/health', createConnection: () => dialVsock(VMADDR_CID_LOCAL, port, 2000, addon) }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve(text));
+      });
       req.on('error', reject);
       req.end();
     });
@@ -56,8 +46,9 @@ t('a connect to a CID 1 port nobody listens on is refused, not hung', () => {
   const fd = addon.listen(VMADDR_PORT_ANY, 1);
   const { port } = addon.localAddress(fd);
   addon.closeFd(fd);
-  assert.throws(() => addon.connect(VMADDR_CID_LOCAL, port, 2000), (err: { code?: string }) =>
-    ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT'].includes(err.code ?? ''),
+  assert.throws(
+    () => addon.connect(VMADDR_CID_LOCAL, port, 2000),
+    (err: { code?: string }) => ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT'].includes(err.code ?? ''),
   );
 });
 

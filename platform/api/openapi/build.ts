@@ -12,8 +12,13 @@ export const num = (description?: string): JsonSchema => ({ type: 'number', ...(
 export const bool = (description?: string): JsonSchema => ({ type: 'boolean', ...(description ? { description } : {}) });
 export const dateTime = (description?: string): JsonSchema => ({ type: 'string', format: 'date-time', ...(description ? { description } : {}) });
 export const arr = (items: JsonSchema, description?: string): JsonSchema => ({ type: 'array', items, ...(description ? { description } : {}) });
-export const nullable = (s: JsonSchema): JsonSchema => (s.$ref ? { anyOf: [s, { type: 'null' }] } : { ...s, type: [...(Array.isArray(s.type) ? s.type : [s.type!]), 'null'] });
-export const map = (values: JsonSchema, description?: string): JsonSchema => ({ type: 'object', additionalProperties: values, ...(description ? { description } : {}) });
+export const nullable = (s: JsonSchema): JsonSchema =>
+  s.$ref ? { anyOf: [s, { type: 'null' }] } : { ...s, type: [...(Array.isArray(s.type) ? s.type : [s.type!]), 'null'] };
+export const map = (values: JsonSchema, description?: string): JsonSchema => ({
+  type: 'object',
+  additionalProperties: values,
+  ...(description ? { description } : {}),
+});
 export const anyObject = (description?: string): JsonSchema => ({ type: 'object', ...(description ? { description } : {}) });
 
 /**
@@ -50,8 +55,12 @@ const PROBLEM_TEXT: Record<number, string> = {
 export function problems(...statuses: number[]): Record<string, ResponseObject> {
   const out: Record<string, ResponseObject> = {};
   for (const status of [...new Set([...statuses, 500])].sort()) {
-    const r: ResponseObject = { description: PROBLEM_TEXT[status] ?? 'An error, as a problem document.', content: { 'application/problem+json': { schema: ref('Problem') } } };
-    if (status === 429 || status === 503) r.headers = { 'retry-after': { description: 'Seconds to wait before retrying.', required: true, schema: { type: 'string', pattern: '^[0-9]+$' } } };
+    const r: ResponseObject = {
+      description: PROBLEM_TEXT[status] ?? 'An error, as a problem document.',
+      content: { 'application/problem+json': { schema: ref('Problem') } },
+    };
+    if (status === 429 || status === 503)
+      r.headers = { 'retry-after': { description: 'Seconds to wait before retrying.', required: true, schema: { type: 'string', pattern: '^[0-9]+$' } } };
     out[String(status)] = r;
   }
   return out;
@@ -81,6 +90,9 @@ export const OPTIONAL_BEARER: SecurityRequirement[] = [{}, { bearer: [] }];
 export function admin(op: Omit<OperationObject, 'responses'> & { responses: Record<string, ResponseObject>; errors?: number[] }): OperationObject {
   const { errors = [], responses, ...rest } = op;
   const all = { ...responses, ...problems(...errors, 401, 403) };
-  all['401'] = { ...all['401'], headers: { 'www-authenticate': { description: 'The Bearer challenge (RFC 6750).', required: true, schema: { type: 'string', pattern: '^Bearer ' } } } };
+  all['401'] = {
+    ...all['401'],
+    headers: { 'www-authenticate': { description: 'The Bearer challenge (RFC 6750).', required: true, schema: { type: 'string', pattern: '^Bearer ' } } },
+  };
   return { ...rest, responses: all };
 }

@@ -62,7 +62,12 @@ const treeNode: JsonSchema = obj({
   children: arr(ref('SnapshotTreeNode')),
 });
 
-const materialized = obj({ snapshot: ref('Snapshot'), existed: bool('The snapshot was already in the catalogue.'), imported: int('Layers fetched.'), skipped: int('Layers already present.') });
+const materialized = obj({
+  snapshot: ref('Snapshot'),
+  existed: bool('The snapshot was already in the catalogue.'),
+  imported: int('Layers fetched.'),
+  skipped: int('Layers already present.'),
+});
 
 const execEvent: JsonSchema = {
   description: 'One line of the exec stream.',
@@ -102,7 +107,10 @@ const invocation = obj({
   nextAttemptAt: nullable(dateTime()),
   lastError: nullable(obj({ code: str(), message: str() })),
   result: nullable(
-    obj({ status: int(), headers: map(str()), size: int(), truncated: bool() }, { body: str('The body as text, when it is valid UTF-8.'), bodyBase64: str('The body as base64, otherwise.') }),
+    obj(
+      { status: int(), headers: map(str()), size: int(), truncated: bool() },
+      { body: str('The body as text, when it is valid UTF-8.'), bodyBase64: str('The body as base64, otherwise.') },
+    ),
   ),
   statusUrl: str(),
 });
@@ -116,7 +124,11 @@ export const schemas: Record<string, JsonSchema> = {
       detail: str('A sentence naming the resource and what went wrong.'),
       code: str('Stable snake_case code; the catalogue is pinned by test/unit/errors.test.ts.', { pattern: '^[a-z][a-z0-9_]*$' }),
     },
-    { phase: str('Where it failed (e.g. `build`, `boot`, `restore`, `snapshot`, `vmm`).'), instance: str('The request path.'), requestId: str('Same as the `x-request-id` header.') },
+    {
+      phase: str('Where it failed (e.g. `build`, `boot`, `restore`, `snapshot`, `vmm`).'),
+      instance: str('The request path.'),
+      requestId: str('Same as the `x-request-id` header.'),
+    },
     'RFC 9457 problem details. Capability errors add fields of their own (e.g. `function`, `limit`).',
   ),
   Timing: timing,
@@ -132,7 +144,7 @@ export const schemas: Record<string, JsonSchema> = {
         {
           code: str(),
           detail: str('The failure in full (callers of /fn get only `function_unavailable`).'),
-          data: anyObject('Its own fields, such as the machine id and the agent\'s last output lines.'),
+          data: anyObject("Its own fields, such as the machine id and the agent's last output lines."),
           failures: int('Consecutive failed starts.', { minimum: 1 }),
           at: dateTime(),
           retryAt: dateTime('When starts resume (1 s after the first failure, doubling up to 60 s).'),
@@ -142,16 +154,27 @@ export const schemas: Record<string, JsonSchema> = {
       ),
     },
   ),
-  Function: obj({
-    name: str(),
+  Function: obj(
+    {
+      name: str(),
+      createdAt: dateTime(),
+      updatedAt: dateTime(),
+      latest: nullable(ref('VersionRef')),
+      envKeys: arr(str(), 'Names of the environment variables (never values).'),
+      aliases: arr(ref('Alias')),
+      pools: arr(ref('PoolStats')),
+    },
+    { settings: ref('FunctionSettings') },
+  ),
+  Version: obj({
+    id: str(),
+    seq: int(),
+    digest: str(),
+    snapshot: str('The golden snapshot it restores from.'),
     createdAt: dateTime(),
-    updatedAt: dateTime(),
-    latest: nullable(ref('VersionRef')),
-    envKeys: arr(str(), 'Names of the environment variables (never values).'),
-    aliases: arr(ref('Alias')),
-    pools: arr(ref('PoolStats')),
-  }, { settings: ref('FunctionSettings') }),
-  Version: obj({ id: str(), seq: int(), digest: str(), snapshot: str('The golden snapshot it restores from.'), createdAt: dateTime(), settings: ref('FunctionSettings'), envKeys: arr(str()) }),
+    settings: ref('FunctionSettings'),
+    envKeys: arr(str()),
+  }),
   Deployment: obj({
     function: str(),
     version: obj({ id: str(), seq: int(), digest: str(), snapshot: str() }),
@@ -160,7 +183,16 @@ export const schemas: Record<string, JsonSchema> = {
     timings: arr(timing),
   }),
   Instance: obj({ id: str(), version: str(), pid: nullable(int()), state: str(), inflight: int(), served: int(), lastUsed: dateTime(), timings: arr(timing) }),
-  LogEntry: obj({ id: int(), fn: str(), version: nullable(str()), machine: nullable(str()), invocation: nullable(str()), level: str(), time: int('ms since the epoch.'), message: str() }),
+  LogEntry: obj({
+    id: int(),
+    fn: str(),
+    version: nullable(str()),
+    machine: nullable(str()),
+    invocation: nullable(str()),
+    level: str(),
+    time: int('ms since the epoch.'),
+    message: str(),
+  }),
   Vm: obj({
     id: str(undefined, { pattern: '^vm_' }),
     name: nullable(str()),
@@ -168,7 +200,7 @@ export const schemas: Record<string, JsonSchema> = {
     state: str(undefined, { enum: ['starting', 'running', 'paused', 'stopped', 'failed'] }),
     pid: nullable(int()),
     workspace: str(),
-    memoryMiB: nullable(int('Guest memory (a restored VM has its snapshot\'s); null for a VM a previous daemon ran.')),
+    memoryMiB: nullable(int("Guest memory (a restored VM has its snapshot's); null for a VM a previous daemon ran.")),
     vcpus: nullable(int()),
     source: nullable(str('The snapshot or VM it came from.')),
     timings: arr(timing),

@@ -66,8 +66,10 @@ export function validate(doc: Pick<OpenApiDocument, 'components'>, schema: JsonS
         return; // the other keywords would only repeat the same fault
       }
     }
-    if (s.const !== undefined && !sameValue(s.const, v)) errors.push({ path: p, message: `expected the constant ${JSON.stringify(s.const)}, got ${JSON.stringify(v)}` });
-    if (s.enum && !s.enum.some((e) => sameValue(e, v))) errors.push({ path: p, message: `${JSON.stringify(v)} is not one of ${s.enum.map((e) => JSON.stringify(e)).join(', ')}` });
+    if (s.const !== undefined && !sameValue(s.const, v))
+      errors.push({ path: p, message: `expected the constant ${JSON.stringify(s.const)}, got ${JSON.stringify(v)}` });
+    if (s.enum && !s.enum.some((e) => sameValue(e, v)))
+      errors.push({ path: p, message: `${JSON.stringify(v)} is not one of ${s.enum.map((e) => JSON.stringify(e)).join(', ')}` });
     if (actual === 'string') checkString(s, v as string, p);
     if (actual === 'number' || actual === 'integer') {
       if (s.minimum !== undefined && (v as number) < s.minimum) errors.push({ path: p, message: `${v} is below the minimum ${s.minimum}` });

@@ -41,7 +41,15 @@ export function functionRoutes(service: FunctionService, logs: LogSink) {
     const name = assertFunctionName(c.req.param('name'));
     service.requireFunction(name);
     return c.json({
-      versions: service.repo.listVersions(name).map((v) => ({ id: v.id, seq: v.seq, digest: v.digest, snapshot: v.snapshotId, createdAt: new Date(v.createdAt).toISOString(), settings: v.settings, envKeys: Object.keys(v.env) })),
+      versions: service.repo.listVersions(name).map((v) => ({
+        id: v.id,
+        seq: v.seq,
+        digest: v.digest,
+        snapshot: v.snapshotId,
+        createdAt: new Date(v.createdAt).toISOString(),
+        settings: v.settings,
+        envKeys: Object.keys(v.env),
+      })),
     });
   });
 
@@ -64,7 +72,16 @@ export function functionRoutes(service: FunctionService, logs: LogSink) {
     const name = assertFunctionName(c.req.param('name'));
     service.requireFunction(name);
     return c.json({
-      instances: service.instances(name).map((i) => ({ id: i.id, version: i.version.id, pid: i.machine.pid, state: i.machine.state, inflight: i.inflight, served: i.served, lastUsed: new Date(i.lastUsed).toISOString(), timings: i.timings })),
+      instances: service.instances(name).map((i) => ({
+        id: i.id,
+        version: i.version.id,
+        pid: i.machine.pid,
+        state: i.machine.state,
+        inflight: i.inflight,
+        served: i.served,
+        lastUsed: new Date(i.lastUsed).toISOString(),
+        timings: i.timings,
+      })),
     });
   });
 

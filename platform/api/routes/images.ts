@@ -41,7 +41,10 @@ export function guardGoldenSnapshots(registry: Registry, repo: FunctionRepositor
       if (snap) {
         for (const f of repo.listFunctions()) {
           const v = repo.listVersions(f.name).find((x) => x.snapshotId === snap.id);
-          if (v) throw Conflict(`snapshot ${snap.id} is the golden snapshot of ${f.name} v${v.seq}; remove the function (ignition rm ${f.name}) first`, { data: { function: f.name, version: v.id } });
+          if (v)
+            throw Conflict(`snapshot ${snap.id} is the golden snapshot of ${f.name} v${v.seq}; remove the function (ignition rm ${f.name}) first`, {
+              data: { function: f.name, version: v.id },
+            });
         }
       }
     }

@@ -58,8 +58,9 @@ export class InvokeAsyncCommand extends BaseCommand {
   static paths = [['invoke-async']];
   static usage = Command.Usage({
     description: 'Queue an asynchronous invocation of a function and print its id',
-    details: 'The daemon commits the request before answering; it runs with retries (exponential back-off) and ends up succeeded or in the dead-letter list. Follow it with `ignition invocation <id>`.',
-    examples: [['Queue a POST', "ignition invoke-async mailer --path /send --data '{\"to\":\"ada\"}' -H content-type:application/json"]],
+    details:
+      'The daemon commits the request before answering; it runs with retries (exponential back-off) and ends up succeeded or in the dead-letter list. Follow it with `ignition invocation <id>`.',
+    examples: [['Queue a POST', 'ignition invoke-async mailer --path /send --data \'{"to":"ada"}\' -H content-type:application/json']],
   });
   name = Option.String({ required: true });
   urlPath = Option.String('--path', { description: 'Path and query the function sees (default /)' });
@@ -69,15 +70,19 @@ export class InvokeAsyncCommand extends BaseCommand {
   maxAttempts = Option.String('--max-attempts', { description: 'Attempts before the invocation is dead (default 3)' });
   key = Option.String('--idempotency-key', { description: 'Queue at most one invocation per key and function' });
   async run() {
-    const res = await this.client.request<{ id: string; status: string; statusUrl: string; duplicate?: boolean }>('POST', `/v1/functions/${enc(this.name)}/invocations`, {
-      async: true,
-      path: this.urlPath,
-      method: this.method,
-      headers: parseHeaders(this.header),
-      body: this.data,
-      maxAttempts: positiveInt(this.maxAttempts, '--max-attempts'),
-      idempotencyKey: this.key,
-    });
+    const res = await this.client.request<{ id: string; status: string; statusUrl: string; duplicate?: boolean }>(
+      'POST',
+      `/v1/functions/${enc(this.name)}/invocations`,
+      {
+        async: true,
+        path: this.urlPath,
+        method: this.method,
+        headers: parseHeaders(this.header),
+        body: this.data,
+        maxAttempts: positiveInt(this.maxAttempts, '--max-attempts'),
+        idempotencyKey: this.key,
+      },
+    );
     if (this.json) return json(this, res);
     out(this, `${res.id}\n`);
   }
@@ -119,7 +124,14 @@ export class DeadLettersCommand extends BaseCommand {
     const { deadLetters } = await this.client.request<{ deadLetters: Invocation[] }>('GET', `/v1/functions/${enc(this.name)}/dead-letters${qs}`);
     if (this.json) return json(this, deadLetters);
     if (!deadLetters.length) return out(this, `No dead letters for ${this.name}.\n`);
-    const rows = deadLetters.map((d) => ({ id: d.id, kind: d.kind, request: `${d.request.method} ${d.request.path}`, attempts: d.attempts, error: d.lastError?.code, finished: d.finishedAt }));
+    const rows = deadLetters.map((d) => ({
+      id: d.id,
+      kind: d.kind,
+      request: `${d.request.method} ${d.request.path}`,
+      attempts: d.attempts,
+      error: d.lastError?.code,
+      finished: d.finishedAt,
+    }));
     out(this, table(rows, ['id', 'kind', 'request', 'attempts', 'error', 'finished']));
   }
 }

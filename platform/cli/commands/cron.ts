@@ -10,7 +10,16 @@ import { Command, Option } from 'clipanion';
 import { BaseCommand } from '../base.ts';
 import { table } from '../output.ts';
 
-type Cron = { id: string; function: string; schedule: string; method: string; path: string; enabled: boolean; lastFiredAt: string | null; nextAt: string | null };
+type Cron = {
+  id: string;
+  function: string;
+  schedule: string;
+  method: string;
+  path: string;
+  enabled: boolean;
+  lastFiredAt: string | null;
+  nextAt: string | null;
+};
 
 const enc = encodeURIComponent;
 
@@ -37,7 +46,12 @@ export class CronAddCommand extends BaseCommand {
   method = Option.String('--method,-X', { description: 'HTTP method (default GET, or POST with --data)' });
   data = Option.String('--data,-d', { description: 'Request body of every run' });
   async run() {
-    const cron = await this.client.request<Cron>('POST', `/v1/functions/${enc(this.name)}/crons`, { schedule: this.schedule, path: this.urlPath, method: this.method, body: this.data });
+    const cron = await this.client.request<Cron>('POST', `/v1/functions/${enc(this.name)}/crons`, {
+      schedule: this.schedule,
+      path: this.urlPath,
+      method: this.method,
+      body: this.data,
+    });
     if (this.json) return json(this, cron);
     out(this, `${cron.id} (next run ${cron.nextAt})\n`);
   }

@@ -41,7 +41,10 @@ export class DaemonCommand extends BaseCommand {
     const { bundleFunction } = await import('../../functions/bundle.ts');
     const root = path.resolve('functions');
     if (!existsSync(root)) return;
-    const dirs = readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    const dirs = readdirSync(root, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
     for (const name of dirs) {
       try {
         const bundle = await bundleFunction(path.join(root, name));

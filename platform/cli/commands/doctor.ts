@@ -33,7 +33,12 @@ export class DoctorCommand extends BaseCommand {
     const { config } = await loadConfig({ file: this.config });
     const major = Number(process.versions.node.split('.')[0]);
     const general: Check[] = [
-      { name: 'node', ok: major === 20, detail: `Node ${process.versions.node}`, fix: major === 20 ? undefined : 'install Node 20 (the guest vsock addon is pinned to it)' },
+      {
+        name: 'node',
+        ok: major === 20,
+        detail: `Node ${process.versions.node}`,
+        fix: major === 20 ? undefined : 'install Node 20 (the guest vsock addon is pinned to it)',
+      },
       (() => {
         try {
           mkdirSync(config.dataDir, { recursive: true });
@@ -46,13 +51,27 @@ export class DoctorCommand extends BaseCommand {
     ];
     const bwrap = onPath('bwrap');
     const processChecks: Check[] = [
-      bwrap ? { name: 'bubblewrap', ok: true, detail: bwrap } : { name: 'bubblewrap', ok: config.sandbox !== 'bubblewrap', detail: 'not installed: functions would run unsandboxed', fix: 'apt-get install -y bubblewrap' },
+      bwrap
+        ? { name: 'bubblewrap', ok: true, detail: bwrap }
+        : {
+            name: 'bubblewrap',
+            ok: config.sandbox !== 'bubblewrap',
+            detail: 'not installed: functions would run unsandboxed',
+            fix: 'apt-get install -y bubblewrap',
+          },
       ...(await sandboxChecks(bwrap)),
     ];
     const fc = firecrackerChecks(config);
     const net: Check[] = ['ip', 'nft'].map((b) => {
       const p = onPath(b);
-      return p ? { name: b, ok: true, detail: p } : { name: b, ok: false, detail: 'not installed (needed for microVM networking)', fix: b === 'ip' ? 'apt-get install -y iproute2' : 'apt-get install -y nftables' };
+      return p
+        ? { name: b, ok: true, detail: p }
+        : {
+            name: b,
+            ok: false,
+            detail: 'not installed (needed for microVM networking)',
+            fix: b === 'ip' ? 'apt-get install -y iproute2' : 'apt-get install -y nftables',
+          };
     });
     // Advice, never blocking: without reflinks disk clones are sparse copies and `auto` leaves
     // incremental snapshots off (platform/vmm/firecracker/machine.ts).
@@ -85,7 +104,9 @@ export class DoctorCommand extends BaseCommand {
     section('General', general);
     section('Process driver', processChecks);
     section('Firecracker driver', [...fc, ...net]);
-    out.write(`\nDriver in use: ${driver}${config.driver === 'auto' ? ' (auto)' : ''}. ${report.ok ? 'Ready.' : `Not ready: ${blocking.map((b) => b.name).join(', ')}.`}\n`);
+    out.write(
+      `\nDriver in use: ${driver}${config.driver === 'auto' ? ' (auto)' : ''}. ${report.ok ? 'Ready.' : `Not ready: ${blocking.map((b) => b.name).join(', ')}.`}\n`,
+    );
     return report.ok ? 0 : 1;
   }
 }
@@ -108,25 +129,61 @@ async function sandboxChecks(bwrap: string | null): Promise<Check[]> {
     const probe = probeSandbox(bwrap, process.execPath, { uid, gid: uid });
     checks.push(
       probe
-        ? { name: 'sandbox', ok: false, detail: `bubblewrap cannot start a sandbox: ${probe}`, fix: 'allow unprivileged user namespaces, and install Node where every user can reach it' }
-        : { name: 'sandbox', ok: true, detail: `user namespace as an unprivileged uid (${uid === undefined ? 'this user' : 'one per sandbox'}), no capabilities` },
+        ? {
+            name: 'sandbox',
+            ok: false,
+            detail: `bubblewrap cannot start a sandbox: ${probe}`,
+            fix: 'allow unprivileged user namespaces, and install Node where every user can reach it',
+          }
+        : {
+            name: 'sandbox',
+            ok: true,
+            detail: `user namespace as an unprivileged uid (${uid === undefined ? 'this user' : 'one per sandbox'}), no capabilities`,
+          },
     );
   }
   // Beside the bundled CLI in dist/, or in dist/ of a checkout when run from source.
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const filter = [path.join(here, 'seccomp.bpf'), path.join(here, '..', 'seccomp.bpf'), path.resolve(here, '../../../dist/seccomp.bpf')].find((f) => existsSync(f));
-  checks.push(filter ? { name: 'seccomp', ok: true, detail: filter } : { name: 'seccomp', ok: true, advice: true, detail: 'no compiled filter: sandboxes would run without one', fix: 'apt-get install -y libseccomp-dev gcc && npm run build' });
+  const filter = [path.join(here, 'seccomp.bpf'), path.join(here, '..', 'seccomp.bpf'), path.resolve(here, '../../../dist/seccomp.bpf')].find((f) =>
+    existsSync(f),
+  );
+  checks.push(
+    filter
+      ? { name: 'seccomp', ok: true, detail: filter }
+      : {
+          name: 'seccomp',
+          ok: true,
+          advice: true,
+          detail: 'no compiled filter: sandboxes would run without one',
+          fix: 'apt-get install -y libseccomp-dev gcc && npm run build',
+        },
+  );
   if (existsSync('/sys/fs/cgroup/cgroup.controllers')) {
-    checks.push({ name: 'cgroups', ok: true, advice: true, detail: 'cgroup v2: limits need the daemon\'s own cgroup delegated to it (a service with Delegate=yes, or root); `ignition info` shows what the running daemon has', fix: 'systemd-run --user --scope -p Delegate=yes ignition daemon (as an ordinary user)' });
+    checks.push({
+      name: 'cgroups',
+      ok: true,
+      advice: true,
+      detail:
+        "cgroup v2: limits need the daemon's own cgroup delegated to it (a service with Delegate=yes, or root); `ignition info` shows what the running daemon has",
+      fix: 'systemd-run --user --scope -p Delegate=yes ignition daemon (as an ordinary user)',
+    });
   } else {
     const groups = SandboxCgroups.open();
     if (groups instanceof SandboxCgroups) {
       const s = groups.support;
       groups.close();
-      checks.push({ name: 'cgroups', ok: true, detail: `cgroup ${s.version}: memory${s.swap ? ' (no swap)' : ''}, pids, cpu weight${s.idle ? ', cpu.idle' : ''}` });
+      checks.push({
+        name: 'cgroups',
+        ok: true,
+        detail: `cgroup ${s.version}: memory${s.swap ? ' (no swap)' : ''}, pids, cpu weight${s.idle ? ', cpu.idle' : ''}`,
+      });
     } else checks.push({ name: 'cgroups', ok: true, advice: true, detail: `no per-sandbox limits: ${groups.reason}`, fix: groups.fix });
   }
   const prlimit = onPath('prlimit');
-  checks.push(prlimit ? { name: 'rlimits', ok: true, detail: `${prlimit} (open files${process.getuid?.() === 0 ? ', processes per sandbox uid' : ''})` } : { name: 'rlimits', ok: true, advice: true, detail: 'prlimit not found: no open-file limit', fix: 'apt-get install -y util-linux' });
+  checks.push(
+    prlimit
+      ? { name: 'rlimits', ok: true, detail: `${prlimit} (open files${process.getuid?.() === 0 ? ', processes per sandbox uid' : ''})` }
+      : { name: 'rlimits', ok: true, advice: true, detail: 'prlimit not found: no open-file limit', fix: 'apt-get install -y util-linux' },
+  );
   return checks;
 }

@@ -12,10 +12,24 @@ export class ListCommand extends BaseCommand {
     if (this.json) return printJson(functions);
     const base = this.client.baseUrl;
     const rows = functions.map((f) => {
-      const inst = (f.pools as Array<{ instances: number; inflight: number }>).reduce((a, p) => ({ n: a.n + p.instances, i: a.i + p.inflight }), { n: 0, i: 0 });
-      return { name: f.name, version: f.latest ? `v${f.latest.seq}` : '-', instances: inst.n, inflight: inst.i, isolation: f.settings?.isolation, url: `${base}/fn/${f.name}/` };
+      const inst = (f.pools as Array<{ instances: number; inflight: number }>).reduce((a, p) => ({ n: a.n + p.instances, i: a.i + p.inflight }), {
+        n: 0,
+        i: 0,
+      });
+      return {
+        name: f.name,
+        version: f.latest ? `v${f.latest.seq}` : '-',
+        instances: inst.n,
+        inflight: inst.i,
+        isolation: f.settings?.isolation,
+        url: `${base}/fn/${f.name}/`,
+      };
     });
-    this.context.stdout.write(rows.length ? table(rows, ['name', 'version', 'instances', 'inflight', 'isolation', 'url']) : 'No functions deployed. Try: ignition deploy functions/hello\n');
+    this.context.stdout.write(
+      rows.length
+        ? table(rows, ['name', 'version', 'instances', 'inflight', 'isolation', 'url'])
+        : 'No functions deployed. Try: ignition deploy functions/hello\n',
+    );
   }
 }
 
@@ -39,8 +53,17 @@ export class VersionsCommand extends BaseCommand {
   async run() {
     const [{ versions }, fn] = await Promise.all([this.client.versions(this.name), this.client.getFunction(this.name)]);
     if (this.json) return printJson(versions);
-    const aliasOf = (id: string) => (fn.aliases as Array<{ name: string; routes: Array<{ version: string; weight: number }> }>).filter((a) => a.routes.some((r) => r.version === id)).map((a) => a.name).join(',');
-    this.context.stdout.write(table(versions.map((v) => ({ version: `v${v.seq}`, id: v.id, digest: v.digest.slice(0, 12), aliases: aliasOf(v.id), created: v.createdAt })), ['version', 'id', 'digest', 'aliases', 'created']));
+    const aliasOf = (id: string) =>
+      (fn.aliases as Array<{ name: string; routes: Array<{ version: string; weight: number }> }>)
+        .filter((a) => a.routes.some((r) => r.version === id))
+        .map((a) => a.name)
+        .join(',');
+    this.context.stdout.write(
+      table(
+        versions.map((v) => ({ version: `v${v.seq}`, id: v.id, digest: v.digest.slice(0, 12), aliases: aliasOf(v.id), created: v.createdAt })),
+        ['version', 'id', 'digest', 'aliases', 'created'],
+      ),
+    );
   }
 }
 
@@ -61,8 +84,13 @@ export class InfoCommand extends BaseCommand {
     );
     const iso = d.isolation as { limits: Record<string, boolean>; missing: Array<{ what: string; fix: string }> } | undefined;
     if (!iso) return;
-    const on = (m: Record<string, boolean>, v: boolean) => Object.keys(m).filter((k) => m[k] === v).join(', ') || 'none';
-    this.context.stdout.write(`limits:       ${on(iso.limits, true)}${Object.values(iso.limits).includes(false) ? ` (not in force: ${on(iso.limits, false)})` : ''}\n`);
+    const on = (m: Record<string, boolean>, v: boolean) =>
+      Object.keys(m)
+        .filter((k) => m[k] === v)
+        .join(', ') || 'none';
+    this.context.stdout.write(
+      `limits:       ${on(iso.limits, true)}${Object.values(iso.limits).includes(false) ? ` (not in force: ${on(iso.limits, false)})` : ''}\n`,
+    );
     for (const m of iso.missing) this.context.stdout.write(`missing:      ${m.what} (fix: ${m.fix})\n`);
   }
 }

@@ -14,7 +14,8 @@ import { NotFound } from '../../errors.ts';
 
 function agentBundle(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  for (const c of [path.join(here, 'agent.mjs'), path.join(here, '..', 'agent.mjs'), path.join(here, '..', '..', '..', 'dist', 'agent.mjs')]) if (existsSync(c)) return c;
+  for (const c of [path.join(here, 'agent.mjs'), path.join(here, '..', 'agent.mjs'), path.join(here, '..', '..', '..', 'dist', 'agent.mjs')])
+    if (existsSync(c)) return c;
   throw NotFound(`cannot find dist/agent.mjs near ${here}: run "npm run build"`);
 }
 

@@ -17,7 +17,10 @@ export function templatesDir(): string {
 }
 
 export function listTemplates(): string[] {
-  return readdirSync(templatesDir(), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  return readdirSync(templatesDir(), { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
 }
 
 export class InitCommand extends BaseCommand {
@@ -42,6 +45,8 @@ export class InitCommand extends BaseCommand {
     pkg.name = name;
     writeFileSync(pkgFile, JSON.stringify(pkg, null, 2) + '\n');
     if (this.json) return printJson({ dir: dest, template: this.template, name });
-    this.context.stdout.write(`Created ${name} from the ${this.template} template in ${dest}\nNext: cd ${this.dir} && npm install && npm test && ignition deploy .\n`);
+    this.context.stdout.write(
+      `Created ${name} from the ${this.template} template in ${dest}\nNext: cd ${this.dir} && npm install && npm test && ignition deploy .\n`,
+    );
   }
 }

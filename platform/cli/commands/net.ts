@@ -7,7 +7,13 @@ export class NetListCommand extends BaseCommand {
   static paths = [['net', 'ls']];
   static usage = Command.Usage({ description: 'Show network slots, leases and the VM holding each' });
   async run() {
-    const net = await this.client.request<{ enabled?: boolean; reason?: string; slots: Array<Record<string, unknown>>; leases: Array<Record<string, unknown>>; pool?: { size: number; ready: number } }>('GET', '/v1/network');
+    const net = await this.client.request<{
+      enabled?: boolean;
+      reason?: string;
+      slots: Array<Record<string, unknown>>;
+      leases: Array<Record<string, unknown>>;
+      pool?: { size: number; ready: number };
+    }>('GET', '/v1/network');
     if (this.json) return printJson(net);
     if (net.enabled === false) {
       this.context.stdout.write(`Host networking is off: ${net.reason}\n`);

@@ -36,7 +36,18 @@ export class ImagesCommand extends BaseCommand {
     if (this.json) return printJson(snapshots);
     this.context.stdout.write(
       snapshots.length
-        ? table(snapshots.map((s) => ({ id: s.id, name: s.name ?? '-', kind: s.kind, driver: s.driver, size: mib(s.size), parent: s.parentId ?? '-', created: s.createdAt })), ['id', 'name', 'kind', 'driver', 'size', 'parent', 'created'])
+        ? table(
+            snapshots.map((s) => ({
+              id: s.id,
+              name: s.name ?? '-',
+              kind: s.kind,
+              driver: s.driver,
+              size: mib(s.size),
+              parent: s.parentId ?? '-',
+              created: s.createdAt,
+            })),
+            ['id', 'name', 'kind', 'driver', 'size', 'parent', 'created'],
+          )
         : 'No snapshots.\n',
     );
   }
@@ -68,9 +79,13 @@ export class GcCommand extends BaseCommand {
   static usage = Command.Usage({ description: 'Free blobs no snapshot refers to' });
   dryRun = Option.Boolean('--dry-run', false);
   async run() {
-    const r = await this.client.request<{ removed: string[]; freedBytes: number; freedDiskBytes: number; kept: number }>('POST', '/v1/snapshots/gc', { dryRun: this.dryRun });
+    const r = await this.client.request<{ removed: string[]; freedBytes: number; freedDiskBytes: number; kept: number }>('POST', '/v1/snapshots/gc', {
+      dryRun: this.dryRun,
+    });
     if (this.json) return printJson(r);
-    this.context.stdout.write(`${this.dryRun ? 'Would free' : 'Freed'} ${r.removed.length} blobs, ${mib(r.freedBytes)} (${mib(r.freedDiskBytes)} on disk); ${r.kept} kept\n`);
+    this.context.stdout.write(
+      `${this.dryRun ? 'Would free' : 'Freed'} ${r.removed.length} blobs, ${mib(r.freedBytes)} (${mib(r.freedDiskBytes)} on disk); ${r.kept} kept\n`,
+    );
   }
 }
 
@@ -78,7 +93,14 @@ export class VerifyCommand extends BaseCommand {
   static paths = [['verify']];
   static usage = Command.Usage({ description: 'Re-hash every blob; report missing or corrupt ones and the snapshots they break' });
   async run() {
-    const r = await this.client.request<{ ok: boolean; checked: number; bytes: number; missing: Array<{ digest: string }>; corrupt: Array<{ digest: string }>; broken: string[] }>('POST', '/v1/snapshots/verify');
+    const r = await this.client.request<{
+      ok: boolean;
+      checked: number;
+      bytes: number;
+      missing: Array<{ digest: string }>;
+      corrupt: Array<{ digest: string }>;
+      broken: string[];
+    }>('POST', '/v1/snapshots/verify');
     if (this.json) printJson(r);
     else {
       this.context.stdout.write(`Checked ${r.checked} blobs (${mib(r.bytes)})\n`);
@@ -153,13 +175,20 @@ abstract class RemoteCommand extends BaseCommand {
 
 export class PushCommand extends RemoteCommand {
   static paths = [['push']];
-  static usage = Command.Usage({ description: 'Push a snapshot to an OCI registry', examples: [['', 'ignition push hello-golden registry.local:5000/fns/hello:v1']] });
+  static usage = Command.Usage({
+    description: 'Push a snapshot to an OCI registry',
+    examples: [['', 'ignition push hello-golden registry.local:5000/fns/hello:v1']],
+  });
   ref = Option.String({ required: true });
   remote = Option.String({ required: true });
   async run() {
     const p = this.json ? undefined : progress(`Pushing ${this.ref} to ${this.remote}`);
     try {
-      const r = await this.client.request<{ manifestDigest: string; uploaded: number; skipped: number; mounted: number; bytesSent: number }>('POST', `/v1/snapshots/${encodeURIComponent(this.ref)}/push`, { ref: this.remote, insecure: this.insecure, auth: this.auth() });
+      const r = await this.client.request<{ manifestDigest: string; uploaded: number; skipped: number; mounted: number; bytesSent: number }>(
+        'POST',
+        `/v1/snapshots/${encodeURIComponent(this.ref)}/push`,
+        { ref: this.remote, insecure: this.insecure, auth: this.auth() },
+      );
       p?.done(`Pushed ${this.remote}: ${r.uploaded} blobs uploaded (${mib(r.bytesSent)}), ${r.skipped} already there, ${r.mounted} mounted`);
       if (this.json) printJson(r);
       else this.context.stdout.write(`${r.manifestDigest}\n`);
@@ -177,7 +206,12 @@ export class PullCommand extends RemoteCommand {
   async run() {
     const p = this.json ? undefined : progress(`Pulling ${this.remote}`);
     try {
-      const r = await this.client.request<{ snapshot?: { id: string }; id?: string; existed: boolean }>('POST', '/v1/snapshots/pull', { ref: this.remote, insecure: this.insecure, auth: this.auth(), name: this.name });
+      const r = await this.client.request<{ snapshot?: { id: string }; id?: string; existed: boolean }>('POST', '/v1/snapshots/pull', {
+        ref: this.remote,
+        insecure: this.insecure,
+        auth: this.auth(),
+        name: this.name,
+      });
       const id = r.snapshot?.id ?? r.id;
       p?.done(r.existed ? `Already present: ${id}` : `Pulled ${id}`);
       if (this.json) printJson(r);

@@ -38,7 +38,13 @@ export class TokenListCommand extends BaseCommand {
   async run() {
     const { tokens } = await this.client.request<{ tokens: TokenRecord[] }>('GET', '/v1/tokens');
     if (this.json) return printJson(tokens);
-    const rows = tokens.map((t) => ({ ...t, function: t.function ?? '-', status: t.revokedAt === null ? 'active' : 'revoked', created: when(t.createdAt), lastUsed: when(t.lastUsedAt) }));
+    const rows = tokens.map((t) => ({
+      ...t,
+      function: t.function ?? '-',
+      status: t.revokedAt === null ? 'active' : 'revoked',
+      created: when(t.createdAt),
+      lastUsed: when(t.lastUsedAt),
+    }));
     this.context.stdout.write(rows.length ? table(rows, ['id', 'name', 'scope', 'function', 'status', 'created', 'lastUsed']) : 'No tokens.\n');
   }
 }

@@ -22,7 +22,9 @@ export class RollbackCommand extends BaseCommand {
   name = Option.String({ required: true });
   to = Option.String('--to', { description: 'Version: v3, 3 or an id' });
   async run() {
-    const r = await this.client.request<{ from: { seq: number }; to: { seq: number } }>('POST', `/v1/functions/${encodeURIComponent(this.name)}/rollback`, { to: this.to });
+    const r = await this.client.request<{ from: { seq: number }; to: { seq: number } }>('POST', `/v1/functions/${encodeURIComponent(this.name)}/rollback`, {
+      to: this.to,
+    });
     if (this.json) return printJson(r);
     this.context.stdout.write(`${this.name}: latest moved from v${r.from.seq} to v${r.to.seq}\n`);
   }
@@ -32,13 +34,20 @@ export class AliasSetCommand extends BaseCommand {
   static paths = [['alias', 'set']];
   static usage = Command.Usage({
     description: 'Point an alias at a version, or split its traffic between two (weights sum to 100)',
-    examples: [['Canary 10%', 'ignition alias set api latest v1=90 v2=10'], ['Pin', 'ignition alias set api stable v1']],
+    examples: [
+      ['Canary 10%', 'ignition alias set api latest v1=90 v2=10'],
+      ['Pin', 'ignition alias set api stable v1'],
+    ],
   });
   name = Option.String({ required: true });
   alias = Option.String({ required: true });
   routes = Option.Rest({ required: 1 });
   async run() {
-    const r = await this.client.request<{ routes: Array<{ seq: number; weight: number }> }>('PUT', `/v1/functions/${encodeURIComponent(this.name)}/aliases/${encodeURIComponent(this.alias)}`, { routes: parseRoutes(this.routes) });
+    const r = await this.client.request<{ routes: Array<{ seq: number; weight: number }> }>(
+      'PUT',
+      `/v1/functions/${encodeURIComponent(this.name)}/aliases/${encodeURIComponent(this.alias)}`,
+      { routes: parseRoutes(this.routes) },
+    );
     if (this.json) return printJson(r);
     this.context.stdout.write(`${this.name}@${this.alias} → ${r.routes.map((x) => `v${x.seq} ${x.weight}%`).join(', ')}\n`);
   }
@@ -50,12 +59,20 @@ export class AliasListCommand extends BaseCommand {
   name = Option.String({ required: true });
   async run() {
     const [{ aliases }, { versions }] = await Promise.all([
-      this.client.request<{ aliases: Array<{ name: string; routes: Array<{ version: string; weight: number }> }> }>('GET', `/v1/functions/${encodeURIComponent(this.name)}/aliases`),
+      this.client.request<{ aliases: Array<{ name: string; routes: Array<{ version: string; weight: number }> }> }>(
+        'GET',
+        `/v1/functions/${encodeURIComponent(this.name)}/aliases`,
+      ),
       this.client.versions(this.name),
     ]);
     if (this.json) return printJson(aliases);
     const seq = (id: string) => `v${versions.find((v) => v.id === id)?.seq ?? '?'}`;
-    this.context.stdout.write(table(aliases.map((a) => ({ alias: a.name, routes: a.routes.map((r) => `${seq(r.version)}=${r.weight}`).join(' ') })), ['alias', 'routes']));
+    this.context.stdout.write(
+      table(
+        aliases.map((a) => ({ alias: a.name, routes: a.routes.map((r) => `${seq(r.version)}=${r.weight}`).join(' ') })),
+        ['alias', 'routes'],
+      ),
+    );
   }
 }
 

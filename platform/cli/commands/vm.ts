@@ -14,7 +14,14 @@ type Vm = { id: string; name: string | null; driver: string; state: string; pid:
 
 function printVms(cmd: BaseCommand, vms: Vm[]) {
   if (cmd.json) return printJson(vms);
-  cmd.context.stdout.write(vms.length ? table(vms.map((v) => ({ ...v, name: v.name ?? '-', source: v.source ?? '-' })), ['id', 'name', 'driver', 'state', 'pid', 'source', 'createdAt']) : 'No VMs.\n');
+  cmd.context.stdout.write(
+    vms.length
+      ? table(
+          vms.map((v) => ({ ...v, name: v.name ?? '-', source: v.source ?? '-' })),
+          ['id', 'name', 'driver', 'state', 'pid', 'source', 'createdAt'],
+        )
+      : 'No VMs.\n',
+  );
 }
 
 export class VmRunCommand extends BaseCommand {
@@ -61,7 +68,10 @@ export class VmLogsCommand extends BaseCommand {
   static usage = Command.Usage({ description: "Show a VM's console output" });
   id = Option.String({ required: true });
   async run() {
-    const { logs } = await this.client.request<{ logs: Array<{ time: number; level: string; message: string }> }>('GET', `/v1/vms/${encodeURIComponent(this.id)}/logs`);
+    const { logs } = await this.client.request<{ logs: Array<{ time: number; level: string; message: string }> }>(
+      'GET',
+      `/v1/vms/${encodeURIComponent(this.id)}/logs`,
+    );
     if (this.json) return printJson(logs);
     for (const l of logs) this.context.stdout.write(`${new Date(l.time).toISOString()} ${l.level.padEnd(5)} ${l.message}\n`);
   }
@@ -69,7 +79,10 @@ export class VmLogsCommand extends BaseCommand {
 
 export class VmExecCommand extends BaseCommand {
   static paths = [['vm', 'exec']];
-  static usage = Command.Usage({ description: 'Run a command in a VM; exits with its exit code', examples: [['List files', 'ignition vm exec vm_x -- ls -la /']] });
+  static usage = Command.Usage({
+    description: 'Run a command in a VM; exits with its exit code',
+    examples: [['List files', 'ignition vm exec vm_x -- ls -la /']],
+  });
   id = Option.String({ required: true });
   timeout = Option.String('--timeout', { description: 'Kill the command (and its process group) after this many ms' });
   argv = Option.Rest({ required: 1 });
@@ -150,4 +163,16 @@ export class VmForkCommand extends BaseCommand {
   }
 }
 
-export const vmCommands = [VmRunCommand, VmPsCommand, VmInspectCommand, VmLogsCommand, VmExecCommand, VmPauseCommand, VmResumeCommand, VmKillCommand, VmRmCommand, VmSnapshotCommand, VmForkCommand];
+export const vmCommands = [
+  VmRunCommand,
+  VmPsCommand,
+  VmInspectCommand,
+  VmLogsCommand,
+  VmExecCommand,
+  VmPauseCommand,
+  VmResumeCommand,
+  VmKillCommand,
+  VmRmCommand,
+  VmSnapshotCommand,
+  VmForkCommand,
+];

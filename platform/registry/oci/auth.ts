@@ -77,9 +77,12 @@ export class Authenticator {
     }
     const text = await res.body.text();
     if (res.statusCode === 401 || res.statusCode === 403) {
-      throw RegistryRemoteUnauthorized(`the token service ${realm.origin}${realm.pathname} refused the credentials (HTTP ${res.statusCode})`, { data: { status: res.statusCode } });
+      throw RegistryRemoteUnauthorized(`the token service ${realm.origin}${realm.pathname} refused the credentials (HTTP ${res.statusCode})`, {
+        data: { status: res.statusCode },
+      });
     }
-    if (res.statusCode !== 200) throw RegistryRemoteError(`the token service ${realm.origin}${realm.pathname} answered HTTP ${res.statusCode}`, { data: { status: res.statusCode } });
+    if (res.statusCode !== 200)
+      throw RegistryRemoteError(`the token service ${realm.origin}${realm.pathname} answered HTTP ${res.statusCode}`, { data: { status: res.statusCode } });
     let token: string | undefined;
     try {
       const body = JSON.parse(text) as { token?: string; access_token?: string };

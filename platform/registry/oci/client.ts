@@ -70,7 +70,7 @@ export class DistributionClient {
   async send(method: Dispatcher.HttpMethod, target: string | URL, options: SendOptions): Promise<Reply> {
     let url = typeof target === 'string' ? this.url(target) : target;
     let authRetried = false;
-    for (let hops = 0; hops < 6; ) {
+    for (let hops = 0; hops < 6;) {
       const headers: Record<string, string> = { 'user-agent': 'ignition-registry', ...options.headers };
       const authz = url.origin === new URL(this.base).origin ? this.auth.current() : null;
       if (authz) headers.authorization = authz;

@@ -20,7 +20,16 @@ import { RegistryBadRequest, RegistryDigestMismatch, RegistryInvalidLayout, Regi
 import type { Registry } from '../registry.ts';
 import { chunksOf } from '../blob-writer.ts';
 import { materialize, MAX_SMALL_BLOB, type BlobSource, type Materialized, type MaterializeOptions } from './materialize.ts';
-import { OCI_INDEX, OCI_LAYOUT_VERSION, OCI_MANIFEST, REF_NAME_ANNOTATION, SNAPSHOT_ARTIFACT, sha256Digest, snapshotArtifact, type Descriptor } from './media-types.ts';
+import {
+  OCI_INDEX,
+  OCI_LAYOUT_VERSION,
+  OCI_MANIFEST,
+  REF_NAME_ANNOTATION,
+  SNAPSHOT_ARTIFACT,
+  sha256Digest,
+  snapshotArtifact,
+  type Descriptor,
+} from './media-types.ts';
 import { tarEntries, tarStream, type TarEntryInput } from './tar.ts';
 
 interface OciIndex {
@@ -104,7 +113,11 @@ function layoutTarEntries(registry: Registry, art: ReturnType<typeof snapshotArt
  * A snapshot's layout as a tar stream (for `GET /v1/snapshots/:id/layout.tar`): nothing is
  * written on the daemon's disk, the archive is produced as the client reads it.
  */
-export function layoutTarStream(registry: Registry, ref: string, options: ExportOptions = {}): { stream: AsyncGenerator<Buffer>; manifestDigest: Digest; size: number } {
+export function layoutTarStream(
+  registry: Registry,
+  ref: string,
+  options: ExportOptions = {},
+): { stream: AsyncGenerator<Buffer>; manifestDigest: Digest; size: number } {
   const snap = registry.get(ref);
   const art = snapshotArtifact(snap);
   for (const l of art.layers) registry.blobPath(l.digest);
@@ -117,7 +130,13 @@ export function layoutTarStream(registry: Registry, ref: string, options: Export
 
 function manifestDescriptor(art: ReturnType<typeof snapshotArtifact>, refName: string): Descriptor {
   if (!/^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,254}$/.test(refName) || refName.includes('..')) throw RegistryBadRequest(`ref name "${refName}" is not allowed`);
-  return { mediaType: OCI_MANIFEST, digest: art.manifestDigest, size: art.manifestBytes.length, artifactType: SNAPSHOT_ARTIFACT, annotations: { [REF_NAME_ANNOTATION]: refName } };
+  return {
+    mediaType: OCI_MANIFEST,
+    digest: art.manifestDigest,
+    size: art.manifestBytes.length,
+    artifactType: SNAPSHOT_ARTIFACT,
+    annotations: { [REF_NAME_ANNOTATION]: refName },
+  };
 }
 
 function uniqueLayers<T extends { digest: Digest }>(layers: T[]): T[] {
@@ -153,7 +172,12 @@ export async function importLayout(registry: Registry, source: string, options: 
 }
 
 /** Imports the snapshot(s) of a layout tar read from a stream (an HTTP request body, say). */
-export function importLayoutTar(registry: Registry, source: AsyncIterable<Buffer | Uint8Array>, where: string, options: ImportLayoutOptions = {}): Promise<Materialized[]> {
+export function importLayoutTar(
+  registry: Registry,
+  source: AsyncIterable<Buffer | Uint8Array>,
+  where: string,
+  options: ImportLayoutOptions = {},
+): Promise<Materialized[]> {
   return importTar(registry, source, where, options);
 }
 
@@ -185,7 +209,10 @@ async function importDir(registry: Registry, dir: string, options: ImportLayoutO
     try {
       return await readFile(blobFile(desc.digest));
     } catch (err) {
-      throw RegistryInvalidLayout(`the layout at ${dir} refers to blob ${desc.digest}, which it does not contain`, { cause: err, data: { digest: desc.digest } });
+      throw RegistryInvalidLayout(`the layout at ${dir} refers to blob ${desc.digest}, which it does not contain`, {
+        cause: err,
+        data: { digest: desc.digest },
+      });
     }
   };
   const source: BlobSource = {
@@ -193,7 +220,8 @@ async function importDir(registry: Registry, dir: string, options: ImportLayoutO
     readSmall,
     async importLayer(desc, opts) {
       const file = blobFile(desc.digest);
-      if (!existsSync(file)) throw RegistryInvalidLayout(`the layout at ${dir} refers to blob ${desc.digest}, which it does not contain`, { data: { digest: desc.digest } });
+      if (!existsSync(file))
+        throw RegistryInvalidLayout(`the layout at ${dir} refers to blob ${desc.digest}, which it does not contain`, { data: { digest: desc.digest } });
       return registry.blobs.importStream(createReadStream(file, { highWaterMark: 1024 * 1024 }), opts);
     },
   };

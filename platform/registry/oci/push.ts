@@ -61,13 +61,17 @@ export async function pushSnapshot(registry: Registry, snapshotRef: string, remo
     push: true,
     scopes: fromRepos.map((r) => `repository:${r}:pull`),
   });
-  const blobs = [
-    ...art.layers.filter((l, i) => art.layers.findIndex((x) => x.digest === l.digest) === i),
-    { ...art.configDescriptor, role: 'config' },
-  ];
+  const blobs = [...art.layers.filter((l, i) => art.layers.findIndex((x) => x.digest === l.digest) === i), { ...art.configDescriptor, role: 'config' }];
   for (const l of art.layers) registry.blobPath(l.digest);
   const totalBytes = blobs.reduce((n, b) => n + b.size, 0);
-  const result: PushResult = { reference: `${formatReference({ ...ref, tag, digest: null })}`, manifestDigest: art.manifestDigest, uploaded: 0, skipped: 0, mounted: 0, bytesSent: 0 };
+  const result: PushResult = {
+    reference: `${formatReference({ ...ref, tag, digest: null })}`,
+    manifestDigest: art.manifestDigest,
+    uploaded: 0,
+    skipped: 0,
+    mounted: 0,
+    bytesSent: 0,
+  };
   let bytes = 0;
   const progress = (phase: PushProgress['phase'], b: { digest: string; role: string }) =>
     options.onProgress?.({ phase, digest: b.digest, role: b.role, bytes, totalBytes });
@@ -113,7 +117,12 @@ export async function pushSnapshot(registry: Registry, snapshotRef: string, remo
       throw RegistryRemoteError(`the registry stored the manifest of ${snap.id} as ${stored}, expected ${art.manifestDigest}`);
     }
     progress('manifest', { digest: art.manifestDigest, role: 'manifest' });
-    recordRemoteBlobs(registry.store.db, ref.host, ref.repository, blobs.map((b) => b.digest));
+    recordRemoteBlobs(
+      registry.store.db,
+      ref.host,
+      ref.repository,
+      blobs.map((b) => b.digest),
+    );
     return result;
   } finally {
     await client.close();

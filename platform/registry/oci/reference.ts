@@ -24,11 +24,14 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const HOST = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::[0-9]{1,5})?$/;
 
 function bad(ref: string, why: string): Error {
-  return RegistryInvalidName(`remote reference ${JSON.stringify(ref.slice(0, 300))} is not valid: ${why}`, { data: { kind: 'reference', value: ref.slice(0, 300) } });
+  return RegistryInvalidName(`remote reference ${JSON.stringify(ref.slice(0, 300))} is not valid: ${why}`, {
+    data: { kind: 'reference', value: ref.slice(0, 300) },
+  });
 }
 
 export function parseReference(input: string): Reference {
-  if (typeof input !== 'string' || input.length === 0 || input.length > 1024) throw bad(String(input), 'it must be a non-empty string of at most 1024 characters');
+  if (typeof input !== 'string' || input.length === 0 || input.length > 1024)
+    throw bad(String(input), 'it must be a non-empty string of at most 1024 characters');
   if (/[\0-\x20\x7f]/.test(input)) throw bad(input, 'it contains whitespace or control characters');
   let rest = input;
   let scheme: Reference['scheme'] = null;

@@ -23,12 +23,7 @@ export interface AgentHealth {
  * Polls the agent's health through vsock until it answers ready, the VMM exits, or the deadline
  * passes. Refusals (nothing listening yet: the guest is still booting) are retried.
  */
-export async function waitForAgent(
-  udsPath: string,
-  deadlineMs: number,
-  exited: Promise<ExitInfo>,
-  vmId: string,
-): Promise<AgentHealth> {
+export async function waitForAgent(udsPath: string, deadlineMs: number, exited: Promise<ExitInfo>, vmId: string): Promise<AgentHealth> {
   const deadline = Date.now() + deadlineMs;
   let lastError: unknown;
   let gone: ExitInfo | undefined;

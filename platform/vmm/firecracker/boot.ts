@@ -106,7 +106,5 @@ export const BOOT_STEPS: readonly Step<FlowContext>[] = [
 
 /** Runs the boot list; on failure unwinds everything acquired and throws `fc_boot_failed`. */
 export async function runBoot(ctx: FlowContext, steps: readonly Step<FlowContext>[] = BOOT_STEPS): Promise<void> {
-  await runSteps(steps, ctx, ctx.timings, FcBootFailed, `boot of ${ctx.spec.id}`, (e) =>
-    ctx.opts.onStep?.({ ...e, vmId: ctx.spec.id, flow: 'boot' }),
-  );
+  await runSteps(steps, ctx, ctx.timings, FcBootFailed, `boot of ${ctx.spec.id}`, (e) => ctx.opts.onStep?.({ ...e, vmId: ctx.spec.id, flow: 'boot' }));
 }

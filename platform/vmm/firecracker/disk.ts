@@ -75,7 +75,7 @@ export async function sparseCopy(src: string, dst: string): Promise<void> {
     if (known) {
       const buf = Buffer.allocUnsafeSlow(CHUNK);
       for (const [start, length] of known) {
-        for (let pos = start; pos < start + length; ) {
+        for (let pos = start; pos < start + length;) {
           const { bytesRead } = await input.read(buf, 0, Math.min(CHUNK, start + length - pos), pos);
           if (bytesRead === 0) break;
           await output.write(buf, 0, bytesRead, pos);
@@ -86,7 +86,7 @@ export async function sparseCopy(src: string, dst: string): Promise<void> {
       const runs: Runs = [];
       // Unzeroed: only the bytes read are ever looked at, and zero-filling 1 MiB per clone shows.
       const buf = Buffer.allocUnsafeSlow(CHUNK);
-      for (let pos = 0; pos < size; ) {
+      for (let pos = 0; pos < size;) {
         const { bytesRead } = await input.read(buf, 0, Math.min(CHUNK, size - pos), pos);
         if (bytesRead === 0) break;
         let runStart = -1;

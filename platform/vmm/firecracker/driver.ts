@@ -74,9 +74,7 @@ export class FirecrackerDriver implements MachineDriver {
       pause: true,
       fork: true,
       exec: true,
-      isolation: options.jailer
-        ? 'KVM microVM (Firecracker) in a jailer chroot with cgroups, dropped privileges'
-        : 'KVM microVM (Firecracker)',
+      isolation: options.jailer ? 'KVM microVM (Firecracker) in a jailer chroot with cgroups, dropped privileges' : 'KVM microVM (Firecracker)',
     };
   }
 

@@ -84,20 +84,23 @@ export const networkStep: Step<FlowContext> = {
 export const spawnStep: Step<FlowContext> = {
   name: 'spawn',
   async run(ctx) {
-    const proc = await launchFirecracker({
-      binary: ctx.opts.binary,
-      vmId: ctx.spec.id,
-      layout: need(ctx.layout, 'layout'),
-      jailer: ctx.opts.jailer,
-      // A clone slot's TAP exists only inside the slot's namespace: the VMM must start there.
-      netns: ctx.net?.netns,
-      logLevel: ctx.opts.logLevel,
-      env: ctx.opts.env,
-      apiTimeoutMs: ctx.opts.apiTimeoutMs,
-      onOutput: (line) => {
-        for (const l of ctx.listeners) l(line);
+    const proc = await launchFirecracker(
+      {
+        binary: ctx.opts.binary,
+        vmId: ctx.spec.id,
+        layout: need(ctx.layout, 'layout'),
+        jailer: ctx.opts.jailer,
+        // A clone slot's TAP exists only inside the slot's namespace: the VMM must start there.
+        netns: ctx.net?.netns,
+        logLevel: ctx.opts.logLevel,
+        env: ctx.opts.env,
+        apiTimeoutMs: ctx.opts.apiTimeoutMs,
+        onOutput: (line) => {
+          for (const l of ctx.listeners) l(line);
+        },
       },
-    }, ctx.opts.spawner);
+      ctx.opts.spawner,
+    );
     ctx.resources.defer('firecracker process', () => proc.stop({ graceful: false }));
     ctx.proc = proc;
   },

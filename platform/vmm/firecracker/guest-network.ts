@@ -56,7 +56,9 @@ export function restoreNetworkRequest(net: NetworkAttachment, vmId: string): Net
   if (net.mode === 'slot') return { iface: GUEST_IFACE, ...(g ? { mtu: g.mtu } : {}) };
   if (!g) {
     // The clone would keep the snapshot's address, which its source (or a sibling) still uses.
-    throw new Error(`VM ${vmId} was restored onto TAP ${net.hostDevName} outside a network slot, and its network provider gave no guest address to re-address it to`);
+    throw new Error(
+      `VM ${vmId} was restored onto TAP ${net.hostDevName} outside a network slot, and its network provider gave no guest address to re-address it to`,
+    );
   }
   return { iface: GUEST_IFACE, address: `${g.ip}/${g.prefix}`, gateway: g.gateway, mac: g.mac, mtu: g.mtu };
 }

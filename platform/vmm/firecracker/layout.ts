@@ -99,7 +99,9 @@ export function jailedLayout(workspace: string, jailer: JailerOptions, firecrack
       } catch (err) {
         // A hard link needs the same filesystem; only small files may fall back to a copy.
         if (options.noCopy) {
-          throw FcConfigInvalid(`cannot hard-link ${hostFile} into the jail ${root} (${(err as NodeJS.ErrnoException).code}); put the jailer base on the data directory's filesystem`);
+          throw FcConfigInvalid(
+            `cannot hard-link ${hostFile} into the jail ${root} (${(err as NodeJS.ErrnoException).code}); put the jailer base on the data directory's filesystem`,
+          );
         }
         copyFileSync(hostFile, dst);
         chownSync(dst, jailer.uid, jailer.gid);

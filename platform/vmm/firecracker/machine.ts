@@ -199,9 +199,7 @@ export class FirecrackerMachine implements Machine {
         disk: path.join(path.resolve(dir), SNAPSHOT_FILES.disk),
       };
       // Under the jailer Firecracker can only write inside its root; files are moved out after.
-      const inVm = layout.jailed
-        ? { state: SNAPSHOT_FILES.state, memory: SNAPSHOT_FILES.memory }
-        : { state: files.state, memory: files.memory };
+      const inVm = layout.jailed ? { state: SNAPSHOT_FILES.state, memory: SNAPSHOT_FILES.memory } : { state: files.state, memory: files.memory };
       const base = this.#diffBase();
       let kind: SnapshotKind = { type: 'Full' };
       const steps: Step<null>[] = [
@@ -226,8 +224,7 @@ export class FirecrackerMachine implements Machine {
         },
         {
           name: 'snapshot-create',
-          run: () =>
-            proc.client.createSnapshot({ snapshot_path: inVm.state, mem_file_path: inVm.memory, snapshot_type: kind.type }, { timeoutMs: 120_000 }),
+          run: () => proc.client.createSnapshot({ snapshot_path: inVm.state, mem_file_path: inVm.memory, snapshot_type: kind.type }, { timeoutMs: 120_000 }),
         },
         {
           name: 'collect',
@@ -255,15 +252,16 @@ export class FirecrackerMachine implements Machine {
       ];
       const timings: StepTiming[] = [];
       try {
-        await runSteps(steps, null, timings, FcSnapshotFailed, `snapshot of ${this.id}`, (e) =>
-          this.init.onStep?.({ ...e, vmId: this.id, flow: 'snapshot' }),
-        );
+        await runSteps(steps, null, timings, FcSnapshotFailed, `snapshot of ${this.id}`, (e) => this.init.onStep?.({ ...e, vmId: this.id, flow: 'snapshot' }));
       } catch (err) {
         // What the dirty bitmap now holds is unknown: the next snapshot must be Full.
         this.#base = undefined;
         // Leave the source as we found it, and no half-written snapshot behind.
         if (wasRunning && this.#state === 'paused' && proc.alive) {
-          await proc.client.resume().then(() => (this.#state = 'running'), () => undefined);
+          await proc.client.resume().then(
+            () => (this.#state = 'running'),
+            () => undefined,
+          );
         }
         for (const f of Object.values(files)) {
           try {

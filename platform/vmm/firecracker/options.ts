@@ -117,7 +117,17 @@ export const DEFAULT_BOOT_ARGS = 'console=ttyS0 reboot=k panic=1 pci=off';
 export type ResolvedOptions = Required<
   Pick<
     FirecrackerDriverOptions,
-    'binary' | 'kernel' | 'rootfs' | 'apiTimeoutMs' | 'bootArgs' | 'startTimeoutMs' | 'bootAgentTimeoutMs' | 'restoreAgentTimeoutMs' | 'guestCid' | 'logLevel' | 'spawner'
+    | 'binary'
+    | 'kernel'
+    | 'rootfs'
+    | 'apiTimeoutMs'
+    | 'bootArgs'
+    | 'startTimeoutMs'
+    | 'bootAgentTimeoutMs'
+    | 'restoreAgentTimeoutMs'
+    | 'guestCid'
+    | 'logLevel'
+    | 'spawner'
   >
 > &
   FirecrackerDriverOptions;

@@ -60,7 +60,10 @@ export class FirecrackerProcess {
   #stderrTail: string[] = [];
   #console: WriteStream;
 
-  constructor(child: SpawnedChild, private o: LaunchOptions) {
+  constructor(
+    child: SpawnedChild,
+    private o: LaunchOptions,
+  ) {
     this.#child = child;
     this.pid = child.pid!;
     this.#client = new FirecrackerClient({ socketPath: o.layout.apiSocket, timeoutMs: o.apiTimeoutMs });
@@ -233,16 +236,7 @@ export async function launchFirecracker(o: LaunchOptions, spawner: Spawner): Pro
   rmSync(layout.vsock, { force: true });
   // Firecracker creates its log and metrics files itself, so none is made here; a jailed one
   // creates them as the jail's uid, in a root the jailer has handed to that uid.
-  const fcArgs = [
-    '--api-sock',
-    layout.apiSockArg,
-    '--log-path',
-    FILES.log,
-    '--level',
-    o.logLevel ?? 'Info',
-    '--metrics-path',
-    FILES.metrics,
-  ];
+  const fcArgs = ['--api-sock', layout.apiSockArg, '--log-path', FILES.log, '--level', o.logLevel ?? 'Info', '--metrics-path', FILES.metrics];
   if (o.netns) checkNetns(o.netns, o.vmId);
   const { file, args } = vmmCommand({ ...o, nsenter: o.netns && !o.jailer ? findNsenter() : undefined }, fcArgs);
   const env: Record<string, string> = {};

@@ -137,7 +137,5 @@ export const RESTORE_STEPS: readonly Step<FlowContext>[] = [
 /** Runs the restore list; throws `fc_restore_failed` naming the step (or `fc_snapshot_missing`). */
 export async function runRestore(ctx: FlowContext, steps: readonly Step<FlowContext>[] = RESTORE_STEPS, spares?: SparePool): Promise<void> {
   if (spares) pools.set(ctx, spares);
-  await runSteps(steps, ctx, ctx.timings, FcRestoreFailed, `restore of ${ctx.spec.id}`, (e) =>
-    ctx.opts.onStep?.({ ...e, vmId: ctx.spec.id, flow: 'restore' }),
-  );
+  await runSteps(steps, ctx, ctx.timings, FcRestoreFailed, `restore of ${ctx.spec.id}`, (e) => ctx.opts.onStep?.({ ...e, vmId: ctx.spec.id, flow: 'restore' }));
 }

@@ -209,15 +209,18 @@ export class SparePool {
     try {
       mkdirSync(dir);
       if (withNet) net = await this.o.network!.attach(id);
-      const proc = await launchFirecracker({
-        binary: this.driver.binary,
-        vmId: id,
-        layout: directLayout(dir),
-        netns: net?.netns,
-        logLevel: this.driver.logLevel,
-        env: this.driver.env,
-        apiTimeoutMs: this.driver.apiTimeoutMs,
-      }, this.driver.spawner);
+      const proc = await launchFirecracker(
+        {
+          binary: this.driver.binary,
+          vmId: id,
+          layout: directLayout(dir),
+          netns: net?.netns,
+          logLevel: this.driver.logLevel,
+          env: this.driver.env,
+          apiTimeoutMs: this.driver.apiTimeoutMs,
+        },
+        this.driver.spawner,
+      );
       spare = { id, dir, proc, net };
       writeFileSync(path.join(dir, PID_FILE), `${proc.pid}\n`);
       await proc.waitReady(this.driver.startTimeoutMs);

@@ -138,7 +138,12 @@ export class SandboxCgroups {
         made.push(dir);
         for (const c of p.controllers) dirs[c] = dir;
       }
-      const group = new Group(this.layout, dirs, made, this.parents.map((p, i) => ({ procs: path.join(made[i], 'cgroup.procs'), home: p.home })));
+      const group = new Group(
+        this.layout,
+        dirs,
+        made,
+        this.parents.map((p, i) => ({ procs: path.join(made[i], 'cgroup.procs'), home: p.home })),
+      );
       if (this.layout.support.version === 'v2' && dirs.memory) {
         // No swap at all: a sandbox over its limit is killed rather than slowing the host by paging.
         if (this.layout.support.swap) write(path.join(dirs.memory, 'memory.swap.max'), 0);
@@ -461,7 +466,8 @@ function checkLimits(l: Partial<SandboxLimits>) {
   const bad = (what: string, v: unknown) => new RangeError(`sandbox cgroup: ${what} must be ${v}`);
   if (l.memoryMiB !== undefined && !(Number.isInteger(l.memoryMiB) && l.memoryMiB > 0)) throw bad('memoryMiB', 'a positive integer');
   if (l.pids !== undefined && !(Number.isInteger(l.pids) && l.pids > 0)) throw bad('pids', 'a positive integer');
-  if (l.cpuWeight !== undefined && !(Number.isInteger(l.cpuWeight) && l.cpuWeight >= 1 && l.cpuWeight <= 10000)) throw bad('cpuWeight', 'an integer in 1..10000');
+  if (l.cpuWeight !== undefined && !(Number.isInteger(l.cpuWeight) && l.cpuWeight >= 1 && l.cpuWeight <= 10000))
+    throw bad('cpuWeight', 'an integer in 1..10000');
 }
 
 /** A write to a cgroup file; the kernel's errors name no file, so this one does. */

@@ -30,7 +30,21 @@ import { silentLogger } from '../../log.ts';
 import { connectVsock } from '../../guest/vsock.ts';
 import { READY_LINE } from '../../../agent/protocol.ts';
 import { MachineInvalidState, MachineNotRunning, MachineStartFailed } from '../errors.ts';
-import type { BootSpec, DriverCapabilities, DriverStats, IsolationReport, ExitInfo, Machine, MachineDriver, MachinePriority, MachineState, OutputLine, RestoreSpec, SnapshotFiles, StepTiming } from '../port.ts';
+import type {
+  BootSpec,
+  DriverCapabilities,
+  DriverStats,
+  IsolationReport,
+  ExitInfo,
+  Machine,
+  MachineDriver,
+  MachinePriority,
+  MachineState,
+  OutputLine,
+  RestoreSpec,
+  SnapshotFiles,
+  StepTiming,
+} from '../port.ts';
 import { deepChildPids } from './procfs.ts';
 import { cpuPolicyFor, type CpuPolicy } from './cpu-policy.ts';
 import { findBwrap, probeSandbox, sandboxCommand, TASK_DIR, type SandboxMode } from './sandbox.ts';
@@ -127,14 +141,18 @@ export class ProcessDriver implements MachineDriver {
       const probe = probeSandbox(bwrap, options.nodeBinary ?? process.execPath, this.uids?.probeIds() ?? {});
       if (probe) {
         reason = `bubblewrap cannot start a sandbox here (${probe}); functions run as plain processes`;
-        missing.push({ what: 'sandbox', fix: 'allow unprivileged user namespaces (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone=1, or AppArmor\'s userns restriction on Ubuntu), and install Node where every user can reach it (not under a private home directory)' });
+        missing.push({
+          what: 'sandbox',
+          fix: "allow unprivileged user namespaces (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone=1, or AppArmor's userns restriction on Ubuntu), and install Node where every user can reach it (not under a private home directory)",
+        });
       } else {
         mode = 'bubblewrap';
         reason = `bubblewrap found at ${bwrap}`;
       }
     }
     if (mode === 'none' && options.sandbox === 'bubblewrap') throw Unsupported(`sandbox "bubblewrap" is configured but ${reason}`, { phase: 'config' });
-    if (mode === 'none' && options.sandbox !== 'none') this.logger.warn('process driver without a sandbox: functions run as plain host processes', { reason, fix: missing[0]?.fix });
+    if (mode === 'none' && options.sandbox !== 'none')
+      this.logger.warn('process driver without a sandbox: functions run as plain host processes', { reason, fix: missing[0]?.fix });
     this.sandbox = mode;
     if (mode === 'bubblewrap' && this.uids && options.workspacesDir) this.passThrough(options.workspacesDir);
     this.agentPath = mode === 'bubblewrap' && options.workspacesDir ? agentCopy(options.agentPath, options.workspacesDir) : options.agentPath;
@@ -149,7 +167,8 @@ export class ProcessDriver implements MachineDriver {
       missing.push({ what: 'cgroup limits (memory, processes, CPU weight)', fix: cgroups.fix });
       this.logger.warn('no cgroup for sandboxes: memory, process and CPU limits are not in force', { reason: cgroups.reason, fix: cgroups.fix });
     }
-    if (this.cgroups && !this.cgroups.support.idle) missing.push({ what: 'idle CPU priority for background sandboxes (cgroup cpu.idle)', fix: 'Linux 5.15 or later' });
+    if (this.cgroups && !this.cgroups.support.idle)
+      missing.push({ what: 'idle CPU priority for background sandboxes (cgroup cpu.idle)', fix: 'Linux 5.15 or later' });
     this.prlimit = findTool('prlimit');
     if (!this.prlimit) missing.push({ what: 'open file and process rlimits', fix: 'apt-get install -y util-linux' });
     const support = this.cgroups?.support;
@@ -226,7 +245,16 @@ export class ProcessDriver implements MachineDriver {
 
   /** A spare: an agent with no function, started at background priority. */
   private startSpare(id: string, workspace: string, shape: SpareShape): Promise<ProcessMachine> {
-    const spec: BootSpec = { id, workspace, env: {}, network: shape.network, memoryMiB: shape.memoryMiB, vcpus: 1, labels: { role: 'spare' }, priority: 'background' };
+    const spec: BootSpec = {
+      id,
+      workspace,
+      env: {},
+      network: shape.network,
+      memoryMiB: shape.memoryMiB,
+      vcpus: 1,
+      labels: { role: 'spare' },
+      priority: 'background',
+    };
     return this.launch('spare', spec, undefined);
   }
 
@@ -266,7 +294,13 @@ export class ProcessDriver implements MachineDriver {
    * not be adopted (it is destroyed; the caller starts cold); a bundle that fails to load fails
    * the start as it would on a cold start.
    */
-  private async adopt(flow: 'boot' | 'restore', spec: BootSpec, machine: ProcessMachine, bundle: string | undefined, sourcemap?: string): Promise<Machine | undefined> {
+  private async adopt(
+    flow: 'boot' | 'restore',
+    spec: BootSpec,
+    machine: ProcessMachine,
+    bundle: string | undefined,
+    sourcemap?: string,
+  ): Promise<Machine | undefined> {
     const timings: StepTiming[] = [];
     const step = this.stepper(spec, flow, timings);
     try {
@@ -324,10 +358,18 @@ export class ProcessDriver implements MachineDriver {
     let fnPath: string | undefined;
     if (bundle) fnPath = await step('install-bundle', () => installBundle(spec.workspace, bundle, sourcemap, bundleDigest(spec)));
     const uid = this.sandbox === 'bubblewrap' ? this.uids?.take() : undefined;
-    const machine = new ProcessMachine(spec, timings, this.logger.child({ vm: spec.id, ...spec.labels }), this.cpuPolicy, this.spawner, this.sandbox === 'bubblewrap', () => {
-      this.machines.delete(machine);
-      if (uid !== undefined) this.uids?.release(uid);
-    });
+    const machine = new ProcessMachine(
+      spec,
+      timings,
+      this.logger.child({ vm: spec.id, ...spec.labels }),
+      this.cpuPolicy,
+      this.spawner,
+      this.sandbox === 'bubblewrap',
+      () => {
+        this.machines.delete(machine);
+        if (uid !== undefined) this.uids?.release(uid);
+      },
+    );
     this.machines.add(machine);
     if (flow === 'spare') this.startingSpare = machine;
     try {
@@ -369,7 +411,14 @@ export class ProcessDriver implements MachineDriver {
     let args: string[];
     let fds: Array<{ listen: string } | { open: string }>;
     if (sandboxed) {
-      const sb = sandboxCommand({ network: spec.network, tmpMiB: this.limits.tmpMiB, workspace: spec.workspace, agentPath: this.agentPath, nodeBinary: node, seccomp: this.isolation.layers.seccomp ? this.options.seccompFilter : undefined });
+      const sb = sandboxCommand({
+        network: spec.network,
+        tmpMiB: this.limits.tmpMiB,
+        workspace: spec.workspace,
+        agentPath: this.agentPath,
+        nodeBinary: node,
+        seccomp: this.isolation.layers.seccomp ? this.options.seccompFilter : undefined,
+      });
       file = findBwrap()!;
       args = [...sb.args, '--', sb.node, heap, sb.agent, '--listen-fd', '3'];
       fds = sb.fds;
@@ -418,7 +467,10 @@ function agentCopy(agentPath: string, workspacesDir: string): string {
   chmodSync(dir, 0o755);
   const target = path.join(dir, path.basename(agentPath));
   // Replaced by rename: sandboxes of another driver on this directory may be starting from it.
-  for (const [src, dst] of [[agentPath, target], [`${agentPath}.map`, `${target}.map`]]) {
+  for (const [src, dst] of [
+    [agentPath, target],
+    [`${agentPath}.map`, `${target}.map`],
+  ]) {
     if (!existsSync(src)) continue;
     const tmp = `${dst}.${process.pid}.tmp`;
     copyFileSync(src, tmp);
@@ -447,7 +499,10 @@ function installBundle(workspace: string, bundle: string, sourcemap: string | un
     const actual = `sha256:${createHash('sha256').update(readFileSync(target)).digest('hex')}`;
     if (actual !== digest) {
       rmSync(target, { force: true });
-      throw RegistryDigestMismatch(`the bundle in the registry does not match its digest ${digest} (it is ${actual}): it was changed on disk; run ignition verify`, { phase: 'restore', data: { expected: digest, actual } });
+      throw RegistryDigestMismatch(
+        `the bundle in the registry does not match its digest ${digest} (it is ${actual}): it was changed on disk; run ignition verify`,
+        { phase: 'restore', data: { expected: digest, actual } },
+      );
     }
   }
   const map = sourcemap ?? (existsSync(`${bundle}.map`) ? `${bundle}.map` : undefined);
@@ -521,7 +576,10 @@ class ProcessMachine implements Machine {
     try {
       res = await agentRequest(this, 'PUT', AgentPaths.function, { path: file, env, warmup: true }, timeoutMs);
     } catch (err) {
-      throw MachineStartFailed(`machine ${this.id}: its agent did not take the function: ${(err as Error).message}`, { cause: err, data: { vm: this.id, output: this.tail.slice(-10) } });
+      throw MachineStartFailed(`machine ${this.id}: its agent did not take the function: ${(err as Error).message}`, {
+        cause: err,
+        data: { vm: this.id, output: this.tail.slice(-10) },
+      });
     }
     if (res.status === 200) return;
     const code = res.body?.code ?? 'function_load_failed';
@@ -635,7 +693,10 @@ class ProcessMachine implements Machine {
         // not JSON after all
       }
     }
-    const stderr = this.tail.filter((l) => !l.startsWith('{')).slice(-3).join(' | ');
+    const stderr = this.tail
+      .filter((l) => !l.startsWith('{'))
+      .slice(-3)
+      .join(' | ');
     return stderr ? { code: 'process_output', message: stderr } : undefined;
   }
 
@@ -646,14 +707,16 @@ class ProcessMachine implements Machine {
 
   async pause() {
     if (this.state === 'paused') return;
-    if (this.state !== 'running') throw MachineInvalidState(`cannot pause machine ${this.id}: it is ${this.state}`, { data: { state: this.state, attempted: 'pause' } });
+    if (this.state !== 'running')
+      throw MachineInvalidState(`cannot pause machine ${this.id}: it is ${this.state}`, { data: { state: this.state, attempted: 'pause' } });
     this.signal('SIGSTOP');
     this.state = 'paused';
   }
 
   async resume() {
     if (this.state === 'running') return;
-    if (this.state !== 'paused') throw MachineInvalidState(`cannot resume machine ${this.id}: it is ${this.state}`, { data: { state: this.state, attempted: 'resume' } });
+    if (this.state !== 'paused')
+      throw MachineInvalidState(`cannot resume machine ${this.id}: it is ${this.state}`, { data: { state: this.state, attempted: 'resume' } });
     this.signal('SIGCONT');
     this.state = 'running';
   }
@@ -708,7 +771,7 @@ class ProcessMachine implements Machine {
       await this.stop({ graceMs: 500 });
       this.listeners.clear();
       // After the sandbox's exit; anything left in the group (a daemonised child) is killed.
-      await this.cgroup?.remove().catch((err) => this.logger.warn('could not remove the sandbox\'s cgroup', { err: (err as Error).message }));
+      await this.cgroup?.remove().catch((err) => this.logger.warn("could not remove the sandbox's cgroup", { err: (err as Error).message }));
       // Off the event loop (libuv's thread pool): a workspace's removal took 2-28 ms measured
       // synchronously, right at a deploy's answer, when the old version drains under traffic.
       await rm(this.workspace, { recursive: true, force: true });
@@ -750,4 +813,3 @@ function tryKill(pid: number, sig: NodeJS.Signals) {
     // already gone
   }
 }
-

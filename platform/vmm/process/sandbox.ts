@@ -99,23 +99,44 @@ export function sandboxCommand(spec: SandboxSpec): SandboxCommand {
     node = path.join(NODE_DIR, path.basename(node));
   }
   args.push(
-    '--dev', '/dev',
-    '--proc', '/proc',
-    '--size', String(spec.tmpMiB * 1024 * 1024), '--tmpfs', '/tmp',
-    '--ro-bind', path.dirname(spec.agentPath), AGENT_DIR,
-    '--ro-bind', path.join(spec.workspace, 'fn'), TASK_DIR,
-    '--unshare-user', '--uid', String(SANDBOX_ID), '--gid', String(SANDBOX_ID), '--disable-userns',
-    '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
-    '--cap-drop', 'ALL',
+    '--dev',
+    '/dev',
+    '--proc',
+    '/proc',
+    '--size',
+    String(spec.tmpMiB * 1024 * 1024),
+    '--tmpfs',
+    '/tmp',
+    '--ro-bind',
+    path.dirname(spec.agentPath),
+    AGENT_DIR,
+    '--ro-bind',
+    path.join(spec.workspace, 'fn'),
+    TASK_DIR,
+    '--unshare-user',
+    '--uid',
+    String(SANDBOX_ID),
+    '--gid',
+    String(SANDBOX_ID),
+    '--disable-userns',
+    '--unshare-pid',
+    '--unshare-ipc',
+    '--unshare-uts',
+    '--unshare-cgroup-try',
+    '--cap-drop',
+    'ALL',
     '--die-with-parent',
     // No --new-session: the launcher starts bwrap as a session of its own (setsid before the exec,
     // the same protection against input pushed into a terminal), so that it can set the session's
     // scheduling group before the sandbox runs (spawner.ts).
-    '--chdir', TASK_DIR,
+    '--chdir',
+    TASK_DIR,
     // Last, once every mount point exists: bwrap's own tmpfs root and /dev would otherwise be
     // writable by the sandbox, uncapped (/dev/shm included).
-    '--remount-ro', '/dev',
-    '--remount-ro', '/',
+    '--remount-ro',
+    '/dev',
+    '--remount-ro',
+    '/',
   );
   if (spec.seccomp) args.push('--seccomp', fd({ open: spec.seccomp }));
   if (!spec.network) args.push('--unshare-net');
@@ -131,12 +152,35 @@ export function probeSandbox(bwrap: string, nodeBinary: string, ids: { uid?: num
   const nodeDir = path.dirname(nodeBinary);
   const bindNode = nodeDir.startsWith('/usr/') ? [] : ['--ro-bind', nodeDir, nodeDir];
   try {
-    execFileSync(bwrap, ['--ro-bind', '/usr', '/usr', ...rootLinks(), ...bindNode, '--proc', '/proc', '--dev', '/dev', '--unshare-user', '--unshare-pid', '--disable-userns', '--cap-drop', 'ALL', '--', nodeBinary, '-e', '0'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      uid: ids.uid,
-      gid: ids.gid,
-      timeout: 10_000,
-    });
+    execFileSync(
+      bwrap,
+      [
+        '--ro-bind',
+        '/usr',
+        '/usr',
+        ...rootLinks(),
+        ...bindNode,
+        '--proc',
+        '/proc',
+        '--dev',
+        '/dev',
+        '--unshare-user',
+        '--unshare-pid',
+        '--disable-userns',
+        '--cap-drop',
+        'ALL',
+        '--',
+        nodeBinary,
+        '-e',
+        '0',
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        uid: ids.uid,
+        gid: ids.gid,
+        timeout: 10_000,
+      },
+    );
     return null;
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();

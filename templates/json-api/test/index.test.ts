@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import api, { validateTodo } from '../index.ts';
 
-const post = (body: string, type = 'application/json') => api.fetch(new Request('http://fn/todos', { method: 'POST', body, headers: { 'content-type': type } }));
+const post = (body: string, type = 'application/json') =>
+  api.fetch(new Request('http://fn/todos', { method: 'POST', body, headers: { 'content-type': type } }));
 
 test('creates and reads a todo', async () => {
   const res = await post(JSON.stringify({ title: 'write tests' }));
@@ -19,7 +20,10 @@ test('rejects invalid bodies with typed problems', async () => {
   assert.equal(bad.status, 422);
   assert.equal(bad.headers.get('content-type'), 'application/problem+json');
   const p = await bad.json();
-  assert.deepEqual(p.errors.map((e: { field: string }) => e.field), ['title', 'extra']);
+  assert.deepEqual(
+    p.errors.map((e: { field: string }) => e.field),
+    ['title', 'extra'],
+  );
   assert.equal((await post('{nope')).status, 400);
   assert.equal((await post('x', 'text/plain')).status, 415);
   assert.equal((await api.fetch(new Request('http://fn/todos/999'))).status, 404);

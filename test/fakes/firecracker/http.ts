@@ -70,7 +70,10 @@ const TOO_MANY = '{ "error": "Too many open connections" }';
 /** Method and path of a request line that may be cut short or malformed. */
 function requestLine(buf: Buffer): [string, string] {
   const end = buf.indexOf('\r\n');
-  const [method = '', path = ''] = buf.subarray(0, end === -1 ? Math.min(buf.length, MAX_LINE) : end).toString('latin1').split(' ');
+  const [method = '', path = ''] = buf
+    .subarray(0, end === -1 ? Math.min(buf.length, MAX_LINE) : end)
+    .toString('latin1')
+    .split(' ');
   return [method, path];
 }
 

@@ -26,7 +26,12 @@ export interface BodySchema {
 const tokenBucket: BodySchema = { required: { size: 'u32', refill_time: 'u32' }, optional: { one_time_burst: 'u32' }, strict: false };
 const rateLimiter: BodySchema = { required: {}, optional: { bandwidth: { body: tokenBucket }, ops: { body: tokenBucket } }, strict: true };
 const limiter = { body: rateLimiter };
-const memBackend: BodySchema = { required: { backend_type: 'string', backend_path: 'string' }, optional: {}, strict: true, enums: { backend_type: ['File', 'Uffd'] } };
+const memBackend: BodySchema = {
+  required: { backend_type: 'string', backend_path: 'string' },
+  optional: {},
+  strict: true,
+  enums: { backend_type: ['File', 'Uffd'] },
+};
 const networkOverride: BodySchema = { required: { iface_id: 'string', host_dev_name: 'string' }, optional: {}, strict: false };
 const vsockOverride: BodySchema = { required: { uds_path: 'string' }, optional: {}, strict: false };
 /** Firecracker 1.16.1 backs guest memory with 4 KiB pages or 2 MiB hugetlbfs pages, nothing else. */
@@ -142,12 +147,17 @@ function checkValue(key: string, value: unknown, type: FieldType): void {
     return;
   }
   const ok =
-    type === 'string' ? typeof value === 'string'
-    : type === 'boolean' ? typeof value === 'boolean'
-    : type === 'u32' ? typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 0xffffffff
-    : type === 'object' ? isObject(value)
-    : type === 'array' ? Array.isArray(value)
-    : true;
+    type === 'string'
+      ? typeof value === 'string'
+      : type === 'boolean'
+        ? typeof value === 'boolean'
+        : type === 'u32'
+          ? typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 0xffffffff
+          : type === 'object'
+            ? isObject(value)
+            : type === 'array'
+              ? Array.isArray(value)
+              : true;
   if (!ok) throw wrong();
 }
 

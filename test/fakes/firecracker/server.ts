@@ -129,13 +129,11 @@ export async function startFake(options: FakeOptions): Promise<RunningFake> {
     const where = options.netns ? { netns: options.netns } : {};
     appendFileSync(options.traceFile, JSON.stringify({ method, path, body: null, rejected: message, ...where }) + '\n');
   };
-  http = await startHttpServer(options.apiSock, { maxPayload: options.maxPayload ?? 51200, handle, onBytes: options.onBytes, onRejected }).catch(
-    (err) => {
-      logger.close();
-      vmm.cleanup();
-      throw err;
-    },
-  );
+  http = await startHttpServer(options.apiSock, { maxPayload: options.maxPayload ?? 51200, handle, onBytes: options.onBytes, onRejected }).catch((err) => {
+    logger.close();
+    vmm.cleanup();
+    throw err;
+  });
   log('INFO', `Running Firecracker v${vmm.version}`);
   return {
     vmm,

@@ -152,7 +152,9 @@ export class FakeVmm {
     try {
       if (!statSync(this.resolve(p)).isFile()) throw new Error('not a file');
     } catch (err) {
-      throw new Fault(`${kind} cannot be opened: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory (os error 2)' : (err as Error).message}`);
+      throw new Fault(
+        `${kind} cannot be opened: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory (os error 2)' : (err as Error).message}`,
+      );
     }
   }
 
@@ -358,7 +360,9 @@ export class FakeVmm {
     const hasBackend = b.mem_backend != null;
     const hasFile = b.mem_file_path != null;
     if (hasBackend && hasFile) {
-      throw new Fault('An error occurred when deserializing the json body of a request: too many fields: either `mem_backend` or `mem_file_path` exclusively is required.');
+      throw new Fault(
+        'An error occurred when deserializing the json body of a request: too many fields: either `mem_backend` or `mem_file_path` exclusively is required.',
+      );
     }
     if (!hasBackend && !hasFile) {
       throw new Fault('An error occurred when deserializing the json body of a request: missing field: either `mem_backend` or `mem_file_path` is required.');

@@ -8,7 +8,10 @@ import type { OperationObject, PathItem } from '../types.ts';
 const name = pathParam('name', 'The function name.');
 const tags = ['async'];
 const limit = queryParam('limit', 'At most this many (1–1000, default 100).', int(undefined, { minimum: 1, maximum: 1000 }));
-const accepted = obj({ id: str(), status: str(), statusUrl: str('Poll it: GET /v1/invocations/{id}.') }, { duplicate: bool('The idempotency key matched an earlier invocation; this is that one.') });
+const accepted = obj(
+  { id: str(), status: str(), statusUrl: str('Poll it: GET /v1/invocations/{id}.') },
+  { duplicate: bool('The idempotency key matched an earlier invocation; this is that one.') },
+);
 const location = { location: { description: 'The status URL.', required: true, schema: str() } };
 const cap = (op: OperationObject): OperationObject => ({ ...op, 'x-ignition-capability': 'async' });
 
@@ -21,22 +24,25 @@ export const asyncPaths: Record<string, PathItem> = {
         tags,
         parameters: [name],
         requestBody: jsonBody(
-          obj({}, {
-            async: bool('Queue it and answer at once with an id.'),
-            method: str('Default POST.'),
-            path: str('Default `/`.'),
-            headers: map(str()),
-            body: str('The request body as text.'),
-            bodyBase64: str('Or as base64 (not both).'),
-            maxAttempts: int('Retries with back-off up to this many attempts, then a dead letter.', { minimum: 1 }),
-            idempotencyKey: str('A second request with the same key returns the first invocation.'),
-          }),
+          obj(
+            {},
+            {
+              async: bool('Queue it and answer at once with an id.'),
+              method: str('Default POST.'),
+              path: str('Default `/`.'),
+              headers: map(str()),
+              body: str('The request body as text.'),
+              bodyBase64: str('Or as base64 (not both).'),
+              maxAttempts: int('Retries with back-off up to this many attempts, then a dead letter.', { minimum: 1 }),
+              idempotencyKey: str('A second request with the same key returns the first invocation.'),
+            },
+          ),
         ),
         errors: [400, 404, 413, 422, 429, 502, 503, 504],
         responses: {
           '202': json('Queued.', accepted, location),
           '200': json(
-            'Ran now; the function\'s response as JSON.',
+            "Ran now; the function's response as JSON.",
             obj({ id: str(), status: str(), response: obj({ status: int(), headers: map(str()) }, { body: str(), bodyBase64: str() }) }),
           ),
         },
@@ -66,11 +72,27 @@ export const asyncPaths: Record<string, PathItem> = {
     ),
   },
   '/v1/invocations/{id}': {
-    get: cap(admin({ operationId: 'getInvocation', summary: 'Status, attempts, last error and result of an invocation', tags, parameters: [pathParam('id', 'Invocation id.')], errors: [404], responses: { '200': json('The invocation.', ref('Invocation')) } })),
+    get: cap(
+      admin({
+        operationId: 'getInvocation',
+        summary: 'Status, attempts, last error and result of an invocation',
+        tags,
+        parameters: [pathParam('id', 'Invocation id.')],
+        errors: [404],
+        responses: { '200': json('The invocation.', ref('Invocation')) },
+      }),
+    ),
   },
   '/v1/invocations/{id}/retry': {
     post: cap(
-      admin({ operationId: 'retryInvocation', summary: 'Queue a dead invocation again', tags, parameters: [pathParam('id', 'Invocation id.')], errors: [404, 409], responses: { '202': json('Queued again.', accepted, location) } }),
+      admin({
+        operationId: 'retryInvocation',
+        summary: 'Queue a dead invocation again',
+        tags,
+        parameters: [pathParam('id', 'Invocation id.')],
+        errors: [404, 409],
+        responses: { '202': json('Queued again.', accepted, location) },
+      }),
     ),
   },
   '/v1/functions/{name}/crons': {
@@ -80,16 +102,45 @@ export const asyncPaths: Record<string, PathItem> = {
         summary: 'Add a cron trigger',
         tags,
         parameters: [name],
-        requestBody: jsonBody(obj({ schedule: str('Five fields (Vixie cron rules, names and @macros).') }, { path: str(), method: str(), body: str(), bodyBase64: str() })),
+        requestBody: jsonBody(
+          obj({ schedule: str('Five fields (Vixie cron rules, names and @macros).') }, { path: str(), method: str(), body: str(), bodyBase64: str() }),
+        ),
         errors: [400, 404, 413],
         responses: { '201': json('The trigger.', ref('Cron'), { location: { description: 'Its URL.', required: true, schema: str() } }) },
       }),
     ),
-    get: cap(admin({ operationId: 'listCrons', summary: 'Cron triggers of a function', tags, parameters: [name], errors: [400, 404], responses: { '200': json('The triggers.', obj({ crons: arr(ref('Cron')) })) } })),
+    get: cap(
+      admin({
+        operationId: 'listCrons',
+        summary: 'Cron triggers of a function',
+        tags,
+        parameters: [name],
+        errors: [400, 404],
+        responses: { '200': json('The triggers.', obj({ crons: arr(ref('Cron')) })) },
+      }),
+    ),
   },
   '/v1/crons/{id}': {
-    get: cap(admin({ operationId: 'getCron', summary: 'A cron trigger', tags, parameters: [pathParam('id', 'Cron id.')], errors: [404], responses: { '200': json('The trigger.', ref('Cron')) } })),
-    delete: cap(admin({ operationId: 'deleteCron', summary: 'Remove a cron trigger', tags, parameters: [pathParam('id', 'Cron id.')], errors: [404], responses: { '200': json('Removed.', obj({ removed: str() })) } })),
+    get: cap(
+      admin({
+        operationId: 'getCron',
+        summary: 'A cron trigger',
+        tags,
+        parameters: [pathParam('id', 'Cron id.')],
+        errors: [404],
+        responses: { '200': json('The trigger.', ref('Cron')) },
+      }),
+    ),
+    delete: cap(
+      admin({
+        operationId: 'deleteCron',
+        summary: 'Remove a cron trigger',
+        tags,
+        parameters: [pathParam('id', 'Cron id.')],
+        errors: [404],
+        responses: { '200': json('Removed.', obj({ removed: str() })) },
+      }),
+    ),
   },
   '/v1/crons/{id}/pause': {
     post: cap(

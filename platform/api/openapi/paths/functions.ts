@@ -9,10 +9,22 @@ const versionSpec: JsonSchema = { type: ['string', 'integer'], description: 'A v
 
 export const functionPaths: Record<string, PathItem> = {
   '/v1/functions': {
-    get: admin({ operationId: 'listFunctions', summary: 'List functions', tags, responses: { '200': json('Every function.', obj({ functions: arr(ref('Function')) })) } }),
+    get: admin({
+      operationId: 'listFunctions',
+      summary: 'List functions',
+      tags,
+      responses: { '200': json('Every function.', obj({ functions: arr(ref('Function')) })) },
+    }),
   },
   '/v1/functions/{name}': {
-    get: admin({ operationId: 'getFunction', summary: 'Inspect a function: latest version, settings, aliases, pools', tags, parameters: [name], errors: [400, 404], responses: { '200': json('The function.', ref('Function')) } }),
+    get: admin({
+      operationId: 'getFunction',
+      summary: 'Inspect a function: latest version, settings, aliases, pools',
+      tags,
+      parameters: [name],
+      errors: [400, 404],
+      responses: { '200': json('The function.', ref('Function')) },
+    }),
     delete: admin({
       operationId: 'deleteFunction',
       summary: 'Remove a function, its versions, golden snapshots and logs',
@@ -44,14 +56,31 @@ export const functionPaths: Record<string, PathItem> = {
         'At most 64 MiB.',
       ),
       errors: [400, 404, 409, 413, 422, 502, 503],
-      responses: { '201': json('A new version was created and serves.', ref('Deployment')), '200': json('Nothing changed: this bundle and settings are already deployed.', ref('Deployment')) },
+      responses: {
+        '201': json('A new version was created and serves.', ref('Deployment')),
+        '200': json('Nothing changed: this bundle and settings are already deployed.', ref('Deployment')),
+      },
     }),
   },
   '/v1/functions/{name}/versions': {
-    get: admin({ operationId: 'listVersions', summary: 'List versions, newest first', tags, parameters: [name], errors: [400, 404], responses: { '200': json('The versions.', obj({ versions: arr(ref('Version')) })) } }),
+    get: admin({
+      operationId: 'listVersions',
+      summary: 'List versions, newest first',
+      tags,
+      parameters: [name],
+      errors: [400, 404],
+      responses: { '200': json('The versions.', obj({ versions: arr(ref('Version')) })) },
+    }),
   },
   '/v1/functions/{name}/aliases': {
-    get: admin({ operationId: 'listAliases', summary: 'List aliases and their traffic split', tags, parameters: [name], errors: [400, 404], responses: { '200': json('The aliases.', obj({ aliases: arr(ref('Alias')) })) } }),
+    get: admin({
+      operationId: 'listAliases',
+      summary: 'List aliases and their traffic split',
+      tags,
+      parameters: [name],
+      errors: [400, 404],
+      responses: { '200': json('The aliases.', obj({ aliases: arr(ref('Alias')) })) },
+    }),
   },
   '/v1/functions/{name}/aliases/{alias}': {
     put: admin({
@@ -64,7 +93,14 @@ export const functionPaths: Record<string, PathItem> = {
       errors: [400, 404, 502, 503],
       responses: { '200': json('The alias as stored.', ref('AliasRecord')) },
     }),
-    delete: admin({ operationId: 'deleteAlias', summary: 'Remove an alias (not `latest`)', tags, parameters: [name, alias], errors: [400, 404], responses: { '200': json('Removed.', obj({ removed: str() })) } }),
+    delete: admin({
+      operationId: 'deleteAlias',
+      summary: 'Remove an alias (not `latest`)',
+      tags,
+      parameters: [name, alias],
+      errors: [400, 404],
+      responses: { '200': json('Removed.', obj({ removed: str() })) },
+    }),
   },
   '/v1/functions/{name}/rollback': {
     post: admin({
@@ -75,12 +111,22 @@ export const functionPaths: Record<string, PathItem> = {
       requestBody: jsonBody(obj({}, { to: versionSpec }), undefined, false),
       errors: [400, 404, 502, 503],
       responses: {
-        '200': json('Rolled back.', obj({ function: str(), from: obj({ id: str(), seq: int() }), to: obj({ id: str(), seq: int() }), alias: ref('AliasRecord') })),
+        '200': json(
+          'Rolled back.',
+          obj({ function: str(), from: obj({ id: str(), seq: int() }), to: obj({ id: str(), seq: int() }), alias: ref('AliasRecord') }),
+        ),
       },
     }),
   },
   '/v1/functions/{name}/instances': {
-    get: admin({ operationId: 'listInstances', summary: 'Running instances of a function', tags, parameters: [name], errors: [400, 404], responses: { '200': json('The instances.', obj({ instances: arr(ref('Instance')) })) } }),
+    get: admin({
+      operationId: 'listInstances',
+      summary: 'Running instances of a function',
+      tags,
+      parameters: [name],
+      errors: [400, 404],
+      responses: { '200': json('The instances.', obj({ instances: arr(ref('Instance')) })) },
+    }),
   },
   '/v1/functions/{name}/logs': {
     get: admin({
@@ -92,7 +138,10 @@ export const functionPaths: Record<string, PathItem> = {
         queryParam('invocation', 'Only this invocation (its request id).'),
         queryParam('limit', 'At most this many entries (default 100, at most 10 000).', int()),
         queryParam('after', 'Only entries with an id above this.', int()),
-        queryParam('follow', '`1`: a Server-Sent Events stream, one `data:` line (a LogEntry) per entry, open until the client leaves.', { type: 'string', enum: ['1'] }),
+        queryParam('follow', '`1`: a Server-Sent Events stream, one `data:` line (a LogEntry) per entry, open until the client leaves.', {
+          type: 'string',
+          enum: ['1'],
+        }),
       ],
       errors: [400, 404],
       responses: {

@@ -6,14 +6,18 @@
 import { OPTIONAL_BEARER, pathParam, problems } from '../build.ts';
 import type { HttpMethod, OperationObject, PathItem, ResponseObject } from '../types.ts';
 
-const target = pathParam('target', 'The function, optionally with an alias: `name` or `name@alias` (default alias `latest`).', { type: 'string', pattern: '^[^/]+$' });
+const target = pathParam('target', 'The function, optionally with an alias: `name` or `name@alias` (default alias `latest`).', {
+  type: 'string',
+  pattern: '^[^/]+$',
+});
 const rest = pathParam('path', 'The path the function sees (may contain slashes; may be empty). The query string passes through as well.');
 
 // Platform errors are problem documents; anything else is the function's own answer.
 const functionResponse: ResponseObject = { description: "The function's response, passed through: any status, headers and body.", content: { '*/*': {} } };
 const platformErrors = problems(400, 401, 403, 404, 413, 429, 502, 503, 504);
 const responses: Record<string, ResponseObject> = { default: functionResponse };
-for (const [status, r] of Object.entries(platformErrors)) responses[status] = { description: `${r.description} Or the function's own answer with this status.`, content: { ...r.content, '*/*': {} } };
+for (const [status, r] of Object.entries(platformErrors))
+  responses[status] = { description: `${r.description} Or the function's own answer with this status.`, content: { ...r.content, '*/*': {} } };
 
 const METHODS: HttpMethod[] = ['get', 'head', 'post', 'put', 'patch', 'delete', 'options'];
 
@@ -30,7 +34,8 @@ function operations(suffix: string, withPath: boolean): PathItem {
       parameters: withPath ? [target, rest] : [target],
       responses,
     };
-    if (!['get', 'head', 'options'].includes(method)) op.requestBody = { required: false, description: 'Any body, passed through as is.', content: { '*/*': {} } };
+    if (!['get', 'head', 'options'].includes(method))
+      op.requestBody = { required: false, description: 'Any body, passed through as is.', content: { '*/*': {} } };
     item[method] = op;
   }
   return item;

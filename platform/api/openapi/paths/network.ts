@@ -30,7 +30,15 @@ export const networkPaths: Record<string, PathItem> = {
         '200': json('The listing.', {
           oneOf: [
             obj({ enabled: { const: false }, reason: str('Why networking is off.'), slots: arr(slot, 'Empty.'), leases: arr(ref('NetworkLease'), 'Empty.') }),
-            obj({ slots: arr(slot), leases: arr(ref('NetworkLease')), pool: obj({ size: int(), ready: int(), creating: int() }), capacity: obj({ clone: int(), bridge: int() }) }, { enabled: { const: true } }),
+            obj(
+              {
+                slots: arr(slot),
+                leases: arr(ref('NetworkLease')),
+                pool: obj({ size: int(), ready: int(), creating: int() }),
+                capacity: obj({ clone: int(), bridge: int() }),
+              },
+              { enabled: { const: true } },
+            ),
           ],
         }),
       },

@@ -31,7 +31,11 @@ export const platformPaths: Record<string, PathItem> = {
             uptimeMs: int(),
             driver: obj(
               { name: str(), reason: str(), capabilities: anyObject('snapshot, pause, fork, exec, isolation.') },
-              { isolation: anyObject('The process driver\'s sandbox: mode, reason, layers and limits in force (true/false each), and what is missing with its fix.') },
+              {
+                isolation: anyObject(
+                  "The process driver's sandbox: mode, reason, layers and limits in force (true/false each), and what is missing with its fix.",
+                ),
+              },
             ),
             network: obj({ enabled: bool(), reason: str() }),
             dataDir: str(),
@@ -44,7 +48,8 @@ export const platformPaths: Record<string, PathItem> = {
     get: {
       operationId: 'getMetrics',
       summary: 'Prometheus metrics (text exposition format 0.0.4)',
-      description: 'Invocations, errors and durations per function and version, cold versus warm starts, restore step timings, queue depth and instances by state.',
+      description:
+        'Invocations, errors and durations per function and version, cold versus warm starts, restore step timings, queue depth and instances by state.',
       tags: ['platform'],
       security: PUBLIC,
       responses: { '200': { description: 'The metrics.', content: { 'text/plain': { schema: str() } } }, ...problems() },
@@ -57,7 +62,13 @@ export const platformPaths: Record<string, PathItem> = {
       tags: ['platform'],
       'x-ignition-capability': 'openapi',
       security: PUBLIC,
-      responses: { '200': json('The OpenAPI 3.1 document of this daemon.', obj({ openapi: str(), info: anyObject(), paths: anyObject(), components: nullable(anyObject()) })), ...problems() },
+      responses: {
+        '200': json(
+          'The OpenAPI 3.1 document of this daemon.',
+          obj({ openapi: str(), info: anyObject(), paths: anyObject(), components: nullable(anyObject()) }),
+        ),
+        ...problems(),
+      },
     },
   },
 };

@@ -13,10 +13,26 @@ const stored = obj({ function: str(), name: str(), created: bool(), createdAt: i
 
 export const secretPaths: Record<string, PathItem> = {
   '/v1/secrets/_rotate-key': {
-    post: cap(admin({ operationId: 'rotateSecretsKey', summary: 'Re-encrypt every secret under a new key (crash-safe)', tags, responses: { '200': json('Rotated.', obj({ rotated: int('Secrets re-encrypted.'), keyId: str() })) } })),
+    post: cap(
+      admin({
+        operationId: 'rotateSecretsKey',
+        summary: 'Re-encrypt every secret under a new key (crash-safe)',
+        tags,
+        responses: { '200': json('Rotated.', obj({ rotated: int('Secrets re-encrypted.'), keyId: str() })) },
+      }),
+    ),
   },
   '/v1/secrets/{fn}': {
-    get: cap(admin({ operationId: 'listSecrets', summary: 'Names of the secrets of a function (never values)', tags, parameters: [fn], errors: [400, 404], responses: { '200': json('The secrets.', obj({ function: str(), secrets: arr(ref('Secret')) })) } })),
+    get: cap(
+      admin({
+        operationId: 'listSecrets',
+        summary: 'Names of the secrets of a function (never values)',
+        tags,
+        parameters: [fn],
+        errors: [400, 404],
+        responses: { '200': json('The secrets.', obj({ function: str(), secrets: arr(ref('Secret')) })) },
+      }),
+    ),
   },
   '/v1/secrets/{fn}/{name}': {
     put: cap(
@@ -30,6 +46,15 @@ export const secretPaths: Record<string, PathItem> = {
         responses: { '201': json('Created.', stored), '200': json('Replaced.', stored) },
       }),
     ),
-    delete: cap(admin({ operationId: 'deleteSecret', summary: 'Remove a secret', tags, parameters: [fn, secret], errors: [400, 404], responses: { '200': json('Removed.', obj({ function: str(), removed: str() })) } })),
+    delete: cap(
+      admin({
+        operationId: 'deleteSecret',
+        summary: 'Remove a secret',
+        tags,
+        parameters: [fn, secret],
+        errors: [400, 404],
+        responses: { '200': json('Removed.', obj({ function: str(), removed: str() })) },
+      }),
+    ),
   },
 };

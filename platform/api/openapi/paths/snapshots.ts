@@ -17,7 +17,10 @@ export const snapshotPaths: Record<string, PathItem> = {
       operationId: 'listSnapshots',
       summary: 'List snapshots',
       tags,
-      parameters: [queryParam('kind', 'Only this kind.', { type: 'string', enum: ['golden', 'fork', 'manual', 'base-image'] }), queryParam('label', 'Only snapshots with this label (`key` or `key=value`).')],
+      parameters: [
+        queryParam('kind', 'Only this kind.', { type: 'string', enum: ['golden', 'fork', 'manual', 'base-image'] }),
+        queryParam('label', 'Only snapshots with this label (`key` or `key=value`).'),
+      ],
       errors: [400],
       responses: { '200': json('The snapshots.', obj({ snapshots: arr(ref('Snapshot')) })) },
     }),
@@ -28,7 +31,12 @@ export const snapshotPaths: Record<string, PathItem> = {
       summary: 'Lineage of every snapshot, as JSON or (`format=text`) as an indented tree',
       tags,
       parameters: [queryParam('format', '`text` for the plain-text tree.', { type: 'string', enum: ['text', 'json'] })],
-      responses: { '200': { description: 'The forest of snapshots.', content: { 'application/json': { schema: obj({ tree: arr(ref('SnapshotTreeNode')) }) }, 'text/plain': { schema: str() } } } },
+      responses: {
+        '200': {
+          description: 'The forest of snapshots.',
+          content: { 'application/json': { schema: obj({ tree: arr(ref('SnapshotTreeNode')) }) }, 'text/plain': { schema: str() } },
+        },
+      },
     }),
   },
   '/v1/snapshots/gc': {
@@ -41,7 +49,16 @@ export const snapshotPaths: Record<string, PathItem> = {
       responses: {
         '200': json(
           'What was (or would be) freed.',
-          obj({ removed: arr(str()), freedBytes: int(), freedDiskBytes: int(), kept: int(), pinned: arr(str()), tempsRemoved: int(), pinsCleared: int(), dryRun: bool() }),
+          obj({
+            removed: arr(str()),
+            freedBytes: int(),
+            freedDiskBytes: int(),
+            kept: int(),
+            pinned: arr(str()),
+            tempsRemoved: int(),
+            pinsCleared: int(),
+            dryRun: bool(),
+          }),
         ),
       },
     }),
@@ -51,7 +68,19 @@ export const snapshotPaths: Record<string, PathItem> = {
       operationId: 'verifySnapshots',
       summary: 'Re-hash every blob and report missing or corrupt ones',
       tags,
-      responses: { '200': json('The report.', obj({ ok: bool(), checked: int(), bytes: int(), missing: arr(blobProblem), corrupt: arr(blobProblem), broken: arr(str('Snapshot ids that cannot be restored.')) })) },
+      responses: {
+        '200': json(
+          'The report.',
+          obj({
+            ok: bool(),
+            checked: int(),
+            bytes: int(),
+            missing: arr(blobProblem),
+            corrupt: arr(blobProblem),
+            broken: arr(str('Snapshot ids that cannot be restored.')),
+          }),
+        ),
+      },
     }),
   },
   '/v1/snapshots/import': {
@@ -63,7 +92,9 @@ export const snapshotPaths: Record<string, PathItem> = {
       requestBody: {
         required: true,
         content: {
-          'application/json': { schema: obj({ path: str('A layout directory or .tar on the daemon host.') }, { refName: str(), name: str(), tags: arr(str()) }) },
+          'application/json': {
+            schema: obj({ path: str('A layout directory or .tar on the daemon host.') }, { refName: str(), name: str(), tags: arr(str()) }),
+          },
           'application/x-tar': { schema: str(undefined, { format: 'binary' }) },
         },
       },
@@ -76,7 +107,9 @@ export const snapshotPaths: Record<string, PathItem> = {
       operationId: 'pullSnapshot',
       summary: 'Pull a snapshot from an OCI registry',
       tags,
-      requestBody: jsonBody(obj({ ref: str('host[:port]/repository[:tag|@digest]') }, { insecure: bool('Allow plain HTTP.'), auth, name: str(), tags: arr(str()) })),
+      requestBody: jsonBody(
+        obj({ ref: str('host[:port]/repository[:tag|@digest]') }, { insecure: bool('Allow plain HTTP.'), auth, name: str(), tags: arr(str()) }),
+      ),
       errors: [400, 401, 404, 409, 422, 502],
       responses: {
         '201': json('Pulled.', pulled),
@@ -85,7 +118,14 @@ export const snapshotPaths: Record<string, PathItem> = {
     }),
   },
   '/v1/snapshots/{id}': {
-    get: admin({ operationId: 'getSnapshot', summary: 'Inspect a snapshot', tags, parameters: [id], errors: [404], responses: { '200': json('The snapshot, with its children.', ref('Snapshot')) } }),
+    get: admin({
+      operationId: 'getSnapshot',
+      summary: 'Inspect a snapshot',
+      tags,
+      parameters: [id],
+      errors: [404],
+      responses: { '200': json('The snapshot, with its children.', ref('Snapshot')) },
+    }),
     delete: admin({
       operationId: 'deleteSnapshot',
       summary: 'Delete a snapshot (its blobs go at the next GC)',
@@ -97,7 +137,15 @@ export const snapshotPaths: Record<string, PathItem> = {
     }),
   },
   '/v1/snapshots/{id}/tags': {
-    post: admin({ operationId: 'tagSnapshot', summary: 'Add a tag (moves it if another snapshot has it)', tags, parameters: [id], requestBody: jsonBody(obj({ tag: str() })), errors: [400, 404], responses: { '200': json('The snapshot.', ref('Snapshot')) } }),
+    post: admin({
+      operationId: 'tagSnapshot',
+      summary: 'Add a tag (moves it if another snapshot has it)',
+      tags,
+      parameters: [id],
+      requestBody: jsonBody(obj({ tag: str() })),
+      errors: [400, 404],
+      responses: { '200': json('The snapshot.', ref('Snapshot')) },
+    }),
   },
   '/v1/snapshots/{id}/tags/{tag}': {
     delete: admin({
@@ -106,7 +154,9 @@ export const snapshotPaths: Record<string, PathItem> = {
       description: 'Refused (409) on the golden snapshot of a function version, like a delete.',
       tags,
       parameters: [id, pathParam('tag', 'The tag.')],
-      errors: [400, 404, 409], responses: { '200': json('The snapshot.', ref('Snapshot')) } }),
+      errors: [400, 404, 409],
+      responses: { '200': json('The snapshot.', ref('Snapshot')) },
+    }),
   },
   '/v1/snapshots/{id}/layout.tar': {
     get: admin({
@@ -118,7 +168,9 @@ export const snapshotPaths: Record<string, PathItem> = {
       responses: {
         '200': {
           description: 'The tar.',
-          headers: { 'docker-content-digest': { description: 'Digest of the manifest.', required: true, schema: str(undefined, { pattern: '^sha256:[0-9a-f]{64}$' }) } },
+          headers: {
+            'docker-content-digest': { description: 'Digest of the manifest.', required: true, schema: str(undefined, { pattern: '^sha256:[0-9a-f]{64}$' }) },
+          },
           content: { 'application/x-tar': { schema: str(undefined, { format: 'binary' }) } },
         },
       },
@@ -132,7 +184,9 @@ export const snapshotPaths: Record<string, PathItem> = {
       parameters: [id],
       requestBody: jsonBody(obj({ path: str('A directory, or a path ending in .tar.') }, { refName: str() })),
       errors: [400, 404, 409],
-      responses: { '201': json('Written.', obj({ path: str(), format: str(undefined, { enum: ['dir', 'tar'] }), manifestDigest: str(), refName: str(), bytes: int() })) },
+      responses: {
+        '201': json('Written.', obj({ path: str(), format: str(undefined, { enum: ['dir', 'tar'] }), manifestDigest: str(), refName: str(), bytes: int() })),
+      },
     }),
   },
   '/v1/snapshots/{id}/push': {
@@ -141,13 +195,22 @@ export const snapshotPaths: Record<string, PathItem> = {
       summary: 'Push a snapshot to an OCI registry',
       tags,
       parameters: [id],
-      requestBody: jsonBody(obj({ ref: str('host[:port]/repository[:tag]') }, { insecure: bool(), auth, chunkSize: int(undefined, { minimum: 1 }), mountFrom: str() })),
+      requestBody: jsonBody(
+        obj({ ref: str('host[:port]/repository[:tag]') }, { insecure: bool(), auth, chunkSize: int(undefined, { minimum: 1 }), mountFrom: str() }),
+      ),
       errors: [400, 401, 404, 502],
-      responses: { '200': json('Pushed.', obj({ reference: str(), manifestDigest: str(), uploaded: int(), skipped: int(), mounted: int(), bytesSent: int() })) },
+      responses: {
+        '200': json('Pushed.', obj({ reference: str(), manifestDigest: str(), uploaded: int(), skipped: int(), mounted: int(), bytesSent: int() })),
+      },
     }),
   },
   '/v1/images': {
-    get: admin({ operationId: 'listImages', summary: 'List base images', tags: ['images'], responses: { '200': json('The base-image snapshots.', obj({ images: arr(ref('Snapshot')) })) } }),
+    get: admin({
+      operationId: 'listImages',
+      summary: 'List base images',
+      tags: ['images'],
+      responses: { '200': json('The base-image snapshots.', obj({ images: arr(ref('Snapshot')) })) },
+    }),
     post: admin({
       operationId: 'addImage',
       summary: 'Add an ext4 root filesystem (and optionally a kernel) on the daemon host as a base image',
@@ -158,4 +221,3 @@ export const snapshotPaths: Record<string, PathItem> = {
     }),
   },
 };
-

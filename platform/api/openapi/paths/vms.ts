@@ -11,21 +11,29 @@ const vm = (description: string) => json(description, ref('Vm'));
 
 export const vmPaths: Record<string, PathItem> = {
   '/v1/vms': {
-    get: admin({ operationId: 'listVms', summary: 'List VMs (running and stopped)', tags, responses: { '200': json('The VMs.', obj({ vms: arr(ref('Vm')) })) } }),
+    get: admin({
+      operationId: 'listVms',
+      summary: 'List VMs (running and stopped)',
+      tags,
+      responses: { '200': json('The VMs.', obj({ vms: arr(ref('Vm')) })) },
+    }),
     post: admin({
       operationId: 'runVm',
       summary: 'Run a VM from the base image, or restored from a snapshot',
       tags,
       requestBody: jsonBody(
-        obj({}, {
-          name: str('Unique; lower-case letters, digits and dashes.'),
-          snapshot: str('Registry snapshot (id, name or tag) to restore from.'),
-          image: str('Registry base image to boot.'),
-          memoryMiB: int(),
-          vcpus: int(),
-          env: map(str()),
-          network: bool('Attach a network interface (Firecracker driver with networking on).'),
-        }),
+        obj(
+          {},
+          {
+            name: str('Unique; lower-case letters, digits and dashes.'),
+            snapshot: str('Registry snapshot (id, name or tag) to restore from.'),
+            image: str('Registry base image to boot.'),
+            memoryMiB: int(),
+            vcpus: int(),
+            env: map(str()),
+            network: bool('Attach a network interface (Firecracker driver with networking on).'),
+          },
+        ),
         undefined,
         false,
       ),
@@ -35,7 +43,14 @@ export const vmPaths: Record<string, PathItem> = {
   },
   '/v1/vms/{id}': {
     get: admin({ operationId: 'getVm', summary: 'Inspect a VM', tags, parameters: [id], errors: [404], responses: { '200': vm('The VM.') } }),
-    delete: admin({ operationId: 'deleteVm', summary: 'Stop a VM if needed and remove its record and workspace', tags, parameters: [id], errors: [404], responses: { '200': json('Removed.', obj({ removed: str() })) } }),
+    delete: admin({
+      operationId: 'deleteVm',
+      summary: 'Stop a VM if needed and remove its record and workspace',
+      tags,
+      parameters: [id],
+      errors: [404],
+      responses: { '200': json('Removed.', obj({ removed: str() })) },
+    }),
   },
   '/v1/vms/{id}/logs': {
     get: admin({
@@ -51,19 +66,41 @@ export const vmPaths: Record<string, PathItem> = {
     post: admin({
       operationId: 'execInVm',
       summary: 'Run a command in a VM, streaming its output as ndjson',
-      description: 'Errors found before the command starts (no such VM, not running, bad request) are problem documents; after that every event, the exit included, is a line of the stream.',
+      description:
+        'Errors found before the command starts (no such VM, not running, bad request) are problem documents; after that every event, the exit included, is a line of the stream.',
       tags,
       parameters: [id],
-      requestBody: jsonBody(obj({ cmd: str() }, { args: arr(str()), env: map(str()), cwd: str(), timeoutMs: int(), stdin: str('Written to stdin, which is then closed.') })),
+      requestBody: jsonBody(
+        obj({ cmd: str() }, { args: arr(str()), env: map(str()), cwd: str(), timeoutMs: int(), stdin: str('Written to stdin, which is then closed.') }),
+      ),
       errors: [400, 404, 409, 501, 502],
-      responses: { '200': { description: 'One ExecEvent per line, ending with `exit` (or `error`).', content: { 'application/x-ndjson': { schema: str(), 'x-item-schema': ref('ExecEvent') } } } },
+      responses: {
+        '200': {
+          description: 'One ExecEvent per line, ending with `exit` (or `error`).',
+          content: { 'application/x-ndjson': { schema: str(), 'x-item-schema': ref('ExecEvent') } },
+        },
+      },
     }),
   },
   '/v1/vms/{id}/pause': {
-    post: admin({ operationId: 'pauseVm', summary: 'Pause a running VM', tags, parameters: [id], errors: [404, 409, 501, 502], responses: { '200': vm('Paused.') } }),
+    post: admin({
+      operationId: 'pauseVm',
+      summary: 'Pause a running VM',
+      tags,
+      parameters: [id],
+      errors: [404, 409, 501, 502],
+      responses: { '200': vm('Paused.') },
+    }),
   },
   '/v1/vms/{id}/resume': {
-    post: admin({ operationId: 'resumeVm', summary: 'Resume a paused VM', tags, parameters: [id], errors: [404, 409, 501, 502], responses: { '200': vm('Running again.') } }),
+    post: admin({
+      operationId: 'resumeVm',
+      summary: 'Resume a paused VM',
+      tags,
+      parameters: [id],
+      errors: [404, 409, 501, 502],
+      responses: { '200': vm('Running again.') },
+    }),
   },
   '/v1/vms/{id}/snapshot': {
     post: admin({
@@ -88,6 +125,13 @@ export const vmPaths: Record<string, PathItem> = {
     }),
   },
   '/v1/vms/{id}/kill': {
-    post: admin({ operationId: 'killVm', summary: 'Stop a VM, keeping its record', tags, parameters: [id], errors: [404], responses: { '200': vm('Stopped.') } }),
+    post: admin({
+      operationId: 'killVm',
+      summary: 'Stop a VM, keeping its record',
+      tags,
+      parameters: [id],
+      errors: [404],
+      responses: { '200': vm('Stopped.') },
+    }),
   },
 };

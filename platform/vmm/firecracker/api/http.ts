@@ -14,13 +14,7 @@
 import net from 'node:net';
 import { Client, errors as undiciErrors } from 'undici';
 import { IgnitionError } from '../../../errors.ts';
-import {
-  FcApiFault,
-  FcApiTimeout,
-  FcApiTransport,
-  FcApiUnreachable,
-  FcPayloadTooLarge,
-} from '../errors.ts';
+import { FcApiFault, FcApiTimeout, FcApiTransport, FcApiUnreachable, FcPayloadTooLarge } from '../errors.ts';
 
 /** `HTTP_MAX_PAYLOAD_SIZE` in Firecracker (`--http-api-max-payload-size` overrides it). */
 export const DEFAULT_MAX_PAYLOAD = 51200;
@@ -138,10 +132,9 @@ export class ApiTransport {
     if (body !== undefined) {
       payload = Buffer.from(JSON.stringify(body), 'utf8');
       if (payload.length > this.maxPayload) {
-        throw FcPayloadTooLarge(
-          `${method} ${path}: body of ${payload.length} bytes exceeds Firecracker's limit of ${this.maxPayload} bytes`,
-          { data: { ...data, size: payload.length, limit: this.maxPayload } },
-        );
+        throw FcPayloadTooLarge(`${method} ${path}: body of ${payload.length} bytes exceeds Firecracker's limit of ${this.maxPayload} bytes`, {
+          data: { ...data, size: payload.length, limit: this.maxPayload },
+        });
       }
     }
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
