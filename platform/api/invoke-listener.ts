@@ -4,10 +4,9 @@
  * goes to the Hono app.
  *
  * Why: an invocation through Hono paid for a Web Request, a router lookup in two apps, a context
- * and a middleware chain, on top of the proxy hop itself: measured with a sampling heap profile,
- * about 39 KB allocated in the daemon per request, which at a thousand requests a second means a
- * young-generation collection every few hundred milliseconds and a full one every few seconds,
- * each pausing every request in flight. The invocation itself (`invocation.ts`) is the same code
+ * and a middleware chain, on top of the proxy hop itself: tens of kilobytes allocated per
+ * request, so at a thousand requests a second frequent garbage collections, each pausing every
+ * request in flight. The invocation itself (`invocation.ts`) is the same code
  * on both paths, and its errors leave through the same problem mapping (`problem.ts`).
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';

@@ -5,10 +5,8 @@
  * peak. By Little's law the number in flight is the arrival rate times the latency, so on a busy
  * host any stall (a garbage collection, a neighbour's process start, the scheduler) shows up as a
  * peak of requests in flight without any more demand: at 1,500 requests/s a 10 ms hiccup puts 15
- * more in flight. Sized by such peaks, a pool started instances that only took CPU from the
- * requests they were meant to help (measured: a pool serving 1,500 requests/s on one instance at
- * a third of a core settled at two, and every deploy's new version started its second instance in
- * the second after traffic moved to it). The mean over a second moves only with sustained
+ * more in flight. Sized by such peaks, a pool starts instances that only take CPU from the
+ * requests they were meant to help. The mean over a second moves only with sustained
  * concurrency; a burst that really fills the slots queues requests, and those start instances at
  * once (pool.ts).
  */

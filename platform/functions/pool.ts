@@ -17,9 +17,9 @@
  * In `reuse` isolation a spare started only as headroom (no request waits, `minWarm` is met) needs
  * an idle CPU: on a host without one it cannot add capacity, and its start (a process or a VMM
  * and a cold JIT) takes CPU from the requests in flight, which then take longer, which raises the
- * number in flight and called for more spares. Measured under a steady open-loop load, one
- * latency spike (a deploy) grew a pool from 1 to 5 instances and kept the host 100% busy. A
- * request that has to wait for a slot still starts an instance at once.
+ * number in flight and called for more spares: one latency spike (a deploy) could grow a pool
+ * and keep the host saturated. A request that has to wait for a slot still starts an instance.
+ * (The operations benchmark reports the instances before and after each deploy.)
  *
  * A crashed instance is dropped (its in-flight requests fail with `function_crashed`) and the
  * spare logic starts a replacement.
@@ -89,10 +89,10 @@ export function startBackoffMs(failures: number): number {
  * Requests waiting for a slot (`queued`) start instances when nothing is live, or once one of them
  * has waited about as long as a start takes (`waitedLong`, default: all of them): behind busy
  * instances a queued request is usually served within milliseconds as those in flight finish,
- * and a start helps only if the wait outlasts it. Starting at once for every queued request fed a
- * spiral under steady load: a 30 ms stall at 1,000 requests/s put 32 requests in flight on one
- * instance, the next ones queued, and the three instances started for them (each a process start)
- * made the stall longer (measured: 1 → 4 instances, p99 251 ms after a deploy).
+ * and a start helps only if the wait outlasts it. Starting at once for every queued request feeds
+ * a spiral under steady load: a short stall puts many requests in flight on one instance, the
+ * next ones queue, and the instances started for them (each a process start) make the stall
+ * longer.
  */
 export function allowedStarts(
   toStart: number,
@@ -111,11 +111,9 @@ export function allowedStarts(
  * isolation, the slots of the live instances less
  * the mean number in flight over the last second (`sustainedInflight`), not the number in flight
  * right now: a stall on a busy host puts requests in flight without more demand (demand.ts), and
- * counted as such it started a headroom instance at exactly the wrong time. Measured after each
- * deploy under a steady open-loop load of 1,100 requests/s: a 30-50 ms stall at the answer (as the
- * spare sandbox's replacement starts) put up to 32 requests in flight on the one instance, and in 7
- * of 34 deploys over five runs the pool started a second instance (a cold process start at normal
- * priority: the spare had just been taken) within 150 ms; counting the mean, in none of 22. A
+ * counted as such it would start a headroom instance at exactly the wrong time: right after a
+ * deploy's answer, as the replacement spare starts, a short stall puts many requests in flight on
+ * the one instance, and a second instance would be a cold process start at normal priority. A
  * burst that fills every slot queues requests, and those start instances (allowedStarts).
  */
 export function freeSlots(
@@ -230,10 +228,8 @@ export class Pool {
   /**
    * While traffic moves to this version (a deploy's slow start), no spare is started as headroom:
    * its in-flight peaks then come from its instances' cold JIT and from the deploy itself, not
-   * from demand (measured in one run: a second instance started mid-shift on a host with an idle
-   * CPU, and with its start and cold JIT the p99 of the shift and of the second after it was 7-8x
-   * the baseline's). Ending the hold forgets those peaks. Requests that wait for a slot still
-   * start instances.
+   * from demand, and a second instance's start and cold JIT would land on the shift. Ending the
+   * hold forgets those peaks. Requests that wait for a slot still start instances.
    */
   holdHeadroom(on: boolean) {
     if (this.holding === on) return;

@@ -5,14 +5,12 @@
  * Two costs of a spawn fall on the process that calls it:
  *  - Node's spawn() (libuv's uv_spawn) blocks its caller until the forked child has called execve
  *    (libuv waits on a close-on-exec pipe to learn whether the exec failed). On a busy host the
- *    child waits for a CPU first: measured on the daemon under steady load, each instance start
- *    stalled its event loop for 15-170 ms when the daemon spawned on its main thread.
+ *    child waits for a CPU first, so each instance start would stall the daemon's event loop.
  *  - libuv forks (a plain fork(), not vfork: strace shows clone with only SIGCHLD). The kernel
  *    copies the whole address space's page tables while holding it locked, so every thread of the
  *    parent that faults a page in or maps memory (V8 does both all the time) waits until the copy
- *    is done. Spawning from a worker thread of the daemon moved the first cost off its event loop
- *    but not this one: `perf sched` under a steady open-loop load showed the daemon's main thread
- *    asleep for 11-18 ms at 3 of 5 spare starts, until the spawning worker thread woke it.
+ *    is done. Spawning from a worker thread of the daemon would move the first cost off its event
+ *    loop but not this one: the main thread waits on the address space all the same.
  *
  * So the daemon asks a launcher (a Node process running the few lines below, a few tens of MB,
  * started on first use) over an IPC channel to spawn; the children's output and exit come back as

@@ -772,8 +772,8 @@ class ProcessMachine implements Machine {
       this.listeners.clear();
       // After the sandbox's exit; anything left in the group (a daemonised child) is killed.
       await this.cgroup?.remove().catch((err) => this.logger.warn("could not remove the sandbox's cgroup", { err: (err as Error).message }));
-      // Off the event loop (libuv's thread pool): a workspace's removal took 2-28 ms measured
-      // synchronously, right at a deploy's answer, when the old version drains under traffic.
+      // Off the event loop (libuv's thread pool): a workspace's removal comes right at a deploy's
+      // answer, when the old version drains under traffic.
       await rm(this.workspace, { recursive: true, force: true });
       this.onGone();
     })();

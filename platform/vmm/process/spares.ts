@@ -1,8 +1,8 @@
 /**
  * Spare sandboxes: agents started ahead of demand with no function loaded, so that a start (a
  * deploy's build machine, a pool's instance, a cold start from zero) adopts one and only loads the
- * bundle into it. A sandbox and a Node start cost 150-300 ms of CPU on the 2-vCPU benchmark host;
- * a load of a small bundle into a running agent costs a few milliseconds. It is the process
+ * bundle into it. A sandbox and a Node start cost far more than a load of a small bundle into a
+ * running agent (the `cold` benchmark measures a start both ways). It is the process
  * driver's counterpart of Firecracker's spare VMMs (platform/vmm/firecracker/spares.ts).
  *
  * A spare is started like any background machine (cpu-policy.ts), in `<workspaces>/.pspare-<id>`, and adopted by renaming that directory to the
