@@ -1,10 +1,9 @@
 /**
  * An invocation's deadline, as the abort signal the pool's queue and undici listen to.
  *
- * Why not an AbortController: one per request cost about 3 KB of the daemon's heap (the
- * controller, its AbortSignal, which is a full EventTarget, and its listener records), a tenth of
- * what the whole invoke path allocates, and every byte allocated per request brings the next
- * garbage collection pause nearer. Both consumers accept any object with `aborted`, `reason` and
+ * Why not an AbortController: one per request means a controller, its AbortSignal (a full
+ * EventTarget) and its listener records on the daemon's heap, and every byte allocated per
+ * request brings the next garbage collection pause nearer. Both consumers accept any object with `aborted`, `reason` and
  * `addEventListener`/`removeEventListener` for 'abort' (undici checks for `addEventListener`), and
  * a request has at most two listeners at a time, so a plain array does.
  */
