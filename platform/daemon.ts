@@ -22,6 +22,7 @@ import { FunctionRepository } from './functions/repository.ts';
 import { FunctionService } from './functions/service.ts';
 import { LogSink } from './functions/logs.ts';
 import { MachineRecords } from './vmm/records.ts';
+import { vmmMigrations } from './vmm/schema.ts';
 import { selectDriver } from './vmm/select.ts';
 import type { MachineDriver } from './vmm/port.ts';
 import { VERSION } from './version.ts';
@@ -66,6 +67,7 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
   privateDataDir(config.dataDir, logger);
   const store = openDatabase(path.join(config.dataDir, 'ignition.db'), [
     ...functionMigrations,
+    ...vmmMigrations,
     ...registryMigrations,
     ...networkMigrations,
     ...authMigrations,

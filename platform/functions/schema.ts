@@ -38,22 +38,6 @@ export const aliasesTable = sqliteTable(
   (t) => [primaryKey({ columns: [t.fn, t.name] })],
 );
 
-export const machinesTable = sqliteTable('machines', {
-  id: text('id').primaryKey(),
-  driver: text('driver').notNull(),
-  /** `instance` (pool member of a function version), `build`, or `vm` (user-managed). */
-  role: text('role').notNull(),
-  fn: text('function'),
-  version: text('version'),
-  state: text('state').notNull(),
-  pid: integer('pid'),
-  workspace: text('workspace').notNull(),
-  /** A `vm`'s user-given name (unique among VMs), kept so a restarted daemon still resolves it. */
-  name: text('name'),
-  createdAt: integer('created_at').notNull(),
-  updatedAt: integer('updated_at').notNull(),
-});
-
 export const logsTable = sqliteTable('logs', {
   id: integer('id').primaryKey({ autoIncrement: true }),
   fn: text('function').notNull(),

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { FILES } from './firecracker/layout.ts';
 import type { Store } from '../store/db.ts';
-import { machinesTable } from '../functions/schema.ts';
+import { machinesTable } from './schema.ts';
 import type { Logger } from '../log.ts';
 
 export type MachineRole = 'instance' | 'build' | 'vm';

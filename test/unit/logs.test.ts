@@ -9,13 +9,14 @@ import * as assert from 'uvu/assert';
 import path from 'node:path';
 import { openDatabase } from '../../platform/store/db.ts';
 import { functionMigrations } from '../../platform/functions/schema.ts';
+import { vmmMigrations } from '../../platform/vmm/schema.ts';
 import { LogSink, type LogEntry } from '../../platform/functions/logs.ts';
 import { tempDir } from '../support/tmp.ts';
 
 const line = (text: string) => ({ stream: 'stdout' as const, line: text });
 
 test('a follower gets each line once, as stored, with its id', async () => {
-  const store = openDatabase(path.join(tempDir('logs-'), 'ignition.db'), functionMigrations);
+  const store = openDatabase(path.join(tempDir('logs-'), 'ignition.db'), [...functionMigrations, ...vmmMigrations]);
   try {
     const logs = new LogSink(store, 1000);
     logs.ingest({ fn: 'f' }, line('before'));

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { functionMigrations } from '../../platform/functions/schema.ts';
+import { vmmMigrations } from '../../platform/vmm/schema.ts';
 import { createLogger } from '../../platform/log.ts';
 import { openDatabase } from '../../platform/store/db.ts';
 import { MachineRecords } from '../../platform/vmm/records.ts';
@@ -34,7 +35,7 @@ function group(cwd: string, ...args: string[]): ChildProcess {
 test('a restarted daemon kills and removes what the last one left, and only that', async () => {
   const root = mkdtempSync(path.join(os.tmpdir(), 'ign-reap-'));
   const ws = path.join(root, 'machines');
-  const store = openDatabase(path.join(root, 'ignition.db'), functionMigrations);
+  const store = openDatabase(path.join(root, 'ignition.db'), [...functionMigrations, ...vmmMigrations]);
   const records = new MachineRecords(store);
   const started: ChildProcess[] = [];
   try {
