@@ -12,13 +12,15 @@
  * revocation made by another process on the same database takes to bite.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { eq } from 'drizzle-orm';
 import type { Store } from '../store/db.ts';
 import { newId } from '../ids.ts';
 import { assertFunctionName } from '../functions/names.ts';
 import { isIgnitionError } from '../errors.ts';
 import { AuthInvalidRequest, AuthTokenNotFound } from './errors.ts';
+import { tokensTable, type TokenScope } from './schema.ts';
 
-export type TokenScope = 'admin' | 'invoke';
+export type { TokenScope } from './schema.ts';
 export const TOKEN_PREFIX = 'ign_';
 const TOKEN_RE = /^ign_[A-Za-z0-9_-]{43}$/;
 /** A credential whose value starts with the prefix, after an optional auth scheme (`Bearer ign_…`, `ign_…`). */
@@ -62,25 +64,16 @@ export interface TokenStoreOptions {
   now?: () => number;
 }
 
-interface Row {
-  id: string;
-  name: string;
-  scope: TokenScope;
-  function: string | null;
-  hash: Buffer;
-  created_at: number;
-  last_used_at: number | null;
-  revoked_at: number | null;
-}
+type Row = typeof tokensTable.$inferSelect;
 
 const toRecord = (r: Row): TokenRecord => ({
   id: r.id,
   name: r.name,
   scope: r.scope,
-  function: r.function,
-  createdAt: r.created_at,
-  lastUsedAt: r.last_used_at,
-  revokedAt: r.revoked_at,
+  function: r.fn,
+  createdAt: r.createdAt,
+  lastUsedAt: r.lastUsedAt,
+  revokedAt: r.revokedAt,
 });
 
 /** SHA-256 of a token, the only form in which it is stored. */
@@ -114,29 +107,30 @@ export class TokenStore {
     const id = newId('tok');
     const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
     const createdAt = this.now();
-    this.store.sqlite
-      .prepare('INSERT INTO tokens (id, name, scope, function, hash, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(id, name, scope, fn, hashToken(token), createdAt);
+    this.store.db
+      .insert(tokensTable)
+      .values({ id, name, scope, fn, hash: hashToken(token), createdAt })
+      .run();
     return { id, token, record: { id, name, scope, function: fn, createdAt, lastUsedAt: null, revokedAt: null } };
   }
 
   /** Every token ever issued, oldest first, revoked ones included (with `revokedAt`). */
   list(): TokenRecord[] {
-    return (this.store.sqlite.prepare('SELECT * FROM tokens ORDER BY created_at, id').all() as Row[]).map(toRecord);
+    return this.store.db.select().from(tokensTable).orderBy(tokensTable.createdAt, tokensTable.id).all().map(toRecord);
   }
 
   get(id: string): TokenRecord | undefined {
-    const row = this.store.sqlite.prepare('SELECT * FROM tokens WHERE id = ?').get(id) as Row | undefined;
+    const row = this.row(id);
     return row && toRecord(row);
   }
 
   /** Revokes a token (idempotent: revoking twice keeps the first time). */
   revoke(id: string): TokenRecord {
-    const row = this.store.sqlite.prepare('SELECT * FROM tokens WHERE id = ?').get(id) as Row | undefined;
+    const row = this.row(id);
     if (!row) throw AuthTokenNotFound(`no token with id "${id}"`, { data: { id } });
-    if (row.revoked_at === null) {
-      row.revoked_at = this.now();
-      this.store.sqlite.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ?').run(row.revoked_at, id);
+    if (row.revokedAt === null) {
+      row.revokedAt = this.now();
+      this.store.db.update(tokensTable).set({ revokedAt: row.revokedAt }).where(eq(tokensTable.id, id)).run();
     }
     for (const [key, entry] of this.cache) if (entry.record.id === id) this.cache.delete(key);
     return toRecord(row);
@@ -154,8 +148,8 @@ export class TokenStore {
       return { ...cached.record };
     }
     this.cache.delete(key);
-    const row = this.store.sqlite.prepare('SELECT * FROM tokens WHERE hash = ?').get(hash) as Row | undefined;
-    if (!row || row.hash.length !== hash.length || !timingSafeEqual(row.hash, hash) || row.revoked_at !== null) return null;
+    const row = this.store.db.select().from(tokensTable).where(eq(tokensTable.hash, hash)).get();
+    if (!row || row.hash.length !== hash.length || !timingSafeEqual(row.hash, hash) || row.revokedAt !== null) return null;
     const record = toRecord(row);
     this.cache.set(key, { record, hash, until: now + this.ttl });
     this.touch(record, now);
@@ -165,7 +159,11 @@ export class TokenStore {
   private touch(record: TokenRecord, now: number) {
     if (record.lastUsedAt !== null && now - record.lastUsedAt < this.touchEvery) return;
     record.lastUsedAt = now;
-    this.store.sqlite.prepare('UPDATE tokens SET last_used_at = ? WHERE id = ?').run(now, record.id);
+    this.store.db.update(tokensTable).set({ lastUsedAt: now }).where(eq(tokensTable.id, record.id)).run();
+  }
+
+  private row(id: string): Row | undefined {
+    return this.store.db.select().from(tokensTable).where(eq(tokensTable.id, id)).get();
   }
 }
 
