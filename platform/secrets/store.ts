@@ -12,11 +12,13 @@
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { and, eq } from 'drizzle-orm';
 import type { Store } from '../store/db.ts';
 import { assertFunctionName } from '../functions/names.ts';
 import { keyId as idOfKey, KEY_BYTES, open, seal } from './crypto.ts';
 import { SecretCorrupt, SecretInvalidName, SecretInvalidValue, SecretKeyInvalid, SecretNotFound, SecretTooLarge } from './errors.ts';
 import { KEY_FILE, loadOrCreateKey, NEXT_KEY_FILE, promoteNextKey, readKeyFile, writeKeyExclusive } from './key.ts';
+import { secretsTable } from './schema.ts';
 
 export const SECRET_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 export const SECRET_VALUE_MAX_BYTES = 64 * 1024;
@@ -28,16 +30,9 @@ export interface SecretInfo {
   updatedAt: number;
 }
 
-interface Row {
-  function: string;
-  name: string;
-  nonce: Buffer;
-  ciphertext: Buffer;
-  tag: Buffer;
-  key_id: string;
-  created_at: number;
-  updated_at: number;
-}
+type Row = typeof secretsTable.$inferSelect;
+
+const oneSecret = (fn: string, name: string) => and(eq(secretsTable.fn, fn), eq(secretsTable.name, name));
 
 /**
  * Checks a secret name. An invalid name is not echoed whole (people paste a value where the name
@@ -90,7 +85,12 @@ export class SecretStore {
     const pending = path.join(dataDir, NEXT_KEY_FILE);
     if (existsSync(pending)) {
       const next = readKeyFile(pending);
-      const used = store.sqlite.prepare('SELECT 1 FROM secrets WHERE key_id = ? LIMIT 1').get(idOfKey(next));
+      const used = store.db
+        .select({ name: secretsTable.name })
+        .from(secretsTable)
+        .where(eq(secretsTable.keyId, idOfKey(next)))
+        .limit(1)
+        .get();
       if (used) promoteNextKey(dataDir);
       else rmSync(pending, { force: true });
     }
@@ -109,55 +109,58 @@ export class SecretStore {
     assertValue(name, value);
     const sealed = seal(this.key, fn, name, value);
     const now = this.now();
-    const existing = this.store.sqlite.prepare('SELECT created_at FROM secrets WHERE function = ? AND name = ?').get(fn, name) as
-      { created_at: number } | undefined;
-    this.store.sqlite
-      .prepare(
-        `INSERT INTO secrets (function, name, nonce, ciphertext, tag, key_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (function, name) DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext, tag = excluded.tag,
-           key_id = excluded.key_id, updated_at = excluded.updated_at`,
-      )
-      .run(fn, name, sealed.nonce, sealed.ciphertext, sealed.tag, this.keyId, now, now);
-    return { name, createdAt: existing?.created_at ?? now, updatedAt: now, created: !existing };
+    const existing = this.store.db.select({ createdAt: secretsTable.createdAt }).from(secretsTable).where(oneSecret(fn, name)).get();
+    const fresh = { nonce: sealed.nonce, ciphertext: sealed.ciphertext, tag: sealed.tag, keyId: this.keyId, updatedAt: now };
+    // A replaced secret keeps its created_at.
+    this.store.db
+      .insert(secretsTable)
+      .values({ fn, name, ...fresh, createdAt: now })
+      .onConflictDoUpdate({ target: [secretsTable.fn, secretsTable.name], set: fresh })
+      .run();
+    return { name, createdAt: existing?.createdAt ?? now, updatedAt: now, created: !existing };
   }
 
   /** Names and timestamps of a function's secrets, sorted by name. */
   list(fn: string): SecretInfo[] {
     assertFunctionName(fn);
-    const rows = this.store.sqlite.prepare('SELECT name, created_at, updated_at FROM secrets WHERE function = ? ORDER BY name').all(fn) as Row[];
-    return rows.map((r) => ({ name: r.name, createdAt: r.created_at, updatedAt: r.updated_at }));
+    return this.store.db
+      .select({ name: secretsTable.name, createdAt: secretsTable.createdAt, updatedAt: secretsTable.updatedAt })
+      .from(secretsTable)
+      .where(eq(secretsTable.fn, fn))
+      .orderBy(secretsTable.name)
+      .all();
   }
 
   remove(fn: string, name: string): void {
     assertFunctionName(fn);
     assertSecretName(name);
-    const res = this.store.sqlite.prepare('DELETE FROM secrets WHERE function = ? AND name = ?').run(fn, name);
+    const res = this.store.db.delete(secretsTable).where(oneSecret(fn, name)).run();
     if (res.changes === 0) throw SecretNotFound(`function "${fn}" has no secret named ${name}`, { data: { function: fn, secret: name } });
   }
 
   /** Removes every secret of a function (when the function is removed); returns how many. */
   removeFunction(fn: string): number {
-    return this.store.sqlite.prepare('DELETE FROM secrets WHERE function = ?').run(fn).changes;
+    return this.store.db.delete(secretsTable).where(eq(secretsTable.fn, fn)).run().changes;
   }
 
   /** A function's secrets in the clear, for the instance's environment after a restore. */
   resolve(fn: string): Record<string, string> {
     assertFunctionName(fn);
     const out: Record<string, string> = {};
-    const rows = this.store.sqlite.prepare('SELECT * FROM secrets WHERE function = ? ORDER BY name').all(fn) as Row[];
+    const rows = this.store.db.select().from(secretsTable).where(eq(secretsTable.fn, fn)).orderBy(secretsTable.name).all();
     for (const row of rows) out[row.name] = this.openRow(row);
     return out;
   }
 
   private openRow(row: Row, key = this.key): string {
-    const value = open(key, row.function, row.name, row);
+    const value = open(key, row.fn, row.name, row);
     if (value !== null) return value;
     const current = idOfKey(key);
     const why =
-      row.key_id !== current
-        ? `it was sealed with key ${row.key_id} but ${KEY_FILE} is key ${current}; restore the key file it was written with, or set the secret again`
+      row.keyId !== current
+        ? `it was sealed with key ${row.keyId} but ${KEY_FILE} is key ${current}; restore the key file it was written with, or set the secret again`
         : 'its ciphertext was altered or moved in the database; set the secret again';
-    throw SecretCorrupt(`secret ${row.name} of function "${row.function}" cannot be decrypted: ${why}`, { data: { function: row.function, secret: row.name } });
+    throw SecretCorrupt(`secret ${row.name} of function "${row.fn}" cannot be decrypted: ${why}`, { data: { function: row.fn, secret: row.name } });
   }
 
   /**
@@ -175,11 +178,14 @@ export class SecretStore {
     let rotated = 0;
     try {
       const reseal = this.store.sqlite.transaction(() => {
-        const rows = this.store.sqlite.prepare('SELECT * FROM secrets').all() as Row[];
-        const update = this.store.sqlite.prepare('UPDATE secrets SET nonce = ?, ciphertext = ?, tag = ?, key_id = ? WHERE function = ? AND name = ?');
+        const rows = this.store.db.select().from(secretsTable).all();
         for (const row of rows) {
-          const sealed = seal(next, row.function, row.name, this.openRow(row));
-          update.run(sealed.nonce, sealed.ciphertext, sealed.tag, nextId, row.function, row.name);
+          const sealed = seal(next, row.fn, row.name, this.openRow(row));
+          this.store.db
+            .update(secretsTable)
+            .set({ ...sealed, keyId: nextId })
+            .where(oneSecret(row.fn, row.name))
+            .run();
         }
         return rows.length;
       });
