@@ -31,7 +31,7 @@ import { platformMetrics } from './metrics.ts';
 import { registryRoutes } from './registry/routes.ts';
 import { guardGoldenSnapshots, imageRoutes } from './api/routes/images.ts';
 import { networkApi, networkProvider, openNetwork, type NetworkState } from './network/attach.ts';
-import { networkMigrations } from './network/ipam.ts';
+import { networkMigrations } from './network/schema.ts';
 import { authMigrations, authRoutes, ensureAdminToken, TokenStore } from './auth/index.ts';
 import { secretMigrations, secretRoutes, SecretStore } from './secrets/index.ts';
 import { AsyncService, asyncMigrations, asyncRoutes } from './async/index.ts';

@@ -7,7 +7,7 @@ export { NetworkService } from './service.ts';
 export type { AcquireOptions, NetworkListing, NetworkServiceOptions, ReconcileReport, SetupLog } from './service.ts';
 export type { NetworkLease, SlotView } from './views.ts';
 export { networkRoutes } from './routes.ts';
-export { networkMigrations, applyNetworkMigrations } from './ipam.ts';
+export { networkMigrations, applyNetworkMigrations } from './schema.ts';
 export { resolveNetworkConfig, slotLayout, bridgeLayout } from './slot.ts';
 export type { NetworkConfig, NetworkConfigInput, SlotLayout, SlotPolicy, SlotPolicyInput } from './slot.ts';
 export * from './errors.ts';

@@ -1,6 +1,6 @@
 /**
  * IPAM: which slot numbers (and therefore which addresses, see slot.ts) are in use, by whom, in
- * SQLite.
+ * SQLite (the `net_slots` table, schema.ts).
  *
  * One row per slot in use. A row moves `creating` → `ready` (pre-created, in the pool) →
  * `leased` (held by a VM) → back to `ready` or to `destroying` → deleted. A slot number is free
@@ -11,39 +11,13 @@
  * Rows survive restarts; `reclaim` and `staleRows` let the service clean up after a crash.
  */
 import type Database from 'better-sqlite3';
+import { and, count, eq, inArray, isNotNull, ne, sql } from 'drizzle-orm';
+import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { NetExhausted, NetLeaseExists } from './errors.ts';
+import { netSlotsTable as slots, type SlotKind, type SlotState } from './schema.ts';
 import type { SlotPolicy } from './slot.ts';
 
-export type SlotKind = 'clone' | 'bridge';
-export type SlotState = 'creating' | 'ready' | 'leased' | 'destroying';
-
-/** Migrations of the network tables, applied by the platform store (idempotent SQL). */
-export const networkMigrations = [
-  {
-    id: 'network-001',
-    sql: `
-CREATE TABLE IF NOT EXISTS net_slots (
-  kind       TEXT    NOT NULL CHECK (kind IN ('clone', 'bridge')),
-  slot       INTEGER NOT NULL CHECK (slot >= 0),
-  state      TEXT    NOT NULL CHECK (state IN ('creating', 'ready', 'leased', 'destroying')),
-  vm_id      TEXT    UNIQUE,
-  owner      TEXT    NOT NULL,
-  policy     TEXT,
-  created_at INTEGER NOT NULL,
-  leased_at  INTEGER,
-  PRIMARY KEY (kind, slot),
-  CHECK (state <> 'leased' OR vm_id IS NOT NULL),
-  CHECK (state <> 'ready' OR vm_id IS NULL)
-);
-CREATE INDEX IF NOT EXISTS net_slots_state ON net_slots (kind, state, slot);
-`,
-  },
-];
-
-/** Applies the migrations directly; for tools and tests that run without the platform store. */
-export function applyNetworkMigrations(db: Database.Database): void {
-  for (const m of networkMigrations) db.exec(m.sql);
-}
+export type { SlotKind, SlotState } from './schema.ts';
 
 /** One slot in use. */
 export interface SlotRow {
@@ -60,38 +34,23 @@ export interface SlotRow {
   leasedAt: number | null;
 }
 
-interface RawRow {
-  kind: SlotKind;
-  slot: number;
-  state: SlotState;
-  vm_id: string | null;
-  owner: string;
-  policy: string | null;
-  created_at: number;
-  leased_at: number | null;
-}
+const slotKey = (kind: SlotKind, slot: number) => and(eq(slots.kind, kind), eq(slots.slot, slot));
 
-function toRow(r: RawRow): SlotRow {
-  return {
-    kind: r.kind,
-    slot: r.slot,
-    state: r.state,
-    vmId: r.vm_id,
-    owner: r.owner,
-    policy: r.policy ? (JSON.parse(r.policy) as SlotPolicy) : null,
-    createdAt: r.created_at,
-    leasedAt: r.leased_at,
-  };
-}
-
-/** Slot-number allocation over a better-sqlite3 connection whose schema has `networkMigrations`. */
+/**
+ * Slot-number allocation over a better-sqlite3 connection whose schema has `networkMigrations`.
+ * It takes the bare connection, not the platform store, because `NetworkService` does (tools and
+ * tests open one without the platform's migrations); queries go through drizzle over it, and
+ * transactions through the connection, whose `immediate()` drizzle does not offer.
+ */
 export class Ipam {
-  readonly #db: Database.Database;
+  readonly #sqlite: Database.Database;
+  readonly #db: BetterSQLite3Database;
   readonly #capacity: Record<SlotKind, number>;
   readonly #now: () => number;
 
   constructor(db: Database.Database, capacity: Record<SlotKind, number>, now: () => number = Date.now) {
-    this.#db = db;
+    this.#sqlite = db;
+    this.#db = drizzle(db);
     this.#capacity = capacity;
     this.#now = now;
   }
@@ -103,19 +62,11 @@ export class Ipam {
   reserve(kind: SlotKind, owner: string, vmId: string | null = null): SlotRow {
     return this.#immediate(() => {
       if (vmId !== null) this.#refuseHolder(vmId);
-      const free = this.#db
-        .prepare<[SlotKind, SlotKind], { free: number }>(
-          `SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM net_slots WHERE kind = ? AND slot = 0) THEN 0
-             ELSE (SELECT MIN(a.slot) + 1 FROM net_slots a WHERE a.kind = ?
-                   AND NOT EXISTS (SELECT 1 FROM net_slots b WHERE b.kind = a.kind AND b.slot = a.slot + 1)) END AS free`,
-        )
-        .get(kind, kind)!.free;
+      const free = this.#lowestFree(kind);
       if (free >= this.#capacity[kind]) {
         throw NetExhausted(`all ${this.#capacity[kind]} ${kind} network slots are in use.`, { data: { kind, capacity: this.#capacity[kind] } });
       }
-      this.#db
-        .prepare('INSERT INTO net_slots (kind, slot, state, vm_id, owner, created_at) VALUES (?, ?, ?, ?, ?, ?)')
-        .run(kind, free, 'creating', vmId, owner, this.#now());
+      this.#db.insert(slots).values({ kind, slot: free, state: 'creating', vmId, owner, createdAt: this.#now() }).run();
       return this.get(kind, free)!;
     });
   }
@@ -128,10 +79,14 @@ export class Ipam {
     return this.#immediate(() => {
       this.#refuseHolder(vmId);
       const row = this.#db
-        .prepare<[SlotKind], { slot: number }>("SELECT slot FROM net_slots WHERE kind = ? AND state = 'ready' ORDER BY slot LIMIT 1")
-        .get(kind);
+        .select({ slot: slots.slot })
+        .from(slots)
+        .where(and(eq(slots.kind, kind), eq(slots.state, 'ready')))
+        .orderBy(slots.slot)
+        .limit(1)
+        .get();
       if (!row) return null;
-      this.#db.prepare("UPDATE net_slots SET state = 'leased', vm_id = ?, leased_at = ? WHERE kind = ? AND slot = ?").run(vmId, this.#now(), kind, row.slot);
+      this.#db.update(slots).set({ state: 'leased', vmId, leasedAt: this.#now() }).where(slotKey(kind, row.slot)).run();
       return this.get(kind, row.slot)!;
     });
   }
@@ -145,66 +100,74 @@ export class Ipam {
       this.#refuseHolder(to);
       const row = this.byVm(from);
       if (!row || row.state !== 'leased') return null;
-      this.#db.prepare('UPDATE net_slots SET vm_id = ?, leased_at = ? WHERE kind = ? AND slot = ?').run(to, this.#now(), row.kind, row.slot);
+      this.#db.update(slots).set({ vmId: to, leasedAt: this.#now() }).where(slotKey(row.kind, row.slot)).run();
       return this.get(row.kind, row.slot)!;
     });
   }
 
   /** `creating` → `ready` (no holder) or `leased` (to the VM it was created for). */
   markCreated(kind: SlotKind, slot: number, policy: SlotPolicy): void {
-    this.#db
-      .prepare(
-        "UPDATE net_slots SET state = CASE WHEN vm_id IS NULL THEN 'ready' ELSE 'leased' END, leased_at = CASE WHEN vm_id IS NULL THEN NULL ELSE ? END, policy = ? WHERE kind = ? AND slot = ? AND state = 'creating'",
-      )
-      .run(this.#now(), JSON.stringify(policy), kind, slot);
+    const now = this.#now();
+    this.#immediate(() => {
+      const row = this.get(kind, slot);
+      if (row?.state !== 'creating') return;
+      const leased = row.vmId !== null;
+      this.#db
+        .update(slots)
+        .set({ state: leased ? 'leased' : 'ready', leasedAt: leased ? now : null, policy })
+        .where(slotKey(kind, slot))
+        .run();
+    });
   }
 
   /** Records the policy now applied on the host. */
   setPolicy(kind: SlotKind, slot: number, policy: SlotPolicy): void {
-    this.#db.prepare('UPDATE net_slots SET policy = ? WHERE kind = ? AND slot = ?').run(JSON.stringify(policy), kind, slot);
+    this.#db.update(slots).set({ policy }).where(slotKey(kind, slot)).run();
   }
 
   /** `leased` → `ready`: the slot goes back to the pool, clean. */
   returnToPool(kind: SlotKind, slot: number, policy: SlotPolicy): void {
-    this.#db
-      .prepare("UPDATE net_slots SET state = 'ready', vm_id = NULL, leased_at = NULL, policy = ? WHERE kind = ? AND slot = ?")
-      .run(JSON.stringify(policy), kind, slot);
+    this.#db.update(slots).set({ state: 'ready', vmId: null, leasedAt: null, policy }).where(slotKey(kind, slot)).run();
   }
 
   /** Marks a slot as being torn down: it stays allocated until `free`, so nobody reuses it early. */
   markDestroying(kind: SlotKind, slot: number): void {
-    this.#db.prepare("UPDATE net_slots SET state = 'destroying', vm_id = NULL WHERE kind = ? AND slot = ?").run(kind, slot);
+    this.#db.update(slots).set({ state: 'destroying', vmId: null }).where(slotKey(kind, slot)).run();
   }
 
   /** Deletes the row: the slot number and its addresses are free again. */
   free(kind: SlotKind, slot: number): void {
-    this.#db.prepare('DELETE FROM net_slots WHERE kind = ? AND slot = ?').run(kind, slot);
+    this.#db.delete(slots).where(slotKey(kind, slot)).run();
   }
 
   /** Makes this instance the owner of rows a previous run left `ready`/`leased` (after checking the host). */
   adopt(kind: SlotKind, slot: number, owner: string): void {
-    this.#db.prepare('UPDATE net_slots SET owner = ? WHERE kind = ? AND slot = ?').run(owner, kind, slot);
+    this.#db.update(slots).set({ owner }).where(slotKey(kind, slot)).run();
   }
 
   get(kind: SlotKind, slot: number): SlotRow | null {
-    const r = this.#db.prepare<[SlotKind, number], RawRow>('SELECT * FROM net_slots WHERE kind = ? AND slot = ?').get(kind, slot);
-    return r ? toRow(r) : null;
+    return this.#db.select().from(slots).where(slotKey(kind, slot)).get() ?? null;
   }
 
   byVm(vmId: string): SlotRow | null {
-    const r = this.#db.prepare<[string], RawRow>('SELECT * FROM net_slots WHERE vm_id = ?').get(vmId);
-    return r ? toRow(r) : null;
+    return this.#db.select().from(slots).where(eq(slots.vmId, vmId)).get() ?? null;
   }
 
   list(kind?: SlotKind): SlotRow[] {
-    const rows = kind
-      ? this.#db.prepare<[SlotKind], RawRow>('SELECT * FROM net_slots WHERE kind = ? ORDER BY kind, slot').all(kind)
-      : this.#db.prepare<[], RawRow>('SELECT * FROM net_slots ORDER BY kind, slot').all();
-    return rows.map(toRow);
+    return this.#db
+      .select()
+      .from(slots)
+      .where(kind ? eq(slots.kind, kind) : undefined)
+      .orderBy(slots.kind, slots.slot)
+      .all();
   }
 
   count(kind: SlotKind, state: SlotState): number {
-    return this.#db.prepare<[SlotKind, SlotState], { n: number }>('SELECT COUNT(*) AS n FROM net_slots WHERE kind = ? AND state = ?').get(kind, state)!.n;
+    return this.#db
+      .select({ n: count() })
+      .from(slots)
+      .where(and(eq(slots.kind, kind), eq(slots.state, state)))
+      .get()!.n;
   }
 
   /**
@@ -215,7 +178,7 @@ export class Ipam {
   reclaim(liveVmIds: Iterable<string>): SlotRow[] {
     const live = new Set(liveVmIds);
     return this.#immediate(() => {
-      const held = this.#db.prepare<[], RawRow>('SELECT * FROM net_slots WHERE vm_id IS NOT NULL').all().map(toRow);
+      const held = this.#db.select().from(slots).where(isNotNull(slots.vmId)).all();
       const dead = held.filter((r) => !live.has(r.vmId!));
       for (const r of dead) this.markDestroying(r.kind, r.slot);
       return dead;
@@ -228,9 +191,25 @@ export class Ipam {
    */
   staleRows(owner: string): SlotRow[] {
     return this.#db
-      .prepare<[string], RawRow>("SELECT * FROM net_slots WHERE state IN ('creating', 'destroying') AND owner <> ? ORDER BY kind, slot")
-      .all(owner)
-      .map(toRow);
+      .select()
+      .from(slots)
+      .where(and(inArray(slots.state, ['creating', 'destroying']), ne(slots.owner, owner)))
+      .orderBy(slots.kind, slots.slot)
+      .all();
+  }
+
+  /**
+   * The lowest slot number of `kind` without a row: 0 if free, else one past the lowest row whose
+   * successor is missing. Written as SQL because the query builder has no CASE expression and no
+   * self-join on `slot + 1`; this is the only hand-written query in the network capability. Call
+   * it inside `#immediate`, so nobody takes the number before the row is inserted.
+   */
+  #lowestFree(kind: SlotKind): number {
+    return this.#db.get<{ free: number }>(
+      sql`SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM net_slots WHERE kind = ${kind} AND slot = 0) THEN 0
+            ELSE (SELECT MIN(a.slot) + 1 FROM net_slots a WHERE a.kind = ${kind}
+                  AND NOT EXISTS (SELECT 1 FROM net_slots b WHERE b.kind = a.kind AND b.slot = a.slot + 1)) END AS free`,
+    ).free;
   }
 
   #refuseHolder(vmId: string): void {
@@ -243,6 +222,6 @@ export class Ipam {
   }
 
   #immediate<T>(fn: () => T): T {
-    return this.#db.transaction(fn).immediate();
+    return this.#sqlite.transaction(fn).immediate();
   }
 }

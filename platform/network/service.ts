@@ -16,7 +16,8 @@ import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { NetClosed, NetInvalidConfig, NetInvalidPolicy } from './errors.ts';
 import { type HostShell, checkHostTools, createHostShell, listHostLinks } from './host.ts';
-import { Ipam, type SlotKind, type SlotRow, type SlotState, applyNetworkMigrations } from './ipam.ts';
+import { Ipam, type SlotKind, type SlotRow, type SlotState } from './ipam.ts';
+import { applyNetworkMigrations } from './schema.ts';
 import { SlotPool, abandon } from './pool.ts';
 import { SlotHost } from './setup.ts';
 import {

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ipam, applyNetworkMigrations, networkMigrations } from '../../platform/network/ipam.ts';
+import { Ipam } from '../../platform/network/ipam.ts';
+import { applyNetworkMigrations, networkMigrations } from '../../platform/network/schema.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ign-ipam-'));

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { needs, reportSkip } from '../support/needs.ts';
 import { NetworkService } from '../../platform/network/service.ts';
 import { slotLayout } from '../../platform/network/slot.ts';
-import { applyNetworkMigrations } from '../../platform/network/ipam.ts';
+import { applyNetworkMigrations } from '../../platform/network/schema.ts';
 import { type TestNet, createTestNet, destroyTestNet, sh } from './support.ts';
 
 const skip = needs('root', 'ip', 'nft');
