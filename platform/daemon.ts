@@ -15,14 +15,12 @@ import { createApp, requestListener } from './api/app.ts';
 import type { IgnitionConfig } from './config/schema.ts';
 import { createLogger, type Logger } from './log.ts';
 import { openDatabase, type Store } from './store/db.ts';
-import { functionMigrations } from './functions/schema.ts';
-import { registryMigrations } from './registry/schema.ts';
+import { platformMigrations } from './store/migrations.ts';
 import { Registry } from './registry/registry.ts';
 import { FunctionRepository } from './functions/repository.ts';
 import { FunctionService } from './functions/service.ts';
 import { LogSink } from './functions/logs.ts';
 import { MachineRecords } from './vmm/records.ts';
-import { vmmMigrations } from './vmm/schema.ts';
 import { selectDriver } from './vmm/select.ts';
 import type { MachineDriver } from './vmm/port.ts';
 import { VERSION } from './version.ts';
@@ -31,10 +29,9 @@ import { platformMetrics } from './metrics.ts';
 import { registryRoutes } from './registry/routes.ts';
 import { guardGoldenSnapshots, imageRoutes } from './api/routes/images.ts';
 import { networkApi, networkProvider, openNetwork, type NetworkState } from './network/attach.ts';
-import { networkMigrations } from './network/schema.ts';
-import { authMigrations, authRoutes, ensureAdminToken, TokenStore } from './auth/index.ts';
-import { secretMigrations, secretRoutes, SecretStore } from './secrets/index.ts';
-import { AsyncService, asyncMigrations, asyncRoutes } from './async/index.ts';
+import { authRoutes, ensureAdminToken, TokenStore } from './auth/index.ts';
+import { secretRoutes, SecretStore } from './secrets/index.ts';
+import { AsyncService, asyncRoutes } from './async/index.ts';
 import { invokeBuffered } from './functions/buffered.ts';
 import { openapiRoutes } from './api/openapi/route.ts';
 import { vmRoutes } from './vms/routes.ts';
@@ -65,15 +62,7 @@ export function locateAgent(): string {
 export async function startDaemon(config: IgnitionConfig, options: { logger?: Logger; listen?: boolean } = {}): Promise<Daemon> {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   privateDataDir(config.dataDir, logger);
-  const store = openDatabase(path.join(config.dataDir, 'ignition.db'), [
-    ...functionMigrations,
-    ...vmmMigrations,
-    ...registryMigrations,
-    ...networkMigrations,
-    ...authMigrations,
-    ...secretMigrations,
-    ...asyncMigrations,
-  ]);
+  const store = openDatabase(path.join(config.dataDir, 'ignition.db'), platformMigrations);
   const workspacesDir = path.join(config.dataDir, 'machines');
   // Like the data directory: entered by sandboxes of other uids, listed by nobody else.
   mkdirSync(workspacesDir, { recursive: true });
