@@ -1,7 +1,7 @@
 /**
  * Tables of the function layer: functions, their immutable versions, aliases that point at
- * versions (with an optional weighted split), machines (instances and VMs, so a restarted daemon
- * can find and reap what a crashed one left running) and console logs.
+ * versions (with an optional weighted split) and console logs. (Migration functions-001 also
+ * created the machines table, which platform/vmm/schema.ts owns now.)
  */
 import { integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
 import type { Migration } from '../store/db.ts';
