@@ -18,6 +18,7 @@ import type { ExecEvent, ExecRequest } from '../../agent/protocol.ts';
 import { assertFunctionName } from '../functions/names.ts';
 import { MachineNotRunning } from '../vmm/errors.ts';
 import type { InstanceDeps } from '../functions/instance.ts';
+import { checkVmSize } from './limits.ts';
 
 export interface VmServiceDeps extends Omit<InstanceDeps, 'runtimeEnv'> {
   /** Base image files by role (firecracker: kernel, rootfs); undefined for the process driver. */
@@ -55,6 +56,8 @@ export class VmService {
   }
 
   async run(input: RunVmInput) {
+    checkVmSize('memoryMiB', input.memoryMiB);
+    checkVmSize('vcpus', input.vcpus);
     if (input.name !== undefined) {
       assertFunctionName(input.name, 'VM name');
       if (this.names.has(input.name)) throw Conflict(`a VM named "${input.name}" already exists`);

@@ -41,4 +41,31 @@ test('a reader that closes stdout early ends the command quietly with 0', async 
   }
 });
 
+test('vm run refuses a size out of range or not a number, in the CLI and in the API', async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--memory', 'abc'], /^error: --memory must be an integer from 16 to 32768 \(MiB\); got "abc" \[bad_request\]\n$/],
+    [['--memory', '5'], /^error: --memory must be an integer from 16 to 32768 \(MiB\); got "5" \[bad_request\]\n$/],
+    [['--memory', '128.5'], /^error: --memory must be an integer from 16 to 32768/],
+    [['--vcpus', '0'], /^error: --vcpus must be an integer from 1 to 32 \(vCPUs\); got "0" \[bad_request\]\n$/],
+    [['--vcpus', '2x'], /^error: --vcpus must be an integer from 1 to 32/],
+  ];
+  for (const [flags, message] of cases) {
+    const r = await d.cli(['vm', 'run', ...flags]);
+    assert.is(r.code, 1, flags.join(' '));
+    assert.match(r.stderr, message);
+    assert.is(r.stdout, '');
+  }
+  for (const body of [{ memoryMiB: 5 }, { memoryMiB: 'abc' }, { vcpus: 0 }, { vcpus: 1.5 }, { memoryMiB: null }]) {
+    const res = await fetch(`${d.url}/v1/vms`, { method: 'POST', headers: { ...d.auth(), 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const problem = (await res.json()) as { code: string; detail: string };
+    assert.is(res.status, 400, JSON.stringify(body));
+    assert.is(problem.code, 'bad_request');
+    assert.match(problem.detail, new RegExp(`"${Object.keys(body)[0]}" must be an integer from \\d+ to \\d+`));
+  }
+  // Nothing was started or recorded by the refused requests.
+  assert.equal(JSON.parse((await d.cli(['vm', 'ps', '--json'])).stdout), []);
+  const fork = await d.cli(['vm', 'fork', 'nosuch', '--count', 'two']);
+  assert.match(fork.stderr, /^error: --count must be an integer from 1 to 1000; got "two" \[bad_request\]\n$/);
+});
+
 test.run();

@@ -5,10 +5,11 @@
  *   vm fork <id> [--count N]   vm kill <id> (record kept)   vm rm <id> (record and workspace removed)
  */
 import { Command, Option } from 'clipanion';
-import { BaseCommand } from '../base.ts';
+import { BaseCommand, integerFlag } from '../base.ts';
 import { ApiError, problemFrom } from '../client.ts';
 import { printJson, table } from '../output.ts';
 import { BadRequest } from '../../errors.ts';
+import { VM_LIMITS } from '../../vms/limits.ts';
 
 type Vm = { id: string; name: string | null; driver: string; state: string; pid: number | null; source: string | null; createdAt: string };
 
@@ -30,16 +31,18 @@ export class VmRunCommand extends BaseCommand {
   image = Option.String('--image', { description: 'Base image snapshot (default: the configured one)' });
   snapshot = Option.String('--snapshot', { description: 'Snapshot to restore from' });
   name = Option.String('--name');
-  memory = Option.String('--memory', { description: 'MiB' });
-  vcpus = Option.String('--vcpus');
+  memory = Option.String('--memory', { description: `MiB, ${VM_LIMITS.memoryMiB.min} to ${VM_LIMITS.memoryMiB.max} (default 128)` });
+  vcpus = Option.String('--vcpus', { description: `${VM_LIMITS.vcpus.min} to ${VM_LIMITS.vcpus.max} (default 1)` });
   async run() {
     if (this.image && this.snapshot) throw BadRequest('give --image or --snapshot, not both');
+    const memoryMiB = integerFlag('--memory', this.memory, VM_LIMITS.memoryMiB);
+    const vcpus = integerFlag('--vcpus', this.vcpus, VM_LIMITS.vcpus);
     const vm = await this.client.request<Vm>('POST', '/v1/vms', {
       image: this.image,
       snapshot: this.snapshot,
       name: this.name,
-      memoryMiB: this.memory === undefined ? undefined : Number(this.memory),
-      vcpus: this.vcpus === undefined ? undefined : Number(this.vcpus),
+      memoryMiB,
+      vcpus,
     });
     if (this.json) return printJson(vm);
     this.context.stdout.write(`${vm.id}\n`);
@@ -158,7 +161,8 @@ export class VmForkCommand extends BaseCommand {
   id = Option.String({ required: true });
   count = Option.String('--count', '1');
   async run() {
-    const { clones } = await this.client.request<{ clones: Vm[] }>('POST', `/v1/vms/${encodeURIComponent(this.id)}/fork`, { count: Number(this.count) });
+    const count = integerFlag('--count', this.count, { min: 1, max: 1000 });
+    const { clones } = await this.client.request<{ clones: Vm[] }>('POST', `/v1/vms/${encodeURIComponent(this.id)}/fork`, { count });
     printVms(this, clones);
   }
 }

@@ -4,6 +4,7 @@
  */
 import { admin, arr, bool, int, json, jsonBody, map, obj, pathParam, queryParam, ref, str } from '../build.ts';
 import type { PathItem } from '../types.ts';
+import { VM_LIMITS } from '../../../vms/limits.ts';
 
 const id = pathParam('id', 'VM id (`vm_…`) or name.');
 const tags = ['vms'];
@@ -28,8 +29,8 @@ export const vmPaths: Record<string, PathItem> = {
             name: str('Unique; lower-case letters, digits and dashes.'),
             snapshot: str('Registry snapshot (id, name or tag) to restore from.'),
             image: str('Registry base image to boot.'),
-            memoryMiB: int(),
-            vcpus: int(),
+            memoryMiB: int('MiB; default 128.', { minimum: VM_LIMITS.memoryMiB.min, maximum: VM_LIMITS.memoryMiB.max }),
+            vcpus: int('Default 1.', { minimum: VM_LIMITS.vcpus.min, maximum: VM_LIMITS.vcpus.max }),
             env: map(str()),
             network: bool('Attach a network interface (Firecracker driver with networking on).'),
           },
