@@ -139,7 +139,7 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
       '/v1/network': networkApi(network),
       '/v1/openapi.json': openapiRoutes(),
       '/v1': asyncRoutes(asyncService),
-      '/v1/tokens': authRoutes(tokens),
+      '/v1/tokens': authRoutes(tokens, { exists: (fn) => repo.getFunction(fn) !== undefined }),
       '/v1/secrets': secretRoutes(secrets, { exists: (fn) => repo.getFunction(fn) !== undefined, onChange: (fn) => void functions.refreshEnv(fn) }),
     },
     tokens,

@@ -68,4 +68,19 @@ test('vm run refuses a size out of range or not a number, in the CLI and in the 
   assert.match(fork.stderr, /^error: --count must be an integer from 1 to 1000; got "two" \[bad_request\]\n$/);
 });
 
+test('token create refuses a function that does not exist; no token is issued', async () => {
+  const r = await d.cli(['token', 'create', '--scope', 'invoke', '--function', 'nosuch']);
+  assert.is(r.code, 1);
+  assert.is(r.stdout, '');
+  assert.is(r.stderr, 'error: no function named "nosuch": deploy it before creating a token for it [function_not_found]\n');
+  const listed = JSON.parse((await d.cli(['token', 'ls', '--json'])).stdout) as Array<{ function: string | null }>;
+  assert.not.ok(
+    listed.some((t) => t.function === 'nosuch'),
+    JSON.stringify(listed),
+  );
+  const ok = await d.cli(['token', 'create', '--scope', 'invoke', '--function', 'counter', '--json']);
+  assert.is(ok.code, 0, ok.stderr);
+  assert.is(JSON.parse(ok.stdout).function, 'counter');
+});
+
 test.run();
