@@ -10,7 +10,9 @@
 import { Hono, type Context } from 'hono';
 import { Readable } from 'node:stream';
 import { readJson } from '../api/body.ts';
-import { RegistryBadRequest } from './errors.ts';
+import { RegistryBadRequest, RegistryConflict } from './errors.ts';
+import { assertSnapshotName } from './digest.ts';
+import type { Materialized } from './oci/materialize.ts';
 import { importLayoutTar, layoutTarStream } from './oci/layout.ts';
 import type { Credentials } from './oci/auth.ts';
 import type { Registry } from './registry.ts';
@@ -44,6 +46,26 @@ function tags(body: Record<string, unknown>): string[] | undefined {
   return body.tags as string[];
 }
 
+/**
+ * An import or pull of a snapshot that is already here changes nothing (its id fixes its content),
+ * so the `name` the caller asked for would be dropped without a word. Names are given at creation,
+ * so the name becomes a tag of the snapshot instead: it resolves wherever a name does (inspect,
+ * vm run --snapshot, push). A name that already means another snapshot is refused.
+ */
+function nameExisting<T extends Materialized>(registry: Registry, result: T, name: string | undefined): T {
+  if (name === undefined || !result.existed) return result;
+  const snap = result.snapshot;
+  if (snap.name === name || snap.tags.includes(name)) return result;
+  assertSnapshotName(name);
+  const other = registry.find(name);
+  if (other && other.id !== snap.id) {
+    throw RegistryConflict(`snapshot ${snap.id} is already here, and the name "${name}" it was to get refers to snapshot ${other.id}`, {
+      data: { name, snapshot: snap.id, other: other.id },
+    });
+  }
+  return { ...result, snapshot: registry.tag(snap.id, name) };
+}
+
 /** The registry's REST routes as a Hono sub-app. */
 export function registryRoutes(registry: Registry): Hono {
   const app = new Hono();
@@ -71,25 +93,27 @@ export function registryRoutes(registry: Registry): Hono {
     if (type.startsWith('application/x-tar')) {
       const raw = c.req.raw.body;
       if (!raw) throw RegistryBadRequest('an application/x-tar import needs a body');
+      const name = c.req.query('name') || undefined;
       const results = await importLayoutTar(registry, raw as unknown as AsyncIterable<Uint8Array>, 'the request body', {
         refName: c.req.query('ref') || undefined,
-        name: c.req.query('name') || undefined,
+        name,
       });
-      return c.json({ imported: results }, 201);
+      return c.json({ imported: results.map((r) => nameExisting(registry, r, name)) }, 201);
     }
     const body = await readJson(c);
-    const results = await registry.importLayout(str(body, 'path', true), { refName: str(body, 'refName'), name: str(body, 'name'), tags: tags(body) });
-    return c.json({ imported: results }, 201);
+    const name = str(body, 'name');
+    const results = await registry.importLayout(str(body, 'path', true), { refName: str(body, 'refName'), name, tags: tags(body) });
+    return c.json({ imported: results.map((r) => nameExisting(registry, r, name)) }, 201);
   });
 
   app.post('/pull', async (c) => {
     const body = await readJson(c);
-    const result = await registry.pull(str(body, 'ref', true), {
-      insecure: body.insecure === true,
-      auth: credentials(body),
-      name: str(body, 'name'),
-      tags: tags(body),
-    });
+    const name = str(body, 'name');
+    const result = nameExisting(
+      registry,
+      await registry.pull(str(body, 'ref', true), { insecure: body.insecure === true, auth: credentials(body), name, tags: tags(body) }),
+      name,
+    );
     return c.json(result, result.existed ? 200 : 201);
   });
 

@@ -6,17 +6,30 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { CLI, deploy, FIXTURES, ROOT, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
 
 let d: TestDaemon;
+const work = mkdtempSync(path.join(os.tmpdir(), 'ign-cli-edges-'));
 test.before(async () => {
   d = await startTestDaemon();
   await deploy(d, path.join(FIXTURES, 'counter'));
+  await deploy(d, path.join(FIXTURES, 'echo'));
 });
 test.after(async () => {
   await d?.stop();
+  rmSync(work, { recursive: true, force: true });
 });
+
+type Snap = { id: string; name: string | null; tags: string[]; labels: Record<string, string> };
+async function goldenOf(fn: string): Promise<Snap> {
+  const list = JSON.parse((await d.cli(['images', '--json'])).stdout) as Snap[];
+  const snap = list.find((s) => s.labels['ignition.function'] === fn);
+  if (!snap) throw new Error(`no golden snapshot of ${fn}: ${JSON.stringify(list)}`);
+  return snap;
+}
 
 /** Runs the CLI with its stdout pipe closed by the reader before the command writes anything. */
 function runWithClosedStdout(args: string[]): Promise<{ code: number | null; stderr: string }> {
@@ -81,6 +94,37 @@ test('token create refuses a function that does not exist; no token is issued', 
   const ok = await d.cli(['token', 'create', '--scope', 'invoke', '--function', 'counter', '--json']);
   assert.is(ok.code, 0, ok.stderr);
   assert.is(JSON.parse(ok.stdout).function, 'counter');
+});
+
+test('import --name of a snapshot already here adds the name as a tag, or refuses a taken name', async () => {
+  const counter = await goldenOf('counter');
+  const echo = await goldenOf('echo');
+  const tar = path.join(work, 'counter.tar');
+  assert.is((await d.cli(['export', counter.id, tar])).code, 0);
+
+  const named = await d.cli(['import', tar, '--name', 'counter-base']);
+  assert.is(named.code, 0, named.stderr);
+  assert.is(named.stdout, `${counter.id} (already present; tagged "counter-base")\n`);
+  const inspected = JSON.parse((await d.cli(['inspect', 'counter-base'])).stdout) as Snap;
+  assert.is(inspected.id, counter.id);
+  assert.ok(inspected.tags.includes('counter-base'), JSON.stringify(inspected.tags));
+
+  const again = await d.cli(['import', tar, '--name', 'counter-base']);
+  assert.is(again.code, 0, again.stderr);
+
+  const tagged = await fetch(`${d.url}/v1/snapshots/${echo.id}/tags`, {
+    method: 'POST',
+    headers: { ...d.auth(), 'content-type': 'application/json' },
+    body: JSON.stringify({ tag: 'taken' }),
+  });
+  assert.is(tagged.status, 200);
+  const taken = await d.cli(['import', tar, '--name', 'taken']);
+  assert.is(taken.code, 1);
+  assert.is(
+    taken.stderr,
+    `error: snapshot ${counter.id} is already here, and the name "taken" it was to get refers to snapshot ${echo.id} [registry_conflict]\n`,
+  );
+  assert.is(JSON.parse((await d.cli(['inspect', 'taken'])).stdout).id, echo.id);
 });
 
 test.run();

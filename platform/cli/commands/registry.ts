@@ -141,7 +141,7 @@ export class ImportCommand extends BaseCommand {
   source = Option.String({ required: true });
   name = Option.String('--name');
   async run() {
-    let r: { imported: Array<{ snapshot: { id: string }; existed: boolean }> };
+    let r: { imported: Array<{ snapshot: { id: string; name: string | null }; existed: boolean }> };
     if (statSync(this.source).isFile()) {
       const q = this.name ? `?name=${encodeURIComponent(this.name)}` : '';
       const res = await this.client.raw(`/v1/snapshots/import${q}`, {
@@ -156,7 +156,11 @@ export class ImportCommand extends BaseCommand {
       r = await this.client.request('POST', '/v1/snapshots/import', { path: path.resolve(this.source), name: this.name });
     }
     if (this.json) return printJson(r);
-    for (const s of r.imported) this.context.stdout.write(`${s.snapshot.id}${s.existed ? ' (already present)' : ''}\n`);
+    for (const s of r.imported) {
+      // The daemon adds --name as a tag of a snapshot that was already here (it keeps its name).
+      const tagged = s.existed && this.name !== undefined && s.snapshot.name !== this.name ? `; tagged "${this.name}"` : '';
+      this.context.stdout.write(`${s.snapshot.id}${s.existed ? ` (already present${tagged})` : ''}\n`);
+    }
   }
 }
 
@@ -206,14 +210,15 @@ export class PullCommand extends RemoteCommand {
   async run() {
     const p = this.json ? undefined : progress(`Pulling ${this.remote}`);
     try {
-      const r = await this.client.request<{ snapshot?: { id: string }; id?: string; existed: boolean }>('POST', '/v1/snapshots/pull', {
+      const r = await this.client.request<{ snapshot?: { id: string; name: string | null }; id?: string; existed: boolean }>('POST', '/v1/snapshots/pull', {
         ref: this.remote,
         insecure: this.insecure,
         auth: this.auth(),
         name: this.name,
       });
       const id = r.snapshot?.id ?? r.id;
-      p?.done(r.existed ? `Already present: ${id}` : `Pulled ${id}`);
+      const tagged = r.existed && this.name !== undefined && r.snapshot?.name !== this.name ? `; tagged "${this.name}"` : '';
+      p?.done(r.existed ? `Already present: ${id}${tagged}` : `Pulled ${id}`);
       if (this.json) printJson(r);
       else this.context.stdout.write(`${id}\n`);
     } finally {
