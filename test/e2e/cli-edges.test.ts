@@ -96,6 +96,17 @@ test('token create refuses a function that does not exist; no token is issued', 
   assert.is(JSON.parse(ok.stdout).function, 'counter');
 });
 
+test('images names each golden snapshot after its function version', async () => {
+  const [counter, echo] = [await goldenOf('counter'), await goldenOf('echo')];
+  const r = await d.cli(['images']);
+  assert.is(r.code, 0, r.stderr);
+  const rows = r.stdout.trim().split('\n');
+  assert.match(rows[0], /^ID\s+NAME\s+KIND/);
+  const nameOf = (id: string) => rows.find((row) => row.startsWith(id))?.split(/\s+/)[1];
+  assert.is(nameOf(counter.id), 'counter@v1', r.stdout);
+  assert.is(nameOf(echo.id), 'echo@v1', r.stdout);
+});
+
 test('import --name of a snapshot already here adds the name as a tag, or refuses a taken name', async () => {
   const counter = await goldenOf('counter');
   const echo = await goldenOf('echo');
@@ -108,6 +119,8 @@ test('import --name of a snapshot already here adds the name as a tag, or refuse
   const inspected = JSON.parse((await d.cli(['inspect', 'counter-base'])).stdout) as Snap;
   assert.is(inspected.id, counter.id);
   assert.ok(inspected.tags.includes('counter-base'), JSON.stringify(inspected.tags));
+
+  assert.match((await d.cli(['images'])).stdout, new RegExp(`^${counter.id}\\s+counter-base\\s`, 'm'));
 
   const again = await d.cli(['import', tar, '--name', 'counter-base']);
   assert.is(again.code, 0, again.stderr);

@@ -15,7 +15,17 @@ import { BaseCommand } from '../base.ts';
 import { ApiError, problemFrom } from '../client.ts';
 import { printJson, progress, table } from '../output.ts';
 
-type Snap = { id: string; name: string | null; tags: string[]; kind: string; driver: string; size: number; parentId: string | null; createdAt: string };
+type Snap = {
+  id: string;
+  name: string | null;
+  tags: string[];
+  kind: string;
+  driver: string;
+  size: number;
+  parentId: string | null;
+  createdAt: string;
+  labels?: Record<string, string>;
+};
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
 
 export class ImagesCommand extends BaseCommand {
@@ -34,12 +44,13 @@ export class ImagesCommand extends BaseCommand {
     const q = this.kind ? `?kind=${encodeURIComponent(this.kind)}` : '';
     const { snapshots } = await this.client.request<{ snapshots: Snap[] }>('GET', `/v1/snapshots${q}`);
     if (this.json) return printJson(snapshots);
+    const names = await this.displayNames(snapshots);
     this.context.stdout.write(
       snapshots.length
         ? table(
             snapshots.map((s) => ({
               id: s.id,
-              name: s.name ?? '-',
+              name: names.get(s.id) ?? '-',
               kind: s.kind,
               driver: s.driver,
               size: mib(s.size),
@@ -50,6 +61,44 @@ export class ImagesCommand extends BaseCommand {
           )
         : 'No snapshots.\n',
     );
+  }
+
+  /**
+   * What the NAME column shows: the snapshot's name, else its first tag, else for a golden
+   * snapshot (which deploys leave unnamed) the version it belongs to, `<function>@v<seq>`, from
+   * its `ignition.function` and `ignition.version` labels. The version number comes from the
+   * function's version list, one request per function; a version this daemon does not know (a
+   * snapshot imported from elsewhere) shows its version id instead.
+   */
+  private async displayNames(snapshots: Snap[]): Promise<Map<string, string>> {
+    const names = new Map<string, string>();
+    const golden = new Map<string, Snap[]>();
+    for (const s of snapshots) {
+      const fn = s.labels?.['ignition.function'];
+      if (s.name ?? s.tags[0]) names.set(s.id, (s.name ?? s.tags[0])!);
+      else if (fn && s.labels?.['ignition.version']) golden.set(fn, [...(golden.get(fn) ?? []), s]);
+    }
+    await Promise.all(
+      [...golden].map(async ([fn, snaps]) => {
+        const seqs = new Map<string, number>();
+        try {
+          const { versions } = await this.client.request<{ versions: Array<{ id: string; seq: number }> }>(
+            'GET',
+            `/v1/functions/${encodeURIComponent(fn)}/versions`,
+          );
+          for (const v of versions) seqs.set(v.id, v.seq);
+        } catch (err) {
+          // The function is not deployed here (an imported snapshot): show the version ids.
+          if (!(err instanceof ApiError && err.problem.status === 404)) throw err;
+        }
+        for (const s of snaps) {
+          const version = s.labels!['ignition.version'];
+          const seq = seqs.get(version);
+          names.set(s.id, `${fn}@${seq === undefined ? version : `v${seq}`}`);
+        }
+      }),
+    );
+    return names;
   }
 }
 
