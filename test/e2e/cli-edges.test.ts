@@ -140,4 +140,20 @@ test('import --name of a snapshot already here adds the name as a tag, or refuse
   assert.is(JSON.parse((await d.cli(['inspect', 'taken'])).stdout).id, echo.id);
 });
 
+test('vm exec --timeout says that the command timed out', async () => {
+  const vm = await d.cli(['vm', 'run', '--name', 'timer']);
+  assert.is(vm.code, 0, vm.stderr);
+  try {
+    const r = await d.cli(['vm', 'exec', 'timer', '--timeout', '500', '--', 'sh', '-c', 'echo started; sleep 30']);
+    assert.is(r.code, 124);
+    assert.is(r.stdout, 'started\n');
+    assert.is(r.stderr, 'error: the command timed out after 0.5 s and was killed\n');
+    const bad = await d.cli(['vm', 'exec', 'timer', '--timeout', 'soon', '--', 'true']);
+    assert.is(bad.code, 1);
+    assert.is(bad.stderr, 'error: --timeout must be an integer from 1 to 2147483647 (ms); got "soon" [bad_request]\n');
+  } finally {
+    await d.cli(['vm', 'rm', 'timer']);
+  }
+});
+
 test.run();

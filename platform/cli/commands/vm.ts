@@ -87,14 +87,16 @@ export class VmExecCommand extends BaseCommand {
     examples: [['List files', 'ignition vm exec vm_x -- ls -la /']],
   });
   id = Option.String({ required: true });
-  timeout = Option.String('--timeout', { description: 'Kill the command (and its process group) after this many ms' });
+  timeout = Option.String('--timeout', { description: 'Kill the command (and its process group) after this many ms; exit code 124' });
   argv = Option.Rest({ required: 1 });
   async run() {
     const [cmd, ...args] = this.argv;
+    // The upper bound is the longest delay a Node timer (the agent's) can wait.
+    const timeoutMs = integerFlag('--timeout', this.timeout, { min: 1, max: 2 ** 31 - 1, unit: 'ms' });
     const res = await this.client.raw(`/v1/vms/${encodeURIComponent(this.id)}/exec`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ cmd, args, timeoutMs: this.timeout === undefined ? undefined : Number(this.timeout) }),
+      body: JSON.stringify({ cmd, args, timeoutMs }),
     });
     if (!res.ok) throw new ApiError(problemFrom(res.status, await res.text()));
     let code = 0;
@@ -108,7 +110,11 @@ export class VmExecCommand extends BaseCommand {
         if (this.json) this.context.stdout.write(line + '\n');
         else if (e.type === 'stdout') this.context.stdout.write(e.data);
         else if (e.type === 'stderr') this.context.stderr.write(e.data);
-        if (e.type === 'exit') code = e.code ?? (e.timedOut ? 124 : 137);
+        if (e.type === 'exit') {
+          code = e.code ?? (e.timedOut ? 124 : 137);
+          // 124 alone reads like the command's own code (as with timeout(1)); say what happened.
+          if (e.timedOut && !this.json) this.context.stderr.write(`error: the command timed out after ${(timeoutMs ?? 0) / 1000} s and was killed\n`);
+        }
         if (e.type === 'error') throw new ApiError({ status: 0, code: e.code, detail: e.message });
       }
     }
