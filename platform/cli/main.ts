@@ -20,6 +20,22 @@ const argv = process.argv.slice(2);
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
   process.stdout.write(`${VERSION}\n`);
 } else {
-  const { run } = await import('./app.ts');
+  const [clipanion, { run }] = await Promise.all([import('clipanion'), import('./app.ts')]);
+  // In the bundle, the CommonJS build of clipanion reaches a dynamic import as its default export.
+  const Cli = clipanion.Cli ?? clipanion.default.Cli;
+  // clipanion asks the terminal type, not stdout, whether to colour (so `--help | less` got
+  // escapes). Every run and every usage text starts from this default context.
+  Cli.defaultContext.colorDepth = colorDepth();
   process.exitCode = await run(argv);
+}
+
+/**
+ * Colours only for a person at a terminal: none when NO_COLOR is set (no-color.org), forced by a
+ * FORCE_COLOR other than 0 (for CI logs that render them), else only when stdout is a TTY.
+ */
+function colorDepth(env = process.env): number {
+  if (env.NO_COLOR) return 1;
+  if (env.FORCE_COLOR && env.FORCE_COLOR !== '0') return 8;
+  if (env.FORCE_COLOR === '0' || !process.stdout.isTTY) return 1;
+  return process.stdout.getColorDepth();
 }

@@ -5,11 +5,13 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CLI, deploy, FIXTURES, ROOT, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { rerun } from '../support/needs.ts';
+import { lack, skipUnless } from '../support/skip.ts';
 
 let d: TestDaemon;
 const work = mkdtempSync(path.join(os.tmpdir(), 'ign-cli-edges-'));
@@ -155,5 +157,41 @@ test('vm exec --timeout says that the command timed out', async () => {
     await d.cli(['vm', 'rm', 'timer']);
   }
 });
+
+const ESC = '\x1b[';
+
+/** The environment minus any colour preference of the caller's, plus `extra`. */
+function colourEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color', COLORTERM: 'truecolor' };
+  delete env.FORCE_COLOR;
+  delete env.NO_COLOR;
+  return { ...env, ...extra };
+}
+
+test('help and usage errors reaching a pipe carry no colour codes, whatever the terminal type', async () => {
+  for (const args of [['--help'], ['vm', 'run', '--help'], ['no-such-command']]) {
+    const r = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, env: colourEnv({}), encoding: 'utf8' });
+    assert.ok(r.stdout.length > 0, args.join(' '));
+    assert.not.ok(r.stdout.includes(ESC), `${args.join(' ')}: ${JSON.stringify(r.stdout.slice(0, 80))}`);
+  }
+  const forced = spawnSync(process.execPath, [CLI, '--help'], { cwd: ROOT, env: colourEnv({ FORCE_COLOR: '1' }), encoding: 'utf8' });
+  assert.ok(forced.stdout.includes(ESC), 'FORCE_COLOR=1 colours a pipe');
+});
+
+/** Runs the CLI on a pseudo-terminal (util-linux `script`); returns what the terminal showed. */
+function onTty(args: string[], extra: Record<string, string>): string {
+  const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(' ');
+  return spawnSync('script', ['-qec', command, '/dev/null'], { cwd: ROOT, env: colourEnv(extra), encoding: 'utf8' }).stdout;
+}
+const hasScript = spawnSync('script', ['--version']).status === 0;
+skipUnless(hasScript ? null : lack('the script command (util-linux) is not installed', `apt-get install bsdutils && ${rerun()}`))(
+  'help on a terminal is coloured, unless NO_COLOR is set',
+  async () => {
+    assert.ok(onTty(['--help'], {}).includes(ESC), 'colour on a terminal');
+    const plain = onTty(['--help'], { NO_COLOR: '1' });
+    assert.match(plain, /ignition <command>/);
+    assert.not.ok(plain.includes(ESC), JSON.stringify(plain.slice(0, 80)));
+  },
+);
 
 test.run();
