@@ -1,7 +1,7 @@
 /**
  * Edges of the CLI through the real built CLI and a real daemon: a reader that closes stdout
- * early, flag values out of range, references to things that do not exist, and output meant for
- * a terminal reaching a pipe.
+ * early, flag values out of range, references to things that do not exist, names for unnamed
+ * snapshots, a timed-out exec, colours reaching a pipe, and the format of the daemon's output.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CLI, deploy, FIXTURES, ROOT, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { CLI, deploy, FIXTURES, ROOT, runCli, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
 import { rerun } from '../support/needs.ts';
 import { lack, skipUnless } from '../support/skip.ts';
 
@@ -193,5 +193,46 @@ skipUnless(hasScript ? null : lack('the script command (util-linux) is not insta
     assert.not.ok(plain.includes(ESC), JSON.stringify(plain.slice(0, 80)));
   },
 );
+
+test('the daemon prints JSON lines only, on both streams, when its output is not a terminal', async () => {
+  const own = await startTestDaemon({ env: { IGNITION_LOG_LEVEL: 'info' } });
+  await own.stop();
+  const lines = own.output().split('\n').filter(Boolean);
+  assert.ok(lines.length >= 4, own.output());
+  const records = lines.map((line) => {
+    try {
+      return JSON.parse(line) as { level: string; msg: string; url?: string };
+    } catch {
+      throw new assert.Assertion({ message: `not a JSON line: ${line}`, generated: false, operator: 'json', expects: 'JSON', actual: line });
+    }
+  });
+  const banner = records.find((r) => r.msg.startsWith('Ignition daemon on '));
+  assert.is(banner?.url, own.url);
+  assert.ok(
+    records.some((r) => r.msg === 'SIGTERM: draining and stopping…'),
+    own.output(),
+  );
+});
+
+test('--log-format text prints lines for a person, logs included', async () => {
+  const own = await startTestDaemon({ env: { IGNITION_LOG_LEVEL: 'info' }, args: ['--log-format', 'text'] });
+  await own.stop();
+  const lines = own.output().split('\n').filter(Boolean);
+  assert.ok(
+    lines.some((l) => l.startsWith(`Ignition daemon on ${own.url} (driver: `)),
+    own.output(),
+  );
+  assert.ok(
+    lines.some((l) => /^\d\d:\d\d:\d\d\.\d{3} INFO  listening url=http:/.test(l)),
+    own.output(),
+  );
+  assert.not.ok(
+    lines.some((l) => l.startsWith('{')),
+    own.output(),
+  );
+  const bad = await runCli(['daemon', '--log-format', 'yaml'], { env: { IGNITION_DATA_DIR: own.dataDir, IGNITION_LISTEN: '127.0.0.1:0' } });
+  assert.is(bad.code, 1);
+  assert.is(bad.stderr, 'error: --log-format must be "auto", "json" or "text"; got "yaml" [bad_request]\n');
+});
 
 test.run();
