@@ -4,10 +4,19 @@
  * function's logs. Ctrl-C stops watching; the function stays deployed.
  */
 import { Option } from 'clipanion';
-import { watch } from 'node:fs';
 import path from 'node:path';
 import { BaseCommand } from '../base.ts';
 import { errorLine } from '../output.ts';
+
+/** How long the directory must stay quiet after a change before it is deployed. */
+const DEBOUNCE_MS = 150;
+
+/** Paths under `dir` that are never edits of the function: node_modules, and hidden entries such as .git. */
+export function isIgnored(dir: string, file: string): boolean {
+  const rel = path.relative(dir, file);
+  if (!rel || rel.startsWith('..')) return false;
+  return rel.split(path.sep).some((part) => part === 'node_modules' || part.startsWith('.'));
+}
 
 export class DevCommand extends BaseCommand {
   static paths = [['dev']];
@@ -47,13 +56,25 @@ export class DevCommand extends BaseCommand {
     };
 
     await deployOnce();
+    // chokidar rather than Node's recursive fs.watch: on Linux the latter watches inodes, and an
+    // atomic save (a temp file renamed over the original, as editors and `sed -i` do) leaves it
+    // watching a file that is gone, so every later edit went unseen. chokidar watches the
+    // directories and re-attaches to the new file.
+    const { watch } = await import('chokidar');
+    const watcher = watch(dir, {
+      ignoreInitial: true,
+      // Installed dependencies, git's files and hidden editor files are not edits of the function;
+      // not descending into them also keeps a large node_modules from costing watches.
+      ignored: (file) => isIgnored(dir, file),
+    });
     let timer: NodeJS.Timeout | undefined;
-    const watcher = watch(dir, { recursive: true }, (_event, file) => {
-      if (file && (file.includes('node_modules') || file.startsWith('.'))) return;
+    watcher.on('all', () => {
       clearTimeout(timer);
       // Editors write files in bursts; deploy once the burst settles.
-      timer = setTimeout(() => void deployOnce(), 150);
+      timer = setTimeout(() => void deployOnce(), DEBOUNCE_MS);
     });
+    watcher.on('error', (err) => out.write(`[dev] ${errorLine(err)} (watching goes on)\n`));
+    await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
     const logs = setInterval(async () => {
       if (!name) return;
       try {
@@ -68,7 +89,8 @@ export class DevCommand extends BaseCommand {
     }, 500);
     out.write(`[dev] watching ${dir} (Ctrl-C to stop)\n`);
     await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
-    watcher.close();
+    clearTimeout(timer);
     clearInterval(logs);
+    await watcher.close();
   }
 }
