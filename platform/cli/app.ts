@@ -22,6 +22,7 @@ import { NetListCommand } from './commands/net.ts';
 import { tokenCommands } from './commands/token.ts';
 import { secretCommands } from './commands/secret.ts';
 import { asyncCommands } from './commands/async.ts';
+import { envCommands } from './commands/env.ts';
 
 const cli = new Cli({ binaryName: 'ignition', binaryLabel: 'Ignition', binaryVersion: VERSION });
 for (const command of [
@@ -44,6 +45,7 @@ for (const command of [
   ...tokenCommands,
   ...secretCommands,
   ...asyncCommands,
+  ...envCommands,
 ])
   cli.register(command);
 cli.register(Builtins.HelpCommand);

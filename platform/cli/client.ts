@@ -5,7 +5,7 @@
  * platform/cli/credentials.ts.
  */
 import { readToken } from './credentials.ts';
-import type { DeployRequest } from '../functions/service.ts';
+import type { DeployChanges, DeployRequest } from '../functions/service.ts';
 export interface ProblemBody {
   type?: string;
   title?: string;
@@ -31,6 +31,16 @@ export function daemonUrl(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export type { DeployRequest } from '../functions/service.ts';
+
+export interface DeployResponse {
+  function: string;
+  version: { id: string; seq: number; digest: string; snapshot: string };
+  created: boolean;
+  /** Against the version the deploy started from: env names added, changed, removed; settings changed. */
+  changes: DeployChanges;
+  url: string;
+  timings: Array<{ step: string; ms: number }>;
+}
 
 export class IgnitionClient {
   constructor(
@@ -81,14 +91,9 @@ export class IgnitionClient {
   getFunction(name: string) {
     return this.request<any>('GET', `/v1/functions/${encodeURIComponent(name)}`);
   }
+  /** Deploys code, or with no `code` a configuration change of the deployed code (service.ts, DeployRequest). */
   deploy(name: string, req: DeployRequest) {
-    return this.request<{
-      function: string;
-      version: { id: string; seq: number; digest: string; snapshot: string };
-      created: boolean;
-      url: string;
-      timings: Array<{ step: string; ms: number }>;
-    }>('POST', `/v1/functions/${encodeURIComponent(name)}/deployments`, req);
+    return this.request<DeployResponse>('POST', `/v1/functions/${encodeURIComponent(name)}/deployments`, req);
   }
   removeFunction(name: string) {
     return this.request<{ removed: string; versions: number }>('DELETE', `/v1/functions/${encodeURIComponent(name)}`);

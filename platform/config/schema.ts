@@ -211,7 +211,12 @@ export function validateConfig(config: Record<string, unknown>, source: string):
   checkBlock('', top, topChecks as Record<string, Check>, problems);
   if (functions !== undefined) {
     if (typeof functions !== 'object' || functions === null) problems.push('functions must be an object');
-    else checkBlock('functions.', functions as Record<string, unknown>, functionChecks, problems);
+    else {
+      checkBlock('functions.', functions as Record<string, unknown>, functionChecks, problems);
+      const f = { ...defaults.functions, ...(functions as Partial<FunctionSettings>) };
+      const bad = crossCheck(f);
+      if (bad && !problems.length) problems.push(`functions.${bad}`);
+    }
   }
   if (firecracker !== undefined) {
     if (typeof firecracker !== 'object' || firecracker === null) problems.push('firecracker must be an object');
@@ -223,10 +228,43 @@ export function validateConfig(config: Record<string, unknown>, source: string):
   return config as unknown as IgnitionConfig;
 }
 
-/** Validates a partial function settings object (package.json `ignition` key, deploy flags). */
-export function validateFunctionSettings(value: Record<string, unknown>, source: string): Partial<FunctionSettings> {
-  const problems: string[] = [];
-  checkBlock('', value, functionChecks, problems);
-  if (problems.length) throw ConfigInvalid(`function settings (${source}): ${problems.join('; ')}`, { data: { problems } });
-  return value as Partial<FunctionSettings>;
+/**
+ * Settings that are valid one by one but not together: a pool cannot keep more idle instances
+ * than it may have at all. Null when the settings fit; the problem otherwise.
+ */
+function crossCheck(settings: Partial<FunctionSettings>): string | null {
+  const { minWarm, maxInstances } = settings;
+  if (typeof minWarm === 'number' && typeof maxInstances === 'number' && minWarm > maxInstances) {
+    return `minWarm (${minWarm}) must not exceed maxInstances (${maxInstances})`;
+  }
+  return null;
 }
+
+/**
+ * Validates a partial function settings object (package.json `ignition` key, ignition.json, deploy
+ * flags, a deploy request). A null value is allowed: it returns that setting to the daemon's
+ * default (a redeploy otherwise keeps what the previous version stated; service.ts).
+ */
+export function validateFunctionSettings(value: Record<string, unknown>, source: string): StatedSettings {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw ConfigInvalid(`function settings (${source}) must be an object`, { data: { problems: ['settings must be an object'] } });
+  }
+  const problems: string[] = [];
+  const stated = Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null));
+  checkBlock('', stated, functionChecks, problems);
+  for (const key of Object.keys(value)) if (value[key] === null && !(key in functionChecks)) problems.push(`${key} is not a known setting`);
+  const bad = problems.length ? null : crossCheck(stated as Partial<FunctionSettings>);
+  if (bad) problems.push(bad);
+  if (problems.length) throw ConfigInvalid(`function settings (${source}): ${problems.join('; ')}`, { data: { problems } });
+  return value as StatedSettings;
+}
+
+/** Checks the settings a version ends up with (defaults, kept and stated ones merged). */
+export function checkEffectiveSettings(settings: FunctionSettings, source: string): FunctionSettings {
+  const bad = crossCheck(settings);
+  if (bad) throw ConfigInvalid(`function settings (${source}): ${bad}`, { data: { problems: [bad] } });
+  return settings;
+}
+
+/** Settings as a deploy states them: each one given, null (back to the default) or left out (kept). */
+export type StatedSettings = { [K in keyof FunctionSettings]?: FunctionSettings[K] | null };

@@ -11,7 +11,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { validateFunctionSettings, type FunctionSettings } from '../config/schema.ts';
+import { validateFunctionSettings, type StatedSettings } from '../config/schema.ts';
 import { BuildFailed, NoEntry } from './errors.ts';
 
 export interface Bundle {
@@ -22,7 +22,7 @@ export interface Bundle {
   /** sha256 of the code, hex. */
   digest: string;
   /** Settings declared by the function itself. */
-  settings: Partial<FunctionSettings>;
+  settings: StatedSettings;
   /** package.json name, if any: the default function name. */
   packageName?: string;
 }
@@ -66,7 +66,7 @@ function exportsDot(exp: PackageJson['exports']): string | undefined {
   return undefined;
 }
 
-export function readFunctionSettings(dir: string, pkg = readPackage(dir)): Partial<FunctionSettings> {
+export function readFunctionSettings(dir: string, pkg = readPackage(dir)): StatedSettings {
   const jsonFile = path.join(dir, 'ignition.json');
   if (existsSync(jsonFile)) {
     let parsed: unknown;

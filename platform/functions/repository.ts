@@ -16,6 +16,8 @@ export interface VersionRecord {
   bundleDigest: string;
   snapshotId: string;
   settings: FunctionSettings;
+  /** What deploys stated (service.ts); undefined for versions stored before it was kept. */
+  statedSettings?: Partial<FunctionSettings>;
   env: Record<string, string>;
   createdAt: number;
 }
@@ -40,8 +42,9 @@ export interface FunctionRecord {
 
 type VersionRow = typeof versionsTable.$inferSelect;
 
-const toVersion = (r: VersionRow): VersionRecord => ({
+const toVersion = ({ statedSettings, ...r }: VersionRow): VersionRecord => ({
   ...r,
+  ...(statedSettings ? { statedSettings: JSON.parse(statedSettings) as Partial<FunctionSettings> } : {}),
   settings: JSON.parse(r.settings) as FunctionSettings,
   env: JSON.parse(r.env) as Record<string, string>,
 });
@@ -133,6 +136,7 @@ export class FunctionRepository {
           bundleDigest: input.bundleDigest,
           snapshotId: input.snapshotId,
           settings: JSON.stringify(input.settings),
+          statedSettings: input.statedSettings ? JSON.stringify(input.statedSettings) : null,
           env: JSON.stringify(input.env),
           createdAt: now,
         };

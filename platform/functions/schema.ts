@@ -22,6 +22,11 @@ export const versionsTable = sqliteTable('versions', {
   /** The golden snapshot in the registry that instances of this version restore from. */
   snapshotId: text('snapshot_id').notNull(),
   settings: text('settings').notNull(),
+  /**
+   * JSON: the settings deploys stated for this version (the rest are the daemon's defaults). A
+   * redeploy keeps these unless it states others; null for versions stored before it was kept.
+   */
+  statedSettings: text('stated_settings'),
   env: text('env').notNull(),
   createdAt: integer('created_at').notNull(),
 });
@@ -109,5 +114,9 @@ export const functionMigrations: Migration[] = [
       ALTER TABLE machines ADD COLUMN name TEXT;
       CREATE UNIQUE INDEX machines_by_name ON machines (name) WHERE name IS NOT NULL;
     `,
+  },
+  {
+    id: 'functions-003',
+    sql: `ALTER TABLE versions ADD COLUMN stated_settings TEXT;`,
   },
 ];

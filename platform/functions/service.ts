@@ -18,8 +18,9 @@
  * Any other change to the function's aliases ends the shift at once.
  */
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { FunctionSettings, IgnitionConfig } from '../config/schema.ts';
-import { validateFunctionSettings } from '../config/schema.ts';
+import { checkEffectiveSettings, validateFunctionSettings, type StatedSettings } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { MachineDriver } from '../vmm/port.ts';
@@ -29,7 +30,7 @@ import { buildGolden } from './golden.ts';
 import { Instance } from './instance.ts';
 import type { LogSink } from './logs.ts';
 import { assertAliasName, assertFunctionName } from './names.ts';
-import { validateEnv } from './env.ts';
+import { applyEnvPatch, diffEnv, validateEnv, validateEnvPatch, type EnvChanges } from './env.ts';
 import { Pool, type PoolStats } from './pool.ts';
 import { procHostCpu, type HostCpu } from './host-cpu.ts';
 import { FunctionRepository, type AliasRoute, type VersionRecord } from './repository.ts';
@@ -50,14 +51,31 @@ interface SlowStart {
   end(): void;
 }
 
-/** The body of `POST /v1/functions/:name/deployments` (the CLI's client sends exactly this). */
+/**
+ * The body of `POST /v1/functions/:name/deployments` (the CLI's client sends exactly this).
+ *
+ * A deploy starts from the version its alias routes to (the heaviest route of a split; `latest`'s
+ * for a new alias), as a code update on Lambda keeps the function's configuration: settings and
+ * environment it does not state are that version's.
+ */
 export interface DeployRequest {
-  code: string;
+  /**
+   * The bundled function (ESM). Left out, the deploy is a configuration change: the code of the
+   * version it starts from is deployed again with the changed `env`, `envPatch` or `settings`.
+   */
+  code?: string;
   map?: string;
   entry?: string;
-  /** Settings declared by the function (package.json / ignition.json) and deploy flags, merged. */
+  /**
+   * Settings declared by the function (package.json / ignition.json) and deploy flags, merged. A
+   * value replaces the previous version's, null returns the setting to the daemon's default, and a
+   * setting left out keeps the previous version's value.
+   */
   settings?: Record<string, unknown>;
+  /** The whole environment, in place of the previous version's. Left out, that one is kept. */
   env?: Record<string, string>;
+  /** Changes to the environment, applied after `env`: a string sets a name, null removes it. */
+  envPatch?: Record<string, string | null>;
   alias?: string;
 }
 
@@ -65,10 +83,17 @@ export interface DeployInput extends DeployRequest {
   name: string;
 }
 
+/** What a deploy changed against the version it started from (env names only, never values). */
+export interface DeployChanges {
+  env: EnvChanges;
+  settings: Array<{ name: string; from: unknown; to: unknown }>;
+}
+
 export interface DeployResult {
   function: string;
   version: VersionRecord;
   created: boolean;
+  changes: DeployChanges;
   timings: Array<{ step: string; ms: number }>;
 }
 
@@ -138,21 +163,25 @@ export class FunctionService {
   }
 
   private async deployNow(name: string, input: DeployInput): Promise<DeployResult> {
-    if (typeof input.code !== 'string' || input.code.length === 0) throw BadRequest('deploy needs the bundle\'s "code"');
-    // Checked before anything is built: both end up in machines' environments, URLs and logs.
-    const env = validateEnv(input.env);
     const alias = input.alias === undefined ? 'latest' : assertAliasName(input.alias);
-    const settings: FunctionSettings = { ...this.deps.config.functions, ...validateFunctionSettings(input.settings ?? {}, 'deploy') };
+    const base = this.baseVersion(name, alias);
+    const { code, map, entry } = await this.codeOf(name, input, base);
+    // Checked before anything is built: both end up in machines' environments, URLs and logs.
+    const patch = validateEnvPatch(input.envPatch);
+    const env = validateEnv(applyEnvPatch(input.env === undefined ? (base?.env ?? {}) : validateEnv(input.env), patch));
+    const stated = mergeStated(base ? this.statedOf(base) : {}, validateFunctionSettings(input.settings ?? {}, 'deploy'));
+    const settings = checkEffectiveSettings({ ...this.deps.config.functions, ...stated }, 'deploy');
+    const changes: DeployChanges = { env: diffEnv(base?.env ?? {}, env), settings: base ? diffSettings(base.settings, settings) : [] };
     const digest = createHash('sha256')
-      .update(input.code)
+      .update(code)
       .update('\0')
-      .update(input.map ?? '')
+      .update(map)
       .update('\0')
       .update(JSON.stringify(settings))
       .update('\0')
       .update(JSON.stringify(sortKeys(env)))
       .digest('hex');
-    const bundleDigest = createHash('sha256').update(input.code).digest('hex');
+    const bundleDigest = createHash('sha256').update(code).digest('hex');
     const existing = this.deps.repo.findVersionByDigest(name, digest);
     if (existing && this.deps.registry.find(existing.snapshotId)) {
       // Same content: nothing to build; just make sure the alias points at it.
@@ -160,12 +189,12 @@ export class FunctionService {
       this.deps.repo.setAlias(name, alias, [{ version: existing.id, weight: 100 }]);
       this.invalidate(name);
       await this.drainUnreferenced(name);
-      return { function: name, version: existing, created: false, timings: [] };
+      return { function: name, version: existing, created: false, changes, timings: [] };
     }
     const versionId = `ver_${createHash('sha256').update(name).update('\0').update(digest).digest('hex').slice(0, 20)}`;
     const priority = this.serving() ? 'background' : 'normal';
     const golden = await buildGolden(
-      { fn: name, versionId, code: input.code, map: input.map ?? '', entry: input.entry ?? 'index', settings, env, priority },
+      { fn: name, versionId, code, map, entry, settings, env, priority },
       {
         driver: this.deps.driver,
         registry: this.deps.registry,
@@ -183,6 +212,7 @@ export class FunctionService {
       bundleDigest,
       snapshotId: golden.snapshot.id,
       settings,
+      statedSettings: stated,
       env,
       createdAt: Date.now(),
     };
@@ -220,7 +250,42 @@ export class FunctionService {
     await yieldToEventLoop();
     await this.drainUnreferenced(name);
     this.deps.logger.info('deployed', { fn: name, version: version.id, seq: version.seq, timings: golden.timings });
-    return { function: name, version, created: true, timings: golden.timings };
+    return { function: name, version, created: true, changes, timings: golden.timings };
+  }
+
+  /**
+   * The version a deploy to `alias` starts from: the one the alias routes to (the heaviest route
+   * of a split), or `latest`'s for an alias that does not exist yet; none for a new function.
+   */
+  private baseVersion(name: string, alias: string): VersionRecord | undefined {
+    const a = this.deps.repo.getAlias(name, alias) ?? this.deps.repo.getAlias(name, 'latest');
+    if (!a || a.routes.length === 0) return undefined;
+    const heaviest = a.routes.reduce((x, y) => (y.weight > x.weight ? y : x));
+    return this.deps.repo.getVersion(heaviest.version);
+  }
+
+  /** The settings a version's deploys stated; for versions stored before that was kept, those that differ from today's defaults. */
+  private statedOf(version: VersionRecord): Partial<FunctionSettings> {
+    if (version.statedSettings) return version.statedSettings;
+    const defaults = this.deps.config.functions as unknown as Record<string, unknown>;
+    return Object.fromEntries(Object.entries(version.settings).filter(([k, v]) => JSON.stringify(v) !== JSON.stringify(defaults[k])));
+  }
+
+  /** The deploy's code, or for a configuration change the code of the version it starts from. */
+  private async codeOf(name: string, input: DeployInput, base: VersionRecord | undefined): Promise<{ code: string; map: string; entry: string }> {
+    if (input.code !== undefined) {
+      if (typeof input.code !== 'string' || input.code.length === 0) throw BadRequest('"code" must be the bundled function (ESM), a non-empty string');
+      return { code: input.code, map: input.map ?? '', entry: input.entry ?? 'index' };
+    }
+    if (input.env === undefined && input.envPatch === undefined && input.settings === undefined) {
+      throw BadRequest('a deployment needs "code" (the bundled function), or a configuration change ("env", "envPatch" or "settings") of the deployed code');
+    }
+    if (!base) throw FunctionNotFound(`no function named "${name}" to change the configuration of; deploy its code first`, { data: { function: name } });
+    const snapshot = this.deps.registry.find(base.snapshotId);
+    if (!snapshot) throw VersionNotFound(`version v${base.seq} of "${name}" has lost its golden snapshot; deploy its code again`, { data: { function: name } });
+    const files = this.deps.registry.filePaths(snapshot);
+    const [code, map] = await Promise.all([readFile(files.bundle, 'utf8'), files.sourcemap ? readFile(files.sourcemap, 'utf8') : '']);
+    return { code, map, entry: typeof snapshot.config.entry === 'string' ? snapshot.config.entry : 'index' };
   }
 
   /** Finds a version by `3`, `v3`, or its id. */
@@ -503,6 +568,24 @@ function pick(routes: AliasRoute[], versions: VersionRecord[]): VersionRecord {
     if (r < 0) return versions[i];
   }
   return versions[versions.length - 1];
+}
+
+/** A version's stated settings with a deploy's stated over them; null drops a setting (back to the default). */
+function mergeStated(kept: Partial<FunctionSettings>, stated: StatedSettings): Partial<FunctionSettings> {
+  const merged: Record<string, unknown> = { ...kept };
+  for (const [k, v] of Object.entries(stated)) {
+    if (v === null) delete merged[k];
+    else merged[k] = v;
+  }
+  return merged as Partial<FunctionSettings>;
+}
+
+/** The settings whose values differ between two versions, by name. */
+function diffSettings(before: FunctionSettings, after: FunctionSettings): DeployChanges['settings'] {
+  return (Object.keys(after) as Array<keyof FunctionSettings>)
+    .filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]))
+    .sort()
+    .map((name) => ({ name, from: before[name] ?? null, to: after[name] }));
 }
 
 function sortKeys(o: Record<string, string>) {

@@ -20,14 +20,14 @@ export function functionRoutes(service: FunctionService, logs: LogSink) {
   app.post('/:name/deployments', async (c) => {
     const name = assertFunctionName(c.req.param('name'));
     const body = await readJson<Partial<DeployInput>>(c, DEPLOY_LIMIT);
-    if (typeof body.code !== 'string') throw BadRequest('a deployment needs "code": the bundled function (ESM)');
-    const result = await service.deploy({ ...body, name, code: body.code });
+    const result = await service.deploy({ ...body, name });
     const origin = new URL(c.req.url).origin;
     return c.json(
       {
         function: result.function,
         version: { id: result.version.id, seq: result.version.seq, digest: result.version.digest, snapshot: result.version.snapshotId },
         created: result.created,
+        changes: result.changes,
         url: `${origin}/fn/${result.function}/`,
         timings: result.timings,
       },

@@ -7,6 +7,28 @@ const alias = pathParam('alias', 'The alias name (`latest` is the one deploys mo
 const tags = ['functions'];
 const versionSpec: JsonSchema = { type: ['string', 'integer'], description: 'A version: its id (`ver_…`), its number, or `v3`.' };
 
+const names = (description: string) => arr(str(), description);
+/** A Deployment with what it changed (components.ts holds the Deployment itself). */
+const deployment: JsonSchema = {
+  allOf: [
+    ref('Deployment'),
+    obj({
+      changes: obj(
+        {
+          env: obj({
+            added: names('Names the deploy added.'),
+            changed: names('Names whose value it changed.'),
+            removed: names('Names it removed.'),
+          }),
+          settings: arr(obj({ name: str(), from: {}, to: {} }), 'Settings whose value it changed.'),
+        },
+        {},
+        'What differs from the version the deploy started from (names of environment variables, never values).',
+      ),
+    }),
+  ],
+};
+
 export const functionPaths: Record<string, PathItem> = {
   '/v1/functions': {
     get: admin({
@@ -37,19 +59,31 @@ export const functionPaths: Record<string, PathItem> = {
   '/v1/functions/{name}/deployments': {
     post: admin({
       operationId: 'deployFunction',
-      summary: 'Deploy a bundle as a new immutable version',
-      description:
-        'Creates the function on first deploy. The version gets a golden snapshot; traffic (`latest`) switches only after it is healthy, so no request fails or waits during a deploy. Deploying the same bundle and settings again changes nothing (200, `created: false`).',
+      summary: 'Deploy a bundle, or a configuration change, as a new immutable version',
+      description: [
+        'Creates the function on first deploy. The version gets a golden snapshot; traffic (`latest`, or `alias`) switches only after it is healthy, so no request fails or waits during a deploy. Deploying the same bundle, settings and environment again changes nothing (200, `created: false`).',
+        '',
+        'A deploy starts from the version its alias routes to (the heaviest route of a split; `latest`’s for a new alias) and keeps that version’s configuration unless it changes it, as a code update on Lambda does:',
+        '',
+        '- `settings`: each setting given replaces the previous value, `null` returns it to the daemon’s default, and a setting left out keeps the previous value.',
+        '- `env` (optional) is the whole environment and replaces the previous one; left out, the previous environment is kept.',
+        '- `envPatch` (optional) is applied after that: a string sets a name, `null` removes it. The CLI’s `--env K=V`, `--unset-env K` and `ignition env set|unset` send this.',
+        '- Without `code`, the deploy is a configuration change: the code of the version it starts from is deployed again with the changed `env`, `envPatch` or `settings` (404 when the function does not exist; 400 when nothing is to change).',
+        '',
+        '`changes` says what differs from the version the deploy started from: environment names (never values) and settings with their old and new values.',
+      ].join('\n'),
       tags,
       parameters: [name],
       requestBody: jsonBody(
         obj(
-          { code: str('The bundled function (one ESM module).') },
+          {},
           {
+            code: str('The bundled function (one ESM module). Left out: a configuration change of the deployed code.'),
             map: str('Its source map, for stack traces.'),
             entry: str(),
-            settings: anyObject('FunctionSettings fields to set; the rest come from defaults.'),
-            env: map(str(), 'Plain environment variables (use /v1/secrets for secrets).'),
+            settings: anyObject('FunctionSettings fields to set (`null`: back to the default); the rest keep the previous version’s value.'),
+            env: map(str(), 'The whole environment, in place of the previous one (use /v1/secrets for secrets).'),
+            envPatch: map({ type: ['string', 'null'] }, 'Environment changes: a string sets the name, `null` removes it.'),
             alias: str(),
           },
         ),
@@ -57,8 +91,8 @@ export const functionPaths: Record<string, PathItem> = {
       ),
       errors: [400, 404, 409, 413, 422, 502, 503],
       responses: {
-        '201': json('A new version was created and serves.', ref('Deployment')),
-        '200': json('Nothing changed: this bundle and settings are already deployed.', ref('Deployment')),
+        '201': json('A new version was created and serves.', deployment),
+        '200': json('Nothing changed: this bundle and configuration are already deployed.', deployment),
       },
     }),
   },
