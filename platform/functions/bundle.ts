@@ -1,14 +1,15 @@
 /**
- * Bundling a function directory into one ESM file with esbuild.
+ * Bundling a function directory, or a single file, into one ESM file with esbuild.
  *
- * The entry is package.json's `exports` (string or `exports["."]`), then `main`, then index.ts /
- * index.js / src/index.ts. Output targets Node (the runtime in the guest) with an external source
+ * For a directory the entry is package.json's `exports` (string or `exports["."]`), then `main`,
+ * then index.ts / index.js / src/index.ts. A file is its own entry, as `wrangler deploy
+ * src/index.ts` takes one; its directory's package.json and ignition.json still give settings. Output targets Node (the runtime in the guest) with an external source
  * map, so stack traces name the user's TypeScript lines. A failed build reports esbuild's first
  * messages with file:line:column.
  *
  * Function settings come from package.json's `ignition` key or an `ignition.json` beside it.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { validateFunctionSettings, type StatedSettings } from '../config/schema.ts';
@@ -23,8 +24,10 @@ export interface Bundle {
   digest: string;
   /** Settings declared by the function itself. */
   settings: StatedSettings;
-  /** package.json name, if any: the default function name. */
+  /** package.json name, if any. */
   packageName?: string;
+  /** The function name a deploy uses when none is given, and where it came from (for messages). */
+  defaultName: { name: string; from: string };
 }
 
 const CANDIDATES = ['index.ts', 'index.mts', 'index.js', 'index.mjs', 'src/index.ts', 'src/index.js'];
@@ -47,7 +50,7 @@ function readPackage(dir: string): PackageJson | undefined {
 }
 
 export function findEntry(dir: string, pkg = readPackage(dir)): string {
-  if (!existsSync(dir)) throw NoEntry(`directory ${dir} does not exist`);
+  if (!existsSync(dir)) throw NoEntry(`${dir} does not exist`);
   const fromExports = typeof pkg?.exports === 'string' ? pkg.exports : exportsDot(pkg?.exports);
   for (const candidate of [fromExports, pkg?.main, ...CANDIDATES]) {
     if (candidate && existsSync(path.join(dir, candidate))) return candidate;
@@ -81,10 +84,26 @@ export function readFunctionSettings(dir: string, pkg = readPackage(dir)): State
   return {};
 }
 
-export async function bundleFunction(dirIn: string): Promise<Bundle> {
-  const dir = path.resolve(dirIn);
+/**
+ * Bundles `target`: a function directory, or one file that is the entry. The default name is
+ * package.json's name, else the directory's; for a file, the file's name without its extension
+ * (the directory's for an index file, which names nothing).
+ */
+export async function bundleFunction(target: string): Promise<Bundle> {
+  const resolved = path.resolve(target);
+  const file = existsSync(resolved) && statSync(resolved).isFile();
+  const dir = file ? path.dirname(resolved) : resolved;
   const pkg = readPackage(dir);
-  const entry = findEntry(dir, pkg);
+  const entry = file ? path.basename(resolved) : findEntry(dir, pkg);
+  const packageName = pkg?.name?.replace(/^@[^/]+\//, '');
+  const stem = path.basename(entry, path.extname(entry));
+  const defaultName = file
+    ? stem === 'index'
+      ? { name: path.basename(dir), from: 'the directory name' }
+      : { name: stem, from: 'the file name' }
+    : packageName
+      ? { name: packageName, from: 'package.json "name"' }
+      : { name: path.basename(dir), from: 'the directory name' };
   const settings = readFunctionSettings(dir, pkg);
   const { build } = await import('esbuild');
   let result;
@@ -123,6 +142,7 @@ export async function bundleFunction(dirIn: string): Promise<Bundle> {
     map: map.text,
     digest: createHash('sha256').update(code).digest('hex'),
     settings,
-    packageName: pkg?.name?.replace(/^@[^/]+\//, ''),
+    packageName,
+    defaultName,
   };
 }

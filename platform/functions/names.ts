@@ -23,6 +23,19 @@ export function assertFunctionName(name: unknown, what = 'function name'): strin
   return name;
 }
 
+/**
+ * A valid function name close to `raw` (a directory or package name): lowercase, every run of
+ * other characters one "-", no "-" at either end, at most NAME_MAX characters. Empty when nothing
+ * of it is usable.
+ */
+export function suggestFunctionName(raw: string): string {
+  return raw
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .slice(0, NAME_MAX)
+    .replace(/^-+|-+$/g, '');
+}
+
 /** Alias names: in URLs (`/fn/<name>@<alias>/`) and logs beside function names, so the same rules. */
 export function assertAliasName(name: unknown): string {
   return assertFunctionName(name, 'alias name');

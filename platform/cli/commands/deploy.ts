@@ -1,9 +1,14 @@
-/** `ignition deploy <dir>`: bundle locally with esbuild, upload, and print the function's URL. */
+/**
+ * `ignition deploy <dir|file>`: bundle locally with esbuild, upload, and print the function's URL.
+ * A directory's entry is found as bundle.ts says; a file is the entry itself.
+ */
 import { Option } from 'clipanion';
 import path from 'node:path';
 import { BaseCommand } from '../base.ts';
 import { printJson, progress } from '../output.ts';
-import { BadRequest } from '../../errors.ts';
+import { BadRequest, InvalidName } from '../../errors.ts';
+import { functionChecks, type FunctionSettings } from '../../config/schema.ts';
+import { assertFunctionName, suggestFunctionName } from '../../functions/names.ts';
 import type { DeployResponse } from '../client.ts';
 
 /** `--env KEY=VALUE` flags as an env patch: each sets its name (an empty value is a value). */
@@ -42,58 +47,57 @@ export function describeChanges(changes: DeployResponse['changes'] | undefined):
 export class DeployCommand extends BaseCommand {
   static paths = [['deploy']];
   static usage = BaseCommand.Usage({
-    description: 'Bundle a function directory and deploy it as a new version',
+    description: 'Bundle a function directory (or its entry file) and deploy it as a new version',
     details: `
       A redeploy keeps the previous version's environment and settings unless it changes them, as a code update on Lambda keeps the function's configuration. \`--env KEY=VALUE\` sets or replaces one variable, \`--unset-env KEY\` removes one, and every other keeps its value. A setting given by a flag, package.json's "ignition" key or ignition.json replaces the previous value; a setting none of them gives keeps it, and \`null\` in ignition.json returns it to the daemon's default. The deploy prints what changed: \`env: +ADDED, ~CHANGED, -REMOVED\` and each setting's old and new value.
     `,
     examples: [
       ['Deploy the hello example', 'ignition deploy functions/hello'],
+      ['Deploy one file (named after it: worker)', 'ignition deploy ./src/worker.ts'],
       ['Name it and pass environment', 'ignition deploy ./api --name api --env GREETING=hi'],
       ['Redeploy, changing one variable and removing another', 'ignition deploy ./api --env GREETING=hello --unset-env DEBUG'],
     ],
   });
 
-  dir = Option.String({ required: true });
+  dir = Option.String({ required: true, name: 'dir|file' });
   name = Option.String('--name', { description: 'Function name (default: package.json name or the directory name)' });
   env = Option.Array('--env', [], { description: 'Set KEY=VALUE in the environment; other names keep their values (repeatable)' });
   unsetEnv = Option.Array('--unset-env', [], { description: 'Remove KEY from the environment (repeatable)' });
   alias = Option.String('--alias', { description: 'Alias to move to the new version (default: latest)' });
-  minWarm = Option.String('--min-warm');
-  maxInstances = Option.String('--max-instances');
-  concurrency = Option.String('--concurrency');
+  minWarm = Option.String('--min-warm', { description: 'Idle instances kept ready (0 = scale to zero)' });
+  maxInstances = Option.String('--max-instances', { description: 'Instances at most' });
+  concurrency = Option.String('--concurrency', { description: 'Requests one instance serves at once' });
   timeout = Option.String('--timeout', { description: 'Per-request timeout in ms' });
   memory = Option.String('--memory', { description: 'Memory in MiB' });
   isolation = Option.String('--isolation', { description: 'reuse | fresh' });
-  network = Option.Boolean('--network', { description: 'Allow the function to reach the network' });
+  network = Option.Boolean('--network', { description: 'Allow the function to reach the network (--no-network: not)' });
 
   async run() {
+    // Everything the user typed is checked before anything is bundled or sent, and each error
+    // names the flag as typed.
+    const flags = settingsFromFlags({
+      '--min-warm': ['minWarm', this.minWarm],
+      '--max-instances': ['maxInstances', this.maxInstances],
+      '--concurrency': ['concurrency', this.concurrency],
+      '--timeout': ['timeoutMs', this.timeout],
+      '--memory': ['memoryMiB', this.memory],
+      '--isolation': ['isolation', this.isolation],
+    });
+    if (this.network !== undefined) flags.network = this.network;
+    if (this.name !== undefined) functionName(this.name, '--name');
+    const patch = envPatch(parseEnvFlags(this.env), this.unsetEnv);
     const { bundleFunction } = await import('../../functions/bundle.ts');
-    const dir = path.resolve(this.dir);
     const p = this.json ? undefined : progress(`Bundling ${this.dir}`);
     try {
-      const bundle = await bundleFunction(dir);
-      const name = this.name ?? bundle.packageName ?? path.basename(dir);
-      const flags: Record<string, unknown> = {};
-      const num = (v: string | undefined, key: string) => {
-        if (v === undefined) return;
-        const n = Number(v);
-        if (!Number.isFinite(n)) throw BadRequest(`--${key} must be a number (got ${JSON.stringify(v)})`);
-        flags[key] = n;
-      };
-      num(this.minWarm, 'minWarm');
-      num(this.maxInstances, 'maxInstances');
-      num(this.concurrency, 'concurrency');
-      num(this.timeout, 'timeoutMs');
-      num(this.memory, 'memoryMiB');
-      if (this.isolation !== undefined) flags.isolation = this.isolation;
-      if (this.network !== undefined) flags.network = this.network;
+      const bundle = await bundleFunction(path.resolve(this.dir));
+      const name = this.name ?? functionName(bundle.defaultName.name, `function name from ${bundle.defaultName.from}`);
       p?.update(`Deploying ${name} (${(bundle.code.length / 1024).toFixed(1)} KiB)`);
       const res = await this.client.deploy(name, {
         code: bundle.code,
         map: bundle.map,
         entry: bundle.entry,
         settings: { ...bundle.settings, ...flags },
-        envPatch: envPatch(parseEnvFlags(this.env), this.unsetEnv),
+        envPatch: patch,
         alias: this.alias,
       });
       p?.done(res.created ? `Deployed ${res.function} v${res.version.seq}` : `Unchanged: ${res.function} v${res.version.seq}`);
@@ -103,5 +107,36 @@ export class DeployCommand extends BaseCommand {
     } finally {
       p?.done();
     }
+  }
+}
+
+/**
+ * Settings from deploy flags, checked as the daemon checks them but named as typed:
+ * `--memory must be an integer from 16 to 32768 (got "-5")`.
+ */
+export function settingsFromFlags(given: Record<string, [keyof FunctionSettings, string | undefined]>): Record<string, unknown> {
+  const settings: Record<string, unknown> = {};
+  for (const [flag, [key, text]] of Object.entries(given)) {
+    if (text === undefined) continue;
+    const value = key === 'isolation' ? text : text.trim() === '' ? NaN : Number(text);
+    const problem = functionChecks[key](value);
+    if (problem) throw BadRequest(`${flag} ${problem} (got ${JSON.stringify(text)})`);
+    settings[key] = value;
+  }
+  return settings;
+}
+
+/**
+ * A valid function name, or an `invalid_name` error that names where the name came from and
+ * suggests one that would do.
+ */
+export function functionName(name: string, what: string): string {
+  try {
+    return assertFunctionName(name, what);
+  } catch (err) {
+    if (!InvalidName.is(err)) throw err;
+    const suggestion = suggestFunctionName(name);
+    const hint = suggestion && suggestion !== name ? `; deploy with --name ${suggestion}` : what === '--name' ? '' : '; name it with --name';
+    throw InvalidName(`${err.message}${hint}`);
   }
 }

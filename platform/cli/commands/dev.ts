@@ -7,6 +7,7 @@ import { Option } from 'clipanion';
 import path from 'node:path';
 import { BaseCommand } from '../base.ts';
 import { errorLine } from '../output.ts';
+import { functionName } from './deploy.ts';
 
 /** How long the directory must stay quiet after a change before it is deployed. */
 const DEBOUNCE_MS = 150;
@@ -28,6 +29,7 @@ export class DevCommand extends BaseCommand {
     const { bundleFunction } = await import('../../functions/bundle.ts');
     const dir = path.resolve(this.dir);
     const out = this.context.stdout;
+    if (this.name !== undefined) functionName(this.name, '--name');
     let name = this.name;
     let lastLog = 0;
     let busy = false;
@@ -41,7 +43,7 @@ export class DevCommand extends BaseCommand {
       busy = true;
       try {
         const bundle = await bundleFunction(dir);
-        name ??= bundle.packageName ?? path.basename(dir);
+        name ??= functionName(bundle.defaultName.name, `function name from ${bundle.defaultName.from}`);
         const res = await this.client.deploy(name, { code: bundle.code, map: bundle.map, entry: bundle.entry, settings: bundle.settings });
         out.write(`[dev] ${res.created ? 'deployed' : 'unchanged'} ${res.function} v${res.version.seq} → ${res.url}\n`);
       } catch (err) {
