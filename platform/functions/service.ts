@@ -118,6 +118,8 @@ export class FunctionService {
   private readonly pools = new Map<string, Pool>();
   /** Called after a function is removed (other capabilities drop what they keep for it). */
   onRemove: ((fn: string) => void) | undefined;
+  /** Listeners of `removed` (followed log streams end there). */
+  private readonly removedListeners = new Set<(fn: string) => void>();
   /** Serialises deploys per function: two racing deploys must not interleave alias moves. */
   private readonly deploying = new Map<string, Promise<unknown>>();
   private readonly routeCache = new Map<string, { routes: AliasRoute[]; versions: VersionRecord[] }>();
@@ -334,8 +336,14 @@ export class FunctionService {
     if (to !== undefined) target = this.resolveVersion(name, to);
     else target = this.deps.repo.listVersions(name).find((v) => v.seq < current.seq);
     if (!target) throw VersionNotFound(`function "${name}" has no version before v${current.seq} to roll back to`, { data: { function: name } });
+    const moved = { function: name, from: { id: current.id, seq: current.seq }, to: { id: target.id, seq: target.seq } };
+    const now = this.deps.repo.getAlias(name, 'latest');
+    if (now && now.routes.length === 1 && now.routes[0].version === target.id) {
+      // Already there: nothing moves, and nothing is drained or warmed.
+      return { ...moved, changed: false, alias: { ...now, routes: now.routes.map((r) => ({ ...r, seq: target.seq })) } };
+    }
     const alias = await this.setAlias(name, 'latest', [{ version: target.id, weight: 100 }]);
-    return { function: name, from: { id: current.id, seq: current.seq }, to: { id: target.id, seq: target.seq }, alias };
+    return { ...moved, changed: true, alias };
   }
 
   async removeAlias(name: string, alias: string) {
@@ -505,7 +513,14 @@ export class FunctionService {
     this.deps.logs.deleteFunction(name);
     this.deps.secrets?.removeFunction(name);
     this.onRemove?.(name);
+    for (const listener of this.removedListeners) listener(name);
     return { removed: name, versions: snapshots.length };
+  }
+
+  /** Calls `listener` with the name of each function removed from now on; returns the unsubscribe. */
+  removed(listener: (fn: string) => void): () => void {
+    this.removedListeners.add(listener);
+    return () => this.removedListeners.delete(listener);
   }
 
   /** Forgets cached routes of `name` and ends its traffic shifts (an alias changed). */

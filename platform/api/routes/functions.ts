@@ -105,16 +105,25 @@ export function functionRoutes(service: FunctionService, logs: LogSink) {
           wake?.();
         });
         let open = true;
-        stream.onAbort(() => {
+        const end = () => {
           open = false;
-          off();
           wake?.();
-        });
-        for (const e of backlog) await stream.writeSSE({ data: JSON.stringify(e) });
-        while (open) {
-          while (pending.length) await stream.writeSSE({ data: JSON.stringify(pending.shift()) });
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
+        };
+        stream.onAbort(end);
+        // A follower of a function that is removed has nothing more to wait for: the stream ends,
+        // and the client can tell why by looking the function up.
+        const offRemoved = service.removed((fn) => fn === name && end());
+        try {
+          for (const e of backlog) await stream.writeSSE({ data: JSON.stringify(e) });
+          while (open) {
+            while (open && pending.length) await stream.writeSSE({ data: JSON.stringify(pending.shift()) });
+            if (!open) break;
+            await new Promise<void>((resolve) => (wake = resolve));
+            wake = undefined;
+          }
+        } finally {
+          off();
+          offRemoved();
         }
       });
     }

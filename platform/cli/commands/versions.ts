@@ -22,11 +22,14 @@ export class RollbackCommand extends BaseCommand {
   name = Option.String({ required: true });
   to = Option.String('--to', { description: 'Version: v3, 3 or an id' });
   async run() {
-    const r = await this.client.request<{ from: { seq: number }; to: { seq: number } }>('POST', `/v1/functions/${encodeURIComponent(this.name)}/rollback`, {
-      to: this.to,
-    });
+    const r = await this.client.request<{ from: { seq: number }; to: { seq: number }; changed: boolean }>(
+      'POST',
+      `/v1/functions/${encodeURIComponent(this.name)}/rollback`,
+      { to: this.to },
+    );
     if (this.json) return printJson(r);
-    this.context.stdout.write(`${this.name}: latest moved from v${r.from.seq} to v${r.to.seq}\n`);
+    if (!r.changed) this.context.stdout.write(`${this.name}: latest is already at v${r.to.seq}; nothing changed\n`);
+    else this.context.stdout.write(`${this.name}: latest moved from v${r.from.seq} to v${r.to.seq}\n`);
   }
 }
 

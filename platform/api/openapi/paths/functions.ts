@@ -1,5 +1,5 @@
 /** `/v1/functions`: deploy, list, inspect, remove, versions, aliases, rollback, instances, logs. */
-import { admin, arr, int, json, jsonBody, map, obj, pathParam, queryParam, ref, str, anyObject } from '../build.ts';
+import { admin, arr, bool, int, json, jsonBody, map, obj, pathParam, queryParam, ref, str, anyObject } from '../build.ts';
 import type { JsonSchema, PathItem } from '../types.ts';
 
 const name = pathParam('name', 'The function name (lower-case letters, digits and dashes).');
@@ -147,7 +147,13 @@ export const functionPaths: Record<string, PathItem> = {
       responses: {
         '200': json(
           'Rolled back.',
-          obj({ function: str(), from: obj({ id: str(), seq: int() }), to: obj({ id: str(), seq: int() }), alias: ref('AliasRecord') }),
+          obj({
+            function: str(),
+            from: obj({ id: str(), seq: int() }),
+            to: obj({ id: str(), seq: int() }),
+            changed: bool('False when `latest` already routed all its traffic to `to`: nothing moved.'),
+            alias: ref('AliasRecord'),
+          }),
         ),
       },
     }),
@@ -172,10 +178,14 @@ export const functionPaths: Record<string, PathItem> = {
         queryParam('invocation', 'Only this invocation (its request id).'),
         queryParam('limit', 'At most this many entries (default 100, at most 10 000).', int()),
         queryParam('after', 'Only entries with an id above this.', int()),
-        queryParam('follow', '`1`: a Server-Sent Events stream, one `data:` line (a LogEntry) per entry, open until the client leaves.', {
-          type: 'string',
-          enum: ['1'],
-        }),
+        queryParam(
+          'follow',
+          '`1`: a Server-Sent Events stream, one `data:` line (a LogEntry) per entry, open until the client leaves or the function is removed.',
+          {
+            type: 'string',
+            enum: ['1'],
+          },
+        ),
       ],
       errors: [400, 404],
       responses: {
