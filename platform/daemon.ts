@@ -12,6 +12,7 @@ import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createApp, requestListener } from './api/app.ts';
+import { deferContinue } from './api/invoke-listener.ts';
 import type { IgnitionConfig } from './config/schema.ts';
 import { createLogger, type Logger } from './log.ts';
 import { openDatabase, type Store } from './store/db.ts';
@@ -160,7 +161,9 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
   if (options.listen !== false) {
     const [host, portText] = splitHostPort(config.listen);
     server = await new Promise<Server>((resolve, reject) => {
-      const s = createServer(requestListener(app, { functions, metrics, tokens, logger }));
+      const listener = requestListener(app, { functions, metrics, tokens, logger });
+      const s = createServer(listener);
+      deferContinue(s, listener);
       s.once('error', reject);
       s.listen(Number(portText), host, () => resolve(s));
     });

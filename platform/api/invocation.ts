@@ -43,6 +43,8 @@ export interface InvocationCall {
   body: Readable | null;
   remoteAddress?: string;
   requestId: string;
+  /** Sends `100 Continue` to a client that waits for it before sending the body (invoker.ts). */
+  sendContinue?: () => void;
 }
 
 /** The function's response, or the platform's answer to a CORS preflight. */
@@ -106,6 +108,7 @@ export function invocationGateway(service: FunctionService, metrics?: PlatformMe
         remoteAddress: call.remoteAddress,
         invocationId: call.requestId,
         version,
+        sendContinue: call.sendContinue,
       });
     } catch (err) {
       // Every platform-side failure counts, from routing (unknown alias) to the handler.

@@ -9,7 +9,7 @@
  * request in flight. The invocation itself (`invocation.ts`) is the same code
  * on both paths, and its errors leave through the same problem mapping (`problem.ts`).
  */
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import type { Logger } from '../log.ts';
 import { isInvocationTarget, requestIdFrom, type InvocationCall, type InvocationAnswer } from './invocation.ts';
 import { problemFor } from './problem.ts';
@@ -21,13 +21,39 @@ export function withInvocations(serve: (call: InvocationCall) => Promise<Invocat
   };
 }
 
+/** Requests whose client waits for `100 Continue` that Node has not sent (`deferContinue`). */
+const awaitingContinue = new WeakSet<IncomingMessage>();
+
+/**
+ * Takes over `Expect: 100-continue` from Node, which would answer it before the request is even
+ * routed: an invocation's client is told to go on only when its body is about to be forwarded
+ * (invoker.ts), so one refused first (over the limit, queue full, unauthorized, no such function)
+ * never uploads it. Node closes such a connection after the answer, as the body was never sent.
+ * Other routes get their 100 Continue at once, as Node would send it.
+ */
+export function deferContinue(server: Server, listener: RequestListener): void {
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (isInvocationTarget(req.url ?? '')) awaitingContinue.add(req);
+    else res.writeContinue();
+    listener(req, res);
+  });
+}
+
 async function serveNode(serve: (call: InvocationCall) => Promise<InvocationAnswer>, req: IncomingMessage, res: ServerResponse, logger: Logger): Promise<void> {
   const requestId = requestIdFrom(req.headers['x-request-id']);
   const target = req.url!;
   let answer: InvocationAnswer | undefined;
   try {
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-    answer = await serve({ method: req.method!, target, headers: req.headers, body: hasBody ? req : null, remoteAddress: req.socket.remoteAddress, requestId });
+    answer = await serve({
+      method: req.method!,
+      target,
+      headers: req.headers,
+      body: hasBody ? req : null,
+      remoteAddress: req.socket.remoteAddress,
+      requestId,
+      sendContinue: awaitingContinue.has(req) ? () => res.writeContinue() : undefined,
+    });
     if (answer.preflight) {
       const headers: Record<string, string> = { 'x-request-id': requestId };
       answer.preflight.headers.forEach((v, k) => (headers[k] = v));

@@ -9,9 +9,18 @@
 import { Transform, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { InvocationHeaders } from '../../agent/protocol.ts';
-import { IgnitionError } from '../errors.ts';
+import { BadRequest, IgnitionError } from '../errors.ts';
 import { newId } from '../ids.ts';
-import { BodyTooLarge, FunctionCrashed, FunctionOutOfMemory, FunctionInvalidResponse, FunctionThrew, FunctionTimeout, InstanceUnavailable } from './errors.ts';
+import {
+  BodyTooLarge,
+  ClientClosedRequest,
+  FunctionCrashed,
+  FunctionOutOfMemory,
+  FunctionInvalidResponse,
+  FunctionThrew,
+  FunctionTimeout,
+  InstanceUnavailable,
+} from './errors.ts';
 import type { FunctionService } from './service.ts';
 import type { Instance } from './instance.ts';
 import type { VersionRecord } from './repository.ts';
@@ -36,6 +45,12 @@ export interface InvokeRequest {
   invocationId?: string;
   /** The version to call, when the caller already picked it (to apply its auth and CORS first). */
   version?: VersionRecord;
+  /**
+   * The client sent `Expect: 100-continue` and waits for the daemon's go-ahead: called once, just
+   * before the body is forwarded. A request refused before that (413, 429, timeout) never makes
+   * the client upload its body.
+   */
+  sendContinue?: () => void;
 }
 
 export interface InvokeResponse {
@@ -48,8 +63,13 @@ export interface InvokeResponse {
   version: string;
 }
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) never cross a proxy. */
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1) never cross a proxy. `expect` is not hop-by-hop by the
+ * letter, but it asks the daemon, not the function, for a 100 Continue: the daemon has answered
+ * it by the time the body is forwarded, and undici refuses to send it.
+ */
 const HOP = new Set([
+  'expect',
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -105,17 +125,34 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   inst.invocations.add(invocationId);
   let res: Dispatcher.ResponseData;
   try {
+    if (body) req.sendContinue?.();
     res = await inst.client.invoke({ path: req.path, method: req.method, headers, body, signal: deadline });
   } catch (err) {
     deadline.clear();
-    inst.invocations.delete(invocationId);
-    const crashed = !deadline.aborted && !tooLarge;
-    pool.release(inst, { retire: true });
-    if (deadline.aborted)
+    if (deadline.aborted) {
+      inst.invocations.delete(invocationId);
+      pool.release(inst, { retire: true });
       throw FunctionTimeout(`function ${req.fn} did not answer within its timeout of ${timeoutMs} ms`, { data: { timeoutMs, function: req.fn } });
-    if (tooLarge) throw BodyTooLarge(`request body exceeds the limit of ${maxBodyBytes} bytes for ${req.fn}`, { data: { limit: maxBodyBytes } });
-    if (crashed) throw await crashError(req.fn, inst, invocationId, err, service);
-    throw err;
+    }
+    // What the client sent or did is no fault of the instance, which serves on: anyone may send
+    // a body over the limit, a request undici will not forward, or leave in the middle of the
+    // upload, and none of them may cost the function an instance (a cold start for the next caller).
+    const refused = refusedByUndici(err);
+    if (tooLarge || refused || clientLeft(req.body)) {
+      inst.invocations.delete(invocationId);
+      pool.release(inst);
+      if (req.body && !req.body.destroyed) {
+        // Read and drop what the client still sends, so it gets to read the answer.
+        req.body.unpipe();
+        req.body.resume();
+      }
+      if (tooLarge) throw BodyTooLarge(`request body exceeds the limit of ${maxBodyBytes} bytes for ${req.fn}`, { data: { limit: maxBodyBytes } });
+      if (refused) throw BadRequest(`the request cannot be passed to ${req.fn}: ${(err as Error).message}`);
+      throw ClientClosedRequest(`the client closed the connection before its request to ${req.fn} was sent`);
+    }
+    inst.invocations.delete(invocationId);
+    pool.release(inst, { retire: true });
+    throw await crashError(req.fn, inst, invocationId, err, service);
   }
 
   const runtimeError = res.headers[InvocationHeaders.error];
@@ -152,6 +189,20 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   res.body.once('close', done);
   res.body.once('error', done);
   return { cold, status: res.statusCode, headers: outHeaders, body: res.body, invocationId, version: version.id };
+}
+
+/**
+ * undici's refusals of a request it was handed (a header or a method it will not send, a body
+ * that does not match its length): thrown before anything reaches the agent.
+ */
+function refusedByUndici(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED' || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH';
+}
+
+/** The client's request body broke off before its end: the client left, or its connection failed. */
+function clientLeft(body: Readable | null): boolean {
+  return !!body && (body.errored !== null || (body.destroyed && !body.readableEnded));
 }
 
 /** Passes bytes through until `limit`, then fails the stream (the upload is cut short). */

@@ -46,6 +46,7 @@ const pinned: Array<[string, number]> = [
   ['instance_unavailable', 503],
   ['function_unavailable', 503],
   ['queue_full', 429],
+  ['client_closed_request', 400],
   ['body_too_large', 413],
   ['env_invalid', 400],
   ['vm_start_failed', 502],

@@ -1,0 +1,179 @@
+/**
+ * The data path's edges, against a real daemon with real curl and raw sockets: uploads that ask
+ * for 100 Continue or come chunked, bodies over the limit, a response stream cut at the
+ * function's timeout, V8's heap limit, requests Node's parser refuses, and what `ignition invoke`
+ * prints for the function's own error answers. Whatever the client sends, it must not cost the
+ * function its instance.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { request } from 'undici';
+import { deploy, FIXTURES, sharedDaemon, type TestDaemon } from '../support/daemon.ts';
+import { rerun } from '../support/needs.ts';
+import { lack, skipUnless } from '../support/skip.ts';
+import { tempDir } from '../support/tmp.ts';
+
+const EDGES = path.join(FIXTURES, 'edges');
+// edges/ignition.json: 4 MiB bodies, 1500 ms timeout, one request per instance.
+const LIMIT = 4 * 1024 * 1024;
+
+let d: TestDaemon;
+sharedDaemon(test, [], (daemon) => (d = daemon));
+test.before(async () => {
+  await deploy(d, EDGES);
+  // A heap that fills before the timeout: V8's limit (three quarters of memoryMiB) ends it.
+  await deploy(d, EDGES, ['--name', 'heap', '--memory', '256', '--timeout', '60000']);
+});
+
+const curlPath = await new Promise<string | null>((resolve) => execFile('sh', ['-c', 'command -v curl'], (err, out) => resolve(err ? null : out.trim())));
+const withCurl = skipUnless(curlPath ? null : lack('curl is not installed', `apt-get install -y curl && ${rerun()}`));
+
+function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(curlPath!, ['-sS', ...args], { encoding: 'latin1', maxBuffer: 64 << 20, timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** Response head and body of curl -i output (the last head: a 100 Continue comes first). */
+function parseCurl(out: string): { status: number; head: string; body: string } {
+  const parts = out.split('\r\n\r\n');
+  let i = 0;
+  while (/^HTTP\/1\.1 100 /.test(parts[i]) && i < parts.length - 1) i++;
+  return { status: Number(/^HTTP\/1\.1 (\d+)/.exec(parts[i])?.[1]), head: parts[i], body: parts.slice(i + 1).join('\r\n\r\n') };
+}
+
+/** A raw HTTP/1.1 exchange: writes `head`, then hands the socket to `then`; resolves with all bytes read once the daemon closes or `quietMs` pass. */
+function raw(head: string, then?: (s: net.Socket, received: () => string) => void, quietMs = 3000): Promise<string> {
+  const u = new URL(d.url);
+  return new Promise((resolve) => {
+    const s = net.connect(Number(u.port), u.hostname);
+    let out = '';
+    let timer = setTimeout(() => s.destroy(), quietMs);
+    s.on('data', (c) => {
+      out += c.toString('latin1');
+      clearTimeout(timer);
+      timer = setTimeout(() => s.destroy(), quietMs);
+    });
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+    s.on('error', () => {});
+    s.write(head);
+    then?.(s, () => out);
+  });
+}
+
+async function instanceIds(fn: string): Promise<string[]> {
+  const res = await request(`${d.url}/v1/functions/${fn}/instances`, { headers: d.auth() });
+  const body = (await res.body.json()) as { instances: Array<{ id: string }> };
+  return body.instances.map((i) => i.id).sort();
+}
+
+async function logs(fn: string, invocation?: string): Promise<string> {
+  const r = await d.cli(['logs', fn, ...(invocation ? ['--invocation', invocation] : [])]);
+  assert.is(r.code, 0, r.stderr);
+  return r.stdout;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, ms = 5000) {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) assert.unreachable(`${what} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function checksum(buf: Buffer): number {
+  let sum = 0;
+  for (const b of buf) sum = (sum + b) % 65521;
+  return sum;
+}
+
+const dir = tempDir('ign-edges-');
+const upload = Buffer.alloc(2 << 20);
+for (let i = 0; i < upload.length; i++) upload[i] = (i * 31) & 0xff;
+const uploadFile = path.join(dir, 'upload.bin');
+writeFileSync(uploadFile, upload);
+const bigFile = path.join(dir, 'big.bin');
+writeFileSync(bigFile, Buffer.alloc(10 << 20, 1));
+
+withCurl('curl --data-binary @file of 2 MiB (Expect: 100-continue) reaches the function whole, without the expect header', async () => {
+  const before = await instanceIds('edges');
+  const r = await curl(['-i', '-v', '--data-binary', `@${uploadFile}`, `${d.url}/fn/edges/upload`]);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /Expect: 100-continue/i, 'curl asked for 100 Continue');
+  const res = parseCurl(r.stdout);
+  assert.is(res.status, 200, r.stdout.slice(0, 500));
+  assert.equal(JSON.parse(res.body), { length: upload.length, sum: checksum(upload), expect: null });
+  assert.equal(await instanceIds('edges'), before, 'the instance served on');
+});
+
+withCurl('curl with a chunked 10 MiB body gets 413 with a problem document; the instance stays', async () => {
+  const before = await instanceIds('edges');
+  const r = await curl(['-i', '-H', 'transfer-encoding: chunked', '--data-binary', `@${bigFile}`, `${d.url}/fn/edges/upload`]);
+  assert.is(r.code, 0, r.stderr);
+  const res = parseCurl(r.stdout);
+  assert.is(res.status, 413, r.stdout.slice(0, 500));
+  assert.match(res.head, /content-type: application\/problem\+json/i);
+  const problem = JSON.parse(res.body);
+  assert.is(problem.code, 'body_too_large');
+  assert.is(problem.limit, LIMIT);
+  assert.equal(await instanceIds('edges'), before, 'the instance served on');
+});
+
+test('a declared body over the limit with Expect: 100-continue is refused before it is sent', async () => {
+  const before = await instanceIds('edges');
+  const out = await raw(`POST /fn/edges/upload HTTP/1.1\r\nhost: x\r\ncontent-length: ${10 << 20}\r\nexpect: 100-continue\r\n\r\n`);
+  assert.match(out, /^HTTP\/1\.1 413 /, out.slice(0, 300));
+  assert.not.match(out, /100 Continue/);
+  assert.match(out, /content-type: application\/problem\+json/i);
+  assert.match(out, /"code":"body_too_large"/);
+  assert.equal(await instanceIds('edges'), before);
+});
+
+test('Expect: 100-continue on a raw socket: 100 Continue, then the body reaches the function', async () => {
+  const body = Buffer.from('hello after continue');
+  const out = await raw(
+    `POST /fn/edges/upload HTTP/1.1\r\nhost: x\r\ncontent-length: ${body.length}\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n`,
+    (s, received) => {
+      const wait = setInterval(() => {
+        if (!received().includes('100 Continue')) return;
+        clearInterval(wait);
+        s.write(body);
+      }, 10);
+      s.once('close', () => clearInterval(wait));
+    },
+  );
+  assert.match(out, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /, out.slice(0, 300));
+  assert.match(out, new RegExp(`"length":${body.length},"sum":${checksum(body)},"expect":null`));
+});
+
+test('headers a client controls, and a client that leaves mid-upload, never cost the instance', async () => {
+  const before = await instanceIds('edges');
+  // Expectations Node does not know, hop-by-hop headers, and one body sent in part then dropped.
+  for (const head of [
+    'POST /fn/edges/upload HTTP/1.1\r\nhost: x\r\nexpect: something-else\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi',
+    'POST /fn/edges/upload HTTP/1.1\r\nhost: x\r\nconnection: keep-alive, te\r\nte: trailers\r\nkeep-alive: timeout=5\r\nproxy-connection: x\r\ncontent-length: 2\r\n\r\nhi',
+    'GET /fn/edges/ HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n',
+  ]) {
+    const out = await raw(head, undefined, 1000);
+    assert.match(out, /^HTTP\/1\.1 (200|417) /, out.slice(0, 200));
+  }
+  await raw(`POST /fn/edges/upload HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n`, (s) => {
+    s.write(Buffer.alloc(5000, 1));
+    setTimeout(() => s.destroy(), 200);
+  });
+  const after = await request(`${d.url}/fn/edges/`);
+  assert.is(await after.body.text(), 'edges');
+  assert.equal(await instanceIds('edges'), before, 'the instance served on');
+  assert.not.match(await logs('edges'), /failed while handling/);
+});
+
+test.run();
