@@ -11,7 +11,7 @@ import { BadRequest, PayloadTooLarge } from '../errors.ts';
  */
 export async function readText(c: Context, limitBytes: number): Promise<string> {
   const declared = Number(c.req.header('content-length') ?? NaN);
-  if (declared > limitBytes) throw PayloadTooLarge(`request body of ${declared} bytes exceeds ${limitBytes} bytes`);
+  if (declared > limitBytes) throw PayloadTooLarge(`request body of ${declared} bytes exceeds ${limitBytes} bytes`, { data: { limit: limitBytes } });
   const body = c.req.raw.body;
   if (!body) return '';
   const reader = body.getReader();
@@ -23,7 +23,7 @@ export async function readText(c: Context, limitBytes: number): Promise<string> 
     size += value.byteLength;
     if (size > limitBytes) {
       reader.cancel().catch(() => {});
-      throw PayloadTooLarge(`request body exceeds ${limitBytes} bytes`);
+      throw PayloadTooLarge(`request body exceeds ${limitBytes} bytes`, { data: { limit: limitBytes } });
     }
     chunks.push(value);
   }

@@ -26,6 +26,5 @@ export const QueueFull = defineError('queue_full', 429, 'Too many requests', 'qu
  * tells the metrics' failures the client caused from the function's, and the instance serves on.
  */
 export const ClientClosedRequest = defineError('client_closed_request', 400, 'Client closed the request', 'validate');
-export const BodyTooLarge = defineError('body_too_large', 413, 'Request body too large', 'validate');
 /** A deploy's `env` value that an environment variable cannot carry, or an env over the size limits. */
 export const EnvInvalid = defineError('env_invalid', 400, 'Invalid environment', 'validate');

@@ -9,10 +9,9 @@
 import { Transform, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { InvocationHeaders } from '../../agent/protocol.ts';
-import { BadRequest, IgnitionError } from '../errors.ts';
+import { BadRequest, IgnitionError, PayloadTooLarge } from '../errors.ts';
 import { newId } from '../ids.ts';
 import {
-  BodyTooLarge,
   ClientClosedRequest,
   FunctionCrashed,
   FunctionOutOfMemory,
@@ -87,7 +86,7 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   const { timeoutMs, maxBodyBytes } = version.settings;
   if (req.contentLength !== undefined && req.contentLength > maxBodyBytes) {
     req.body?.resume();
-    throw BodyTooLarge(`request body of ${req.contentLength} bytes exceeds the limit of ${maxBodyBytes} bytes for ${req.fn}`, {
+    throw PayloadTooLarge(`request body of ${req.contentLength} bytes exceeds the limit of ${maxBodyBytes} bytes for ${req.fn}`, {
       data: { limit: maxBodyBytes },
     });
   }
@@ -146,7 +145,7 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
         req.body.unpipe();
         req.body.resume();
       }
-      if (tooLarge) throw BodyTooLarge(`request body exceeds the limit of ${maxBodyBytes} bytes for ${req.fn}`, { data: { limit: maxBodyBytes } });
+      if (tooLarge) throw PayloadTooLarge(`request body exceeds the limit of ${maxBodyBytes} bytes for ${req.fn}`, { data: { limit: maxBodyBytes } });
       if (refused) throw BadRequest(`the request cannot be passed to ${req.fn}: ${(err as Error).message}`);
       throw ClientClosedRequest(`the client closed the connection before its request to ${req.fn} was sent`);
     }
@@ -213,7 +212,7 @@ function limitBytes(limit: number, onExceeded: () => void): Transform {
       seen += chunk.length;
       if (seen > limit) {
         onExceeded();
-        cb(BodyTooLarge(`request body exceeds ${limit} bytes`));
+        cb(PayloadTooLarge(`request body exceeds ${limit} bytes`));
         return;
       }
       cb(null, chunk);

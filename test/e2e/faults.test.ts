@@ -147,13 +147,13 @@ test('a body over the limit: 413, declared or streamed', async () => {
   const big = 'x'.repeat(2048); // echo's ignition.json allows 1024 bytes
   const declared = await problem(`${d.url}/fn/echo/`, { method: 'POST', body: big });
   assert.is(declared.status, 413);
-  assert.is(declared.body.code, 'body_too_large');
+  assert.is(declared.body.code, 'payload_too_large');
   async function* chunks() {
     for (let i = 0; i < 4; i++) yield Buffer.from(big);
   }
   const streamed = await problem(`${d.url}/fn/echo/`, { method: 'POST', body: Readable.from(chunks()) });
   assert.is(streamed.status, 413);
-  assert.is(streamed.body.code, 'body_too_large');
+  assert.is(streamed.body.code, 'payload_too_large');
   await echoStillServes();
 });
 

@@ -123,7 +123,7 @@ withCurl('curl with a chunked 10 MiB body gets 413 with a problem document; the 
   assert.is(res.status, 413, r.stdout.slice(0, 500));
   assert.match(res.head, /content-type: application\/problem\+json/i);
   const problem = JSON.parse(res.body);
-  assert.is(problem.code, 'body_too_large');
+  assert.is(problem.code, 'payload_too_large');
   assert.is(problem.limit, LIMIT);
   assert.equal(await instanceIds('edges'), before, 'the instance served on');
 });
@@ -134,7 +134,7 @@ test('a declared body over the limit with Expect: 100-continue is refused before
   assert.match(out, /^HTTP\/1\.1 413 /, out.slice(0, 300));
   assert.not.match(out, /100 Continue/);
   assert.match(out, /content-type: application\/problem\+json/i);
-  assert.match(out, /"code":"body_too_large"/);
+  assert.match(out, /"code":"payload_too_large"/);
   assert.equal(await instanceIds('edges'), before);
 });
 
@@ -174,6 +174,21 @@ test('headers a client controls, and a client that leaves mid-upload, never cost
   assert.is(await after.body.text(), 'edges');
   assert.equal(await instanceIds('edges'), before, 'the instance served on');
   assert.not.match(await logs('edges'), /failed while handling/);
+});
+
+test('/fn and /v1 answer a body over the limit with the same code', async () => {
+  const fn = await request(`${d.url}/fn/edges/upload`, { method: 'POST', body: Buffer.alloc(LIMIT + 1) });
+  const v1 = await request(`${d.url}/v1/tokens`, {
+    method: 'POST',
+    headers: { ...d.auth(), 'content-type': 'application/json' },
+    body: Buffer.alloc(2 << 20, 32),
+  });
+  assert.is(fn.statusCode, 413);
+  assert.is(v1.statusCode, 413);
+  const a = (await fn.body.json()) as { code: string };
+  const b = (await v1.body.json()) as { code: string };
+  assert.is(a.code, 'payload_too_large');
+  assert.is(b.code, a.code);
 });
 
 test.run();

@@ -47,7 +47,6 @@ const pinned: Array<[string, number]> = [
   ['function_unavailable', 503],
   ['queue_full', 429],
   ['client_closed_request', 400],
-  ['body_too_large', 413],
   ['env_invalid', 400],
   ['vm_start_failed', 502],
   ['vm_not_running', 409],

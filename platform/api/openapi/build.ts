@@ -41,7 +41,7 @@ const PROBLEM_TEXT: Record<number, string> = {
   403: 'The token is valid but may not do this (`forbidden`).',
   404: 'What the path names does not exist.',
   409: 'The request conflicts with the current state (`conflict` and capability codes).',
-  413: 'The request body is larger than the limit (`payload_too_large`).',
+  413: 'The request body is larger than the limit (`payload_too_large`, with the limit in bytes as `limit`).',
   422: 'The request is well formed but cannot be carried out (build or validation failure).',
   429: 'Too many requests queued; retry after `Retry-After` seconds.',
   500: 'The daemon failed (`internal`); the detail leaks nothing, the logs have the rest.',

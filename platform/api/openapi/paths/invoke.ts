@@ -28,7 +28,7 @@ function operations(suffix: string, withPath: boolean): PathItem {
       operationId: `invoke${method[0].toUpperCase()}${method.slice(1)}${suffix}`,
       summary: `Invoke a function with ${method.toUpperCase()}${withPath ? ' on a path' : ' at its root'}`,
       description:
-        'The request passes through to the function unchanged (body streamed, size limited by the function\'s `maxBodyBytes`); the response streams back. Public unless the function sets `auth: "token"`; then a Bearer token (admin, or invoke scope for this function) is needed and is removed before the function sees the request. CORS preflights are answered by the platform when the function configures CORS. Platform failures are problem documents (`function_timeout` 504 names the limit, `queue_full` 429 with Retry-After, `body_too_large` 413).',
+        'The request passes through to the function unchanged (body streamed, size limited by the function\'s `maxBodyBytes`); the response streams back. Public unless the function sets `auth: "token"`; then a Bearer token (admin, or invoke scope for this function) is needed and is removed before the function sees the request. CORS preflights are answered by the platform when the function configures CORS. Platform failures are problem documents (`function_timeout` 504 names the limit, `queue_full` 429 with Retry-After, `payload_too_large` 413 with the `limit` in bytes, declared or counted as the body arrives). `payload_too_large` is the code every route answers a body over its limit with; `/fn` used to say `body_too_large`, which is no longer sent: match on the status or on `payload_too_large`.',
       tags: ['invoke'],
       security: OPTIONAL_BEARER,
       parameters: withPath ? [target, rest] : [target],
