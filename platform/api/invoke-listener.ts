@@ -13,6 +13,7 @@ import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'n
 import type { Logger } from '../log.ts';
 import { isInvocationTarget, requestIdFrom, type InvocationCall, type InvocationAnswer } from './invocation.ts';
 import { problemFor } from './problem.ts';
+import { IgnitionError } from '../errors.ts';
 
 export function withInvocations(serve: (call: InvocationCall) => Promise<InvocationAnswer>, rest: RequestListener, logger: Logger): RequestListener {
   return (req, res) => {
@@ -71,7 +72,12 @@ async function serveNode(serve: (call: InvocationCall) => Promise<InvocationAnsw
     // Throws on a header Node refuses (the function's own bytes): answered as a problem below.
     res.writeHead(status, headers);
     body.pipe(res);
-    body.once('error', () => res.destroy());
+    // The function's body failed midway (cut at its timeout, or its instance lost): too late for
+    // a problem document, so the client sees its connection end early, and the daemon's log says why.
+    body.once('error', (err) => {
+      logger.warn('response cut', { path: pathOf(target), requestId, status, ...describeCut(err) });
+      res.destroy();
+    });
     // A client gone mid-response: destroying the function's body ends the call to the agent and
     // releases the instance now, not at the function's timeout. (stream.pipeline does the same,
     // at about 9 KB of allocations per request: an AbortController and end-of-stream watchers.)
@@ -80,9 +86,19 @@ async function serveNode(serve: (call: InvocationCall) => Promise<InvocationAnsw
     });
   } catch (err) {
     if (answer && !answer.preflight) answer.response.body.destroy();
-    const q = target.indexOf('?');
-    const problem = problemFor(err, q === -1 ? target : target.slice(0, q), requestId, logger, req.method);
+    const problem = problemFor(err, pathOf(target), requestId, logger, req.method);
     if (res.headersSent) res.destroy();
     else res.writeHead(problem.status, problem.headers).end(problem.body);
   }
+}
+
+/** The target without its query, as logs and problem documents name it. */
+function pathOf(target: string): string {
+  const q = target.indexOf('?');
+  return q === -1 ? target : target.slice(0, q);
+}
+
+function describeCut(err: unknown): Record<string, unknown> {
+  if (err instanceof IgnitionError) return { code: err.code, phase: err.phase, detail: err.message };
+  return { detail: (err as Error | undefined)?.message ?? String(err) };
 }

@@ -50,6 +50,11 @@ export interface InvokeRequest {
    * the client upload its body.
    */
   sendContinue?: () => void;
+  /**
+   * The response was cut at the function's timeout after its status had been sent (the client
+   * sees its connection end early): for the caller's metrics. The function's log is written here.
+   */
+  onStreamCut?: (fn: string, err: IgnitionError) => void;
 }
 
 export interface InvokeResponse {
@@ -178,16 +183,24 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   }
   outHeaders[InvocationHeaders.id] = invocationId;
   let released = false;
+  const status = res.statusCode;
   const done = () => {
     if (released) return;
     released = true;
     inst.invocations.delete(invocationId);
     deadline.clear();
     pool.release(inst, { retire: deadline.aborted });
+    if (deadline.aborted) {
+      // Too late for a 504: the status is on its way. The client sees the connection end before
+      // the body does; the function's log and the metrics have to say why.
+      const message = `the response of ${req.fn} was cut at its timeout of ${timeoutMs} ms while its body streamed, after status ${status} (phase timeout)`;
+      service.logs.system(req.fn, 'error', message, { version: version.id, machine: inst.id, invocation: invocationId });
+      req.onStreamCut?.(req.fn, deadline.reason as IgnitionError);
+    }
   };
   res.body.once('close', done);
   res.body.once('error', done);
-  return { cold, status: res.statusCode, headers: outHeaders, body: res.body, invocationId, version: version.id };
+  return { cold, status, headers: outHeaders, body: res.body, invocationId, version: version.id };
 }
 
 /**

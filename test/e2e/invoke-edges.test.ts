@@ -76,6 +76,12 @@ async function instanceIds(fn: string): Promise<string[]> {
   return body.instances.map((i) => i.id).sort();
 }
 
+/** None of the instances in `before` was retired (the pool may have started more meanwhile). */
+async function assertKept(fn: string, before: string[]) {
+  const now = await instanceIds(fn);
+  for (const id of before) assert.ok(now.includes(id), `instance ${id} was retired: ${now.join(', ')}`);
+}
+
 async function logs(fn: string, invocation?: string): Promise<string> {
   const r = await d.cli(['logs', fn, ...(invocation ? ['--invocation', invocation] : [])]);
   assert.is(r.code, 0, r.stderr);
@@ -112,7 +118,7 @@ withCurl('curl --data-binary @file of 2 MiB (Expect: 100-continue) reaches the f
   const res = parseCurl(r.stdout);
   assert.is(res.status, 200, r.stdout.slice(0, 500));
   assert.equal(JSON.parse(res.body), { length: upload.length, sum: checksum(upload), expect: null });
-  assert.equal(await instanceIds('edges'), before, 'the instance served on');
+  await assertKept('edges', before);
 });
 
 withCurl('curl with a chunked 10 MiB body gets 413 with a problem document; the instance stays', async () => {
@@ -125,7 +131,7 @@ withCurl('curl with a chunked 10 MiB body gets 413 with a problem document; the 
   const problem = JSON.parse(res.body);
   assert.is(problem.code, 'payload_too_large');
   assert.is(problem.limit, LIMIT);
-  assert.equal(await instanceIds('edges'), before, 'the instance served on');
+  await assertKept('edges', before);
 });
 
 test('a declared body over the limit with Expect: 100-continue is refused before it is sent', async () => {
@@ -135,7 +141,7 @@ test('a declared body over the limit with Expect: 100-continue is refused before
   assert.not.match(out, /100 Continue/);
   assert.match(out, /content-type: application\/problem\+json/i);
   assert.match(out, /"code":"payload_too_large"/);
-  assert.equal(await instanceIds('edges'), before);
+  await assertKept('edges', before);
 });
 
 test('Expect: 100-continue on a raw socket: 100 Continue, then the body reaches the function', async () => {
@@ -172,8 +178,41 @@ test('headers a client controls, and a client that leaves mid-upload, never cost
   });
   const after = await request(`${d.url}/fn/edges/`);
   assert.is(await after.body.text(), 'edges');
-  assert.equal(await instanceIds('edges'), before, 'the instance served on');
+  await assertKept('edges', before);
   assert.not.match(await logs('edges'), /failed while handling/);
+});
+
+withCurl('a stream cut at the timeout: the client sees the connection end; logs and metrics say why', async () => {
+  const r = await curl(['-i', `${d.url}/fn/edges/stream`]);
+  assert.is(r.code, 18, `curl exit ${r.code}: ${r.stderr}`);
+  const res = parseCurl(r.stdout);
+  assert.is(res.status, 200);
+  assert.match(res.body, /^tick 0\n/);
+  const id = /x-request-id: (\S+)/i.exec(res.head)![1];
+  let line = '';
+  await waitFor('the cut in the function log', async () => {
+    line = await logs('edges', id);
+    return line.includes('timeout');
+  });
+  assert.match(line, new RegExp(`${id} .*\\[ignition\\].*1500 ms`));
+  assert.match(line, /phase timeout/);
+  assert.match(line, /status 200/);
+  const daemonLine = d
+    .output()
+    .split('\n')
+    .find((l) => l.includes(id));
+  assert.ok(daemonLine, 'the daemon log names the request');
+  assert.match(daemonLine!, /function_timeout/);
+  const metrics = await (await request(`${d.url}/metrics`)).body.text();
+  assert.match(metrics, /ignition_invocation_errors_total\{code="function_timeout",function="edges"\} [1-9]/);
+});
+
+test('a stream cut at the timeout on a raw socket: no last chunk, the connection closes', async () => {
+  const out = await raw('GET /fn/edges/stream HTTP/1.1\r\nhost: x\r\n\r\n', undefined, 5000);
+  assert.match(out, /^HTTP\/1\.1 200 /);
+  assert.match(out, /transfer-encoding: chunked/i);
+  assert.match(out, /tick 0/);
+  assert.not.match(out, /\r\n0\r\n\r\n$/, 'a chunked body that ends normally');
 });
 
 test('/fn and /v1 answer a body over the limit with the same code', async () => {
