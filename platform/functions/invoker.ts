@@ -126,7 +126,7 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   headers[InvocationHeaders.id] = invocationId;
   if (req.remoteAddress) headers['x-forwarded-for'] = req.remoteAddress;
 
-  inst.invocations.add(invocationId);
+  serving(service, inst, invocationId);
   let res: Dispatcher.ResponseData;
   try {
     if (body) req.sendContinue?.();
@@ -134,7 +134,7 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   } catch (err) {
     deadline.clear();
     if (deadline.aborted) {
-      inst.invocations.delete(invocationId);
+      served(service, inst, invocationId);
       pool.release(inst, { retire: true });
       throw FunctionTimeout(`function ${req.fn} did not answer within its timeout of ${timeoutMs} ms`, { data: { timeoutMs, function: req.fn } });
     }
@@ -143,7 +143,7 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
     // upload, and none of them may cost the function an instance (a cold start for the next caller).
     const refused = refusedByUndici(err);
     if (tooLarge || refused || clientLeft(req.body)) {
-      inst.invocations.delete(invocationId);
+      served(service, inst, invocationId);
       pool.release(inst);
       if (req.body && !req.body.destroyed) {
         // Read and drop what the client still sends, so it gets to read the answer.
@@ -154,9 +154,12 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
       if (refused) throw BadRequest(`the request cannot be passed to ${req.fn}: ${(err as Error).message}`);
       throw ClientClosedRequest(`the client closed the connection before its request to ${req.fn} was sent`);
     }
-    inst.invocations.delete(invocationId);
     pool.release(inst, { retire: true });
-    throw await crashError(req.fn, inst, invocationId, err, service);
+    // The invocation stays the instance's only one until its exit is known, so that the lines it
+    // prints on its way out (V8's at the heap limit) are logged with the invocation's id.
+    const crash = await crashError(req.fn, inst, invocationId, err, service);
+    served(service, inst, invocationId);
+    throw crash;
   }
 
   const runtimeError = res.headers[InvocationHeaders.error];
@@ -164,7 +167,7 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
     // The runtime answered for a failed function: surface it as the platform's typed error.
     const text = await res.body.text().catch(() => '');
     deadline.clear();
-    inst.invocations.delete(invocationId);
+    served(service, inst, invocationId);
     pool.release(inst);
     let detail = text;
     try {
@@ -187,7 +190,7 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   const done = () => {
     if (released) return;
     released = true;
-    inst.invocations.delete(invocationId);
+    served(service, inst, invocationId);
     deadline.clear();
     pool.release(inst, { retire: deadline.aborted });
     if (deadline.aborted) {
@@ -201,6 +204,20 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   res.body.once('close', done);
   res.body.once('error', done);
   return { cold, status, headers: outHeaders, body: res.body, invocationId, version: version.id };
+}
+
+/**
+ * The instance's invocations in flight, as the function's log sees them: a raw line from a
+ * machine that serves exactly one (V8's at its heap limit) is logged with that one's id.
+ */
+function serving(service: FunctionService, inst: Instance, invocationId: string): void {
+  inst.invocations.add(invocationId);
+  service.logs.inFlight(inst.id, inst.invocations);
+}
+
+function served(service: FunctionService, inst: Instance, invocationId: string): void {
+  inst.invocations.delete(invocationId);
+  service.logs.inFlight(inst.id, inst.invocations);
 }
 
 /**

@@ -27,6 +27,7 @@ export class LogSink {
   private scheduled = false;
   private readonly followers = new Set<(e: LogEntry) => void>();
   private writes = 0;
+  private readonly serving = new Map<string, ReadonlySet<string>>();
 
   constructor(
     private readonly store: Store,
@@ -36,13 +37,14 @@ export class LogSink {
   /**
    * `source.invocation`: the invocation a raw line (not the runtime's structured console) belongs
    * to, when the instance serves exactly one: V8's fatal lines at its heap limit come that way.
+   * Without it, the machine's invocations in flight (`inFlight`) name it.
    */
   ingest(source: { fn: string; version?: string; machine?: string; invocation?: string }, out: OutputLine) {
     let entry: NewLog = {
       fn: source.fn,
       version: source.version ?? null,
       machine: source.machine ?? null,
-      invocation: source.invocation ?? null,
+      invocation: source.invocation ?? this.onlyInvocation(source.machine),
       level: out.stream === 'stderr' ? 'error' : 'info',
       time: Date.now(),
       message: out.line,
@@ -64,6 +66,23 @@ export class LogSink {
       }
     }
     this.push(entry);
+  }
+
+  /**
+   * The invocations `machine` serves now, as the invoker keeps them (the same set, updated in
+   * place): called after each change. Whatever started the machine and subscribed to its output
+   * (an instance's restore, or a deploy whose build machine becomes the first instance), its raw
+   * lines are attributed here. Kept only while the set is not empty, so nothing stays behind for
+   * machines that are gone.
+   */
+  inFlight(machine: string, invocations: ReadonlySet<string>) {
+    if (invocations.size > 0) this.serving.set(machine, invocations);
+    else this.serving.delete(machine);
+  }
+
+  private onlyInvocation(machine: string | undefined): string | null {
+    const set = machine === undefined ? undefined : this.serving.get(machine);
+    return set?.size === 1 ? set.values().next().value! : null;
   }
 
   /** Records a platform-side line for a function (e.g. "instance crashed"). */

@@ -215,6 +215,20 @@ test('a stream cut at the timeout on a raw socket: no last chunk, the connection
   assert.not.match(out, /\r\n0\r\n\r\n$/, 'a chunked body that ends normally');
 });
 
+test("V8's fatal lines at the heap limit carry the invocation id", async () => {
+  const res = await request(`${d.url}/fn/heap/heap`, { headersTimeout: 60_000 });
+  const body = (await res.body.json()) as { code: string };
+  assert.is(res.statusCode, 502);
+  assert.is(body.code, 'function_out_of_memory');
+  const id = res.headers['x-request-id'] as string;
+  const mine = await logs('heap', id);
+  assert.match(mine, /filling the heap/);
+  assert.match(mine, /heap limit|JavaScript heap out of memory/, mine);
+  // No V8 line of this crash is left without its invocation.
+  const all = (await logs('heap')).split('\n').filter((l) => /heap limit|heap out of memory/.test(l));
+  for (const l of all) assert.ok(l.includes(id), l);
+});
+
 test('/fn and /v1 answer a body over the limit with the same code', async () => {
   const fn = await request(`${d.url}/fn/edges/upload`, { method: 'POST', body: Buffer.alloc(LIMIT + 1) });
   const v1 = await request(`${d.url}/v1/tokens`, {
