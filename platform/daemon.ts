@@ -12,7 +12,7 @@ import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createApp, requestListener } from './api/app.ts';
-import { deferContinue } from './api/invoke-listener.ts';
+import { answerClientErrors, deferContinue } from './api/invoke-listener.ts';
 import type { IgnitionConfig } from './config/schema.ts';
 import { createLogger, type Logger } from './log.ts';
 import { openDatabase, type Store } from './store/db.ts';
@@ -164,6 +164,7 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
       const listener = requestListener(app, { functions, metrics, tokens, logger });
       const s = createServer(listener);
       deferContinue(s, listener);
+      answerClientErrors(s, logger);
       s.once('error', reject);
       s.listen(Number(portText), host, () => resolve(s));
     });

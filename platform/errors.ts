@@ -98,6 +98,11 @@ export const NotFound = defineError('not_found', 404, 'Not found');
 export const Conflict = defineError('conflict', 409, 'Conflict');
 export const PayloadTooLarge = defineError('payload_too_large', 413, 'Payload too large', 'validate');
 export const Unsupported = defineError('unsupported', 501, 'Not supported by this driver');
+/** A method Node's HTTP parser does not know (or CONNECT, which the daemon does not tunnel). */
+export const MethodNotImplemented = defineError('method_not_implemented', 501, 'Method not implemented', 'validate');
+export const HeadersTooLarge = defineError('headers_too_large', 431, 'Request headers too large', 'validate');
+/** The client did not send its request (headers, or body) within the server's time limits. */
+export const RequestTimeout = defineError('request_timeout', 408, 'Request timeout', 'validate');
 export const Internal = defineError('internal', 500, 'Internal error');
 export const ShuttingDown = defineError('shutting_down', 503, 'Daemon is shutting down');
 

@@ -12,8 +12,9 @@
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import type { Logger } from '../log.ts';
 import { isInvocationTarget, requestIdFrom, type InvocationCall, type InvocationAnswer } from './invocation.ts';
-import { problemFor } from './problem.ts';
-import { IgnitionError } from '../errors.ts';
+import type { Duplex } from 'node:stream';
+import { clientErrorFor, problemFor, rawProblemResponse, type ClientError } from './problem.ts';
+import { IgnitionError, MethodNotImplemented } from '../errors.ts';
 
 export function withInvocations(serve: (call: InvocationCall) => Promise<InvocationAnswer>, rest: RequestListener, logger: Logger): RequestListener {
   return (req, res) => {
@@ -37,6 +38,32 @@ export function deferContinue(server: Server, listener: RequestListener): void {
     if (isInvocationTarget(req.url ?? '')) awaitingContinue.add(req);
     else res.writeContinue();
     listener(req, res);
+  });
+}
+
+/**
+ * Answers what never becomes a request with a problem document and a request id, instead of
+ * Node's bare `400 Bad Request`: bytes its parser refuses (an unknown method, a malformed
+ * header, headers over the limit), and CONNECT, which Node hands to a `connect` listener only.
+ */
+export function answerClientErrors(server: Server, logger: Logger): void {
+  const answer = (socket: Duplex, err: IgnitionError, cause?: ClientError) => {
+    const requestId = requestIdFrom(undefined);
+    logger.info('request refused', { code: err.code, detail: err.message, requestId, ...(cause?.code ? { parser: cause.code } : {}) });
+    socket.end(rawProblemResponse(err, requestId));
+  };
+  server.on('clientError', (err: ClientError, socket: Duplex) => {
+    // A response under way on this connection (a pipelined request before the bad one) would
+    // be corrupted by another one written over it: end the connection instead.
+    const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || (current && !current.writableEnded)) {
+      socket.destroy();
+      return;
+    }
+    answer(socket, clientErrorFor(err), err);
+  });
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    answer(socket, MethodNotImplemented('the method "CONNECT" is not one the daemon implements: it is not a proxy'));
   });
 }
 

@@ -7,7 +7,8 @@
  */
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { IgnitionError } from '../errors.ts';
+import { STATUS_CODES } from 'node:http';
+import { BadRequest, HeadersTooLarge, IgnitionError, MethodNotImplemented, PayloadTooLarge, RequestTimeout } from '../errors.ts';
 import type { Logger } from '../log.ts';
 
 export interface Problem {
@@ -82,6 +83,59 @@ export function problemFor(err: unknown, path: string, requestId: string | undef
   if (!known) logger.error('unhandled error', { path, method, requestId, stack: (err as Error | undefined)?.stack, err });
   else if (problem.status >= 500) logger.warn('request failed', { path, code: problem.code, detail: problem.detail, requestId });
   return { status: problem.status, headers: problemHeaders(problem, requestId ? { 'x-request-id': requestId } : {}), body: JSON.stringify(problem) };
+}
+
+/** What Node's HTTP server reports on a connection whose bytes are not a request it can serve. */
+export interface ClientError extends Error {
+  code?: string;
+  /** llhttp's reason, e.g. "Invalid header value char". */
+  reason?: string;
+  /** The bytes the parser stopped at, when it has them. */
+  rawPacket?: Buffer;
+}
+
+/**
+ * A request Node's parser refused, as the platform's error: an unknown method is 501 (RFC 9110
+ * §9.1: the method is not one the server implements, which is not the client's syntax error), a
+ * header section over the limit 431, a client too slow to send its request 408, anything else
+ * malformed 400. The statuses are those Node itself answers with, bare, without a listener.
+ */
+export function clientErrorFor(err: ClientError): IgnitionError {
+  switch (err.code) {
+    case 'HPE_INVALID_METHOD': {
+      const method = methodOf(err.rawPacket);
+      return MethodNotImplemented(method ? `the method "${method}" is not one the daemon implements` : 'the request method is not one the daemon implements');
+    }
+    case 'HPE_HEADER_OVERFLOW':
+      return HeadersTooLarge('the request headers exceed the size the daemon accepts');
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return PayloadTooLarge('the chunk extensions of the request body exceed the size the daemon accepts');
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return RequestTimeout('the request was not received in time');
+    default:
+      return BadRequest(`the request is not valid HTTP/1.1: ${err.reason ?? err.code ?? err.message}`);
+  }
+}
+
+/** The method a refused request started with, if it looks like one (printable, short). */
+function methodOf(raw: Buffer | undefined): string | undefined {
+  if (!raw) return undefined;
+  const m = /^([\x21-\x7e]{1,32}) /.exec(raw.subarray(0, 40).toString('latin1'));
+  return m?.[1];
+}
+
+/**
+ * A problem as the bytes of a whole HTTP/1.1 response, for a socket that has no ServerResponse
+ * (Node's `clientError` and `connect` events). The connection closes after it.
+ */
+export function rawProblemResponse(err: IgnitionError, requestId: string): string {
+  const { problem } = toProblem(err);
+  problem.requestId = requestId;
+  const body = JSON.stringify(problem);
+  const headers = { ...problemHeaders(problem, { 'x-request-id': requestId }), 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
+  let head = `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? ''}\r\n`;
+  for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+  return `${head}\r\n${body}`;
 }
 
 /** Hono `onError` handler. */

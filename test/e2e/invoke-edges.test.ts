@@ -229,6 +229,42 @@ test("V8's fatal lines at the heap limit carry the invocation id", async () => {
   for (const l of all) assert.ok(l.includes(id), l);
 });
 
+test('an unknown method gets 501 and a malformed request 400, as problems with a request id', async () => {
+  for (const [head, status, code] of [
+    ['BOGUS /fn/edges/ HTTP/1.1\r\nhost: x\r\n\r\n', 501, 'method_not_implemented'],
+    ['CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n', 501, 'method_not_implemented'],
+    [`GET /fn/edges/ HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'headers_too_large'],
+    ['GET /fn/edges/ HTTP/1.1\r\nhost: x\r\nno colon here\r\n\r\n', 400, 'bad_request'],
+    ['GET /fn/edges/ HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r\n\r\n', 400, 'bad_request'],
+  ] as const) {
+    const out = await raw(head, undefined, 2000);
+    assert.match(out, new RegExp(`^HTTP/1\\.1 ${status} `), `${JSON.stringify(head)}: ${out.slice(0, 200)}`);
+    assert.match(out, /content-type: application\/problem\+json/i);
+    assert.match(out, /x-request-id: req_\w+/i);
+    const problem = JSON.parse(out.slice(out.indexOf('\r\n\r\n') + 4));
+    assert.is(problem.code, code);
+    assert.is(problem.status, status);
+  }
+});
+
+withCurl('curl -X BOGUS gets the 501 problem', async () => {
+  const r = await curl(['-i', '-X', 'BOGUS', `${d.url}/fn/edges/`]);
+  const res = parseCurl(r.stdout);
+  assert.is(res.status, 501);
+  assert.match(res.head, /x-request-id: /i);
+  assert.is(JSON.parse(res.body).code, 'method_not_implemented');
+});
+
+test('ignition invoke -X BOGUS prints one line naming the problem and fails', async () => {
+  const r = await d.cli(['invoke', 'edges', '-X', 'BOGUS']);
+  assert.is(r.code, 1);
+  assert.is(r.stdout, '');
+  assert.match(r.stderr, /^error: .*BOGUS.* \[method_not_implemented\]\n$/);
+  const spaced = await d.cli(['invoke', 'edges', '-X', 'NOT A METHOD']);
+  assert.is(spaced.code, 1);
+  assert.match(spaced.stderr, /^error: .*NOT A METHOD.* \[bad_request\]\n$/);
+});
+
 test('/fn and /v1 answer a body over the limit with the same code', async () => {
   const fn = await request(`${d.url}/fn/edges/upload`, { method: 'POST', body: Buffer.alloc(LIMIT + 1) });
   const v1 = await request(`${d.url}/v1/tokens`, {

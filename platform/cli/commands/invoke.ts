@@ -34,8 +34,10 @@ export class InvokeCommand extends BaseCommand {
       if (i <= 0) throw BadRequest(`-H ${JSON.stringify(h)} must be NAME:VALUE`);
       headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
     }
+    const method = this.method?.toUpperCase();
+    if (method !== undefined) checkMethod(method);
     const body = this.dataFile !== undefined ? readFileSync(this.dataFile) : this.data;
-    const res = await this.client.invoke(this.name, { path: this.urlPath, method: this.method?.toUpperCase(), headers, body, token: this.token });
+    const res = await this.client.invoke(this.name, { path: this.urlPath, method, headers, body, token: this.token });
     const type = res.headers.get('content-type') ?? '';
     // A platform error (not the function's own response) is a failure of the command.
     if (!res.ok && type.startsWith('application/problem+json')) {
@@ -53,4 +55,14 @@ export class InvokeCommand extends BaseCommand {
     if (res.body) for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) this.context.stdout.write(chunk);
     return res.ok ? 0 : 1;
   }
+}
+
+/**
+ * A method the CLI can send: an HTTP token, and not one that fetch refuses to send. Checked here
+ * because fetch's refusal is a TypeError that would read as the daemon being unreachable.
+ */
+function checkMethod(method: string): void {
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(method))
+    throw BadRequest(`-X ${JSON.stringify(method)} is not an HTTP method (one word of letters, digits and !#$%&'*+-.^_\`|~)`);
+  if (['CONNECT', 'TRACE', 'TRACK'].includes(method)) throw BadRequest(`-X ${method} cannot be sent by ignition invoke (fetch forbids it); use curl`);
 }
