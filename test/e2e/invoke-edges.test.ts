@@ -280,4 +280,27 @@ test('/fn and /v1 answer a body over the limit with the same code', async () => 
   assert.is(b.code, a.code);
 });
 
+test("ignition invoke prints a function's own 4xx as its output, with the status, and exits 1", async () => {
+  for (const type of ['problem', 'json']) {
+    const r = await d.cli(['invoke', 'edges', '--path', `/status?code=422&type=${type}`]);
+    assert.is(r.code, 1, `${type}: ${r.stderr}`);
+    assert.equal(JSON.parse(r.stdout), { error: 'the function said no', code: 'name_taken' });
+    assert.is(r.stderr, 'HTTP 422 Unprocessable Entity\n', type);
+  }
+  const ok = await d.cli(['invoke', 'edges', '--path', '/status?code=201']);
+  assert.is(ok.code, 0);
+  assert.is(ok.stderr, '');
+  const included = await d.cli(['invoke', 'edges', '-i', '--path', '/status?code=404&type=problem']);
+  assert.is(included.code, 1);
+  assert.match(included.stdout, /^HTTP 404\n/);
+  assert.is(included.stderr, '');
+  // A platform error stays one error line.
+  const missingFn = await d.cli(['invoke', 'no-such-function']);
+  assert.is(missingFn.code, 1);
+  assert.match(missingFn.stderr, /^error: .* \[function_not_found\]\n$/);
+  assert.is(missingFn.stdout, '');
+  const help = await d.cli(['invoke', '--help']);
+  assert.match(help.stdout, /4xx or 5xx[\s\S]*exits 1/);
+});
+
 test.run();

@@ -1,14 +1,26 @@
-/** `ignition invoke <name>`: calls a function through the daemon and prints the response body. */
+/**
+ * `ignition invoke <name>`: calls a function through the daemon and prints the response body.
+ *
+ * What the function answered, whatever its status, is output: the body as is on stdout. What the
+ * platform answered instead (a problem document without the function's invocation id) is an error,
+ * one line. The exit code follows `curl --fail`: 1 for a 4xx or 5xx, so scripts can test it.
+ */
 import { Option } from 'clipanion';
 import { readFileSync } from 'node:fs';
 import { BaseCommand } from '../base.ts';
 import { ApiError, problemFrom } from '../client.ts';
 import { BadRequest } from '../../errors.ts';
+import { InvocationHeaders } from '../../../agent/protocol.ts';
 
 export class InvokeCommand extends BaseCommand {
   static paths = [['invoke']];
   static usage = BaseCommand.Usage({
     description: 'Invoke a function and print its response body',
+    details: `
+      The function's response body is printed on stdout as is, whatever its status. With a 4xx or 5xx status the status line goes to stderr (\`HTTP 422 Unprocessable Entity\`) and the command exits 1, as \`curl --fail\` does; any other status exits 0. \`--include\` prints the status line and the headers on stdout, before the body, instead.
+
+      A failure of the platform rather than the function's own answer (no such function, timeout, crash, body over the limit, a method the daemon does not implement) is one line on stderr, \`error: <detail> [<code>]\` (the problem document with \`--json\`), and exits 1.
+    `,
     examples: [
       ['GET /', 'ignition invoke hello'],
       ['POST JSON', 'ignition invoke api --path /users --data \'{"name":"ada"}\' -H content-type:application/json'],
@@ -39,21 +51,26 @@ export class InvokeCommand extends BaseCommand {
     const body = this.dataFile !== undefined ? readFileSync(this.dataFile) : this.data;
     const res = await this.client.invoke(this.name, { path: this.urlPath, method, headers, body, token: this.token });
     const type = res.headers.get('content-type') ?? '';
-    // A platform error (not the function's own response) is a failure of the command.
-    if (!res.ok && type.startsWith('application/problem+json')) {
+    // A platform error is a failure of the command. The function's own answers, problem documents
+    // included, carry its invocation id (the invoker sets it on every one); the platform's do not.
+    const fromFunction = res.headers.has(InvocationHeaders.id);
+    if (!fromFunction && res.status >= 400 && type.startsWith('application/problem+json')) {
       const problem = problemFrom(res.status, await res.text());
       if (problem.code === 'unauthorized' && this.token === undefined) {
         problem.detail = `${problem.detail.replace(/\.$/, '')}; ${this.name} needs a token: pass --token (ignition token create --scope invoke --function ${this.name})`;
       }
       throw new ApiError(problem);
     }
+    const failed = res.status >= 400;
     if (this.include) {
       this.context.stdout.write(`HTTP ${res.status}\n`);
       res.headers.forEach((v, k) => this.context.stdout.write(`${k}: ${v}\n`));
       this.context.stdout.write('\n');
+    } else if (failed) {
+      this.context.stderr.write(`${`HTTP ${res.status} ${res.statusText}`.trimEnd()}\n`);
     }
     if (res.body) for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) this.context.stdout.write(chunk);
-    return res.ok ? 0 : 1;
+    return failed ? 1 : 0;
   }
 }
 
