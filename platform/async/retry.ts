@@ -27,7 +27,6 @@ export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 1000, factor: 2, maxMs: 
 export const FINAL_CODES: ReadonlySet<string> = new Set([
   'function_not_found',
   'version_not_found',
-  'body_too_large',
   'payload_too_large',
   'bad_request',
   'invalid_name',
