@@ -15,11 +15,33 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VsockBuildFailed } from './errors.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const sources = [path.join(here, 'src', 'vsock.c'), path.join(here, 'binding.gyp')];
+/**
+ * The folder holding the addon's sources (`src/vsock.c`, `binding.gyp`). Run from source that is
+ * this module's own folder; bundled into the CLI (`dist/ignition.mjs`, `dist/chunks/`) it is
+ * `agent/vsock/` of the package the bundle sits in, which package.json's "files" ships beside
+ * dist/. The lookup walks up from `from` so both cases, and an installed package, find it.
+ */
+export function vsockSourceDir(from: string = path.dirname(fileURLToPath(import.meta.url))): string {
+  const holds = (dir: string) => existsSync(path.join(dir, 'src', 'vsock.c')) && existsSync(path.join(dir, 'binding.gyp'));
+  if (holds(from)) return from;
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'agent', 'vsock');
+    if (holds(candidate)) return candidate;
+    if (path.dirname(dir) === dir) {
+      throw VsockBuildFailed(
+        `cannot find the addon's sources (agent/vsock/src/vsock.c and binding.gyp) in or above ${from}; reinstall Ignition from its repository`,
+        {
+          data: { from },
+        },
+      );
+    }
+  }
+}
 
-/** Where a successful build leaves the addon. */
-export const ADDON_OUTPUT = path.join(here, 'build', 'Release', 'vsock.node');
+/** Where a successful build leaves the addon (`build/Release/vsock.node` beside its sources). */
+export function addonOutput(sourceDir: string = vsockSourceDir()): string {
+  return path.join(sourceDir, 'build', 'Release', 'vsock.node');
+}
 
 export interface BuildOptions {
   /** Rebuild even when the output is newer than the sources. */
@@ -46,26 +68,28 @@ export function bundledNodeGyp(nodeExecPath = process.execPath): string | null {
   return existsSync(p) ? p : null;
 }
 
-function upToDate(): boolean {
-  if (!existsSync(ADDON_OUTPUT)) return false;
-  const built = statSync(ADDON_OUTPUT).mtimeMs;
-  return sources.every((s) => statSync(s).mtimeMs <= built);
+function upToDate(dir: string): boolean {
+  const output = addonOutput(dir);
+  if (!existsSync(output)) return false;
+  const built = statSync(output).mtimeMs;
+  return [path.join(dir, 'src', 'vsock.c'), path.join(dir, 'binding.gyp')].every((s) => statSync(s).mtimeMs <= built);
 }
 
-function run(cmd: string, args: string[]): void {
+function run(dir: string, cmd: string, args: string[]): void {
   try {
-    execFileSync(cmd, args, { cwd: here, stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     const e = err as { stderr?: Buffer; stdout?: Buffer; message: string };
     const tail = `${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}`.trim().split('\n').slice(-15).join('\n');
-    throw VsockBuildFailed(`\`${cmd} ${args.join(' ')}\` failed in ${here}:\n${tail || e.message}`, { cause: err });
+    throw VsockBuildFailed(`\`${cmd} ${args.join(' ')}\` failed in ${dir}:\n${tail || e.message}`, { cause: err });
   }
 }
 
-function buildWithCc(headers: string): void {
-  const tmp = `${ADDON_OUTPUT}.${process.pid}.tmp`;
-  mkdirSync(path.dirname(ADDON_OUTPUT), { recursive: true });
-  run(process.env.CC ?? 'cc', [
+function buildWithCc(dir: string, headers: string): void {
+  const output = addonOutput(dir);
+  const tmp = `${output}.${process.pid}.tmp`;
+  mkdirSync(path.dirname(output), { recursive: true });
+  run(dir, process.env.CC ?? 'cc', [
     '-shared',
     '-fPIC',
     '-O2',
@@ -77,12 +101,12 @@ function buildWithCc(headers: string): void {
     '-o',
     tmp,
   ]);
-  renameSync(tmp, ADDON_OUTPUT);
+  renameSync(tmp, output);
 }
 
 /** Serialises concurrent builds (parallel test files) with a lock directory. */
-async function withLock<T>(fn: () => T): Promise<T> {
-  const lock = path.join(here, 'build.lock');
+async function withLock<T>(dir: string, fn: () => T): Promise<T> {
+  const lock = path.join(dir, 'build.lock');
   const deadline = Date.now() + 120_000;
   for (;;) {
     try {
@@ -112,8 +136,10 @@ async function withLock<T>(fn: () => T): Promise<T> {
  */
 export async function ensureVsockAddon(options: BuildOptions = {}): Promise<string> {
   const nodeExecPath = options.nodeExecPath ?? process.execPath;
-  return withLock(() => {
-    if (!options.force && upToDate()) return ADDON_OUTPUT;
+  const dir = vsockSourceDir();
+  const output = addonOutput(dir);
+  return withLock(dir, () => {
+    if (!options.force && upToDate(dir)) return output;
     const headers = nodeHeadersDir(nodeExecPath);
     const gyp = bundledNodeGyp(nodeExecPath);
     const method = options.method ?? (gyp ? 'node-gyp' : 'cc');
@@ -121,8 +147,8 @@ export async function ensureVsockAddon(options: BuildOptions = {}): Promise<stri
       // --nodedir keeps node-gyp offline; without local headers it downloads them from nodejs.org.
       const args = [gyp, 'rebuild', '--loglevel=warn', ...(headers ? [`--nodedir=${path.dirname(path.dirname(headers))}`] : [])];
       try {
-        run(nodeExecPath, args);
-        return ADDON_OUTPUT;
+        run(dir, nodeExecPath, args);
+        return output;
       } catch (err) {
         if (!headers) throw err;
         // node-gyp needs Python; the direct compile below does not.
@@ -134,8 +160,8 @@ export async function ensureVsockAddon(options: BuildOptions = {}): Promise<stri
           'install the headers of this Node (Debian: apt-get install -y libnode-dev) or run on a host with internet',
       );
     }
-    buildWithCc(headers);
-    return ADDON_OUTPUT;
+    buildWithCc(dir, headers);
+    return output;
   });
 }
 

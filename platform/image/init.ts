@@ -10,11 +10,27 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ImageToolMissing } from './errors.ts';
+import { ImageInputMissing, ImageToolMissing } from './errors.ts';
 import { findTool, runTool } from './tools.ts';
 
-/** The init's source file, shipped in the repository. */
-export const INIT_SOURCE = fileURLToPath(new URL('./init/init.c', import.meta.url));
+/**
+ * The init's source file, shipped in the package. Run from source it sits beside this module; the
+ * bundled CLI (`dist/ignition.mjs`, `dist/chunks/`) finds `platform/image/init/init.c` of the
+ * package it belongs to by walking up, since a bundle keeps no folder of its own sources.
+ */
+export function initSource(from: string = path.dirname(fileURLToPath(import.meta.url))): string {
+  const beside = path.join(from, 'init', 'init.c');
+  if (existsSync(beside)) return beside;
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'platform', 'image', 'init', 'init.c');
+    if (existsSync(candidate)) return candidate;
+    if (path.dirname(dir) === dir) {
+      throw ImageInputMissing(`cannot find the guest init's source (platform/image/init/init.c) in or above ${from}; reinstall Ignition from its repository`, {
+        data: { from },
+      });
+    }
+  }
+}
 
 /** Compiles init.c to `outFile` (static, stripped). Throws `image_tool_missing` without gcc/libc.a. */
 export async function compileInit(outFile: string, searchPath?: string): Promise<string> {
@@ -24,8 +40,9 @@ export async function compileInit(outFile: string, searchPath?: string): Promise
       data: { tool: 'gcc', package: 'gcc libc6-dev' },
     });
   }
+  const source = initSource();
   try {
-    await runTool(cc, ['-static', '-s', '-O2', '-Wall', '-o', outFile, INIT_SOURCE]);
+    await runTool(cc, ['-static', '-s', '-O2', '-Wall', '-o', outFile, source]);
   } catch (err) {
     if (/cannot find -lc|static/i.test((err as Error).message)) {
       throw ImageToolMissing(
