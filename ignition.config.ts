@@ -7,7 +7,6 @@ import { defineConfig } from './platform/config/index.ts';
 
 export default defineConfig({
   listen: '127.0.0.1:7777',
-  dataDir: '.ignition',
   driver: 'auto',
   functions: {
     minWarm: 1,

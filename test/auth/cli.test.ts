@@ -18,6 +18,7 @@ import { secretRoutes } from '../../platform/secrets/routes.ts';
 import { tokenCommands } from '../../platform/cli/commands/token.ts';
 import { secretCommands } from '../../platform/cli/commands/secret.ts';
 import { readToken } from '../../platform/cli/credentials.ts';
+import type { IgnitionError } from '../../platform/errors.ts';
 import { captureLogger, edgeApp, tempData, type TempData } from './support.ts';
 
 let t: TempData;
@@ -152,8 +153,17 @@ test('readToken: IGNITION_TOKEN, then $IGNITION_DATA_DIR/admin.token, then ./.ig
   assert.is(readToken({ IGNITION_DATA_DIR: '../data' }, cwd), 'ign_datadir', 'relative to the working directory');
   assert.is(readToken({}, cwd), 'ign_local');
   assert.is(readToken({ IGNITION_TOKEN: '' }, cwd), 'ign_local');
-  assert.is(readToken({ IGNITION_DATA_DIR: path.join(t.dir, 'empty') }, cwd), undefined, 'an explicit data dir is not second-guessed');
-  assert.is(readToken({}, t.dir), undefined);
+  // For a daemon named by IGNITION_HOST a missing token is the daemon's to refuse.
+  const host = { IGNITION_HOST: 'http://127.0.0.1:1' };
+  assert.is(readToken({ ...host, IGNITION_DATA_DIR: path.join(t.dir, 'empty') }, cwd), undefined, 'an explicit data dir is not second-guessed');
+  assert.is(readToken({ ...host, HOME: path.join(t.dir, 'home') }, t.dir, 1000), undefined);
+  // For the local daemon the CLI says where it looked.
+  assert.throws(
+    () => readToken({ IGNITION_DATA_DIR: path.join(t.dir, 'empty') }, cwd),
+    (e: IgnitionError) => {
+      return e.code === 'cli_token_missing' && e.message.includes(path.join(t.dir, 'empty', 'admin.token'));
+    },
+  );
 });
 
 test.run();

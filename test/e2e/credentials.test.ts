@@ -3,16 +3,20 @@
  * carries an Ignition token (`ign_…`) before forwarding, whatever the function's `auth` setting,
  * while a function's own scheme (a JWT, Basic) passes through to public functions. The CLI never
  * sends its admin token on /fn (checked against a recording server, so the daemon's own stripping
- * cannot hide it) and sends a token there only when given `--token`.
+ * cannot hide it) and sends a token there only when given `--token`. A CLI that finds no admin
+ * token says where it looked; one run beside an old `./.ignition` still finds the token there.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { cpSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from 'undici';
-import { deploy, FIXTURES, runCli, sharedDaemon, type TestDaemon } from '../support/daemon.ts';
+import { deploy, FIXTURES, runCli, sharedDaemon, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
 import { tempDir } from '../support/tmp.ts';
+import { lack, skipUnless } from '../support/skip.ts';
+import { rerun } from '../support/needs.ts';
+import { defaultDataDir } from '../../platform/config/load.ts';
 
 let d: TestDaemon;
 sharedDaemon(test, ['echo'], (daemon) => (d = daemon));
@@ -70,6 +74,45 @@ test('the CLI sends its admin token to /v1 only, and a --token to /fn', async ()
     assert.is(seen[2].headers.authorization, 'Bearer mine');
   } finally {
     await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+/** The CLI as a user on this host runs it: no IGNITION_HOST, IGNITION_DATA_DIR or IGNITION_TOKEN. */
+const bare = { IGNITION_HOST: '', IGNITION_DATA_DIR: '', IGNITION_TOKEN: '' };
+const defaultToken = path.join(defaultDataDir(), 'admin.token');
+
+skipUnless(existsSync(defaultToken) ? lack(`this host has a token in the default place, ${defaultToken}`, `on a host without one: ${rerun()}`) : null)(
+  'without a token the CLI names the file it tried and how to fix it, in one line',
+  async () => {
+    const r = await runCli(['ls'], { cwd: tempDir('ign-nowhere-'), env: bare });
+    assert.is(r.code, 1);
+    assert.is(r.stdout, '');
+    assert.match(r.stderr, /^error: no admin token: [^\n]*\[cli_token_missing\]\n$/);
+    assert.ok(r.stderr.includes(`IGNITION_TOKEN is not set and ${defaultToken} cannot be read`), r.stderr);
+    assert.ok(r.stderr.includes('set IGNITION_DATA_DIR to the data directory the daemon printed'), r.stderr);
+    const empty = tempDir('ign-empty-data-');
+    const named = await runCli(['ls'], { cwd: empty, env: { ...bare, IGNITION_DATA_DIR: empty } });
+    assert.is(named.code, 1);
+    assert.ok(named.stderr.includes(`${path.join(empty, 'admin.token')} (IGNITION_DATA_DIR) cannot be read`), named.stderr);
+  },
+);
+
+test('a daemon and a CLI beside an old ./.ignition both keep using it, with a notice', async () => {
+  const project = tempDir('ign-old-project-');
+  const old = path.join(project, '.ignition');
+  // What an earlier daemon left: a data directory it used, named by nothing but its place.
+  await (await startTestDaemon({ dataDir: old })).stop();
+  mkdirSync(path.join(project, 'sub'));
+  writeFileSync(path.join(project, 'ignition.config.ts'), 'export default {};\n');
+  const d = await startTestDaemon({ env: { IGNITION_DATA_DIR: '' }, args: ['--config', path.join(project, 'ignition.config.ts')] });
+  try {
+    assert.match(d.output(), `data: ${old})`);
+    assert.match(d.output(), `notice: using ${old}, the old default data directory`);
+    const ls = await runCli(['ls', '--json'], { cwd: project, env: { ...bare, IGNITION_HOST: d.url } });
+    assert.is(ls.code, 0, ls.stderr);
+    assert.match(ls.stderr, /^notice: using .*, the old default data directory .*\n$/);
+  } finally {
+    await d.stop();
   }
 });
 

@@ -21,6 +21,7 @@ import '../../platform/auth/errors.ts';
 import '../../platform/secrets/errors.ts';
 import '../../platform/async/errors.ts';
 import '../../platform/vmm/process/seccomp/errors.ts';
+import '../../platform/cli/errors.ts';
 
 const pinned: Array<[string, number]> = [
   ['bad_request', 400],
@@ -133,6 +134,7 @@ const pinned: Array<[string, number]> = [
   ['invocation_not_retryable', 409],
   ['invocation_interrupted', 503],
   ['invocation_rejected', 422],
+  ['cli_token_missing', 401],
 ];
 
 test('every code is pinned with its status', () => {
