@@ -1,6 +1,6 @@
 /** `ignition init <dir> --template <name>`: scaffolds a function from templates/. */
 import { Option } from 'clipanion';
-import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BaseCommand } from '../base.ts';
@@ -44,9 +44,37 @@ export class InitCommand extends BaseCommand {
     const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as Record<string, unknown>;
     pkg.name = name;
     writeFileSync(pkgFile, JSON.stringify(pkg, null, 2) + '\n');
-    if (this.json) return printJson({ dir: dest, template: this.template, name });
-    this.context.stdout.write(
-      `Created ${name} from the ${this.template} template in ${dest}\nNext: cd ${this.dir} && npm install && npm test && ignition deploy .\n`,
-    );
+    const next = nextSteps(this.dir);
+    if (this.json) return printJson({ dir: dest, template: this.template, name, next });
+    let text = `Created ${name} from the ${this.template} template in ${dest}\nNext: ${next}\n`;
+    // The last step and the scaffold's `npm run deploy` run `ignition` from PATH; say how to get
+    // it there rather than print a command that cannot run.
+    if (!onPath('ignition')) {
+      text += `Note: \`ignition\` is not on your PATH; run \`npm link\` in ${path.dirname(templatesDir())} (README: The ignition command)\n`;
+    }
+    this.context.stdout.write(text);
   }
+}
+
+/** What to run after `init <dir>`: the same steps the README's Scaffolding section shows. */
+export function nextSteps(dir: string): string {
+  return `cd ${shellWord(dir)} && npm install && npm test && ignition deploy .`;
+}
+
+/** `word` quoted for a POSIX shell when it needs it, so the printed line can be pasted. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+function onPath(command: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    try {
+      accessSync(path.join(dir, command), constants.X_OK);
+      return true;
+    } catch {
+      // not in this directory
+    }
+  }
+  return false;
 }
