@@ -7,7 +7,7 @@
 import { accessSync, constants, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import type { IgnitionConfig } from '../config/schema.ts';
+import { ConfigInvalid, type IgnitionConfig } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import { DriverUnavailable } from './errors.ts';
 import type { MachineDriver } from './port.ts';
@@ -73,6 +73,28 @@ export function firecrackerChecks(config: IgnitionConfig, env: NodeJS.ProcessEnv
   ];
 }
 
+/**
+ * The PEM file of CAs that functions with network trust besides Node's own:
+ * IGNITION_FUNCTION_CA_CERTS, else the daemon's own NODE_EXTRA_CA_CERTS, so that a function
+ * trusts what the host's Node trusts. A file named by IGNITION_FUNCTION_CA_CERTS that cannot be
+ * read stops the daemon; an unreadable inherited one is skipped with a warning, as Node itself
+ * skips it. Only the process driver passes it on; a microVM trusts what its image holds.
+ */
+export function functionCaCerts(env: NodeJS.ProcessEnv, logger: Logger): string | undefined {
+  const explicit = env.IGNITION_FUNCTION_CA_CERTS?.trim();
+  const file = explicit || env.NODE_EXTRA_CA_CERTS?.trim();
+  if (!file) return undefined;
+  try {
+    accessSync(file, constants.R_OK);
+    return path.resolve(file);
+  } catch (cause) {
+    const detail = `${file} cannot be read (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message})`;
+    if (explicit) throw ConfigInvalid(`IGNITION_FUNCTION_CA_CERTS: ${detail}`, { cause });
+    logger.warn('NODE_EXTRA_CA_CERTS is not passed to functions', { reason: detail });
+    return undefined;
+  }
+}
+
 export function selectDriver(
   config: IgnitionConfig,
   opts: {
@@ -96,6 +118,7 @@ export function selectDriver(
       spareShape: { memoryMiB: config.functions.memoryMiB, network: false },
       // Written by the build beside the agent (scripts/build.ts, process/seccomp/).
       seccompFilter: path.join(path.dirname(opts.agentPath), 'seccomp.bpf'),
+      caCerts: functionCaCerts(process.env, opts.logger),
     });
     return { driver, reason: `${reason}; sandbox: ${driver.sandboxReason}` };
   };

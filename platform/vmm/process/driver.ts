@@ -47,7 +47,7 @@ import type {
 } from '../port.ts';
 import { deepChildPids } from './procfs.ts';
 import { cpuPolicyFor, type CpuPolicy } from './cpu-policy.ts';
-import { findBwrap, probeSandbox, sandboxCommand, TASK_DIR, type SandboxMode } from './sandbox.ts';
+import { findBwrap, probeSandbox, SANDBOX_CA_CERTS, sandboxCommand, TASK_DIR, type SandboxMode } from './sandbox.ts';
 import { SandboxCgroups, type SandboxCgroup } from './cgroups.ts';
 import { SandboxUids } from './uids.ts';
 import { findTool } from '../../image/tools.ts';
@@ -79,6 +79,12 @@ export interface ProcessDriverOptions {
   seccompFilter?: string;
   /** Per-sandbox limits besides memory (which is each machine's `memoryMiB`); defaults in SANDBOX_LIMITS. */
   limits?: Partial<typeof SANDBOX_LIMITS>;
+  /**
+   * A PEM file of CAs that functions with network trust besides Node's own: their agent starts
+   * with NODE_EXTRA_CA_CERTS naming it (inside a sandbox, a read-only copy at SANDBOX_CA_CERTS).
+   * select.ts takes it from IGNITION_FUNCTION_CA_CERTS or the daemon's own NODE_EXTRA_CA_CERTS.
+   */
+  caCerts?: string;
 }
 
 /**
@@ -111,6 +117,8 @@ export class ProcessDriver implements MachineDriver {
   private readonly limits: typeof SANDBOX_LIMITS;
   /** The agent the sandboxes run: a copy every sandbox uid can reach (agentCopy). */
   private readonly agentPath: string;
+  /** The extra CAs for functions with network, where sandboxes can read them (beside the agent's copy). */
+  private readonly caCerts: string | undefined;
   private readonly prlimit: string | null;
   readonly capabilities: DriverCapabilities;
   private readonly machines = new Set<ProcessMachine>();
@@ -156,6 +164,12 @@ export class ProcessDriver implements MachineDriver {
     this.sandbox = mode;
     if (mode === 'bubblewrap' && this.uids && options.workspacesDir) this.passThrough(options.workspacesDir);
     this.agentPath = mode === 'bubblewrap' && options.workspacesDir ? agentCopy(options.agentPath, options.workspacesDir) : options.agentPath;
+    // bwrap binds as the sandbox's uid, which may not reach the operator's file (under /root, say):
+    // the copy sits beside the agent's, which every sandbox uid reaches, and goes with it.
+    this.caCerts =
+      options.caCerts && this.agentPath !== options.agentPath
+        ? readOnlyCopy(options.caCerts, path.join(path.dirname(this.agentPath), 'extra-ca-certs.pem'))
+        : options.caCerts;
     const seccomp = mode === 'bubblewrap' && options.seccompFilter !== undefined && existsSync(options.seccompFilter);
     if (mode === 'bubblewrap' && !seccomp) {
       missing.push({ what: 'seccomp filter', fix: 'apt-get install -y libseccomp-dev gcc && npm run build' });
@@ -402,6 +416,9 @@ export class ProcessDriver implements MachineDriver {
       LANG: 'C.UTF-8',
       IGNITION_WORK_DIR: sandboxed ? '/tmp/.ignition' : path.join(spec.workspace, 'work'),
     };
+    // Only where the function can reach a TLS peer; Node reads the file as the agent starts.
+    const caCerts = spec.network ? this.caCerts : undefined;
+    if (caCerts) env.NODE_EXTRA_CA_CERTS = sandboxed ? SANDBOX_CA_CERTS : caCerts;
     if (fnPath) {
       env.IGNITION_BUNDLE = sandboxed ? path.join(TASK_DIR, path.basename(fnPath)) : fnPath;
       env.IGNITION_FUNCTION_ENV = JSON.stringify(spec.env);
@@ -418,6 +435,7 @@ export class ProcessDriver implements MachineDriver {
         agentPath: this.agentPath,
         nodeBinary: node,
         seccomp: this.isolation.layers.seccomp ? this.options.seccompFilter : undefined,
+        caCerts,
       });
       file = findBwrap()!;
       args = [...sb.args, '--', sb.node, heap, sb.agent, '--listen-fd', '3'];
@@ -471,13 +489,21 @@ function agentCopy(agentPath: string, workspacesDir: string): string {
     [agentPath, target],
     [`${agentPath}.map`, `${target}.map`],
   ]) {
-    if (!existsSync(src)) continue;
-    const tmp = `${dst}.${process.pid}.tmp`;
-    copyFileSync(src, tmp);
-    chmodSync(tmp, 0o444);
-    renameSync(tmp, dst);
+    if (existsSync(src)) readOnlyCopy(src, dst);
   }
   return target;
+}
+
+/**
+ * Copies `src` to `dst` as a file everyone may read and nobody write. Replaced by rename:
+ * sandboxes of another driver on this directory may be starting from it.
+ */
+function readOnlyCopy(src: string, dst: string): string {
+  const tmp = `${dst}.${process.pid}.tmp`;
+  copyFileSync(src, tmp);
+  chmodSync(tmp, 0o444);
+  renameSync(tmp, dst);
+  return dst;
 }
 
 /** The bundle's expected digest, when the start names one (a restore from the registry). */

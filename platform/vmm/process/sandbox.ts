@@ -7,6 +7,10 @@
  *   /etc/{passwd,…}     the few files a program needs to resolve names and verify TLS, read-only
  *   /opt/ignition       the agent bundle (dist/), read-only
  *   /var/task           its own bundle, a private copy on the host, read-only (as on Lambda)
+ *   /etc/ignition/extra-ca-certs.pem
+ *                       with network and an operator's extra CAs only (the daemon's
+ *                       IGNITION_FUNCTION_CA_CERTS or NODE_EXTRA_CA_CERTS), read-only, named by
+ *                       NODE_EXTRA_CA_CERTS in the agent's environment
  *   /tmp                a tmpfs capped at `tmpMiB`, its only writable place (its pages count
  *                       against the sandbox's memory cgroup too), gone with the sandbox; the
  *                       root and /dev (bwrap's own tmpfs) are remounted read-only
@@ -35,6 +39,8 @@ export const TASK_DIR = '/var/task';
 export const AGENT_DIR = '/opt/ignition';
 /** Where Node's directory appears when it is not under /usr. */
 const NODE_DIR = '/opt/node';
+/** Where an operator's extra CA certificates appear inside a sandbox with network. */
+export const SANDBOX_CA_CERTS = '/etc/ignition/extra-ca-certs.pem';
 /** The identity inside the user namespace: nobody, which /etc/passwd names. */
 export const SANDBOX_ID = 65534;
 
@@ -49,6 +55,8 @@ export interface SandboxSpec {
   nodeBinary: string;
   /** The compiled seccomp filter (seccomp/), when there is one. */
   seccomp: string | undefined;
+  /** A PEM file of extra CAs, bound read-only at SANDBOX_CA_CERTS; a path every sandbox uid can reach. */
+  caCerts?: string;
 }
 
 /** A command for the launcher: what to run and which descriptors it opens for it (fds 3, 4, …). */
@@ -93,6 +101,7 @@ export function sandboxCommand(spec: SandboxSpec): SandboxCommand {
   const fd = (entry: SandboxCommand['fds'][number]) => String(3 + fds.push(entry) - 1);
   const args = ['--ro-bind', '/usr', '/usr', ...rootLinks()];
   for (const f of ETC_FILES) if (existsSync(f)) args.push('--ro-bind', f, f);
+  if (spec.caCerts) args.push('--ro-bind', spec.caCerts, SANDBOX_CA_CERTS);
   let node = spec.nodeBinary;
   if (!node.startsWith('/usr/')) {
     args.push('--ro-bind', path.dirname(node), NODE_DIR);
