@@ -94,7 +94,7 @@ test("init's next steps, the templates' deploy scripts and the README's Scaffold
 test('init says how to put ignition on PATH when it is not there', async () => {
   const init = await runCli(['init', path.join(work, 'no-path'), '--template', 'hello'], { env: { PATH: tempDir('ign-empty-path-') } });
   assert.is(init.code, 0, init.stderr);
-  assert.match(init.stdout, `Note: \`ignition\` is not on your PATH; run \`npm link\` in ${ROOT}`);
+  assert.match(init.stdout, `Note: \`ignition\` is not on your PATH; run \`npm link --ignore-scripts\` in ${ROOT}`);
 });
 
 /** Whether a package in this checkout's node_modules runs a script when installed. */

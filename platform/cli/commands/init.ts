@@ -50,7 +50,7 @@ export class InitCommand extends BaseCommand {
     // The last step and the scaffold's `npm run deploy` run `ignition` from PATH; say how to get
     // it there rather than print a command that cannot run.
     if (!onPath('ignition')) {
-      text += `Note: \`ignition\` is not on your PATH; run \`npm link\` in ${path.dirname(templatesDir())} (README: The ignition command)\n`;
+      text += `Note: \`ignition\` is not on your PATH; run \`npm link --ignore-scripts\` in ${path.dirname(templatesDir())} (README: The ignition command)\n`;
     }
     this.context.stdout.write(text);
   }
