@@ -4,7 +4,7 @@
  * The daemon is found through IGNITION_HOST (default http://127.0.0.1:7777); the admin token through
  * platform/cli/credentials.ts.
  */
-import { readToken } from './credentials.ts';
+import { missingToken, readToken, type TokenLookup } from './credentials.ts';
 import type { DeployChanges, DeployRequest } from '../functions/service.ts';
 export interface ProblemBody {
   type?: string;
@@ -43,11 +43,20 @@ export interface DeployResponse {
 }
 
 export class IgnitionClient {
+  #lookup: TokenLookup | undefined;
+
   constructor(
     readonly baseUrl: string = daemonUrl(),
-    /** Bearer token for the admin API (IGNITION_TOKEN or the data dir's admin.token). */
-    readonly token: string | undefined = readToken(),
-  ) {}
+    /** Bearer token for the admin API; by default looked up on first use (credentials.ts). */
+    token?: string,
+  ) {
+    if (token !== undefined) this.#lookup = { token, file: null };
+  }
+
+  /** The admin token (IGNITION_TOKEN or the data dir's admin.token), looked up once, when first needed. */
+  get token(): string | undefined {
+    return (this.#lookup ??= readToken()).token;
+  }
 
   /** Headers every request carries (authorization when a token is known). */
   headers(): Record<string, string> {
@@ -70,8 +79,9 @@ export class IgnitionClient {
    */
   async raw(path: string, init: RequestInit = {}, options: { adminToken?: boolean } = {}): Promise<Response> {
     const auth = options.adminToken === false ? {} : this.headers();
+    let res: Response;
     try {
-      return await fetch(this.baseUrl + path, { ...init, headers: { ...auth, ...(init.headers as Record<string, string> | undefined) } });
+      res = await fetch(this.baseUrl + path, { ...init, headers: { ...auth, ...(init.headers as Record<string, string> | undefined) } });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
       throw new ApiError({
@@ -80,6 +90,13 @@ export class IgnitionClient {
         detail: `cannot reach the daemon at ${this.baseUrl} (${cause}); start it with "ignition daemon" or set IGNITION_HOST`,
       });
     }
+    // An admin request refused while no token was found: say where the CLI looked.
+    const lookup = this.#lookup;
+    if (res.status === 401 && options.adminToken !== false && lookup && !lookup.token && lookup.file) {
+      await res.body?.cancel();
+      throw missingToken(lookup.file, lookup.named === true);
+    }
+    return res;
   }
 
   info() {

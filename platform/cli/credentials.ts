@@ -10,11 +10,10 @@
  * An explicitly set data directory is not second-guessed: if its file is missing no other
  * directory's token is taken.
  *
- * Finding none, the CLI talking to the local daemon (no IGNITION_HOST) stops with
- * `cli_token_missing`, naming the file it tried and the ways to fix it; its requests would only
- * get the daemon's `unauthorized`, which cannot say where the CLI looked. With IGNITION_HOST the
- * daemon may be another host's, reached with IGNITION_TOKEN or not at all (invoking a public
- * function needs no token), so the lookup answers undefined and the daemon's answer stands.
+ * Finding none is not an error by itself: invoking a public function needs no token. When the
+ * daemon then refuses an admin request (`unauthorized`), the CLI answers `cli_token_missing`
+ * instead (client.ts), naming the file it tried and the ways to fix it: the daemon's own answer
+ * cannot say where the CLI looked.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -51,19 +50,15 @@ export function findToken(env: NodeJS.ProcessEnv = process.env, cwd: string = pr
   return { token: readTokenFile(file), file, named: dataDir.named, notice: dataDir.notice };
 }
 
-/**
- * The token the CLI sends as `Authorization: Bearer …`, or undefined when there is none and a
- * daemon named by IGNITION_HOST is to answer for itself; throws `cli_token_missing` when there is
- * none for the local daemon (see the module header).
- */
-export function readToken(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd(), uid: number | undefined = process.getuid?.()): string | undefined {
+/** findToken, with its notice (an old `./.ignition` used) printed on stderr. */
+export function readToken(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd(), uid: number | undefined = process.getuid?.()): TokenLookup {
   const found = findToken(env, cwd, uid);
   if (found.notice) process.stderr.write(`${found.notice}\n`);
-  if (found.token || env.IGNITION_HOST?.trim()) return found.token;
-  throw missingToken(found.file!, found.named === true);
+  return found;
 }
 
-function missingToken(file: string, named: boolean) {
+/** The error for an admin request refused while no token was found: where the CLI looked. */
+export function missingToken(file: string, named: boolean) {
   const where = named ? `${file} (IGNITION_DATA_DIR)` : file;
   return CliTokenMissing(
     `no admin token: IGNITION_TOKEN is not set and ${where} cannot be read; run the CLI as the user the daemon runs as, ` +

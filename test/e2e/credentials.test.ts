@@ -77,23 +77,27 @@ test('the CLI sends its admin token to /v1 only, and a --token to /fn', async ()
   }
 });
 
-/** The CLI as a user on this host runs it: no IGNITION_HOST, IGNITION_DATA_DIR or IGNITION_TOKEN. */
+/** The CLI as a user on this host runs it: no IGNITION_HOST, IGNITION_DATA_DIR or IGNITION_TOKEN (tests add the daemon's URL). */
 const bare = { IGNITION_HOST: '', IGNITION_DATA_DIR: '', IGNITION_TOKEN: '' };
 const defaultToken = path.join(defaultDataDir(), 'admin.token');
 
 skipUnless(existsSync(defaultToken) ? lack(`this host has a token in the default place, ${defaultToken}`, `on a host without one: ${rerun()}`) : null)(
   'without a token the CLI names the file it tried and how to fix it, in one line',
   async () => {
-    const r = await runCli(['ls'], { cwd: tempDir('ign-nowhere-'), env: bare });
+    // A daemon that refuses the request: the CLI then says where it looked for a token.
+    const r = await runCli(['ls'], { cwd: tempDir('ign-nowhere-'), env: { ...bare, IGNITION_HOST: d.url } });
     assert.is(r.code, 1);
     assert.is(r.stdout, '');
     assert.match(r.stderr, /^error: no admin token: [^\n]*\[cli_token_missing\]\n$/);
     assert.ok(r.stderr.includes(`IGNITION_TOKEN is not set and ${defaultToken} cannot be read`), r.stderr);
     assert.ok(r.stderr.includes('set IGNITION_DATA_DIR to the data directory the daemon printed'), r.stderr);
     const empty = tempDir('ign-empty-data-');
-    const named = await runCli(['ls'], { cwd: empty, env: { ...bare, IGNITION_DATA_DIR: empty } });
+    const named = await runCli(['ls'], { cwd: empty, env: { ...bare, IGNITION_HOST: d.url, IGNITION_DATA_DIR: empty } });
     assert.is(named.code, 1);
     assert.ok(named.stderr.includes(`${path.join(empty, 'admin.token')} (IGNITION_DATA_DIR) cannot be read`), named.stderr);
+    // A public function needs no token at all.
+    const inv = await runCli(['invoke', 'echo'], { cwd: empty, env: { ...bare, IGNITION_HOST: d.url, IGNITION_DATA_DIR: empty } });
+    assert.is(inv.code, 0, inv.stderr);
   },
 );
 
