@@ -123,7 +123,8 @@ unset NPM_CONFIG_PREFIX
 step "README set-up: npm start"
 export IGNITION_DATA_DIR="$WORK/data"
 DAEMON_LOG="$STEP_LOG"
-IGNITION_LISTEN=127.0.0.1:0 setsid npm start >>"$DAEMON_LOG" 2>&1 </dev/null &
+# Its output as a terminal shows it (text); piped, the daemon would write JSON lines.
+IGNITION_LOG_FORMAT=text IGNITION_LISTEN=127.0.0.1:0 setsid npm start >>"$DAEMON_LOG" 2>&1 </dev/null &
 PIDS+=("$!")
 daemon_ready() { grep -q '^Try: curl' "$DAEMON_LOG"; }
 wait_for 240 "npm start did not deploy the examples" daemon_ready
