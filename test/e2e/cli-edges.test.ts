@@ -171,8 +171,10 @@ function colourEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 test('help and usage errors reaching a pipe carry no colour codes, whatever the terminal type', async () => {
   for (const args of [['--help'], ['vm', 'run', '--help'], ['no-such-command']]) {
     const r = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, env: colourEnv({}), encoding: 'utf8' });
-    assert.ok(r.stdout.length > 0, args.join(' '));
-    assert.not.ok(r.stdout.includes(ESC), `${args.join(' ')}: ${JSON.stringify(r.stdout.slice(0, 80))}`);
+    // Help goes to stdout; a usage error is one line on stderr.
+    const out = r.stdout + r.stderr;
+    assert.ok(out.length > 0, args.join(' '));
+    assert.not.ok(out.includes(ESC), `${args.join(' ')}: ${JSON.stringify(out.slice(0, 80))}`);
   }
   const forced = spawnSync(process.execPath, [CLI, '--help'], { cwd: ROOT, env: colourEnv({ FORCE_COLOR: '1' }), encoding: 'utf8' });
   assert.ok(forced.stdout.includes(ESC), 'FORCE_COLOR=1 colours a pipe');

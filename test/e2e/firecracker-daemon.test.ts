@@ -151,7 +151,7 @@ test('VMs on firecracker: run, exec, snapshot, fork', async () => {
   }
   const badCount = await d.cli(['vm', 'fork', id, '--count', '0']);
   assert.is(badCount.code, 1);
-  assert.match(badCount.stderr, /fork count must be an integer from 1 to 1000.*\[bad_request\]/);
+  assert.match(badCount.stderr, /--count must be an integer from 1 to 1000; got "0".*\[bad_request\]/);
   const resized = await d.cli(['vm', 'run', '--snapshot', 'fcbox-snap', '--memory', '512']);
   assert.is(resized.code, 1);
   assert.match(resized.stderr, /was taken with 128 MiB and 1 vCPU\(s\).*\[bad_request\]/);
