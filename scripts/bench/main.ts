@@ -1,8 +1,8 @@
 /**
  * Ignition's benchmark suite (`npm run bench [-- --quick] [-- --only=warm,cold]`): runs every
  * benchmark in one process, one after another, and writes docs/BENCHMARKS.md (tables generated
- * from the measured numbers) and bench/results.json (the raw figures and the machine
- * description). `--quick` shrinks every workload so a run finishes in under two minutes, for
+ * from the measured numbers) and bench/results.json (the raw figures, the machine description
+ * and the commit measured, with whether the tree had uncommitted changes). `--quick` shrinks every workload so a run finishes in under two minutes, for
  * development. A failing benchmark is reported as failed and the others still run. Everything
  * started is stopped by PID and the scratch directory is removed on the way out, also on Ctrl-C.
  */
@@ -16,7 +16,7 @@ import { runDensity } from './density.ts';
 import { runFresh } from './fresh.ts';
 import { runOperations } from './operations.ts';
 import { runGuestNetwork } from './guest-network.ts';
-import { describeMachine } from './lib/machine.ts';
+import { describeMachine, describeSource } from './lib/machine.ts';
 import { stopAll } from './lib/procs.ts';
 import { renderMarkdown } from './lib/report.ts';
 import { ROOT } from './lib/servers.ts';
@@ -46,6 +46,8 @@ function parseArgs(argv: string[]): { quick: boolean; only: Set<string> | null; 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   const machine = describeMachine();
+  // Read before anything runs, so the figures are tied to the code that produced them.
+  const source = describeSource();
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'ign-bench-'));
   const started = performance.now();
   const log = (msg: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${msg}\n`);
@@ -91,11 +93,11 @@ async function main(): Promise<number> {
   machine.loadAverageEnd = os.loadavg().map((x) => Math.round(x * 100) / 100);
   const seconds = (performance.now() - started) / 1000;
   const outDir = args.out ?? ROOT;
-  const json = { generatedBy: 'scripts/bench/main.ts', mode: args.quick ? 'quick' : 'full', seconds, machine, results };
+  const json = { generatedBy: 'scripts/bench/main.ts', mode: args.quick ? 'quick' : 'full', seconds, source, machine, results };
   mkdirSync(path.join(outDir, 'bench'), { recursive: true });
   mkdirSync(path.join(outDir, 'docs'), { recursive: true });
   writeFileSync(path.join(outDir, 'bench', 'results.json'), JSON.stringify(json, null, 2) + '\n');
-  writeFileSync(path.join(outDir, 'docs', 'BENCHMARKS.md'), renderMarkdown({ machine, results, quick: args.quick, seconds }));
+  writeFileSync(path.join(outDir, 'docs', 'BENCHMARKS.md'), renderMarkdown({ machine, source, results, quick: args.quick, seconds }));
   log(`wrote ${path.join(outDir, 'docs', 'BENCHMARKS.md')} and ${path.join(outDir, 'bench', 'results.json')} (${seconds.toFixed(0)} s)`);
   return results.some((r) => r.error) ? 1 : 0;
 }

@@ -3,6 +3,7 @@
  * versions, date, and the load average (the host is shared, so background load is part of the
  * conditions and is recorded at the start and the end of the run).
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -60,4 +61,28 @@ export function describeMachine(): MachineInfo {
     loadAverageStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
     kvm,
   };
+}
+
+/** The code a run measured: the commit checked out and whether tracked files differed from it. */
+export interface SourceInfo {
+  /** `git rev-parse HEAD`, or null outside a git checkout. */
+  commit: string | null;
+  /** Tracked files were modified, added or deleted against the commit (untracked files are not counted). */
+  dirty: boolean | null;
+  /** Those files, as `git status --porcelain` lists them (at most 50). */
+  changed: string[];
+}
+
+export function describeSource(root = ROOT): SourceInfo {
+  const git = (...args: string[]) => execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const commit = git('rev-parse', 'HEAD').trim();
+    const changed = git('status', '--porcelain', '--untracked-files=no')
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => l.slice(3));
+    return { commit, dirty: changed.length > 0, changed: changed.slice(0, 50) };
+  } catch {
+    return { commit: null, dirty: null, changed: [] };
+  }
 }

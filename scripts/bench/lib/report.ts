@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { MachineInfo } from './machine.ts';
+import type { MachineInfo, SourceInfo } from './machine.ts';
 import { fmt, mib } from './stats.ts';
 import type { BenchResult, Cell, Goal, Table } from './types.ts';
 
@@ -24,14 +24,31 @@ function table(t: Table): string {
   return out.join('\n');
 }
 
-function goalValue(g: Goal): string {
-  if (g.measured === null) return 'not measured';
-  return g.unit === '×' ? `${g.measured.toFixed(g.measured < 0.1 ? 3 : 2)}×` : `${fmt(g.measured, 3)} ${g.unit}`;
+function value(v: number, unit: string): string {
+  return unit === '×' ? `${v.toFixed(v < 0.1 ? 3 : 2)}×` : `${fmt(v, 3)} ${unit}`;
 }
 
-const verdict = (g: Goal) => (g.met === null ? 'not measured' : g.met ? 'met' : '**missed**');
+/** The judged figure with its basis and the other summaries of the same runs: `1.32× (median per deploy; pooled 1.59×)`. */
+export function goalValue(g: Goal): string {
+  if (g.measured === null) return 'not measured';
+  const others = (g.also ?? []).map((a) => `${a.label} ${a.value === null ? 'n/a' : value(a.value, g.unit)}`);
+  const context = [...(g.basis ? [g.basis] : []), ...others];
+  return `${value(g.measured, g.unit)}${context.length ? ` (${context.join('; ')})` : ''}`;
+}
 
-export function renderMarkdown(input: { machine: MachineInfo; results: BenchResult[]; quick: boolean; seconds: number }): string {
+const target = (g: Goal) => `${g.op} ${g.limit}${g.unit === '×' ? '×' : ` ${g.unit}`}`;
+
+/** `met at 1.32× (median per deploy; pooled 1.59×)`, `missed at …` or `not measured`. */
+export function verdict(g: Goal, missed = 'missed'): string {
+  return g.met === null ? 'not measured' : `${g.met ? 'met' : missed} at ${goalValue(g)}`;
+}
+
+function code(s: SourceInfo | undefined): string {
+  if (!s?.commit) return 'not a git checkout';
+  return `${s.commit}${s.dirty ? `, with uncommitted changes to ${s.changed.length} tracked file(s) (listed in bench/results.json)` : ', tree clean'}`;
+}
+
+export function renderMarkdown(input: { machine: MachineInfo; source?: SourceInfo; results: BenchResult[]; quick: boolean; seconds: number }): string {
   const { machine: m, results, quick } = input;
   const out: string[] = [];
   out.push(
@@ -45,6 +62,7 @@ export function renderMarkdown(input: { machine: MachineInfo; results: BenchResu
     '',
     '| | |',
     '|---|---|',
+    `| code | ${code(input.source)} |`,
     `| CPU | ${m.cpuModel}, ${m.cores} cores |`,
     `| memory | ${mib(m.memoryBytes)} |`,
     `| kernel | ${m.kernel} |`,
@@ -55,10 +73,10 @@ export function renderMarkdown(input: { machine: MachineInfo; results: BenchResu
     '',
     '## Goals',
     '',
-    '| benchmark | goal | measured | target | verdict |',
-    '|---|---|---|---|---|',
+    '| benchmark | goal | target | verdict |',
+    '|---|---|---|---|',
   );
-  for (const r of results) for (const g of r.goals) out.push(`| ${r.title} | ${esc(g.name)} | ${goalValue(g)} | ${g.op} ${g.limit}${g.unit === '×' ? '×' : ` ${g.unit}`} | ${verdict(g)} |`);
+  for (const r of results) for (const g of r.goals) out.push(`| ${r.title} | ${esc(g.name)} | ${target(g)} | ${esc(verdict(g, '**missed**'))} |`);
   out.push('');
   for (const r of results) {
     out.push(`## ${r.title}`, '');
@@ -71,7 +89,7 @@ export function renderMarkdown(input: { machine: MachineInfo; results: BenchResu
     for (const n of r.notes) out.push(`- ${n}`);
     if (r.notes.length) out.push('');
     for (const g of r.goals) {
-      out.push(`**Goal — ${g.name}:** ${g.met === null ? 'not measured' : g.met ? 'met' : 'MISSED'} (measured ${goalValue(g)}, target ${g.op} ${g.limit}${g.unit === '×' ? '×' : ` ${g.unit}`}).${g.why ? ` ${g.why}` : ''}`, '');
+      out.push(`**Goal — ${g.name}:** ${verdict(g, 'MISSED')}, target ${target(g)}.${g.why ? ` ${g.why}` : ''}`, '');
     }
   }
   out.push(readFileSync(NOTES, 'utf8').trim(), '');

@@ -26,6 +26,13 @@ export interface Goal {
   unit: string;
   met: boolean | null;
   why?: string;
+  /**
+   * How `measured` was taken when it is one of several summaries of the same runs (e.g. "median
+   * per deploy"), and the other summaries (e.g. pooled: every run's samples together). The report
+   * prints them in the verdict itself, so a goal judged on one summary never hides the other.
+   */
+  basis?: string;
+  also?: Array<{ label: string; value: number | null }>;
 }
 
 export interface BenchResult {
@@ -52,13 +59,23 @@ export interface BenchContext {
   log(message: string): void;
 }
 
+/** The summary a goal judges and the others of the same runs (see `Goal.basis`). */
+export interface GoalFigures {
+  basis: string;
+  also?: Record<string, number | null>;
+}
+
 /** Builds a goal and judges it. */
-export function goal(name: string, measured: number | null, op: Goal['op'], limit: number, unit: string, whyIfMissed?: (m: number) => string): Goal {
+export function goal(name: string, measured: number | null, op: Goal['op'], limit: number, unit: string, whyIfMissed?: (m: number) => string, figures?: GoalFigures): Goal {
   let met: boolean | null = null;
   if (measured !== null && Number.isFinite(measured)) {
     met = op === '<=' ? measured <= limit : op === '>=' ? measured >= limit : op === '<' ? measured < limit : measured > limit;
   }
   const g: Goal = { name, measured: measured !== null && Number.isFinite(measured) ? measured : null, limit, op, unit, met };
+  if (figures) {
+    g.basis = figures.basis;
+    g.also = Object.entries(figures.also ?? {}).map(([label, value]) => ({ label, value: value !== null && Number.isFinite(value) ? value : null }));
+  }
   if (met === false && whyIfMissed && measured !== null) g.why = whyIfMissed(measured);
   return g;
 }
