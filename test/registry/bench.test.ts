@@ -8,10 +8,13 @@ import { tempDir } from './helpers.ts';
 test('benchRegistry reports rates and fork disk use, and cleans up after itself', async () => {
   const dir = tempDir();
   try {
-    const r = await benchRegistry({ tmpDir: dir, sizesMiB: [2], forkCounts: [1, 3], forkMemoryMiB: 4, forkTouchedMiB: 1, forkDirtyPages: 4 });
+    const r = await benchRegistry({ tmpDir: dir, sizesMiB: [2], rounds: 2, forkCounts: [1, 3], forkMemoryMiB: 4, forkTouchedMiB: 1, forkDirtyPages: 4 });
     assert.ok(r.sha256MiBPerSecond > 0);
     assert.is(r.imports.length, 1);
     assert.ok(r.imports[0].mibPerSecond > 0);
+    assert.is(r.imports[0].importSeconds.length, 2, 'one import per round');
+    assert.is(r.imports[0].copySeconds.length, 2, 'one plain copy per round');
+    assert.ok(r.imports[0].copyMiBPerSecond > 0 && r.imports[0].ofCopy > 0 && r.imports[0].ofCopyPooled > 0);
     assert.equal(
       r.forks.runs.map((x) => x.forks),
       [1, 3],
