@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
 import { CLI, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { waitForText } from '../support/wait.ts';
 
 let d: TestDaemon;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ign-devwatch-'));
@@ -36,14 +37,6 @@ test.after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function waitFor(get: () => string, re: RegExp, what: string) {
-  for (let i = 0; i < 300; i++) {
-    if (re.test(get())) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}; output:\n${get()}`);
-}
-
 const deploys = (out: string) => (out.match(/\[dev\] (deployed|unchanged) /g) ?? []).length;
 
 test('dev: every rename-save is deployed and served; bursts deploy once; node_modules and .git are ignored', async () => {
@@ -56,19 +49,19 @@ test('dev: every rename-save is deployed and served; bursts deploy once; node_mo
   child.stderr.on('data', (b) => (out += b));
   const body = async () => await (await request(`${d.url}/fn/watched/`)).body.text();
   try {
-    await waitFor(() => out, /deployed watched v1/, 'first deploy');
-    await waitFor(() => out, /watching /, 'the watcher');
+    await waitForText(() => out, /deployed watched v1/, 'first deploy');
+    await waitForText(() => out, /watching /, 'the watcher');
     const index = path.join(dir, 'index.ts');
     for (const [i, text] of ['v-two', 'v-three', 'v-four'].entries()) {
       renameSave(index, source(text));
-      await waitFor(() => out, new RegExp(`deployed watched v${i + 2}\\b`), `the deploy of rename-save ${i + 1}`);
+      await waitForText(() => out, new RegExp(`deployed watched v${i + 2}\\b`), `the deploy of rename-save ${i + 1}`);
       assert.is(await body(), text, `rename-save ${i + 1} is served`);
     }
 
     // A burst of saves within the debounce window is one deploy of the last content.
     const before = deploys(out);
     for (const text of ['burst-a', 'burst-b', 'burst-c']) renameSave(index, source(text));
-    await waitFor(() => out, /deployed watched v5\b/, 'the deploy of the burst');
+    await waitForText(() => out, /deployed watched v5\b/, 'the deploy of the burst');
     await new Promise((r) => setTimeout(r, 1500));
     assert.is(deploys(out) - before, 1, `one deploy for the burst:\n${out}`);
     assert.is(await body(), 'burst-c');

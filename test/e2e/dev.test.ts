@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
 import { CLI, runCli, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { waitForText } from '../support/wait.ts';
 
 let d: TestDaemon;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ign-dev-'));
@@ -24,14 +25,6 @@ test.after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function waitFor(get: () => string, re: RegExp, what: string) {
-  for (let i = 0; i < 300; i++) {
-    if (re.test(get())) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}; output:\n${get()}`);
-}
-
 test('dev: deploy, redeploy on change, build errors keep the old version, logs stream', async () => {
   const child = spawn(process.execPath, [CLI, 'dev', dir, '--name', 'devfn'], {
     env: { ...process.env, IGNITION_HOST: d.url, IGNITION_DATA_DIR: d.dataDir },
@@ -41,15 +34,15 @@ test('dev: deploy, redeploy on change, build errors keep the old version, logs s
   child.stdout.on('data', (b) => (out += b));
   child.stderr.on('data', (b) => (out += b));
   try {
-    await waitFor(() => out, /deployed devfn v1/, 'first deploy');
+    await waitForText(() => out, /deployed devfn v1/, 'first deploy');
     const body = async () => await (await request(`${d.url}/fn/devfn/`)).body.text();
     assert.is(await body(), 'one');
-    await waitFor(() => out, /dev-log one/, 'the log line');
+    await waitForText(() => out, /dev-log one/, 'the log line');
     writeFileSync(path.join(dir, 'index.ts'), source('two'));
-    await waitFor(() => out, /deployed devfn v2/, 'redeploy');
+    await waitForText(() => out, /deployed devfn v2/, 'redeploy');
     assert.is(await body(), 'two');
     writeFileSync(path.join(dir, 'index.ts'), 'export default { fetch() { return new Response("x" }\n');
-    await waitFor(() => out, /index\.ts:1:\d+: .*\[build_failed\] \(the previous version keeps serving\)/, 'the build error');
+    await waitForText(() => out, /index\.ts:1:\d+: .*\[build_failed\] \(the previous version keeps serving\)/, 'the build error');
     assert.is(await body(), 'two');
   } finally {
     child.kill('SIGINT');

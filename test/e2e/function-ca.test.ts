@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
-import { CLI, deploy, ROOT, startTestDaemon } from '../support/daemon.ts';
+import { CLI, daemonOutput, deploy, ROOT, startTestDaemon } from '../support/daemon.ts';
 import { tempDir } from '../support/tmp.ts';
 import { missing, rerun } from '../support/needs.ts';
 import { lack, skipUnless, type Lack } from '../support/skip.ts';
@@ -125,23 +125,8 @@ async function daemonInNetns(env: Record<string, string>): Promise<{ child: Chil
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  child.stdout!.on('data', (c) => (out += c));
-  child.stderr!.on('data', (c) => (out += c));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon did not start:\n${out}`)), 30_000);
-    child.stdout!.on('data', () => {
-      const m = /Ignition daemon on (http:\/\/\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`daemon exited with ${code}:\n${out}`));
-    });
-  });
+  const started = daemonOutput(child);
+  const url = await started.url;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     child,

@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
-import { CLI, FIXTURES, ROOT, runCli } from '../support/daemon.ts';
+import { CLI, daemonOutput, FIXTURES, ROOT, runCli } from '../support/daemon.ts';
 import { missing, rerun } from '../support/needs.ts';
 import { lack, skipUnless, type Lack } from '../support/skip.ts';
 import { deepChildPids } from '../../platform/vmm/process/procfs.ts';
@@ -52,23 +52,8 @@ async function startDaemon(uid: number | undefined): Promise<Daemon> {
     uid,
     gid: uid,
   });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon did not start:\n${out}`)), 30_000);
-    child.stdout!.on('data', () => {
-      const m = /Ignition daemon on (http:\/\/[^\s]+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`daemon exited with ${code}:\n${out}`));
-    });
-  });
+  const started = daemonOutput(child);
+  const url = await started.url;
   const env = { IGNITION_HOST: url, IGNITION_DATA_DIR: dataDir };
   const cli = (args: string[]) => runCli(args, { env });
   const info = JSON.parse((await cli(['info', '--json'])).stdout);

@@ -33,13 +33,39 @@ export async function startTestDaemon(options: { env?: Record<string, string>; d
     env: { ...process.env, IGNITION_DATA_DIR: dataDir, IGNITION_LISTEN: '127.0.0.1:0', IGNITION_LOG_LEVEL: 'warn', IGNITION_NETWORK: 'off', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const started = daemonOutput(child);
+  const url = await started.url;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    url,
+    dataDir,
+    child,
+    output: started.output,
+    auth: () => ({ authorization: `Bearer ${readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim()}` }),
+    // IGNITION_DATA_DIR lets the CLI find the daemon's admin token, as it would on the same host.
+    cli: (args, opts = {}) => runCli(args, { ...opts, env: { IGNITION_HOST: url, IGNITION_DATA_DIR: dataDir, ...opts.env } }),
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const code = await exited;
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
+
+/**
+ * Collects a daemon process's output (both streams) and resolves `url` with the address it prints
+ * once it listens ("Ignition daemon on http://…", platform/cli/commands/daemon.ts), or rejects
+ * with the output when it exits first or takes longer than 30 s.
+ */
+export function daemonOutput(child: ChildProcess): { url: Promise<string>; output(): string } {
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  const url = await new Promise<string>((resolve, reject) => {
+  const url = new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`daemon did not start within 30 s:\n${out}`)), 30_000);
     const onData = () => {
-      const m = /Ignition daemon on (http:\/\/[^\s]+)/.exec(out);
+      const m = /Ignition daemon on (http:\/\/[^\s"]+)/.exec(out);
       if (m) {
         clearTimeout(timer);
         child.stdout!.off('data', onData);
@@ -52,22 +78,7 @@ export async function startTestDaemon(options: { env?: Record<string, string>; d
       reject(new Error(`daemon exited with ${code} before listening:\n${out}`));
     });
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    url,
-    dataDir,
-    child,
-    output: () => out,
-    auth: () => ({ authorization: `Bearer ${readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim()}` }),
-    // IGNITION_DATA_DIR lets the CLI find the daemon's admin token, as it would on the same host.
-    cli: (args, opts = {}) => runCli(args, { ...opts, env: { IGNITION_HOST: url, IGNITION_DATA_DIR: dataDir, ...opts.env } }),
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const code = await exited;
-      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
-      return code;
-    },
-  };
+  return { url, output: () => out };
 }
 
 export function runCli(
