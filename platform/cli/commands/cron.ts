@@ -9,17 +9,10 @@
 import { Command, Option } from 'clipanion';
 import { BaseCommand } from '../base.ts';
 import { table } from '../output.ts';
+import type { CronView } from '../../async/views.ts';
 
-type Cron = {
-  id: string;
-  function: string;
-  schedule: string;
-  method: string;
-  path: string;
-  enabled: boolean;
-  lastFiredAt: string | null;
-  nextAt: string | null;
-};
+/** A trigger as the API answers it (type only: the CLI loads nothing of the async service). */
+type Cron = CronView;
 
 const enc = encodeURIComponent;
 
