@@ -3,6 +3,8 @@
  *   dist/ignition.mjs  the CLI and daemon (one file, so `ignition` starts fast; the daemon's modules
  *                      are split into chunks loaded only by `ignition daemon`)
  *   dist/agent.mjs     the guest agent with the function runtime
+ *   dist/console/      the web console's browser script (uPlot bundled in) and stylesheet, served
+ *                      by the daemon at /console/assets/ (no CDN: the console works offline)
  * Native and platform-specific packages (better-sqlite3, esbuild) stay external.
  */
 import { build } from 'esbuild';
@@ -35,6 +37,17 @@ await Promise.all([
     external: ['better-sqlite3', 'esbuild'],
   }),
   build({ ...common, entryPoints: ['agent/main.ts'], outfile: `${out}/agent.mjs` }),
+  build({
+    entryPoints: ['platform/console/client/console.ts', 'platform/console/client/console.css'],
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: ['chrome111', 'firefox111', 'safari16'],
+    minify: true,
+    logLevel: 'warning',
+    outdir: `${out}/console`,
+    entryNames: '[name]',
+  }),
 ]);
 // The sandbox's seccomp filter, built in a cache so only a change to filter.c recompiles it; a host
 // without cc or libseccomp-dev still builds, without it.

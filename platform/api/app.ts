@@ -4,6 +4,7 @@
  *
  *   /healthz, /v1/info          liveness and what runs (driver, why, capabilities)
  *   /v1/functions               deploy, list, inspect, remove, versions, logs, instances
+ *   /console, /v1/console       the web console and its login links (platform/console/)
  *   /fn/<name>[@alias]/<path>   invoke (served by `requestListener` straight from Node; the
  *                               Hono route is for in-process `app.request()` callers)
  *   plus whatever capability routes the composition root mounts (snapshots, network, vms…)
@@ -22,6 +23,8 @@ import { invocationGateway, requestIdFrom } from './invocation.ts';
 import { withInvocations } from './invoke-listener.ts';
 import type { PlatformMetrics } from '../metrics.ts';
 import { adminAuth, type TokenStore } from '../auth/index.ts';
+import { consoleApiRoutes, consoleRoutes } from '../console/routes.ts';
+import { ConsoleSessions } from '../console/sessions.ts';
 
 export interface AppDeps {
   functions: FunctionService;
@@ -60,6 +63,14 @@ export function createApp(deps: AppDeps) {
   app.route('/v1/functions', functionRoutes(deps.functions, deps.logs));
   for (const [path, guard] of Object.entries(deps.guards ?? {})) app.use(path, guard);
   for (const [path, sub] of Object.entries(deps.mounts ?? {})) app.route(path, sub);
+  // The web console (docs/CONSOLE.md) signs in with a link only an admin token can mint, so it
+  // exists only where /v1 has tokens.
+  if (deps.tokens) {
+    const sessions = new ConsoleSessions();
+    app.route('/v1/console', consoleApiRoutes(sessions));
+    app.get('/console', (c) => c.redirect('/console/', 301));
+    app.route('/', consoleRoutes({ functions: deps.functions, logs: deps.logs, logger: deps.logger, metrics: deps.metrics, sessions }));
+  }
   app.route('/fn', invokeRoutes(deps.functions, deps.metrics, deps.tokens ? { tokens: deps.tokens } : undefined));
 
   app.notFound((c) => {

@@ -25,6 +25,7 @@ import { tokenCommands } from './commands/token.ts';
 import { secretCommands } from './commands/secret.ts';
 import { asyncCommands } from './commands/async.ts';
 import { envCommands } from './commands/env.ts';
+import { ConsoleCommand } from './commands/console.ts';
 
 const cli = new Cli({ binaryName: 'ignition', binaryLabel: 'Ignition', binaryVersion: VERSION });
 for (const command of [
@@ -48,6 +49,7 @@ for (const command of [
   ...secretCommands,
   ...asyncCommands,
   ...envCommands,
+  ConsoleCommand,
 ])
   cli.register(command);
 cli.register(Builtins.HelpCommand);

@@ -25,6 +25,9 @@ export function servedRoutes(app: Hono<any>): Set<string> {
   const out = new Set<string>();
   for (const r of app.routes) {
     if (r.method === 'ALL' && r.handler.length >= 2) continue;
+    // The web console's pages and the data they poll are HTML for a browser session, not API
+    // (docs/CONSOLE.md); its one API route, /v1/console/login-links, is documented.
+    if (r.path === '/console' || r.path.startsWith('/console/')) continue;
     const template = honoToTemplate(r.path);
     const methods = r.method === 'ALL' ? HTTP_METHODS.map((m) => m.toUpperCase()) : [r.method.toUpperCase()];
     for (const m of methods) out.add(`${m} ${template}`);

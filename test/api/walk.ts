@@ -174,6 +174,12 @@ export async function walkTokens({ api, fixtures }: WalkContext): Promise<void> 
   await expectStatus(await api.request('/v1/tokens'), 200, 'list tokens');
   // An invoke token is valid but not for the admin API.
   await expectStatus(await api.request('/v1/functions', { headers: { authorization: `Bearer ${created.token}` } }), 403, 'invoke token on /v1');
+  await expectStatus(await api.request('/v1/console/login-links', { method: 'POST' }), 201, 'console login link');
+  await expectStatus(
+    await api.request('/v1/console/login-links', { method: 'POST', headers: { authorization: `Bearer ${created.token}` } }),
+    403,
+    'console login link with an invoke token',
+  );
   await expectStatus(await api.request(`/v1/tokens/${created.id}`, { method: 'DELETE' }), 200, 'revoke token');
   await expectStatus(await api.request('/v1/tokens/tok_missing', { method: 'DELETE' }), 404, 'revoke a missing token');
 }

@@ -22,6 +22,7 @@ import '../../platform/secrets/errors.ts';
 import '../../platform/async/errors.ts';
 import '../../platform/vmm/process/seccomp/errors.ts';
 import '../../platform/cli/errors.ts';
+import '../../platform/console/errors.ts';
 
 const pinned: Array<[string, number]> = [
   ['bad_request', 400],
@@ -122,6 +123,9 @@ const pinned: Array<[string, number]> = [
   ['auth_invalid_request', 400],
   ['auth_token_not_found', 404],
   ['auth_token_file', 500],
+  ['console_session_required', 401],
+  ['console_link_invalid', 401],
+  ['console_csrf_invalid', 403],
   ['secret_invalid_name', 400],
   ['secret_invalid_value', 400],
   ['secret_too_large', 413],

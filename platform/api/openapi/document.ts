@@ -12,6 +12,7 @@ import { VERSION } from '../../version.ts';
 import { schemas } from './components.ts';
 import { asyncPaths } from './paths/async.ts';
 import { authPaths } from './paths/auth.ts';
+import { consolePaths } from './paths/console.ts';
 import { functionPaths } from './paths/functions.ts';
 import { invokePaths } from './paths/invoke.ts';
 import { networkPaths } from './paths/network.ts';
@@ -57,7 +58,7 @@ export const apiDocument: OpenApiDocument = {
     { name: 'secrets', description: 'Per-function secrets.' },
   ],
   security: [{ bearer: [] }],
-  paths: mergePaths(platformPaths, functionPaths, asyncPaths, invokePaths, vmPaths, snapshotPaths, networkPaths, authPaths, secretPaths),
+  paths: mergePaths(platformPaths, functionPaths, asyncPaths, invokePaths, vmPaths, snapshotPaths, networkPaths, authPaths, consolePaths, secretPaths),
   components: {
     schemas,
     securitySchemes: {
