@@ -24,13 +24,7 @@ export interface BackoffPolicy {
 export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 1000, factor: 2, maxMs: 5 * 60_000, jitter: 0.2 };
 
 /** Platform codes that describe the request, not the moment: retrying them cannot succeed. */
-export const FINAL_CODES: ReadonlySet<string> = new Set([
-  'function_not_found',
-  'version_not_found',
-  'payload_too_large',
-  'bad_request',
-  'invalid_name',
-]);
+export const FINAL_CODES: ReadonlySet<string> = new Set(['function_not_found', 'version_not_found', 'payload_too_large', 'bad_request', 'invalid_name']);
 
 /** The wait before the attempt after `attempt` (1-based) failed. `random` is injectable for tests. */
 export function backoffDelay(attempt: number, policy: BackoffPolicy = DEFAULT_BACKOFF, random: () => number = Math.random): number {
