@@ -9,7 +9,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -17,7 +18,10 @@ import { deploy, FIXTURES, ROOT, startTestDaemon, type TestDaemon } from '../sup
 import { lack, skipUnless } from '../support/skip.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = path.join(ROOT, 'docs', 'console');
+// The screenshots in docs/console are this test's: written there with CONSOLE_SCREENSHOTS=1
+// (CONSOLE_SCREENSHOTS=1 node --import tsx test/e2e/console.test.ts), to a scratch directory
+// otherwise, so an ordinary run leaves the checkout as it was.
+const SHOTS = process.env.CONSOLE_SCREENSHOTS === '1' ? path.join(ROOT, 'docs', 'console') : mkdtempSync(path.join(os.tmpdir(), 'ign-console-shots-'));
 const it = skipUnless(existsSync(CHROMIUM) ? null : lack(`no browser at ${CHROMIUM}`, 'apt-get install -y chromium'));
 
 let d: TestDaemon;
@@ -37,6 +41,7 @@ test.before(async () => {
 test.after(async () => {
   await browser?.close();
   await d?.stop();
+  if (process.env.CONSOLE_SCREENSHOTS !== '1') rmSync(SHOTS, { recursive: true, force: true });
 });
 
 async function loginLink(): Promise<string> {
