@@ -15,6 +15,14 @@
  * function) and a load hands that agent the snapshot's bundle (`PUT /v1/function`, no warm-up)
  * instead of starting one. Until the guest is up, vsock connections wait, as they would for a
  * guest that has not been scheduled yet.
+ *
+ * The console stays as quiet as a real one meanwhile: a Firecracker process with no guest yet
+ * prints nothing, and a resumed guest prints nothing about being resumed, since its agent started
+ * and loaded its function before the snapshot. So what the pre-started agent prints (its start,
+ * the hand-over's load) is held back: shown when a boot adopts it (a booting guest prints as it
+ * starts), dropped when a load hands it a function successfully, shown if the hand-over fails or
+ * the agent dies. Otherwise every restore would hand the host console lines a real one never
+ * sees, and the host's CPU to read them would be counted as the platform's.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -65,6 +73,21 @@ export class Guest {
   #ready: Promise<void> = Promise.resolve();
   #parked = false;
   #stopped = false;
+  /** Console lines of the pre-started agent, held back until its fate is known (see the header). */
+  #held: string[] | undefined;
+
+  #console(line: string): void {
+    if (!this.#held) return this.options.console(line);
+    // Bounded: a chatty agent that is never adopted must not grow the fake without limit.
+    if (this.#held.length < 200) this.#held.push(line);
+  }
+
+  /** Stops holding console lines: prints them (`show`) or drops them. */
+  #release(show: boolean): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    if (show) for (const line of held) this.options.console(line);
+  }
 
   /**
    * Starts the agent ahead of `start`, with no function, so a later boot or load adopts a running
@@ -72,6 +95,7 @@ export class Guest {
    */
   prestart(): void {
     if (this.#child || !existsSync(this.#agentScript())) return;
+    this.#held = [];
     this.#spawn(undefined);
     this.#parked = true;
   }
@@ -80,9 +104,11 @@ export class Guest {
   start(bundle?: string): void {
     if (this.#parked && this.running) {
       this.#parked = false;
-      if (bundle) this.#ready = this.#handOver(bundle);
+      if (bundle) this.#ready = this.#handOver(bundle).then((ok) => this.#release(!ok));
+      else this.#release(true);
       return;
     }
+    this.#release(true);
     const agent = this.#agentScript();
     if (!existsSync(agent)) throw new Error(`guest agent ${agent} is missing (run npm run build)`);
     this.#spawn(bundle);
@@ -111,12 +137,14 @@ export class Guest {
       stream?.on('data', (d: string) => {
         const lines = (rest + d).split('\n');
         rest = lines.pop() ?? '';
-        for (const l of lines) this.options.console(l);
+        for (const l of lines) this.#console(l);
       });
     };
     forward(child.stdout);
     forward(child.stderr);
     child.on('exit', (code, signal) => {
+      // A crash shows what the agent said; a power-off of an agent never adopted has nothing to say.
+      this.#release(!this.#stopping);
       if (!this.#stopping) this.options.onCrash(code, signal);
     });
   }
@@ -126,7 +154,7 @@ export class Guest {
    * agent may still be starting: its socket is retried until it answers. A failure is a guest
    * crash: the agent is killed so the host's health check fails instead of waiting.
    */
-  async #handOver(bundle: string): Promise<void> {
+  async #handOver(bundle: string): Promise<boolean> {
     const body = JSON.stringify({ path: bundle, warmup: false });
     const request = `CONNECT 52\nPUT /v1/function HTTP/1.1\r\nHost: agent\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
     const deadline = Date.now() + 60_000;
@@ -134,16 +162,16 @@ export class Guest {
       const answer = await roundTrip(this.agentSocket, request).catch((err: NodeJS.ErrnoException) => err);
       if (typeof answer === 'string') {
         const status = /^OK \d+\n?HTTP\/1\.1 (\d{3})/.exec(answer.replace(/\r/g, ''))?.[1];
-        if (status === '200') return;
-        this.options.console(`fake firecracker: the guest agent refused the restored function: ${answer.slice(0, 300)}`);
+        if (status === '200') return true;
+        this.#console(`fake firecracker: the guest agent refused the restored function: ${answer.slice(0, 300)}`);
       } else if ((answer.code === 'ENOENT' || answer.code === 'ECONNREFUSED') && Date.now() < deadline && this.running) {
         await new Promise((r) => setTimeout(r, 5));
         continue;
       } else {
-        this.options.console(`fake firecracker: cannot reach the guest agent to restore its function: ${answer.message}`);
+        this.#console(`fake firecracker: cannot reach the guest agent to restore its function: ${answer.message}`);
       }
       this.#child?.kill('SIGKILL');
-      return;
+      return false;
     }
   }
 
