@@ -40,7 +40,8 @@ const EMULATOR_WAITS = new Set(['api-ready', 'agent-health']);
  */
 const SPARE_CAP = 500;
 
-async function buildFake(dir: string): Promise<string> {
+/** Bundles the fake Firecracker into `dir` and returns an executable that runs it with plain node. */
+export async function buildFake(dir: string): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const js = path.join(dir, 'fake-firecracker.mjs');
   await build({ entryPoints: [path.join(ROOT, 'test/fakes/firecracker/bin.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: js, logLevel: 'silent' });
