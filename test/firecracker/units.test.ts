@@ -101,6 +101,30 @@ test('repeated sparse copies of one source reuse its data map; a changed source 
   }
 });
 
+/** Bytes this process has read through read(2) and the like, threads included (/proc/self/io). */
+const bytesRead = () => Number(/^rchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))?.[1]);
+
+test('sparse copies of one source started together scan it once', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fcd-'));
+  try {
+    const src = path.join(dir, 'src.img');
+    const size = 24 * 1024 * 1024;
+    const fd = openSync(src, 'w');
+    writeSync(fd, Buffer.alloc(8192, 1), 0, 8192, 4096);
+    ftruncateSync(fd, size);
+    closeSync(fd);
+    const names = ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => path.join(dir, `${n}.img`));
+    const before = bytesRead();
+    // As a fork storm's clones do with the fork's fresh snapshot disk.
+    await Promise.all(names.map((dst) => sparseCopy(src, dst)));
+    const read = bytesRead() - before;
+    for (const dst of names) assert.ok(readFileSync(dst).equals(readFileSync(src)), `${dst}: same bytes`);
+    assert.ok(read < 2 * size, `${names.length} copies read ${read} bytes of a ${size}-byte source: more than one scan`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('disk clone keeps content and holes (sparse fallback), never overwrites', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fcd-'));
   try {

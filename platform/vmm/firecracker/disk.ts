@@ -49,6 +49,12 @@ export function reflinkWorks(dir: string): boolean {
 type Runs = Array<[number, number]>;
 const runsCache = new Map<string, Runs>();
 const RUNS_CACHE_MAX = 32;
+/**
+ * Scans under way, by the same key: copies of one source started together (a fork storm's clones
+ * all clone the fork's fresh snapshot disk at once) wait for the first one's map instead of each
+ * reading and comparing the whole image. Resolves undefined if that scan failed.
+ */
+const scans = new Map<string, Promise<Runs | undefined>>();
 
 function remember(key: string, runs: Runs): void {
   if (runsCache.size >= RUNS_CACHE_MAX) runsCache.delete(runsCache.keys().next().value!);
@@ -71,7 +77,7 @@ export async function sparseCopy(src: string, dst: string): Promise<void> {
     const size = st.size;
     output = await fsp.open(dst, 'wx');
     const key = `${st.dev}:${st.ino}:${size}:${st.mtimeMs}`;
-    const known = runsCache.get(key);
+    const known = runsCache.get(key) ?? (await scans.get(key));
     if (known) {
       const buf = Buffer.allocUnsafeSlow(CHUNK);
       for (const [start, length] of known) {
@@ -83,29 +89,40 @@ export async function sparseCopy(src: string, dst: string): Promise<void> {
         }
       }
     } else if (st.blocks > 0) {
-      const runs: Runs = [];
-      // Unzeroed: only the bytes read are ever looked at, and zero-filling 1 MiB per clone shows.
-      const buf = Buffer.allocUnsafeSlow(CHUNK);
-      for (let pos = 0; pos < size;) {
-        const { bytesRead } = await input.read(buf, 0, Math.min(CHUNK, size - pos), pos);
-        if (bytesRead === 0) break;
-        let runStart = -1;
-        for (let off = 0; off <= bytesRead; off += BLOCK) {
-          const end = Math.min(off + BLOCK, bytesRead);
-          const data = off < bytesRead && !isZero(buf, off, end);
-          if (data && runStart === -1) runStart = off;
-          if (!data && runStart !== -1) {
-            await output.write(buf, runStart, off - runStart, pos + runStart);
-            const last = runs[runs.length - 1];
-            // A run cut by the chunk boundary continues in the next chunk: one run, not two.
-            if (last && last[0] + last[1] === pos + runStart) last[1] += off - runStart;
-            else runs.push([pos + runStart, off - runStart]);
-            runStart = -1;
-          }
-        }
-        pos += bytesRead;
+      let found: (runs: Runs | undefined) => void = () => undefined;
+      if (!scans.has(key)) {
+        const scan = new Promise<Runs | undefined>((resolve) => (found = resolve));
+        scans.set(key, scan);
+        void scan.finally(() => scans.get(key) === scan && scans.delete(key));
       }
-      remember(key, runs);
+      const runs: Runs = [];
+      try {
+        // Unzeroed: only the bytes read are ever looked at, and zero-filling 1 MiB per clone shows.
+        const buf = Buffer.allocUnsafeSlow(CHUNK);
+        for (let pos = 0; pos < size;) {
+          const { bytesRead } = await input.read(buf, 0, Math.min(CHUNK, size - pos), pos);
+          if (bytesRead === 0) break;
+          let runStart = -1;
+          for (let off = 0; off <= bytesRead; off += BLOCK) {
+            const end = Math.min(off + BLOCK, bytesRead);
+            const data = off < bytesRead && !isZero(buf, off, end);
+            if (data && runStart === -1) runStart = off;
+            if (!data && runStart !== -1) {
+              await output.write(buf, runStart, off - runStart, pos + runStart);
+              const last = runs[runs.length - 1];
+              // A run cut by the chunk boundary continues in the next chunk: one run, not two.
+              if (last && last[0] + last[1] === pos + runStart) last[1] += off - runStart;
+              else runs.push([pos + runStart, off - runStart]);
+              runStart = -1;
+            }
+          }
+          pos += bytesRead;
+        }
+        remember(key, runs);
+        found(runs);
+      } finally {
+        found(undefined);
+      }
     } else {
       remember(key, []);
     }
