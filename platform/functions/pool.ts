@@ -14,6 +14,16 @@
  * (0 = scale to zero). A queued request starts an instance once it has waited about a start's time
  * (see allowedStarts).
  *
+ * In `fresh` isolation every request consumes an instance, so the pool's capacity is the rate at
+ * which the host can start instances. Starts in flight are capped at the host's CPU count (a start
+ * is mostly one CPU's work: more in parallel only lengthen each one, which raises the spares the
+ * pool asks for, which lengthen them again: the collapse this cap prevents). The pool measures its
+ * own start time under that cap, and the cap over that time is its start rate (Little's law). It
+ * keeps rate × start time spares starting or ready (wantedSpare), and queues a request that finds
+ * none only as far as its starts can serve it within FRESH_MAX_WAIT_MS: past that the request is
+ * refused at once with `queue_full` (429) and a Retry-After, rather than left waiting seconds
+ * (freshQueueLimit). docs/ISOLATION.md has the whole picture.
+ *
  * In `reuse` isolation a spare started only as headroom (no request waits, `minWarm` is met) needs
  * an idle CPU: on a host without one it cannot add capacity, and its start (a process or a VMM
  * and a cold JIT) takes CPU from the requests in flight, which then take longer, which raises the
@@ -44,6 +54,7 @@ import { IgnitionError, ShuttingDown } from '../errors.ts';
 import { IDLE_HOST, type HostCpu } from './host-cpu.ts';
 import { MeanInflight } from './demand.ts';
 import { yieldToEventLoop } from '../yield.ts';
+import { availableParallelism } from 'node:os';
 import type { AbortLike } from '../deadline.ts';
 
 interface Waiter {
@@ -74,6 +85,41 @@ export const START_BACKOFF_MS = 1000;
 export const START_BACKOFF_MAX_MS = 60_000;
 /** Starts a deploy's `warm()` tries, back-off aside, before it fails. */
 const WARM_ATTEMPTS = 3;
+
+/**
+ * How long a request in `fresh` isolation may expect to wait for an instance before it is refused
+ * instead of queued (freshQueueLimit).
+ */
+export const FRESH_MAX_WAIT_MS = 1000;
+
+/**
+ * Pure: how many requests a `fresh` pool queues (beyond them: 429). The starts the host runs at
+ * once (`maxStarting`) serve the queue in rounds of about `startMs` each: as many rounds as fit in
+ * `maxWaitMs`, and always one, since a request that waits for the next round of starts waits no
+ * longer than any start would make it. No start measured yet: one round.
+ */
+export function freshQueueLimit(s: { startMs: number; maxStarting: number; maxWaitMs?: number }): number {
+  const rounds = s.startMs > 0 ? Math.max(1, Math.floor((s.maxWaitMs ?? FRESH_MAX_WAIT_MS) / s.startMs)) : 1;
+  return Math.max(1, s.maxStarting) * rounds;
+}
+
+/**
+ * Pure: the instances a `fresh` pool wants starting or ready ahead of its requests: the requests
+ * that arrive while one start runs (rate × start time, Little's law) plus one, so that a steady
+ * rate never waits for a start. What actually starts is capped by the host (maxStarting).
+ */
+export function freshSpares(s: { ratePerSec: number; startMs: number }): number {
+  return s.ratePerSec > 0 ? Math.ceil((s.ratePerSec * s.startMs) / 1000) + 1 : 0;
+}
+
+/**
+ * Pure: the Retry-After (whole seconds, at least 1) for a request a `fresh` pool refused: about
+ * the time its starts take to serve the requests queued ahead of it.
+ */
+export function freshRetryAfterSeconds(s: { queued: number; startMs: number; maxStarting: number }): number {
+  const rounds = Math.ceil((s.queued + 1) / Math.max(1, s.maxStarting));
+  return Math.max(1, Math.ceil((rounds * Math.max(s.startMs, 0)) / 1000));
+}
 
 /** Pure: how long starts wait after the `failures`-th consecutive failure (1-based). */
 export function startBackoffMs(failures: number): number {
@@ -182,15 +228,18 @@ export class Pool {
   private holding = false;
   /** Requests in flight over time, for the per-second mean (`reuse` demand). */
   private readonly meanInflight = new MeanInflight(performance.now());
+  /** Starts a `fresh` pool runs at once: the host's CPUs (see the header). */
+  private readonly maxStarting: number;
 
   constructor(
     readonly version: VersionRecord,
     private readonly deps: InstanceDeps,
     private readonly logger: Logger,
-    options: { background?: boolean; hostCpu?: HostCpu } = {},
+    options: { background?: boolean; hostCpu?: HostCpu; maxStarting?: number } = {},
   ) {
     this.background = options.background ?? false;
     this.hostCpu = options.hostCpu ?? IDLE_HOST;
+    this.maxStarting = Math.max(1, options.maxStarting ?? availableParallelism());
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
   }
@@ -271,6 +320,8 @@ export class Pool {
    */
   acquire(signal?: AbortLike): Promise<{ inst: Instance; cold: boolean }> {
     if (this.closed) return Promise.reject(ShuttingDown(`version ${this.version.id} of ${this.version.fn} is no longer served`));
+    // Offered demand, refused requests included: it sizes a fresh pool's starts (capped by the host).
+    this.arrivals++;
     const inst = this.pick();
     if (inst) {
       this.take(inst);
@@ -278,6 +329,19 @@ export class Pool {
       return Promise.resolve({ inst, cold: false });
     }
     if (this.refusing()) return Promise.reject(this.unavailable());
+    if (
+      this.fresh &&
+      this.queue.length >= Math.min(this.settings.queueSize + this.startable(), freshQueueLimit({ startMs: this.startMs, maxStarting: this.maxStarting }))
+    ) {
+      // Kept starting at the host's rate (ensureCapacity), for the requests after this one.
+      this.ensureCapacity();
+      const seconds = freshRetryAfterSeconds({ queued: this.queue.length, startMs: this.startMs, maxStarting: this.maxStarting });
+      return Promise.reject(
+        QueueFull(`function ${this.version.fn} gets requests faster than instances can start for them (fresh isolation); try again in ${seconds} s`, {
+          data: { retryAfterSeconds: seconds, isolation: 'fresh', queued: this.queue.length },
+        }),
+      );
+    }
     if (this.queue.length >= this.settings.queueSize + this.startable()) {
       return Promise.reject(
         QueueFull(`function ${this.version.fn} is at its limit of ${this.settings.maxInstances} instances and ${this.settings.queueSize} queued requests`, {
@@ -377,7 +441,6 @@ export class Pool {
   }
 
   private take(inst: Instance) {
-    this.arrivals++;
     this.lastTaken = performance.now();
     inst.inflight++;
     inst.served++;
@@ -411,11 +474,7 @@ export class Pool {
   private wantedSpare(): number {
     const recentPeak = Math.max(this.peak, this.previousPeak);
     let spare = Math.max(this.settings.minWarm > 0 ? 1 : 0, recentPeak > 0 ? Math.min(recentPeak, this.settings.concurrency) : 0, this.queue.length);
-    if (this.settings.isolation === 'fresh' && this.arrivalRate > 0) {
-      // Little's law: requests arriving while spares start = rate × start time. Keep that many
-      // (plus one) starting or ready, so steady traffic never waits for a start.
-      spare = Math.max(spare, Math.ceil((this.arrivalRate * this.startMs) / 1000) + 1);
-    }
+    if (this.fresh) spare = Math.max(spare, freshSpares({ ratePerSec: this.arrivalRate, startMs: this.startMs }));
     return spare;
   }
 
@@ -453,6 +512,8 @@ export class Pool {
     // parallel would each take a core the serving path shares (on a small host, a busy core slows
     // its neighbour even at a low priority).
     if (this.background) toStart = Math.min(toStart, this.starting === 0 ? 1 : 0);
+    // Fresh starts beyond the host's CPUs would only slow each other down (see the header).
+    if (fresh) toStart = Math.min(toStart, Math.max(0, this.maxStarting - this.starting));
     for (let k = 0; k < toStart; k++) this.startOne();
   }
 

@@ -22,6 +22,11 @@ const get = async (url: string) => {
   return { status: res.statusCode, body: (await res.body.json()) as { instance: string; count: number } };
 };
 
+const getAny = async (url: string) => {
+  const res = await request(url);
+  return { status: res.statusCode, body: (await res.body.json()) as unknown };
+};
+
 test('fresh isolation: one instance per request, never reused', async () => {
   await deploy(d, path.join(FIXTURES, 'fresh-counter'));
   const seen = new Set<string>();
@@ -32,10 +37,14 @@ test('fresh isolation: one instance per request, never reused', async () => {
     seen.add(r.body.instance);
   }
   assert.is(seen.size, 8);
-  // Concurrent requests also each get their own instance.
-  const burst = await Promise.all(Array.from({ length: 6 }, () => get(`${d.url}/fn/fresh-counter/`)));
-  for (const r of burst) assert.is(r.body.count, 1);
-  assert.is(new Set(burst.map((r) => r.body.instance)).size, 6);
+  // Concurrent requests also each get their own instance. A burst may outrun the host's starts:
+  // what they cannot serve within about a second is refused with 429 (test/e2e/fresh-overload.test.ts).
+  const burst = await Promise.all(Array.from({ length: 6 }, () => getAny(`${d.url}/fn/fresh-counter/`)));
+  const served = burst.filter((r) => r.status === 200).map((r) => r.body as { instance: string; count: number });
+  assert.ok(served.length >= 1, `statuses: ${burst.map((r) => r.status).join(',')}`);
+  for (const r of burst) if (r.status !== 200) assert.is((r.body as { code: string }).code, 'queue_full');
+  for (const b of served) assert.is(b.count, 1);
+  assert.is(new Set(served.map((b) => b.instance)).size, served.length);
 });
 
 test('fresh isolation keeps a spare ready between requests', async () => {

@@ -1,0 +1,34 @@
+/**
+ * Fresh isolation's decisions (platform/functions/pool.ts), as pure functions: how many instances
+ * it wants ahead of its requests, how many requests it queues before it refuses, and the
+ * Retry-After of a refusal. No timing is asserted.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { FRESH_MAX_WAIT_MS, freshQueueLimit, freshRetryAfterSeconds, freshSpares } from '../../platform/functions/pool.ts';
+
+test('freshSpares: rate × start time (Little’s law) plus one, none without traffic', () => {
+  assert.is(freshSpares({ ratePerSec: 0, startMs: 300 }), 0);
+  assert.is(freshSpares({ ratePerSec: 10, startMs: 300 }), 4, '3 arrive while one start runs, plus one');
+  assert.is(freshSpares({ ratePerSec: 10, startMs: 0 }), 1, 'no start measured yet: one ahead');
+  assert.is(freshSpares({ ratePerSec: 2.5, startMs: 1000 }), 4);
+});
+
+test('freshQueueLimit: the requests the host can start instances for within the wait bound', () => {
+  // 2 starts at once, 250 ms each: 4 rounds in a second, 8 requests.
+  assert.is(freshQueueLimit({ startMs: 250, maxStarting: 2 }), 2 * Math.floor(FRESH_MAX_WAIT_MS / 250));
+  assert.is(freshQueueLimit({ startMs: 250, maxStarting: 2, maxWaitMs: 1000 }), 8);
+  // Starts slower than the bound: one round still queues (the next starts serve it as fast as any).
+  assert.is(freshQueueLimit({ startMs: 5000, maxStarting: 2, maxWaitMs: 1000 }), 2);
+  assert.is(freshQueueLimit({ startMs: 0, maxStarting: 4 }), 4, 'no start measured yet: one round');
+  assert.is(freshQueueLimit({ startMs: 100, maxStarting: 0, maxWaitMs: 1000 }), 10, 'at least one start at a time');
+});
+
+test('freshRetryAfterSeconds: the time the queue ahead takes to be served, at least 1 s', () => {
+  assert.is(freshRetryAfterSeconds({ queued: 0, startMs: 0, maxStarting: 2 }), 1);
+  assert.is(freshRetryAfterSeconds({ queued: 7, startMs: 250, maxStarting: 2 }), 1, '4 rounds of 250 ms');
+  assert.is(freshRetryAfterSeconds({ queued: 8, startMs: 250, maxStarting: 2 }), 2, '5 rounds of 250 ms');
+  assert.is(freshRetryAfterSeconds({ queued: 1, startMs: 3200, maxStarting: 2 }), 4);
+});
+
+test.run();
