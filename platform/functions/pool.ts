@@ -15,14 +15,15 @@
  * (see allowedStarts).
  *
  * In `fresh` isolation every request consumes an instance, so the pool's capacity is the rate at
- * which the host can start instances. Starts in flight are capped at the host's CPU count (a start
- * is mostly one CPU's work: more in parallel only lengthen each one, which raises the spares the
- * pool asks for, which lengthen them again: the collapse this cap prevents). The pool measures its
- * own start time under that cap, and the cap over that time is its start rate (Little's law). It
- * keeps rate × start time spares starting or ready (wantedSpare), and queues a request that finds
- * none only as far as its starts can serve it within FRESH_MAX_WAIT_MS: past that the request is
- * refused at once with `queue_full` (429) and a Retry-After, rather than left waiting seconds
- * (freshQueueLimit). docs/ISOLATION.md has the whole picture.
+ * which the host can start instances. The pool keeps rate × start time instances starting or
+ * ready (freshSpares, Little's law), with its own measured start time. A start spends most of its
+ * time waiting (a process spawn, a sandbox, Node coming up), so many run in parallel on a few
+ * CPUs; but on a host without idle CPU, more starts only lengthen each one, which raises the
+ * instances the pool asks for, which lengthen them again: the collapse of an unbounded pool. So
+ * starts beyond one per CPU need an idle CPU (freshStartsAllowed, host-cpu.ts). A request that
+ * finds no instance is queued only as far as the starts in flight can serve it within
+ * FRESH_MAX_WAIT_MS (freshQueueLimit); past that it is refused at once with `queue_full` (429)
+ * and a Retry-After, rather than left waiting seconds. docs/ISOLATION.md has the whole picture.
  *
  * In `reuse` isolation a spare started only as headroom (no request waits, `minWarm` is met) needs
  * an idle CPU: on a host without one it cannot add capacity, and its start (a process or a VMM
@@ -94,7 +95,7 @@ export const FRESH_MAX_WAIT_MS = 1000;
 
 /**
  * Pure: how many requests a `fresh` pool queues (beyond them: 429). The starts the host runs at
- * once (`maxStarting`) serve the queue in rounds of about `startMs` each: as many rounds as fit in
+ * once (`maxStarting`: those in flight, at least one per CPU) serve the queue in rounds of about `startMs` each: as many rounds as fit in
  * `maxWaitMs`, and always one, since a request that waits for the next round of starts waits no
  * longer than any start would make it. No start measured yet: one round.
  */
@@ -106,10 +107,23 @@ export function freshQueueLimit(s: { startMs: number; maxStarting: number; maxWa
 /**
  * Pure: the instances a `fresh` pool wants starting or ready ahead of its requests: the requests
  * that arrive while one start runs (rate × start time, Little's law) plus one, so that a steady
- * rate never waits for a start. What actually starts is capped by the host (maxStarting).
+ * rate never waits for a start. What actually starts is held back on a busy host (freshStartsAllowed).
  */
 export function freshSpares(s: { ratePerSec: number; startMs: number }): number {
   return s.ratePerSec > 0 ? Math.ceil((s.ratePerSec * s.startMs) / 1000) + 1 : 0;
+}
+
+/** Idle CPUs a `fresh` start beyond one per CPU needs (freshStartsAllowed). */
+export const FRESH_IDLE_CPUS = 0.5;
+
+/**
+ * Pure: how many of `toStart` wanted starts a `fresh` pool begins now, with `starting` already in
+ * flight: up to one per CPU always (a saturated host still makes progress), beyond that only
+ * while the host has FRESH_IDLE_CPUS idle (unknown: not held back).
+ */
+export function freshStartsAllowed(toStart: number, s: { starting: number; cpus: number; idleCpus: number | null }): number {
+  if (s.idleCpus === null || s.idleCpus >= FRESH_IDLE_CPUS) return toStart;
+  return Math.min(toStart, Math.max(0, s.cpus - s.starting));
 }
 
 /**
@@ -228,18 +242,18 @@ export class Pool {
   private holding = false;
   /** Requests in flight over time, for the per-second mean (`reuse` demand). */
   private readonly meanInflight = new MeanInflight(performance.now());
-  /** Starts a `fresh` pool runs at once: the host's CPUs (see the header). */
-  private readonly maxStarting: number;
+  /** The host's CPUs: the starts a `fresh` pool runs at once even without idle CPU (see the header). */
+  private readonly cpus: number;
 
   constructor(
     readonly version: VersionRecord,
     private readonly deps: InstanceDeps,
     private readonly logger: Logger,
-    options: { background?: boolean; hostCpu?: HostCpu; maxStarting?: number } = {},
+    options: { background?: boolean; hostCpu?: HostCpu; cpus?: number } = {},
   ) {
     this.background = options.background ?? false;
     this.hostCpu = options.hostCpu ?? IDLE_HOST;
-    this.maxStarting = Math.max(1, options.maxStarting ?? availableParallelism());
+    this.cpus = Math.max(1, options.cpus ?? availableParallelism());
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
   }
@@ -331,11 +345,11 @@ export class Pool {
     if (this.refusing()) return Promise.reject(this.unavailable());
     if (
       this.fresh &&
-      this.queue.length >= Math.min(this.settings.queueSize + this.startable(), freshQueueLimit({ startMs: this.startMs, maxStarting: this.maxStarting }))
+      this.queue.length >= Math.min(this.settings.queueSize + this.startable(), freshQueueLimit({ startMs: this.startMs, maxStarting: this.freshRound() }))
     ) {
       // Kept starting at the host's rate (ensureCapacity), for the requests after this one.
       this.ensureCapacity();
-      const seconds = freshRetryAfterSeconds({ queued: this.queue.length, startMs: this.startMs, maxStarting: this.maxStarting });
+      const seconds = freshRetryAfterSeconds({ queued: this.queue.length, startMs: this.startMs, maxStarting: this.freshRound() });
       return Promise.reject(
         QueueFull(`function ${this.version.fn} gets requests faster than instances can start for them (fresh isolation); try again in ${seconds} s`, {
           data: { retryAfterSeconds: seconds, isolation: 'fresh', queued: this.queue.length },
@@ -512,8 +526,8 @@ export class Pool {
     // parallel would each take a core the serving path shares (on a small host, a busy core slows
     // its neighbour even at a low priority).
     if (this.background) toStart = Math.min(toStart, this.starting === 0 ? 1 : 0);
-    // Fresh starts beyond the host's CPUs would only slow each other down (see the header).
-    if (fresh) toStart = Math.min(toStart, Math.max(0, this.maxStarting - this.starting));
+    // On a host without idle CPU, more fresh starts only slow each other down (see the header).
+    if (fresh && toStart > 0) toStart = freshStartsAllowed(toStart, { starting: this.starting, cpus: this.cpus, idleCpus: this.hostCpu.idleCpus() });
     for (let k = 0; k < toStart; k++) this.startOne();
   }
 
@@ -540,6 +554,11 @@ export class Pool {
     return FunctionUnavailable(`function ${this.version.fn} cannot start an instance now; try again in ${seconds} s`, {
       data: { function: this.version.fn, retryAfterSeconds: seconds },
     });
+  }
+
+  /** Starts that serve a `fresh` pool's queue in one round of about `startMs`: those in flight, at least one per CPU. */
+  private freshRound(): number {
+    return Math.max(this.cpus, this.starting);
   }
 
   /** How long a queued request waits before it starts an instance (see allowedStarts). */

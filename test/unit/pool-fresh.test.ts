@@ -5,13 +5,23 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FRESH_MAX_WAIT_MS, freshQueueLimit, freshRetryAfterSeconds, freshSpares } from '../../platform/functions/pool.ts';
+import { FRESH_IDLE_CPUS, FRESH_MAX_WAIT_MS, freshQueueLimit, freshRetryAfterSeconds, freshSpares, freshStartsAllowed } from '../../platform/functions/pool.ts';
 
 test('freshSpares: rate × start time (Little’s law) plus one, none without traffic', () => {
   assert.is(freshSpares({ ratePerSec: 0, startMs: 300 }), 0);
   assert.is(freshSpares({ ratePerSec: 10, startMs: 300 }), 4, '3 arrive while one start runs, plus one');
   assert.is(freshSpares({ ratePerSec: 10, startMs: 0 }), 1, 'no start measured yet: one ahead');
   assert.is(freshSpares({ ratePerSec: 2.5, startMs: 1000 }), 4);
+});
+
+test('freshStartsAllowed: one start per CPU always, more only while the host has idle CPU', () => {
+  const busy = { cpus: 2, idleCpus: FRESH_IDLE_CPUS - 0.1 };
+  assert.is(freshStartsAllowed(5, { ...busy, starting: 0 }), 2, 'a saturated host still starts one per CPU');
+  assert.is(freshStartsAllowed(5, { ...busy, starting: 1 }), 1);
+  assert.is(freshStartsAllowed(5, { ...busy, starting: 3 }), 0, 'never negative');
+  assert.is(freshStartsAllowed(5, { cpus: 2, idleCpus: FRESH_IDLE_CPUS, starting: 6 }), 5, 'idle CPU: what demand asks for');
+  assert.is(freshStartsAllowed(5, { cpus: 2, idleCpus: null, starting: 6 }), 5, 'unknown host: not held back');
+  assert.is(freshStartsAllowed(0, { ...busy, starting: 0 }), 0);
 });
 
 test('freshQueueLimit: the requests the host can start instances for within the wait bound', () => {
