@@ -15,15 +15,15 @@
  * (see allowedStarts).
  *
  * In `fresh` isolation every request consumes an instance, so the pool's capacity is the rate at
- * which the host can start instances. The pool keeps rate × start time instances starting or
- * ready (freshSpares, Little's law), with its own measured start time. A start spends most of its
- * time waiting (a process spawn, a sandbox, Node coming up), so many run in parallel on a few
- * CPUs; but on a host without idle CPU, more starts only lengthen each one, which raises the
- * instances the pool asks for, which lengthen them again: the collapse of an unbounded pool. So
- * starts beyond one per CPU need an idle CPU (freshStartsAllowed, host-cpu.ts). A request that
- * finds no instance is queued only as far as the starts in flight can serve it within
- * FRESH_MAX_WAIT_MS (freshQueueLimit); past that it is refused at once with `queue_full` (429)
- * and a Retry-After, rather than left waiting seconds. docs/ISOLATION.md has the whole picture.
+ * which it can start instances. It keeps rate × start time instances starting or ready
+ * (freshSpares, Little's law), from the offered rate and its own measured start time, within
+ * `maxInstances`. A start mostly waits (a spawn, a sandbox, Node coming up), so several run on
+ * one CPU; but on a host without idle CPU more starts only lengthen each one, which raises the
+ * instances wanted, which lengthens them again. So starts beyond one per CPU need an idle CPU
+ * (freshStartsAllowed, host-cpu.ts). A request that finds no instance is queued only as far as
+ * the starts can serve it within FRESH_MAX_WAIT_MS (freshQueueLimit); past that it is refused at
+ * once with `queue_full` (429) and a Retry-After, rather than left waiting seconds.
+ * docs/ISOLATION.md has the whole picture.
  *
  * In `reuse` isolation a spare started only as headroom (no request waits, `minWarm` is met) needs
  * an idle CPU: on a host without one it cannot add capacity, and its start (a process or a VMM
@@ -94,20 +94,21 @@ const WARM_ATTEMPTS = 3;
 export const FRESH_MAX_WAIT_MS = 1000;
 
 /**
- * Pure: how many requests a `fresh` pool queues (beyond them: 429). The starts the host runs at
- * once (`maxStarting`: those in flight, at least one per CPU) serve the queue in rounds of about `startMs` each: as many rounds as fit in
- * `maxWaitMs`, and always one, since a request that waits for the next round of starts waits no
- * longer than any start would make it. No start measured yet: one round.
+ * Pure: how many requests a `fresh` pool queues (beyond them: 429). The starts it can run at once
+ * (`starts`: those in flight and those `maxInstances` still allows) serve the queue in rounds of
+ * about `startMs`: as many rounds as fit in `maxWaitMs`. When a start takes longer than that, only
+ * the requests the starts already in flight will serve (`starting`): those began ahead of them.
+ * No start measured yet: one round.
  */
-export function freshQueueLimit(s: { startMs: number; maxStarting: number; maxWaitMs?: number }): number {
-  const rounds = s.startMs > 0 ? Math.max(1, Math.floor((s.maxWaitMs ?? FRESH_MAX_WAIT_MS) / s.startMs)) : 1;
-  return Math.max(1, s.maxStarting) * rounds;
+export function freshQueueLimit(s: { startMs: number; starts: number; starting: number; maxWaitMs?: number }): number {
+  if (s.startMs <= 0) return s.starts;
+  return Math.max(s.starting, s.starts * Math.floor((s.maxWaitMs ?? FRESH_MAX_WAIT_MS) / s.startMs));
 }
 
 /**
  * Pure: the instances a `fresh` pool wants starting or ready ahead of its requests: the requests
  * that arrive while one start runs (rate × start time, Little's law) plus one, so that a steady
- * rate never waits for a start. What actually starts is held back on a busy host (freshStartsAllowed).
+ * rate never waits for a start.
  */
 export function freshSpares(s: { ratePerSec: number; startMs: number }): number {
   return s.ratePerSec > 0 ? Math.ceil((s.ratePerSec * s.startMs) / 1000) + 1 : 0;
@@ -128,10 +129,10 @@ export function freshStartsAllowed(toStart: number, s: { starting: number; cpus:
 
 /**
  * Pure: the Retry-After (whole seconds, at least 1) for a request a `fresh` pool refused: about
- * the time its starts take to serve the requests queued ahead of it.
+ * the time its `starts` (see freshQueueLimit) take to serve the requests queued ahead of it.
  */
-export function freshRetryAfterSeconds(s: { queued: number; startMs: number; maxStarting: number }): number {
-  const rounds = Math.ceil((s.queued + 1) / Math.max(1, s.maxStarting));
+export function freshRetryAfterSeconds(s: { queued: number; startMs: number; starts: number }): number {
+  const rounds = Math.ceil((s.queued + 1) / Math.max(1, s.starts));
   return Math.max(1, Math.ceil((rounds * Math.max(s.startMs, 0)) / 1000));
 }
 
@@ -345,11 +346,12 @@ export class Pool {
     if (this.refusing()) return Promise.reject(this.unavailable());
     if (
       this.fresh &&
-      this.queue.length >= Math.min(this.settings.queueSize + this.startable(), freshQueueLimit({ startMs: this.startMs, maxStarting: this.freshRound() }))
+      this.queue.length >=
+        Math.min(this.settings.queueSize + this.startable(), freshQueueLimit({ startMs: this.startMs, starts: this.freshStarts(), starting: this.starting }))
     ) {
       // Kept starting at the host's rate (ensureCapacity), for the requests after this one.
       this.ensureCapacity();
-      const seconds = freshRetryAfterSeconds({ queued: this.queue.length, startMs: this.startMs, maxStarting: this.freshRound() });
+      const seconds = freshRetryAfterSeconds({ queued: this.queue.length, startMs: this.startMs, starts: this.freshStarts() });
       return Promise.reject(
         QueueFull(`function ${this.version.fn} gets requests faster than instances can start for them (fresh isolation); try again in ${seconds} s`, {
           data: { retryAfterSeconds: seconds, isolation: 'fresh', queued: this.queue.length },
@@ -556,9 +558,13 @@ export class Pool {
     });
   }
 
-  /** Starts that serve a `fresh` pool's queue in one round of about `startMs`: those in flight, at least one per CPU. */
-  private freshRound(): number {
-    return Math.max(this.cpus, this.starting);
+  /**
+   * The starts a `fresh` pool can run at once to serve its queue: those in flight and those
+   * `maxInstances` still allows, no more than freshStartsAllowed lets begin now.
+   */
+  private freshStarts(): number {
+    const more = freshStartsAllowed(this.startable(), { starting: this.starting, cpus: this.cpus, idleCpus: this.hostCpu.idleCpus() });
+    return this.starting + more;
   }
 
   /** How long a queued request waits before it starts an instance (see allowedStarts). */

@@ -24,21 +24,24 @@ test('freshStartsAllowed: one start per CPU always, more only while the host has
   assert.is(freshStartsAllowed(0, { ...busy, starting: 0 }), 0);
 });
 
-test('freshQueueLimit: the requests the host can start instances for within the wait bound', () => {
-  // 2 starts at once, 250 ms each: 4 rounds in a second, 8 requests.
-  assert.is(freshQueueLimit({ startMs: 250, maxStarting: 2 }), 2 * Math.floor(FRESH_MAX_WAIT_MS / 250));
-  assert.is(freshQueueLimit({ startMs: 250, maxStarting: 2, maxWaitMs: 1000 }), 8);
-  // Starts slower than the bound: one round still queues (the next starts serve it as fast as any).
-  assert.is(freshQueueLimit({ startMs: 5000, maxStarting: 2, maxWaitMs: 1000 }), 2);
-  assert.is(freshQueueLimit({ startMs: 0, maxStarting: 4 }), 4, 'no start measured yet: one round');
-  assert.is(freshQueueLimit({ startMs: 100, maxStarting: 0, maxWaitMs: 1000 }), 10, 'at least one start at a time');
+test('freshQueueLimit: the requests its starts can serve within the wait bound', () => {
+  // 4 starts at once, 250 ms each: 4 rounds in a second, 16 requests.
+  assert.is(freshQueueLimit({ startMs: 250, starts: 4, starting: 1 }), 4 * Math.floor(FRESH_MAX_WAIT_MS / 250));
+  assert.is(freshQueueLimit({ startMs: 250, starts: 4, starting: 1, maxWaitMs: 1000 }), 16);
+  assert.is(freshQueueLimit({ startMs: 400, starts: 4, starting: 0, maxWaitMs: 1000 }), 8, 'whole rounds only');
+  // Starts slower than the bound: only the requests the starts in flight will serve.
+  assert.is(freshQueueLimit({ startMs: 2500, starts: 10, starting: 3, maxWaitMs: 1000 }), 3);
+  assert.is(freshQueueLimit({ startMs: 2500, starts: 10, starting: 0, maxWaitMs: 1000 }), 0, 'none on its way: refused');
+  assert.is(freshQueueLimit({ startMs: 0, starts: 4, starting: 0 }), 4, 'no start measured yet: one round');
+  assert.is(freshQueueLimit({ startMs: 100, starts: 0, starting: 0 }), 0, 'at maxInstances with nothing starting: refused');
 });
 
 test('freshRetryAfterSeconds: the time the queue ahead takes to be served, at least 1 s', () => {
-  assert.is(freshRetryAfterSeconds({ queued: 0, startMs: 0, maxStarting: 2 }), 1);
-  assert.is(freshRetryAfterSeconds({ queued: 7, startMs: 250, maxStarting: 2 }), 1, '4 rounds of 250 ms');
-  assert.is(freshRetryAfterSeconds({ queued: 8, startMs: 250, maxStarting: 2 }), 2, '5 rounds of 250 ms');
-  assert.is(freshRetryAfterSeconds({ queued: 1, startMs: 3200, maxStarting: 2 }), 4);
+  assert.is(freshRetryAfterSeconds({ queued: 0, startMs: 0, starts: 2 }), 1);
+  assert.is(freshRetryAfterSeconds({ queued: 7, startMs: 250, starts: 2 }), 1, '4 rounds of 250 ms');
+  assert.is(freshRetryAfterSeconds({ queued: 8, startMs: 250, starts: 2 }), 2, '5 rounds of 250 ms');
+  assert.is(freshRetryAfterSeconds({ queued: 1, startMs: 3200, starts: 2 }), 4);
+  assert.is(freshRetryAfterSeconds({ queued: 3, startMs: 300, starts: 0 }), 2, 'at maxInstances: one start at a time');
 });
 
 test.run();
