@@ -95,14 +95,15 @@ export const FRESH_MAX_WAIT_MS = 1000;
 
 /**
  * Pure: how many requests a `fresh` pool queues (beyond them: 429). The starts it can run at once
- * (`starts`: those in flight and those `maxInstances` still allows) serve the queue in rounds of
- * about `startMs`: as many rounds as fit in `maxWaitMs`. When a start takes longer than that, only
- * the requests the starts already in flight will serve (`starting`): those began ahead of them.
- * No start measured yet: one round.
+ * (`starts`: those in flight and those it may begin now) serve the queue in rounds of about
+ * `startMs`: as many rounds as fit in `maxWaitMs`. When a start takes longer than that, only the
+ * requests the starts already in flight will serve (`starting`: they began ahead of them), and
+ * always one: a request that outruns nothing (an idle pool) waits for its start. No start
+ * measured yet: one round.
  */
 export function freshQueueLimit(s: { startMs: number; starts: number; starting: number; maxWaitMs?: number }): number {
-  if (s.startMs <= 0) return s.starts;
-  return Math.max(s.starting, s.starts * Math.floor((s.maxWaitMs ?? FRESH_MAX_WAIT_MS) / s.startMs));
+  if (s.startMs <= 0) return Math.max(1, s.starts);
+  return Math.max(1, s.starting, s.starts * Math.floor((s.maxWaitMs ?? FRESH_MAX_WAIT_MS) / s.startMs));
 }
 
 /**

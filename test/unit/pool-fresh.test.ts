@@ -31,9 +31,9 @@ test('freshQueueLimit: the requests its starts can serve within the wait bound',
   assert.is(freshQueueLimit({ startMs: 400, starts: 4, starting: 0, maxWaitMs: 1000 }), 8, 'whole rounds only');
   // Starts slower than the bound: only the requests the starts in flight will serve.
   assert.is(freshQueueLimit({ startMs: 2500, starts: 10, starting: 3, maxWaitMs: 1000 }), 3);
-  assert.is(freshQueueLimit({ startMs: 2500, starts: 10, starting: 0, maxWaitMs: 1000 }), 0, 'none on its way: refused');
+  assert.is(freshQueueLimit({ startMs: 2500, starts: 10, starting: 0, maxWaitMs: 1000 }), 1, 'an idle pool: one request waits for its start');
   assert.is(freshQueueLimit({ startMs: 0, starts: 4, starting: 0 }), 4, 'no start measured yet: one round');
-  assert.is(freshQueueLimit({ startMs: 100, starts: 0, starting: 0 }), 0, 'at maxInstances with nothing starting: refused');
+  assert.is(freshQueueLimit({ startMs: 100, starts: 0, starting: 0 }), 1, 'at maxInstances with nothing starting: one waits');
 });
 
 test('freshRetryAfterSeconds: the time the queue ahead takes to be served, at least 1 s', () => {
