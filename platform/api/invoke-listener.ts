@@ -88,7 +88,18 @@ async function serveNode(serve: (call: InvocationCall) => Promise<InvocationAnsw
       res.writeHead(answer.preflight.status, headers).end();
       return;
     }
-    const { status, headers, body } = answer.response;
+    const { status, headers, whole } = answer.response;
+    // A small body is usually whole by the time its head is read: written at once, with no
+    // stream, pipe or listeners in between (and framed by its length, as it is known).
+    if (whole !== null) {
+      if (res.destroyed) return;
+      headers['x-request-id'] = requestId;
+      if (headers['content-length'] === undefined) headers['content-length'] = String(whole.length);
+      res.writeHead(status, headers);
+      res.end(whole);
+      return;
+    }
+    const body = answer.response.body;
     // The client left while the function ran: nothing would read the body, and a pipe into a
     // destroyed response stalls (no 'drain' comes), holding the instance until the timeout.
     if (res.destroyed) {
@@ -112,7 +123,7 @@ async function serveNode(serve: (call: InvocationCall) => Promise<InvocationAnsw
       if (!res.writableFinished) body.destroy();
     });
   } catch (err) {
-    if (answer && !answer.preflight) answer.response.body.destroy();
+    if (answer && !answer.preflight && answer.response.whole === null) answer.response.body.destroy();
     const problem = problemFor(err, pathOf(target), requestId, logger, req.method);
     if (res.headersSent) res.destroy();
     else res.writeHead(problem.status, problem.headers).end(problem.body);

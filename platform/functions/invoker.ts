@@ -7,7 +7,6 @@
  * `timeout` (504, the instance is recycled since its handler may be stuck).
  */
 import { Transform, type Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import { InvocationHeaders } from '../../agent/protocol.ts';
 import { BadRequest, IgnitionError, PayloadTooLarge } from '../errors.ts';
 import { newId } from '../ids.ts';
@@ -25,6 +24,7 @@ import type { Instance } from './instance.ts';
 import type { VersionRecord } from './repository.ts';
 import { Deadline } from '../deadline.ts';
 import { carriesPlatformToken } from '../auth/tokens.ts';
+import type { AgentResponse } from '../guest/agent-wire.ts';
 
 export interface InvokeRequest {
   fn: string;
@@ -62,7 +62,13 @@ export interface InvokeResponse {
   cold: boolean;
   status: number;
   headers: Record<string, string | string[]>;
-  body: Readable;
+  /**
+   * The whole body, when it came in with the head (a small response): the instance is already
+   * released. Write it and leave `body` unread, which is then never made.
+   */
+  whole: Buffer | null;
+  /** The body as a stream; reading or destroying it when `whole` is set costs only the stream. */
+  readonly body: Readable;
   invocationId: string;
   version: string;
 }
@@ -70,7 +76,8 @@ export interface InvokeResponse {
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1) never cross a proxy. `expect` is not hop-by-hop by the
  * letter, but it asks the daemon, not the function, for a 100 Continue: the daemon has answered
- * it by the time the body is forwarded, and undici refuses to send it.
+ * it by the time the body is forwarded. (The body's framing, `content-length` included, is
+ * written by agent-wire.ts from what the daemon forwards.)
  */
 const HOP = new Set([
   'expect',
@@ -85,13 +92,24 @@ const HOP = new Set([
   'proxy-authenticate',
 ]);
 
+/** Request headers that stay in the daemon: hop-by-hop ones, and an Ignition token in `authorization`. */
+function omitHopByHop(name: string, value: string | string[]): boolean {
+  return HOP.has(name) || (name === 'authorization' && carriesPlatformToken(value));
+}
+
+/** As omitHopByHop, and `authorization` whatever it holds (a token-protected function). */
+function omitWithAuthorization(name: string): boolean {
+  return HOP.has(name) || name === 'authorization';
+}
+
 export async function invoke(service: FunctionService, req: InvokeRequest): Promise<InvokeResponse> {
   const invocationId = req.invocationId ?? newId('inv');
   const version = req.version ?? service.pickVersion(req.fn, req.alias);
   const { timeoutMs, maxBodyBytes } = version.settings;
-  if (req.contentLength !== undefined && req.contentLength > maxBodyBytes) {
+  const contentLength = Number.isSafeInteger(req.contentLength) ? req.contentLength : undefined;
+  if (contentLength !== undefined && contentLength > maxBodyBytes) {
     req.body?.resume();
-    throw PayloadTooLarge(`request body of ${req.contentLength} bytes exceeds the limit of ${maxBodyBytes} bytes for ${req.fn}`, {
+    throw PayloadTooLarge(`request body of ${contentLength} bytes exceeds the limit of ${maxBodyBytes} bytes for ${req.fn}`, {
       data: { limit: maxBodyBytes },
     });
   }
@@ -114,23 +132,26 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
 
   let tooLarge = false;
   let body: Readable | null = req.body;
-  if (body && req.contentLength === undefined) body = body.pipe(limitBytes(maxBodyBytes, () => (tooLarge = true)));
-  // for…in over the caller's own object (Node's headers, not copied before): no entry arrays per request.
-  const headers: Record<string, string | string[]> = {};
-  for (const k in req.headers) {
-    const v = req.headers[k];
-    if (v === undefined || HOP.has(k)) continue;
-    if (k === 'authorization' && (req.dropAuthorization || carriesPlatformToken(v))) continue;
-    headers[k] = v;
-  }
-  headers[InvocationHeaders.id] = invocationId;
-  if (req.remoteAddress) headers['x-forwarded-for'] = req.remoteAddress;
+  if (body && contentLength === undefined) body = body.pipe(limitBytes(maxBodyBytes, () => (tooLarge = true)));
+  // The caller's own header object (Node's) is written out as it is, less what `omit` names:
+  // no copy of it per request.
+  const extra = req.remoteAddress ? [InvocationHeaders.id, invocationId, 'x-forwarded-for', req.remoteAddress] : [InvocationHeaders.id, invocationId];
 
   serving(service, inst, invocationId);
-  let res: Dispatcher.ResponseData;
+  let res: AgentResponse;
   try {
     if (body) req.sendContinue?.();
-    res = await inst.client.invoke({ path: req.path, method: req.method, headers, body, signal: deadline });
+    res = await inst.client.invoke({
+      path: req.path,
+      method: req.method,
+      headers: req.headers,
+      omit: req.dropAuthorization ? omitWithAuthorization : omitHopByHop,
+      extra,
+      omitResponse: HOP,
+      body,
+      bodyLength: contentLength,
+      signal: deadline,
+    });
   } catch (err) {
     deadline.clear();
     if (deadline.aborted) {
@@ -139,9 +160,10 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
       throw FunctionTimeout(`function ${req.fn} did not answer within its timeout of ${timeoutMs} ms`, { data: { timeoutMs, function: req.fn } });
     }
     // What the client sent or did is no fault of the instance, which serves on: anyone may send
-    // a body over the limit, a request undici will not forward, or leave in the middle of the
-    // upload, and none of them may cost the function an instance (a cold start for the next caller).
-    const refused = refusedByUndici(err);
+    // a body over the limit, a request that cannot be written to the agent (bad_request, before
+    // any byte is sent), or leave in the middle of the upload, and none of them may cost the
+    // function an instance (a cold start for the next caller).
+    const refused = BadRequest.is(err);
     if (tooLarge || refused || clientLeft(req.body)) {
       served(service, inst, invocationId);
       pool.release(inst);
@@ -151,7 +173,7 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
         req.body.resume();
       }
       if (tooLarge) throw PayloadTooLarge(`request body exceeds the limit of ${maxBodyBytes} bytes for ${req.fn}`, { data: { limit: maxBodyBytes } });
-      if (refused) throw BadRequest(`the request cannot be passed to ${req.fn}: ${(err as Error).message}`);
+      if (refused) throw BadRequest(`the request cannot be passed to ${req.fn}: ${(err as Error).message}`, { cause: err });
       throw ClientClosedRequest(`the client closed the connection before its request to ${req.fn} was sent`);
     }
     pool.release(inst, { retire: true });
@@ -165,7 +187,7 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   const runtimeError = res.headers[InvocationHeaders.error];
   if (runtimeError) {
     // The runtime answered for a failed function: surface it as the platform's typed error.
-    const text = await res.body.text().catch(() => '');
+    const text = await readText(res.body).catch(() => '');
     deadline.clear();
     served(service, inst, invocationId);
     pool.release(inst);
@@ -179,14 +201,29 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
     throw make(`function ${req.fn}: ${detail}`, { data: { function: req.fn, invocation: invocationId } });
   }
 
-  const outHeaders: Record<string, string | string[]> = {};
-  for (const k in res.headers) {
-    const v = res.headers[k];
-    if (v !== undefined && !HOP.has(k)) outHeaders[k] = v;
-  }
+  // Hop-by-hop headers were left out by the response's parser (omitResponse).
+  const outHeaders = res.headers;
   outHeaders[InvocationHeaders.id] = invocationId;
-  let released = false;
   const status = res.statusCode;
+  if (res.whole !== null) {
+    // The function's answer is all in and its connection free: the instance serves on now.
+    served(service, inst, invocationId);
+    deadline.clear();
+    pool.release(inst);
+    const agent = res;
+    return {
+      cold,
+      status,
+      headers: outHeaders,
+      whole: res.whole,
+      get body() {
+        return agent.body;
+      },
+      invocationId,
+      version: version.id,
+    };
+  }
+  let released = false;
   const done = () => {
     if (released) return;
     released = true;
@@ -203,7 +240,7 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
   };
   res.body.once('close', done);
   res.body.once('error', done);
-  return { cold, status, headers: outHeaders, body: res.body, invocationId, version: version.id };
+  return { cold, status, headers: outHeaders, whole: null, body: res.body, invocationId, version: version.id };
 }
 
 /**
@@ -220,13 +257,10 @@ function served(service: FunctionService, inst: Instance, invocationId: string):
   service.logs.inFlight(inst.id, inst.invocations);
 }
 
-/**
- * undici's refusals of a request it was handed (a header or a method it will not send, a body
- * that does not match its length): thrown before anything reaches the agent.
- */
-function refusedByUndici(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED' || code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH';
+async function readText(body: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The client's request body broke off before its end: the client left, or its connection failed. */

@@ -1,14 +1,17 @@
 /**
  * The host's typed client of the guest agent (agent/protocol.ts), over any Machine.
  *
- * HTTP/1.1 with undici, whose connector opens each connection through `machine.connect(52)`, i.e.
- * Firecracker's vsock handshake on the machine's Unix socket. Connections are kept alive and
- * reused, so the handshake is paid once per connection, not per request. After a restore the
- * client must be recreated: Firecracker resets every vsock connection on snapshot and restore.
+ * HTTP/1.1 on connections opened through `machine.connect(52)`, i.e. Firecracker's vsock
+ * handshake on the machine's Unix socket. Control calls go through undici; invocations, the data
+ * plane, through `agent-wire.ts`, which forwards the daemon's parsed request without a second
+ * HTTP client. Both keep their connections alive and reuse them, so the handshake is paid once per
+ * connection, not per request. After a restore the client must be recreated: Firecracker resets
+ * every vsock connection on snapshot and restore.
  */
 import { Pool, type Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import type { AbortLike } from '../deadline.ts';
+import { AgentConnections, type AgentRequest, type AgentResponse } from './agent-wire.ts';
 import {
   AgentPaths,
   type ExecEvent,
@@ -46,6 +49,7 @@ export interface AgentClientOptions {
 
 export class AgentClient {
   readonly dispatcher: Pool;
+  private readonly wire: AgentConnections;
   private readonly timeoutMs: number;
 
   constructor(
@@ -53,6 +57,7 @@ export class AgentClient {
     options: AgentClientOptions = {},
   ) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.wire = new AgentConnections(machine);
     this.dispatcher = new Pool('http://agent', {
       connections: options.connections ?? 64,
       keepAliveTimeout: 30_000,
@@ -105,28 +110,17 @@ export class AgentClient {
     }
   }
 
-  /** Forwards an invocation; the caller consumes (or destroys) `body`. */
-  invoke(options: {
-    path: string;
-    method: string;
-    headers: Record<string, string | string[]>;
-    body: Readable | null;
-    signal?: AbortLike;
-  }): Promise<Dispatcher.ResponseData> {
-    return this.dispatcher.request({
-      path: AgentPaths.invokePrefix + options.path,
-      method: options.method as Dispatcher.HttpMethod,
-      headers: options.headers,
-      body: options.body,
-      // undici takes any object with addEventListener and `aborted` (the invoker's Deadline).
-      signal: options.signal as AbortSignal | undefined,
-      // The function's own deadline is enforced by the caller's signal, not by undici's defaults.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-    });
+  /**
+   * Forwards an invocation; the caller consumes (or destroys) `body`. Rejects with `bad_request`
+   * for a request that cannot be written, with an `AgentProtocolError` for an answer that is not
+   * HTTP/1.1, or with the connection's error; the signal ends the exchange at any point.
+   */
+  invoke(options: AgentRequest & { path: string }): Promise<AgentResponse> {
+    return this.wire.request(AgentPaths.invokePrefix + options.path, options);
   }
 
   close(): Promise<void> {
+    this.wire.close();
     return this.dispatcher.destroy().catch(() => {});
   }
 

@@ -90,7 +90,7 @@ test('load, warm up and invoke a function; restore runs onRestore', async () => 
   assert.is(r.clockSet, false, 'a process never sets the host clock');
   assert.type(r.onRestoreMs, 'number');
   const res = await client.invoke({ path: '/x', method: 'GET', headers: { host: 'fn' }, body: null });
-  assert.equal(await res.body.json(), { warmed: true, restored: 1, env: { A: '2' } });
+  assert.equal(JSON.parse(Buffer.concat(await res.body.toArray()).toString()), { warmed: true, restored: 1, env: { A: '2' } });
 });
 
 test('exec streams output and the exit code', async () => {
