@@ -165,6 +165,8 @@ function colourEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color', COLORTERM: 'truecolor' };
   delete env.FORCE_COLOR;
   delete env.NO_COLOR;
+  // Node reports a terminal as two-colour when CI is set (tty getColorDepth), as on CI machines.
+  delete env.CI;
   return { ...env, ...extra };
 }
 

@@ -7,11 +7,12 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
-import { deploy, FIXTURES, ROOT, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { deploy, FIXTURES, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { fakeFirecrackerEnv } from '../support/fake-firecracker.ts';
 import { processesUnder } from '../firecracker/support.ts';
 
 const assets = mkdtempSync(path.join(os.tmpdir(), 'ign-fc-assets-'));
@@ -19,25 +20,16 @@ const trace = path.join(assets, 'trace.jsonl');
 // Given explicitly, so stopping a daemon keeps it: the last test restarts on the same data.
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ign-fc-data-'));
 let d: TestDaemon;
+// Written once; every daemon of this file (the last test restarts one) gets the same environment.
+let fakeEnv: Record<string, string>;
 const daemonEnv = () => ({
-  IGNITION_DRIVER: 'firecracker',
-  IGNITION_FIRECRACKER_SKIP_KVM_CHECK: '1',
-  IGNITION_FIRECRACKER_BIN: path.join(ROOT, 'test/fakes/firecracker/firecracker'),
-  IGNITION_KERNEL: path.join(assets, 'vmlinux'),
-  IGNITION_ROOTFS: path.join(assets, 'rootfs.ext4'),
-  IGNITION_FC_TRACE: trace,
-  // Host networking would change this machine's own interfaces and nft rules; tests never do.
-  IGNITION_NETWORK: 'off',
-  // The fake starts through tsx, far slower than the real binary on a loaded CI machine.
-  IGNITION_FIRECRACKER_START_TIMEOUT_MS: '60000',
+  ...fakeEnv,
   // This disk has no reflinks (auto would leave them off): the VM test checks the Diff path.
   IGNITION_FIRECRACKER_DIFF_SNAPSHOTS: 'on',
 });
 
 test.before(async () => {
-  writeFileSync(path.join(assets, 'vmlinux'), 'stand-in kernel: the fake only opens it');
-  writeFileSync(path.join(assets, 'rootfs.ext4'), '');
-  truncateSync(path.join(assets, 'rootfs.ext4'), 8 * 1024 * 1024);
+  fakeEnv = fakeFirecrackerEnv(assets, trace);
   d = await startTestDaemon({ dataDir, env: daemonEnv() });
 });
 test.after(async () => {

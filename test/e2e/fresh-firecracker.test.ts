@@ -7,33 +7,19 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
-import { deploy, FIXTURES, ROOT, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { deploy, FIXTURES, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
+import { fakeFirecrackerEnv } from '../support/fake-firecracker.ts';
 
 const assets = mkdtempSync(path.join(os.tmpdir(), 'ign-fc-fresh-'));
 const trace = path.join(assets, 'trace.jsonl');
 let d: TestDaemon;
 
 test.before(async () => {
-  writeFileSync(path.join(assets, 'vmlinux'), 'stand-in kernel: the fake only opens it');
-  writeFileSync(path.join(assets, 'rootfs.ext4'), '');
-  truncateSync(path.join(assets, 'rootfs.ext4'), 8 * 1024 * 1024);
-  d = await startTestDaemon({
-    env: {
-      IGNITION_DRIVER: 'firecracker',
-      IGNITION_FIRECRACKER_SKIP_KVM_CHECK: '1',
-      IGNITION_FIRECRACKER_BIN: path.join(ROOT, 'test/fakes/firecracker/firecracker'),
-      IGNITION_KERNEL: path.join(assets, 'vmlinux'),
-      IGNITION_ROOTFS: path.join(assets, 'rootfs.ext4'),
-      IGNITION_FC_TRACE: trace,
-      IGNITION_NETWORK: 'off',
-      // The fake starts through tsx, far slower than the real binary on a loaded machine.
-      IGNITION_FIRECRACKER_START_TIMEOUT_MS: '60000',
-    },
-  });
+  d = await startTestDaemon({ env: fakeFirecrackerEnv(assets, trace) });
 });
 test.after(async () => {
   await d?.stop();

@@ -56,14 +56,8 @@ export class DaemonCommand extends BaseCommand {
     const { startDaemon } = await import('../../daemon.ts');
     const { config, file } = await loadConfig({ file: this.config });
     const daemon = await startDaemon(config, { logger: createLogger({ level: config.logLevel, format }) });
-    // test/support/daemon.ts finds the address by /Ignition daemon on (http:\/\/[^\s]+)/: keep
-    // a space after it, in both formats.
-    say(`Ignition daemon on ${daemon.url} (driver: ${daemon.driver.name}, config: ${file ?? 'defaults'}, data: ${config.dataDir})`, {
-      url: daemon.url,
-      driver: daemon.driver.name,
-      config: file ?? null,
-      dataDir: config.dataDir,
-    });
+    // Before the address is printed: whoever reads it may signal at once, and a SIGTERM that
+    // came before the handler would end the daemon without draining.
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;
@@ -73,6 +67,14 @@ export class DaemonCommand extends BaseCommand {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    // test/support/daemon.ts finds the address by /Ignition daemon on (http:\/\/[^\s]+)/: keep
+    // a space after it, in both formats.
+    say(`Ignition daemon on ${daemon.url} (driver: ${daemon.driver.name}, config: ${file ?? 'defaults'}, data: ${config.dataDir})`, {
+      url: daemon.url,
+      driver: daemon.driver.name,
+      config: file ?? null,
+      dataDir: config.dataDir,
+    });
 
     if (this.examples) await this.deployExamples(daemon, say);
     await new Promise(() => {}); // serve until a signal
