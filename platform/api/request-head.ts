@@ -1,0 +1,132 @@
+/**
+ * The request heads the daemon's front door (`front-door.ts`) serves itself: invocations in plain
+ * HTTP/1.1, read from the connection's bytes into the same header object Node's parser would
+ * build. Anything else, or anything unusual, is not refused here but left to Node's HTTP server,
+ * which parses it afresh and answers it as it always has (its refusals included): so this parser
+ * only has to recognise what it takes, never to judge what it does not.
+ *
+ * What it takes: `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE` or `OPTIONS`, an invocation
+ * target (`/fn/<name>…`), `HTTP/1.1`, header lines of token names and values without control
+ * characters, and a body framed by one `content-length` or none. What it leaves to Node:
+ * `transfer-encoding` (chunked bodies), `expect` (100-continue is answered by invoke-listener.ts),
+ * `upgrade`, HTTP/1.0, obsolete line folding, and heads over `MAX_REQUEST_HEAD` bytes (Node
+ * answers 431).
+ */
+import { isInvocationTarget } from './invocation.ts';
+
+/** Node's default `maxHeaderSize`: a longer head goes to Node, which refuses it with 431. */
+export const MAX_REQUEST_HEAD = 16 * 1024;
+
+export interface RequestHead {
+  method: string;
+  /** From `/fn/` on, as sent. */
+  target: string;
+  /** Lower-case names, duplicates merged as Node's IncomingMessage merges them. */
+  headers: Record<string, string | string[]>;
+  /** The declared body length; 0 when the request has no body. */
+  contentLength: number;
+  /** The client asked to close the connection after this request. */
+  close: boolean;
+}
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/** tchar of RFC 9110 §5.6.2 by character code: 1 for a token character, 2 for an upper-case one. */
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZ') TCHAR[c.charCodeAt(0)] = 2;
+
+/** What a header value may hold (field-vchar, SP, HTAB, obs-text), as llhttp accepts it. */
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+/** What a request target may not hold: controls, space, DEL. */
+const BAD_TARGET = /[\x00-\x20\x7f]/;
+const DIGITS = /^\d{1,15}$/;
+
+/**
+ * Headers whose duplicates Node's IncomingMessage drops (the first wins), so that a function and
+ * the platform see one value, as they do on Node's path. `cookie` is joined with `; `, `set-cookie`
+ * kept as an array, and every other header joined with `, `.
+ */
+const SINGLE = new Set([
+  'age',
+  'authorization',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+]);
+
+/**
+ * Parses the head in `text` (latin1, without its final empty line). Returns null for a request
+ * the front door does not take: the connection then goes to Node's server with these bytes.
+ */
+export function parseRequestHead(text: string): RequestHead | null {
+  let eol = text.indexOf('\r\n');
+  if (eol === -1) eol = text.length;
+  const sp1 = text.indexOf(' ');
+  if (sp1 <= 0 || sp1 > eol) return null;
+  const method = text.slice(0, sp1);
+  if (!METHODS.has(method)) return null;
+  const sp2 = text.indexOf(' ', sp1 + 1);
+  if (sp2 === -1 || sp2 > eol || eol - sp2 !== 9 || !text.startsWith('HTTP/1.1', sp2 + 1)) return null;
+  const target = text.slice(sp1 + 1, sp2);
+  if (!isInvocationTarget(target) || BAD_TARGET.test(target)) return null;
+
+  const headers: Record<string, string | string[]> = {};
+  let contentLength = 0;
+  let close = false;
+  let pos = eol + 2;
+  while (pos < text.length) {
+    let next = text.indexOf('\r\n', pos);
+    if (next === -1) next = text.length;
+    const colon = text.indexOf(':', pos);
+    if (colon <= pos || colon > next) return null;
+    let upper = false;
+    for (let i = pos; i < colon; i++) {
+      const c = text.charCodeAt(i);
+      const t = c < 128 ? TCHAR[c] : 0;
+      if (t === 0) return null;
+      if (t === 2) upper = true;
+    }
+    const name = upper ? text.slice(pos, colon).toLowerCase() : text.slice(pos, colon);
+    let vs = colon + 1;
+    let ve = next;
+    while (vs < ve && (text.charCodeAt(vs) === 0x20 || text.charCodeAt(vs) === 0x09)) vs++;
+    while (ve > vs && (text.charCodeAt(ve - 1) === 0x20 || text.charCodeAt(ve - 1) === 0x09)) ve--;
+    const value = text.slice(vs, ve);
+    if (BAD_VALUE.test(value)) return null;
+    pos = next + 2;
+    switch (name) {
+      case 'transfer-encoding':
+      case 'expect':
+      case 'upgrade':
+      case '__proto__':
+        return null;
+      case 'content-length':
+        // A second length, even an equal one, is left to Node's parser to judge.
+        if (headers['content-length'] !== undefined || !DIGITS.test(value)) return null;
+        contentLength = Number(value);
+        break;
+      case 'connection':
+        if (/(^|[\s,])close($|[\s,])/i.test(value)) close = true;
+        break;
+    }
+    const seen = headers[name];
+    if (seen === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
+    else if (Array.isArray(seen)) seen.push(value);
+    else if (SINGLE.has(name)) continue;
+    else headers[name] = name === 'cookie' ? `${seen}; ${value}` : `${seen}, ${value}`;
+  }
+  return { method, target, headers, contentLength, close };
+}
