@@ -7,11 +7,12 @@
  * SIGTERM/SIGINT: stop accepting connections, let in-flight requests finish within
  * `shutdownGraceMs`, stop every instance, flush logs, close the database.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createApp, requestListener } from './api/app.ts';
+import { createApp, entryPoints } from './api/app.ts';
+import { FrontDoor } from './api/front-door.ts';
 import { answerClientErrors, deferContinue } from './api/invoke-listener.ts';
 import type { IgnitionConfig } from './config/schema.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -156,19 +157,17 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
     }),
   });
 
-  let server: Server | undefined;
+  let door: FrontDoor | undefined;
   let url = '';
   if (options.listen !== false) {
     const [host, portText] = splitHostPort(config.listen);
-    server = await new Promise<Server>((resolve, reject) => {
-      const listener = requestListener(app, { functions, metrics, tokens, logger });
-      const s = createServer(listener);
-      deferContinue(s, listener);
-      answerClientErrors(s, logger);
-      s.once('error', reject);
-      s.listen(Number(portText), host, () => resolve(s));
-    });
-    const addr = server.address();
+    const { serve, listener } = entryPoints(app, { functions, metrics, tokens, logger });
+    const http = createServer(listener);
+    deferContinue(http, listener);
+    answerClientErrors(http, logger);
+    door = new FrontDoor(serve, http, logger);
+    await door.listen(Number(portText), host);
+    const addr = door.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : Number(portText);
     url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     logger.info('listening', { url, dataDir: config.dataDir });
@@ -180,14 +179,14 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
     (closing ??= (async () => {
       draining = true;
       logger.info('shutting down', { graceMs: config.shutdownGraceMs });
-      const serverClosed = server ? new Promise<void>((r) => server!.close(() => r())) : Promise.resolve();
+      const serverClosed = door ? new Promise<void>((r) => door!.close(r)) : Promise.resolve();
       // Idle keep-alive connections would hold close() open; in-flight requests keep theirs.
-      server?.closeIdleConnections();
+      door?.closeIdleConnections();
       // Async attempts in flight need the invoker: stop them before the pools.
       await asyncService.close(config.shutdownGraceMs);
       await functions.close(config.shutdownGraceMs);
       await vms.close();
-      const forced = setTimeout(() => server?.closeAllConnections(), config.shutdownGraceMs);
+      const forced = setTimeout(() => door?.closeAllConnections(), config.shutdownGraceMs);
       await serverClosed;
       clearTimeout(forced);
       await driver.close();

@@ -21,6 +21,7 @@ import { functionRoutes } from './routes/functions.ts';
 import { invokeRoutes } from './routes/invoke.ts';
 import { invocationGateway, requestIdFrom } from './invocation.ts';
 import { withInvocations } from './invoke-listener.ts';
+import type { Serve } from './front-door.ts';
 import type { PlatformMetrics } from '../metrics.ts';
 import { adminAuth, type TokenStore } from '../auth/index.ts';
 import { consoleApiRoutes, consoleRoutes } from '../console/routes.ts';
@@ -82,10 +83,12 @@ export function createApp(deps: AppDeps) {
 }
 
 /**
- * The daemon's HTTP request listener: invocations go straight from Node's request to the gateway
- * (`invoke-listener.ts`), everything else to `app`.
+ * The daemon's two ways in: `serve`, the invocation gateway, which the front door
+ * (`front-door.ts`) calls for the invocations it reads itself, and `listener`, Node's request
+ * listener for everything else: invocations go straight from Node's request to the same gateway
+ * (`invoke-listener.ts`), every other request to `app`.
  */
-export function requestListener(app: Hono<any>, deps: Pick<AppDeps, 'functions' | 'metrics' | 'tokens' | 'logger'>): RequestListener {
-  const gateway = invocationGateway(deps.functions, deps.metrics, deps.tokens ? { tokens: deps.tokens } : undefined);
-  return withInvocations(gateway, getRequestListener(app.fetch), deps.logger);
+export function entryPoints(app: Hono<any>, deps: Pick<AppDeps, 'functions' | 'metrics' | 'tokens' | 'logger'>): { serve: Serve; listener: RequestListener } {
+  const serve = invocationGateway(deps.functions, deps.metrics, deps.tokens ? { tokens: deps.tokens } : undefined);
+  return { serve, listener: withInvocations(serve, getRequestListener(app.fetch), deps.logger) };
 }
