@@ -1,20 +1,22 @@
 /**
- * Benchmark 1, invoke path warm: one handler served four ways and driven by one load generator in
+ * Benchmark 1, invoke path warm: one handler served five ways and driven by one load generator in
  * the same run: through Ignition (`/fn/<name>/`), by bare @hono/node-server (the limit for a Node
- * handler), by workerd (a production function runtime), and by Ignition's agent alone on its Unix
- * socket (no daemon; it splits the daemon's hop from the agent's). Rounds alternate the targets so
- * that drifting background load hits them alike. CPU time per request of each server process is
- * read from /proc to show where Ignition's extra cost sits.
+ * handler), by workerd (a production function runtime), by Ignition's agent alone on its Unix
+ * socket (no daemon; it splits the daemon's hop from the agent's), and by that agent behind a
+ * bare forwarding process (fixtures/bare-forwarder.ts: what any proxy hop costs before it does
+ * any of the platform's work). Rounds alternate the targets so that drifting background load hits
+ * them alike. CPU time per request of each server process is read from /proc to show where
+ * Ignition's extra cost sits.
  */
 import os from 'node:os';
 import path from 'node:path';
 import { closedLoop, sequential, type LoadResult, type Target } from './lib/load.ts';
 import { cpuMsOf, processTree } from './lib/procs.ts';
-import { bundleHello, buildNodeBundle, deployCode, fnTarget, instances, startAgent, startDaemon, startNodeServer, startWorkerd } from './lib/servers.ts';
+import { bundleHello, buildNodeBundle, deployCode, fnTarget, instances, startAgent, startDaemon, startForwarder, startNodeServer, startWorkerd } from './lib/servers.ts';
 import { fmt, median, ms, ratio, summarize } from './lib/stats.ts';
 import { goal, type BenchContext, type BenchResult } from './lib/types.ts';
 
-type Name = 'ignition' | 'node-server' | 'workerd' | 'agent alone';
+type Name = 'ignition' | 'node-server' | 'workerd' | 'agent alone' | 'forwarder';
 
 interface Contender {
   name: Name;
@@ -42,6 +44,8 @@ export async function runWarm(ctx: BenchContext): Promise<BenchResult> {
     stops.push(workerd.stop);
     const agent = await startAgent(path.join(dir, 'agent'), bundle);
     stops.push(agent.stop);
+    const forwarder = await startForwarder(path.join(dir, 'forwarder'), agent.socket);
+    stops.push(forwarder.stop);
 
     const ignitionPids = async () => {
       const inst = await instances(daemon, 'bench-warm');
@@ -53,10 +57,11 @@ export async function runWarm(ctx: BenchContext): Promise<BenchResult> {
       { name: 'node-server', target: node.target, pids: () => processTree(node.child.pid!) },
       { name: 'workerd', target: workerd.target, pids: () => processTree(workerd.child.pid!) },
       { name: 'agent alone', target: agent.target, pids: () => processTree(agent.child.pid!) },
+      { name: 'forwarder', target: forwarder.target, pids: () => [...processTree(forwarder.child.pid!), ...processTree(agent.child.pid!)] },
     ];
 
-    const runs: Record<Name, LoadResult[]> = { ignition: [], 'node-server': [], workerd: [], 'agent alone': [] };
-    const cpuPerReq: Record<Name, number[]> = { ignition: [], 'node-server': [], workerd: [], 'agent alone': [] };
+    const runs: Record<Name, LoadResult[]> = { ignition: [], 'node-server': [], workerd: [], 'agent alone': [], forwarder: [] };
+    const cpuPerReq: Record<Name, number[]> = { ignition: [], 'node-server': [], workerd: [], 'agent alone': [], forwarder: [] };
     for (let r = 0; r < rounds; r++) {
       // Rotate the order each round so no contender always runs first (or last).
       const order = contenders.map((_, i) => contenders[(i + r) % contenders.length]);
@@ -84,11 +89,12 @@ export async function runWarm(ctx: BenchContext): Promise<BenchResult> {
       const lat = summarize(rs.flatMap((x) => x.samples));
       return { rps: median(rs.map((x) => x.rps)), rpsRounds: rs.map((x) => x.rps), p50: lat.median, p99: lat.p99, errors: rs.reduce((a, x) => a + x.errors, 0), requests: rs.reduce((a, x) => a + x.requests, 0), cpuUsPerRequest: median(cpuPerReq[n]) };
     };
-    const a = { ignition: agg('ignition'), node: agg('node-server'), workerd: agg('workerd'), agent: agg('agent alone') };
-    const s = { ignition: seq.ignition!.latency, node: seq['node-server']!.latency, workerd: seq.workerd!.latency, agent: seq['agent alone']!.latency };
+    const a = { ignition: agg('ignition'), node: agg('node-server'), workerd: agg('workerd'), agent: agg('agent alone'), forwarder: agg('forwarder') };
+    const s = { ignition: seq.ignition!.latency, node: seq['node-server']!.latency, workerd: seq.workerd!.latency, agent: seq['agent alone']!.latency, forwarder: seq.forwarder!.latency };
     const vsNode = a.ignition.rps / a.node.rps;
     const vsWorkerd = a.ignition.rps / a.workerd.rps;
     const agentVsNode = a.agent.rps / a.node.rps;
+    const forwarderVsNode = a.forwarder.rps / a.node.rps;
     const added = s.ignition.median - s.node.median;
     const addedByAgent = s.agent.median - s.node.median;
     const cores = os.cpus().length;
@@ -96,9 +102,10 @@ export async function runWarm(ctx: BenchContext): Promise<BenchResult> {
     const throughputWhy = (m: number) =>
       `Ignition reached ${ratio(m)} of bare node-server's requests/s. A request through Ignition passes two servers instead of one (the daemon, then the agent over a Unix socket); ` +
       `the agent alone reached ${ratio(agentVsNode)} of node-server, and per request the daemon and instance together used ${fmt(a.ignition.cpuUsPerRequest, 0)} µs of CPU against ${fmt(a.node.cpuUsPerRequest, 0)} µs for node-server and ${fmt(a.agent.cpuUsPerRequest, 0)} µs for the agent alone. ` +
-      `With ${cores} cores shared by the load generator and every server process, throughput follows CPU per request, so the daemon's hop (${fmt(a.ignition.cpuUsPerRequest - a.agent.cpuUsPerRequest, 0)} µs) is the cost to cut.`;
+      `With ${cores} cores shared by the load generator and every server process, throughput follows CPU per request, so the daemon's hop (${fmt(a.ignition.cpuUsPerRequest - a.agent.cpuUsPerRequest, 0)} µs) is the cost to cut. ` +
+      `A bare forwarder in front of the same agent, a process that only moves the bytes (fixtures/bare-forwarder.ts), reached ${ratio(forwarderVsNode)} of node-server at ${fmt(a.forwarder.cpuUsPerRequest, 0)} µs per request with the agent: the floor of any path with a process between the client and the function on this host.`;
     const goals = [
-      goal('warm throughput ≥ 0.5× bare @hono/node-server', vsNode, '>=', 0.5, '×', throughputWhy),
+      goal('warm throughput ≥ 0.6× bare @hono/node-server', vsNode, '>=', 0.6, '×', throughputWhy),
       goal('warm throughput above workerd', vsWorkerd, '>', 1, '×', (m) => `Ignition reached ${ratio(m)} of workerd's requests/s (workerd used ${fmt(a.workerd.cpuUsPerRequest, 0)} µs of CPU per request, Ignition ${fmt(a.ignition.cpuUsPerRequest, 0)} µs across daemon and instance).`),
       goal('warm p50 added over bare node-server (1 connection)', added, '<', 0.5, 'ms', (m) =>
         `Sequential requests took ${ms(m)} longer at the median through Ignition than on bare node-server; the agent alone added ${ms(addedByAgent)}, so about ${ms(m - addedByAgent)} is the daemon's hop (HTTP parse, routing, pool checkout, the proxied request over the Unix socket and the streamed response).`),
@@ -107,7 +114,7 @@ export async function runWarm(ctx: BenchContext): Promise<BenchResult> {
     return {
       id: 'warm',
       title: 'Invoke path, warm',
-      measures: 'Requests/s and latency of one trivial fetch handler served through Ignition, by bare @hono/node-server, by workerd and by Ignition\'s agent alone, with the same load generator in the same run.',
+      measures: 'Requests/s and latency of one trivial fetch handler served through Ignition, by bare @hono/node-server, by workerd, by Ignition\'s agent alone, and by the agent behind a bare forwarding process (the floor of a proxy hop), with the same load generator in the same run.',
       workload: `GET / returning 14 bytes. Closed loop: ${connections} keep-alive connections (undici pool) for ${durationMs / 1000} s after ${warmupMs / 1000} s of discarded warm-up; then ${seqCount} sequential requests on one connection after ${seqWarmup} discarded. Ignition: process driver, function deployed with minWarm 1 and default settings otherwise.`,
       runs: `${rounds} round(s) per contender, order rotated each round; requests/s is the median over rounds, latency percentiles pool every request of every round.`,
       tables: [
@@ -118,15 +125,16 @@ export async function runWarm(ctx: BenchContext): Promise<BenchResult> {
             row('@hono/node-server (bare)', a.node, s.node, vsNode),
             row('workerd', a.workerd, s.workerd, vsWorkerd),
             row('Ignition agent alone (Unix socket)', a.agent, s.agent, a.ignition.rps / a.agent.rps),
+            row('bare forwarder + agent (the floor of a proxy hop)', a.forwarder, s.forwarder, a.ignition.rps / a.forwarder.rps),
           ],
         },
       ],
       goals,
       notes: [
-        `Errors during measurement: Ignition ${a.ignition.errors}, node-server ${a.node.errors}, workerd ${a.workerd.errors}, agent ${a.agent.errors}.`,
+        `Errors during measurement: Ignition ${a.ignition.errors}, node-server ${a.node.errors}, workerd ${a.workerd.errors}, agent ${a.agent.errors}, forwarder ${a.forwarder.errors}.`,
         `Median latency added over bare node-server with one connection: Ignition ${ms(added)}, agent alone ${ms(addedByAgent)}, workerd ${ms(s.workerd.median - s.node.median)}.`,
       ],
-      raw: { connections, durationMs, warmupMs, rounds, aggregate: a, sequential: s, ratios: { vsNode, vsWorkerd, agentVsNode }, addedP50Ms: added, addedP50ByAgentMs: addedByAgent, rpsRounds: Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.map((x) => x.rps)])) },
+      raw: { connections, durationMs, warmupMs, rounds, aggregate: a, sequential: s, ratios: { vsNode, vsWorkerd, agentVsNode, forwarderVsNode }, addedP50Ms: added, addedP50ByAgentMs: addedByAgent, rpsRounds: Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.map((x) => x.rps)])) },
     };
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);

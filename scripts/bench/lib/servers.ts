@@ -86,7 +86,7 @@ export async function startWorkerd(dir: string): Promise<Running & { startMs: nu
 }
 
 /** Ignition's agent on its own (`node dist/agent.mjs --uds`), the bundle loaded at start. */
-export async function startAgent(dir: string, bundle: Bundle): Promise<Running> {
+export async function startAgent(dir: string, bundle: Bundle): Promise<Running & { socket: string }> {
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'function.mjs'), bundle.code);
   writeFileSync(path.join(dir, 'function.mjs.map'), bundle.map);
@@ -97,7 +97,21 @@ export async function startAgent(dir: string, bundle: Bundle): Promise<Running> 
     connectVsock(uds, 52, { timeoutMs: 5000 }).then((s) => cb(null, s), (e: Error) => cb(e, null));
   }) as unknown as Target['connect'];
   const origin = 'http://agent';
-  return { origin, child, target: { origin, path: '/v1/invoke/', connect }, stop: () => stopChild(child) };
+  return { origin, child, socket: uds, target: { origin, path: '/v1/invoke/', connect }, stop: () => stopChild(child) };
+}
+
+/**
+ * fixtures/bare-forwarder.ts in front of an agent's socket: the floor of a path with a proxy
+ * process in it (see that file). Bundled with esbuild into `<dir>/forwarder.mjs`.
+ */
+export async function startForwarder(dir: string, agentSocket: string): Promise<Running> {
+  mkdirSync(dir, { recursive: true });
+  const out = path.join(dir, 'forwarder.mjs');
+  await build({ entryPoints: [path.join(FIXTURES, 'bare-forwarder.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: out, logLevel: 'silent' });
+  const child = track(process.execPath, [out, '0', agentSocket]);
+  const port = Number((await waitForOutput(child, /listening (\d+)/))[1]);
+  const origin = `http://127.0.0.1:${port}`;
+  return { origin, child, target: { origin, path: '/fn/bench/' }, stop: () => stopChild(child) };
 }
 
 export async function bundleHello(): Promise<Bundle> {
