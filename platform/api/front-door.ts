@@ -22,10 +22,10 @@ import net from 'node:net';
 import { STATUS_CODES, type Server } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Logger } from '../log.ts';
-import { IgnitionError } from '../errors.ts';
 import { requestIdFrom, type InvocationAnswer, type InvocationCall } from './invocation.ts';
 import { MAX_REQUEST_HEAD, parseRequestHead, type RequestHead } from './request-head.ts';
 import { problemFor } from './problem.ts';
+import { describeCut, pathOf } from './invoke-listener.ts';
 
 /** Node's default `keepAliveTimeout`: an idle connection is closed after it. */
 const KEEP_ALIVE_MS = 5000;
@@ -399,15 +399,4 @@ class FrontConnection {
 function headerLine(name: string, value: string): string {
   if (BAD_VALUE.test(value)) throw new TypeError(`the function's response header ${name} holds a character HTTP cannot carry`);
   return `${name}: ${value}\r\n`;
-}
-
-/** The target without its query, as logs and problem documents name it. */
-function pathOf(target: string): string {
-  const q = target.indexOf('?');
-  return q === -1 ? target : target.slice(0, q);
-}
-
-function describeCut(err: unknown): Record<string, unknown> {
-  if (err instanceof IgnitionError) return { code: err.code, phase: err.phase, detail: err.message };
-  return { detail: (err as Error | undefined)?.message ?? String(err) };
 }

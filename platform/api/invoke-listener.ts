@@ -131,12 +131,13 @@ async function serveNode(serve: (call: InvocationCall) => Promise<InvocationAnsw
 }
 
 /** The target without its query, as logs and problem documents name it. */
-function pathOf(target: string): string {
+export function pathOf(target: string): string {
   const q = target.indexOf('?');
   return q === -1 ? target : target.slice(0, q);
 }
 
-function describeCut(err: unknown): Record<string, unknown> {
+/** The daemon log's fields for a response body that failed midway. */
+export function describeCut(err: unknown): Record<string, unknown> {
   if (err instanceof IgnitionError) return { code: err.code, phase: err.phase, detail: err.message };
   return { detail: (err as Error | undefined)?.message ?? String(err) };
 }

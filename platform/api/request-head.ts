@@ -13,6 +13,7 @@
  * answers 431).
  */
 import { isInvocationTarget } from './invocation.ts';
+import { headerName, headerValue } from '../guest/http-wire.ts';
 
 /** Node's default `maxHeaderSize`: a longer head goes to Node, which refuses it with 431. */
 export const MAX_REQUEST_HEAD = 16 * 1024;
@@ -30,11 +31,6 @@ export interface RequestHead {
 }
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
-
-/** tchar of RFC 9110 §5.6.2 by character code: 1 for a token character, 2 for an upper-case one. */
-const TCHAR = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZ') TCHAR[c.charCodeAt(0)] = 2;
 
 /** What a header value may hold (field-vchar, SP, HTAB, obs-text), as llhttp accepts it. */
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
@@ -92,19 +88,9 @@ export function parseRequestHead(text: string): RequestHead | null {
     if (next === -1) next = text.length;
     const colon = text.indexOf(':', pos);
     if (colon <= pos || colon > next) return null;
-    let upper = false;
-    for (let i = pos; i < colon; i++) {
-      const c = text.charCodeAt(i);
-      const t = c < 128 ? TCHAR[c] : 0;
-      if (t === 0) return null;
-      if (t === 2) upper = true;
-    }
-    const name = upper ? text.slice(pos, colon).toLowerCase() : text.slice(pos, colon);
-    let vs = colon + 1;
-    let ve = next;
-    while (vs < ve && (text.charCodeAt(vs) === 0x20 || text.charCodeAt(vs) === 0x09)) vs++;
-    while (ve > vs && (text.charCodeAt(ve - 1) === 0x20 || text.charCodeAt(ve - 1) === 0x09)) ve--;
-    const value = text.slice(vs, ve);
+    const name = headerName(text, pos, colon);
+    if (name === null) return null;
+    const value = headerValue(text, colon + 1, next);
     if (BAD_VALUE.test(value)) return null;
     pos = next + 2;
     switch (name) {

@@ -80,6 +80,28 @@ for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz") TCHAR[c.c
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZ') TCHAR[c.charCodeAt(0)] = 2;
 
 /**
+ * The header name in `text` from `from` to `to` (the colon), lower-cased, or null when it is not
+ * a token. Shared by both sides' head parsers (this file's and api/request-head.ts).
+ */
+export function headerName(text: string, from: number, to: number): string | null {
+  let upper = false;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    const t = c < 128 ? TCHAR[c] : 0;
+    if (t === 0) return null;
+    if (t === 2) upper = true;
+  }
+  return upper ? text.slice(from, to).toLowerCase() : text.slice(from, to);
+}
+
+/** The header value in `text` from `from` (after the colon) to `to` (the line's end), without the whitespace around it. */
+export function headerValue(text: string, from: number, to: number): string {
+  while (from < to && (text.charCodeAt(from) === 0x20 || text.charCodeAt(from) === 0x09)) from++;
+  while (to > from && (text.charCodeAt(to - 1) === 0x20 || text.charCodeAt(to - 1) === 0x09)) to--;
+  return text.slice(from, to);
+}
+
+/**
  * Parses a response head without its final empty line; null for an interim (1xx) response.
  * Names in `omit` are read for the framing but left out of `headers`.
  */
@@ -102,19 +124,9 @@ export function parseResponseHead(text: string, method: string, omit?: ReadonlyS
     if (next === -1) next = text.length;
     const colon = text.indexOf(':', pos);
     if (colon <= pos || colon > next) throw new AgentProtocolError(`malformed header line ${JSON.stringify(text.slice(pos, Math.min(next, pos + 80)))}`);
-    let upper = false;
-    for (let i = pos; i < colon; i++) {
-      const c = text.charCodeAt(i);
-      const t = c < 128 ? TCHAR[c] : 0;
-      if (t === 0) throw new AgentProtocolError(`malformed header name ${JSON.stringify(text.slice(pos, Math.min(colon, pos + 80)))}`);
-      if (t === 2) upper = true;
-    }
-    const name = upper ? text.slice(pos, colon).toLowerCase() : text.slice(pos, colon);
-    let vs = colon + 1;
-    let ve = next;
-    while (vs < ve && (text.charCodeAt(vs) === 0x20 || text.charCodeAt(vs) === 0x09)) vs++;
-    while (ve > vs && (text.charCodeAt(ve - 1) === 0x20 || text.charCodeAt(ve - 1) === 0x09)) ve--;
-    const value = text.slice(vs, ve);
+    const name = headerName(text, pos, colon);
+    if (name === null) throw new AgentProtocolError(`malformed header name ${JSON.stringify(text.slice(pos, Math.min(colon, pos + 80)))}`);
+    const value = headerValue(text, colon + 1, next);
     if (value.indexOf('\n') !== -1 || value.indexOf('\r') !== -1) throw new AgentProtocolError(`a bare line break in header ${name}`);
     pos = next + 2;
     if (name === 'connection') connection += `${value.toLowerCase()},`;
