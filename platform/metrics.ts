@@ -56,6 +56,13 @@ export class Counter implements Metric {
   get(labels: Labels = {}) {
     return this.values.get(key(labels)) ?? 0;
   }
+  /**
+   * Each series as its rendered labels (`a="x",b="y"`) and value: for in-process readers (the web
+   * console) that would otherwise parse `render()`. Reading costs the counting path nothing.
+   */
+  each(visit: (labels: string, value: number) => void) {
+    for (const [k, v] of this.values) visit(k, v);
+  }
   render() {
     return [...this.values].map(([k, v]) => `${this.name}${k ? `{${k}}` : ''} ${v}`);
   }
@@ -94,6 +101,14 @@ export class Histogram implements Metric {
     for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]) s.counts[i]++;
     s.sum += value;
     s.count++;
+  }
+  /**
+   * Each series as its rendered labels, cumulative bucket counts (one per `buckets` entry, the
+   * last bucket's count below +Inf), observation count and sum. The counts array is the live one:
+   * a reader copies what it keeps.
+   */
+  each(visit: (labels: string, counts: readonly number[], count: number, sum: number) => void) {
+    for (const [k, s] of this.series) visit(k, s.counts, s.count, s.sum);
   }
   render() {
     const out: string[] = [];

@@ -133,9 +133,9 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<Env> {
   });
 
   const origin = (c: Context) => new URL(c.req.url).origin;
-  const row = (c: Context, name: string, totals = stats.totals()): FunctionRow => {
+  const row = (c: Context, name: string, live = stats.live()): FunctionRow => {
     const d = functions.describe(name);
-    const t = totals.get(name) ?? { requests: 0, errors: 0 };
+    const t = stats.totals(name, live);
     return {
       name,
       latest: d.latest,
@@ -149,8 +149,8 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<Env> {
   const html = (c: Context, node: unknown, status = 200) => c.html(`<!doctype html>${String(node)}`, status as 200);
 
   app.get('/', (c) => {
-    const totals = stats.totals();
-    const rows = functions.list().map((f) => row(c, f.name, totals));
+    const live = stats.live();
+    const rows = functions.list().map((f) => row(c, f.name, live));
     return html(c, FunctionsPage({ csrf: c.get('session').csrf, functions: rows }));
   });
 
@@ -188,12 +188,12 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<Env> {
   });
 
   app.get('/api/functions', (c) => {
-    const totals = stats.totals();
+    const live = stats.live();
     const names = c.req.query('names')?.split(',').filter(Boolean);
     const list = (names ?? functions.list().map((f) => f.name)).map((n) => assertFunctionName(n));
     return c.json({
       at: new Date().toISOString(),
-      functions: list.map((name) => ({ ...row(c, name, totals), series: stats.series(name) })),
+      functions: list.map((name) => ({ ...row(c, name, live), series: stats.series(name, live) })),
     });
   });
 
