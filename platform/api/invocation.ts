@@ -12,6 +12,7 @@ import type { FunctionService } from '../functions/service.ts';
 import { invoke, type InvokeResponse } from '../functions/invoker.ts';
 import { assertFunctionName } from '../functions/names.ts';
 import { VersionNotFound } from '../functions/errors.ts';
+import type { VersionRecord } from '../functions/repository.ts';
 import { IgnitionError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { PlatformMetrics } from '../metrics.ts';
@@ -83,15 +84,14 @@ export function invocationGateway(service: FunctionService, metrics?: PlatformMe
   return async function serveInvocation(call: InvocationCall): Promise<InvocationAnswer> {
     const started = performance.now();
     let fn: string | undefined;
-    let known = false;
+    let version: VersionRecord | undefined;
     let res: InvokeResponse;
     let cors: Record<string, string>;
     try {
       const target = parseInvocationTarget(call.target);
       fn = target.fn;
       const { alias, path } = target;
-      const version = service.pickVersion(fn, alias);
-      known = true;
+      version = service.pickVersion(fn, alias);
       // CORS first: browsers send preflights without credentials; the platform answers them.
       const c = corsFor(version.settings.cors, call);
       if (c instanceof Response) return { preflight: c };
@@ -116,19 +116,23 @@ export function invocationGateway(service: FunctionService, metrics?: PlatformMe
       });
     } catch (err) {
       // Every platform-side failure counts, from routing (unknown alias) to the handler.
+      // version_not_found (no such alias) comes only for a function that exists (service.routes).
+      const label = fn !== undefined && (version !== undefined || VersionNotFound.is(err)) ? fn : UNKNOWN_FUNCTION;
       if (metrics) {
         const code = err instanceof IgnitionError ? err.code : 'internal';
-        // version_not_found (no such alias) comes only for a function that exists (service.routes).
-        const label = fn !== undefined && (known || VersionNotFound.is(err)) ? fn : UNKNOWN_FUNCTION;
         metrics.invocationErrors.inc({ function: label, code });
         metrics.invocations.inc({ function: label, outcome: 'error', start: 'unknown' });
       }
+      // The console's recent invocations (functions/recent.ts); names that exist only.
+      if (label !== UNKNOWN_FUNCTION) service.recent.failed(label, call.requestId, version?.id ?? null, err, performance.now() - started);
       throw err;
     }
+    const ms = performance.now() - started;
     if (metrics) {
-      metrics.invocationDuration.observe({ function: fn, version: res.version }, (performance.now() - started) / 1000);
+      metrics.invocationDuration.observe({ function: fn, version: res.version }, ms / 1000);
       metrics.invocations.inc({ function: fn, version: res.version, outcome: outcomeOf(res.status), start: res.cold ? 'cold' : 'warm' });
     }
+    service.recent.answered(fn, res.invocationId, res.version, res.status, ms, res.cold);
     applyCors(res.headers, cors);
     return { response: res };
   };

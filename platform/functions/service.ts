@@ -38,6 +38,7 @@ import { FunctionNotFound, VersionNotFound } from './errors.ts';
 import type { PlatformMetrics } from '../metrics.ts';
 import type { SecretStore } from '../secrets/index.ts';
 import { yieldToEventLoop } from '../yield.ts';
+import { RecentInvocations } from './recent.ts';
 
 /** How long a deploy takes to shift an alias's traffic to a new version (see slow start above). */
 export const SLOW_START_MS = 4000;
@@ -126,6 +127,8 @@ export class FunctionService {
   /** Traffic shifts in progress, by `fn\0alias`. */
   private readonly shifts = new Map<string, SlowStart>();
   private readonly hostCpu: HostCpu;
+  /** The latest invocations through /fn and how they ended (the web console's Invocations page). */
+  readonly recent = new RecentInvocations();
 
   /** Where platform-side lines about a function go (the invoker reports lost instances there). */
   get logs(): LogSink {
@@ -511,6 +514,7 @@ export class FunctionService {
       }
     }
     this.deps.logs.deleteFunction(name);
+    this.recent.forget(name);
     this.deps.secrets?.removeFunction(name);
     this.onRemove?.(name);
     for (const listener of this.removedListeners) listener(name);
