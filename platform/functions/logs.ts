@@ -4,10 +4,11 @@
  * chatty function costs one transaction per tick rather than one per line. Retention keeps the
  * newest `retention` lines per function.
  */
-import { and, desc, eq, gt, lt, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, lt, sql } from 'drizzle-orm';
 import type { Store } from '../store/db.ts';
 import type { OutputLine } from '../vmm/port.ts';
 import { logsTable } from './schema.ts';
+import { BadRequest } from '../errors.ts';
 
 export interface LogEntry {
   id: number;
@@ -21,6 +22,29 @@ export interface LogEntry {
 }
 
 type NewLog = Omit<LogEntry, 'id'>;
+
+/**
+ * Levels from the least to the most severe: the runtime's console levels (runtime/console.ts).
+ * Raw stderr lines and the platform's `[ignition]` lines are `error`, raw stdout lines `info`.
+ */
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The level and the ones more severe: what "at least `level`" selects. */
+export function levelsFrom(level: LogLevel): LogLevel[] {
+  return LOG_LEVELS.slice(LOG_LEVELS.indexOf(level));
+}
+
+/** Checks a `level` filter as a caller gave it; undefined or empty means every level. */
+export function parseLogLevel(value: string | undefined): LogLevel | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!(LOG_LEVELS as readonly string[]).includes(value)) {
+    throw BadRequest(`"level" must be one of ${LOG_LEVELS.join(', ')} (that level and the more severe ones), not ${JSON.stringify(value.slice(0, 32))}`, {
+      data: { levels: [...LOG_LEVELS] },
+    });
+  }
+  return value as LogLevel;
+}
 
 export class LogSink {
   private batch: NewLog[] = [];
@@ -141,10 +165,12 @@ export class LogSink {
     }
   }
 
-  query(fn: string, options: { invocation?: string; limit?: number; after?: number } = {}): LogEntry[] {
+  /** `level`: that level and the more severe ones only. */
+  query(fn: string, options: { invocation?: string; limit?: number; after?: number; level?: LogLevel } = {}): LogEntry[] {
     this.flush();
     const conds = [eq(logsTable.fn, fn)];
     if (options.invocation) conds.push(eq(logsTable.invocation, options.invocation));
+    if (options.level && options.level !== 'debug') conds.push(inArray(logsTable.level, levelsFrom(options.level)));
     if (options.after) conds.push(gt(logsTable.id, options.after));
     const rows = this.store.db
       .select()

@@ -115,6 +115,8 @@ export async function walkFunctions({ api, fixtures }: WalkContext): Promise<{ b
 
   await expectStatus(await api.request('/v1/functions/echo/instances'), 200, 'instances');
   await expectStatus(await api.request('/v1/functions/echo/logs?limit=5'), 200, 'logs');
+  await expectStatus(await api.request('/v1/functions/echo/logs?level=warn'), 200, 'logs at warn and above');
+  await expectStatus(await api.request('/v1/functions/echo/logs?level=loud'), 400, 'logs at an unknown level');
   // A followed log is an event stream that stays open: read the first event, then leave.
   const follow = await expectStatus(await api.request('/v1/functions/echo/logs?follow=1'), 200, 'follow logs');
   const reader = follow.body!.getReader();

@@ -2,7 +2,7 @@
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { FunctionService } from '../../functions/service.ts';
-import type { LogSink } from '../../functions/logs.ts';
+import { levelsFrom, parseLogLevel, type LogSink } from '../../functions/logs.ts';
 import { assertFunctionName } from '../../functions/names.ts';
 import { readJson } from '../body.ts';
 import { BadRequest } from '../../errors.ts';
@@ -89,18 +89,20 @@ export function functionRoutes(service: FunctionService, logs: LogSink) {
     const name = assertFunctionName(c.req.param('name'));
     service.requireFunction(name);
     const invocation = c.req.query('invocation') || undefined;
+    const level = parseLogLevel(c.req.query('level'));
     const limit = Math.min(Number(c.req.query('limit') ?? 100) || 100, 10_000);
     const after = Number(c.req.query('after') ?? 0) || undefined;
     if (c.req.query('follow') === '1') {
+      const levels = level && level !== 'debug' ? new Set<string>(levelsFrom(level)) : undefined;
       return streamSSE(c, async (stream) => {
         // Read the backlog, then subscribe, in the same tick (no await between): the query stores
         // every line that arrived so far, and followers get only lines stored later, so no line
         // is lost between the two, and none is sent twice.
-        const backlog = logs.query(name, { invocation, limit, after });
+        const backlog = logs.query(name, { invocation, limit, after, level });
         const pending: unknown[] = [];
         let wake: (() => void) | undefined;
         const off = logs.follow((e) => {
-          if (e.fn !== name || (invocation && e.invocation !== invocation)) return;
+          if (e.fn !== name || (invocation && e.invocation !== invocation) || (levels && !levels.has(e.level))) return;
           pending.push(e);
           wake?.();
         });
@@ -127,7 +129,7 @@ export function functionRoutes(service: FunctionService, logs: LogSink) {
         }
       });
     }
-    return c.json({ logs: logs.query(name, { invocation, limit, after }) });
+    return c.json({ logs: logs.query(name, { invocation, limit, after, level }) });
   });
 
   return app;

@@ -176,6 +176,10 @@ export const functionPaths: Record<string, PathItem> = {
       parameters: [
         name,
         queryParam('invocation', 'Only this invocation (its request id).'),
+        queryParam('level', 'Only entries of this level and the more severe ones (`warn`: warnings and errors). An unknown level is a 400 `bad_request`.', {
+          type: 'string',
+          enum: ['debug', 'info', 'warn', 'error'],
+        }),
         queryParam('limit', 'At most this many entries (default 100, at most 10 000).', int()),
         queryParam('after', 'Only entries with an id above this.', int()),
         queryParam(
