@@ -159,14 +159,26 @@ export class Registry {
     return buildTree(this.catalogue.list());
   }
 
+  /**
+   * The last GC (not a dry run) and the last verification this process ran, whoever asked (the
+   * API, the CLI through it, the web console), so the console can show them without running
+   * either again. Kept in memory only: a restart forgets them.
+   */
+  lastGc: { at: string; report: GcReport } | null = null;
+  lastVerify: { at: string; report: VerifyReport } | null = null;
+
   /** Frees blobs no snapshot refers to and no import has pinned. */
   gc(options: GcOptions = {}): GcReport {
-    return collectGarbage(this, options);
+    const report = collectGarbage(this, options);
+    if (!report.dryRun) this.lastGc = { at: new Date().toISOString(), report };
+    return report;
   }
 
   /** Re-hashes every blob; reports missing and corrupt ones and the snapshots they break. */
-  verify(options: VerifyOptions = {}): Promise<VerifyReport> {
-    return verifyBlobs(this, options);
+  async verify(options: VerifyOptions = {}): Promise<VerifyReport> {
+    const report = await verifyBlobs(this, options);
+    this.lastVerify = { at: new Date().toISOString(), report };
+    return report;
   }
 
   /** Writes a snapshot as an OCI image layout: a directory, or a tar when `target` ends in .tar. */

@@ -26,6 +26,21 @@ test('gc frees only blobs no snapshot refers to', async () => {
   assert.ok((await t.registry.verify()).ok);
 });
 
+test('the last GC and verification are kept for the console; a dry run is not a GC', async () => {
+  assert.is(t.registry.lastGc, null);
+  assert.is(t.registry.lastVerify, null);
+  const a = await t.registry.createSnapshot({ name: 'a', kind: 'golden', driver: 'process', files: { memory: randomFile(t.dir, 'm', 1000) } });
+  t.registry.remove('a');
+  t.registry.gc({ dryRun: true });
+  assert.is(t.registry.lastGc, null, 'a dry run frees nothing and is not remembered');
+  const report = t.registry.gc();
+  assert.equal(t.registry.lastGc?.report, report);
+  assert.equal(report.removed, [a.files.memory.digest]);
+  assert.ok(Date.parse(t.registry.lastGc!.at) <= Date.now());
+  const v = await t.registry.verify();
+  assert.equal(t.registry.lastVerify?.report, v);
+});
+
 test('a pinned blob survives gc until its lease is released', async () => {
   const lease = t.registry.pins.lease();
   const { digest } = await t.registry.blobs.importBuffer(Buffer.from('in flight'), { beforePublish: (d) => lease.pin(d) });
