@@ -308,16 +308,7 @@ export class FunctionService {
    * The target versions' pools are warmed first, so the switch never makes a request wait.
    */
   async setAlias(name: string, alias: string, routes: Array<{ version: string | number; weight: number }>) {
-    assertAliasName(alias);
-    if (!Array.isArray(routes) || routes.length < 1 || routes.length > 2) throw BadRequest('an alias routes to one version, or splits traffic between two');
-    for (const r of routes) {
-      if (!Number.isInteger(r.weight) || r.weight < 0 || r.weight > 100)
-        throw BadRequest(`weight ${JSON.stringify(r.weight)} must be an integer from 0 to 100`);
-    }
-    const total = routes.reduce((n, r) => n + r.weight, 0);
-    if (total !== 100) throw BadRequest(`traffic weights must sum to 100 (they sum to ${total})`, { data: { weights: routes.map((r) => r.weight) } });
-    const versions = routes.map((r) => this.resolveVersion(name, r.version));
-    if (versions.length === 2 && versions[0].id === versions[1].id) throw BadRequest('a traffic split needs two different versions');
+    const versions = this.checkAlias(name, alias, routes);
     for (const v of versions) {
       if (!this.deps.registry.find(v.snapshotId)) throw VersionNotFound(`version v${v.seq} of "${name}" has lost its golden snapshot; redeploy it`);
       await this.prewarm(v);
@@ -330,6 +321,25 @@ export class FunctionService {
     this.invalidate(name);
     await this.drainUnreferenced(name);
     return { ...record, routes: record.routes.map((r, i) => ({ ...r, seq: versions[i].seq })) };
+  }
+
+  /**
+   * What `setAlias` checks before it changes anything: the alias's name, one or two routes, whole
+   * weights from 0 to 100 that sum to 100, and two different versions of this function. Returns
+   * the versions; the web console calls it to confirm a change before it asks for it.
+   */
+  checkAlias(name: string, alias: string, routes: Array<{ version: string | number; weight: number }>): VersionRecord[] {
+    assertAliasName(alias);
+    if (!Array.isArray(routes) || routes.length < 1 || routes.length > 2) throw BadRequest('an alias routes to one version, or splits traffic between two');
+    for (const r of routes) {
+      if (!Number.isInteger(r.weight) || r.weight < 0 || r.weight > 100)
+        throw BadRequest(`weight ${JSON.stringify(r.weight)} must be an integer from 0 to 100`);
+    }
+    const total = routes.reduce((n, r) => n + r.weight, 0);
+    if (total !== 100) throw BadRequest(`traffic weights must sum to 100 (they sum to ${total})`, { data: { weights: routes.map((r) => r.weight) } });
+    const versions = routes.map((r) => this.resolveVersion(name, r.version));
+    if (versions.length === 2 && versions[0].id === versions[1].id) throw BadRequest('a traffic split needs two different versions');
+    return versions;
   }
 
   /** Moves `latest` back to the version before the current one, or to `to`. */
