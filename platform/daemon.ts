@@ -145,6 +145,7 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
       '/v1/secrets': secretRoutes(secrets, { exists: (fn) => repo.getFunction(fn) !== undefined, onChange: (fn) => void functions.refreshEnv(fn) }),
     },
     tokens,
+    console: { vms, registry, async: asyncService, secrets },
     guards: { '/v1/snapshots/*': guardGoldenSnapshots(registry, repo) },
     info: () => ({
       name: 'ignition',

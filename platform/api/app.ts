@@ -24,7 +24,7 @@ import { withInvocations } from './invoke-listener.ts';
 import type { Serve } from './front-door.ts';
 import type { PlatformMetrics } from '../metrics.ts';
 import { adminAuth, type TokenStore } from '../auth/index.ts';
-import { consoleApiRoutes, consoleRoutes } from '../console/routes.ts';
+import { consoleApiRoutes, consoleRoutes, type ConsoleSources } from '../console/routes.ts';
 import { ConsoleSessions } from '../console/sessions.ts';
 
 export interface AppDeps {
@@ -41,6 +41,8 @@ export interface AppDeps {
   metrics?: PlatformMetrics;
   /** Admin tokens: when given, every /v1 route needs one, and functions may require tokens. */
   tokens?: TokenStore;
+  /** What the web console shows besides functions (VMs, the registry, async jobs, secret names). */
+  console?: ConsoleSources;
 }
 
 export function createApp(deps: AppDeps) {
@@ -70,7 +72,7 @@ export function createApp(deps: AppDeps) {
     const sessions = new ConsoleSessions();
     app.route('/v1/console', consoleApiRoutes(sessions));
     app.get('/console', (c) => c.redirect('/console/', 301));
-    app.route('/', consoleRoutes({ functions: deps.functions, logs: deps.logs, logger: deps.logger, metrics: deps.metrics, sessions }));
+    app.route('/', consoleRoutes({ ...deps.console, functions: deps.functions, logs: deps.logs, logger: deps.logger, metrics: deps.metrics, sessions }));
   }
   app.route('/fn', invokeRoutes(deps.functions, deps.metrics, deps.tokens ? { tokens: deps.tokens } : undefined));
 

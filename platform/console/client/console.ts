@@ -1,76 +1,133 @@
 /**
  * The console's one script (bundled with uPlot into dist/console/console.js by scripts/build.ts).
- * It adds what server-rendered HTML cannot: the requests chart and table figures, polled every
- * few seconds, and a live follow of a function's logs. It reads the session's CSRF token from
- * the page when it needs one and stores nothing in the browser.
+ * It adds what server-rendered HTML cannot: the figures and charts, polled every few seconds, and
+ * a live follow of a function's logs. Every figure arrives rendered by the server (`shown`), so
+ * the page reads the same before and after a poll. It reads nothing secret and stores nothing in
+ * the browser.
  */
 import uPlot from 'uplot';
 
 const POLL_MS = 5_000;
+const CHART_HEIGHT = 180;
 
 interface Point {
   t: number;
   requests: number;
+  errors: number;
+  p50: number | null;
+  p99: number | null;
 }
 interface FunctionData {
   name: string;
-  latest: { seq: number } | null;
-  instances: number;
-  requests: number;
-  errors: number;
+  shown: Record<string, string>;
   series: Point[];
 }
-
-const chartEl = document.getElementById('chart');
-const names = chartEl?.dataset.functions?.split(',').filter(Boolean) ?? [];
-let chart: uPlot | undefined;
-
-function palette(i: number): string {
-  return `hsl(${(i * 137) % 360} 65% 50%)`;
+type Kind = 'requests' | 'errors' | 'p99' | 'traffic' | 'latency';
+interface Line {
+  label: string;
+  values: Array<number | null>;
+  color: string;
 }
 
-function draw(fns: FunctionData[]): void {
-  if (!chartEl) return;
+const names = document.body.dataset.functions?.split(',').filter(Boolean) ?? [];
+const charts = new Map<HTMLElement, uPlot>();
+
+/** `14:05`, in the browser's time zone. */
+function clock(seconds: number): string {
+  const t = new Date(seconds * 1000);
+  return `${String(t.getHours()).padStart(2, '0')}:${String(t.getMinutes()).padStart(2, '0')}`;
+}
+
+function palette(i: number): string {
+  return `hsl(${(i * 137 + 25) % 360} 65% 50%)`;
+}
+const ERROR_COLOR = 'hsl(0 70% 52%)';
+
+/** What a chart of `kind` draws from the polled functions. */
+function linesFor(kind: Kind, fns: FunctionData[]): Line[] {
+  const one = fns[0];
+  switch (kind) {
+    case 'requests':
+    case 'errors':
+    case 'p99':
+      return fns.map((f, i) => ({ label: f.name, values: f.series.map((p) => p[kind]), color: palette(i) }));
+    case 'traffic':
+      return one
+        ? [
+            { label: 'requests', values: one.series.map((p) => p.requests), color: palette(0) },
+            { label: 'errors', values: one.series.map((p) => p.errors), color: ERROR_COLOR },
+          ]
+        : [];
+    case 'latency':
+      return one
+        ? [
+            { label: 'p50 ms', values: one.series.map((p) => p.p50), color: palette(1) },
+            { label: 'p99 ms', values: one.series.map((p) => p.p99), color: palette(2) },
+          ]
+        : [];
+  }
+}
+
+function draw(el: HTMLElement, fns: FunctionData[]): void {
+  const kind = el.dataset.chart as Kind;
+  const wanted = el.dataset.functions?.split(',').filter(Boolean) ?? [];
+  const mine = fns.filter((f) => wanted.includes(f.name));
   // One x axis: the sample times of the first function (all share the sampler's clock).
-  const xs = (fns[0]?.series ?? []).map((p) => p.t / 1000);
-  const data: uPlot.AlignedData = [xs, ...fns.map((f) => xs.map((_, i) => f.series[i]?.requests ?? 0))];
-  const total = fns.reduce((n, f) => n + f.series.reduce((m, p) => m + p.requests, 0), 0);
-  // The figure the chart shows, for readers (and tests) that cannot look at a canvas.
-  chartEl.dataset.total = String(total);
-  chartEl.setAttribute('aria-label', `Requests over the last minutes: ${total} in all`);
-  const width = Math.max(260, chartEl.clientWidth);
+  const xs = (mine[0]?.series ?? []).map((p) => p.t / 1000);
+  const lines = linesFor(kind, mine);
+  const data: uPlot.AlignedData = [xs, ...lines.map((l) => xs.map((_, i) => l.values[i] ?? null))];
+  // The figures the chart shows, for readers (and tests) that cannot look at a canvas: counts are
+  // summed (for traffic, the requests line), and `points` is the intervals with something drawn
+  // (a count above zero, or a latency).
+  const latency = kind === 'p99' || kind === 'latency';
+  const counted = kind === 'traffic' ? lines.slice(0, 1) : lines;
+  const total = counted.reduce((n, l) => n + l.values.reduce<number>((m, v) => m + (v ?? 0), 0), 0);
+  const drawn = (v: number | null | undefined) => v !== null && v !== undefined && (latency || v > 0);
+  const points = xs.filter((_, i) => lines.some((l) => drawn(l.values[i]))).length;
+  el.dataset.total = String(Math.round(total));
+  el.dataset.points = String(points);
+  el.setAttribute('aria-label', `${el.dataset.label}: ${latency ? `${points} intervals with requests` : `${Math.round(total)} in all`}`);
+  const width = Math.max(240, el.clientWidth - 16);
+  let chart = charts.get(el);
   if (!chart) {
     chart = new uPlot(
       {
         width,
-        height: 200,
-        series: [{}, ...fns.map((f, i) => ({ label: f.name, stroke: palette(i), width: 2 }))],
+        height: CHART_HEIGHT,
+        // Points as well as lines: an interval on its own (the first one, or one between quiet
+        // ones) has no neighbour to draw a line to.
+        series: [{}, ...lines.map((l) => ({ label: l.label, stroke: l.color, width: 2, spanGaps: false, points: { show: true, size: 7, fill: l.color } }))],
         axes: [
-          { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,0.2)' } },
-          { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,0.2)' } },
+          // Hours and minutes: the chart spans five minutes, so a date adds nothing.
+          { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,0.2)' }, values: (_u, splits) => splits.map(clock) },
+          { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,0.2)' }, size: 56 },
         ],
         scales: {
           // Always the last five minutes, so a chart of a few points does not stretch over years.
-          x: { time: true, range: (_u, _min, max) => [max - 300, max] },
-          y: { range: (_u, _min, max) => [0, Math.max(1, max)] },
+          // (and a little room on the right, so the interval still running is not drawn on the edge).
+          x: { time: true, range: (_u, _min, max) => [max - 300, max + 8] },
+          y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] },
         },
       },
       data,
-      chartEl,
+      el,
     );
-    new ResizeObserver(() => chart?.setSize({ width: Math.max(260, chartEl.clientWidth), height: 200 })).observe(chartEl);
+    charts.set(el, chart);
+    const c = chart;
+    new ResizeObserver(() => c.setSize({ width: Math.max(240, el.clientWidth - 16), height: CHART_HEIGHT })).observe(el);
   } else chart.setData(data);
 }
 
-function fill(fns: FunctionData[]): void {
+function fill(fns: FunctionData[], windowText: string | undefined): void {
   for (const f of fns) {
-    const scope = document.querySelector(`[data-function="${CSS.escape(f.name)}"]`) ?? (document.body.dataset.page === 'function' ? document : null);
-    if (!scope) continue;
-    for (const field of ['instances', 'requests', 'errors'] as const) {
-      const el = scope.querySelector(`[data-field="${field}"]`);
-      if (el) el.textContent = String(f[field]);
+    const scopes = document.querySelectorAll(`tr[data-function="${CSS.escape(f.name)}"], .facts[data-function="${CSS.escape(f.name)}"]`);
+    for (const scope of scopes) {
+      for (const [field, text] of Object.entries(f.shown)) {
+        for (const el of scope.querySelectorAll(`[data-field="${field}"]`)) el.textContent = text;
+      }
     }
   }
+  if (windowText) for (const el of document.querySelectorAll('[data-window]')) el.textContent = windowText;
 }
 
 async function poll(): Promise<void> {
@@ -83,12 +140,20 @@ async function poll(): Promise<void> {
       return;
     }
     if (!res.ok) return;
-    const body = (await res.json()) as { functions: FunctionData[] };
-    draw(body.functions);
-    fill(body.functions);
+    const body = (await res.json()) as { window?: string; functions: FunctionData[] };
+    for (const el of document.querySelectorAll<HTMLElement>('.chart[data-chart]')) draw(el, body.functions);
+    fill(body.functions, body.window);
   } catch {
     // The daemon is away for a moment; the next poll tries again.
   }
+}
+
+interface LogLine {
+  id: number;
+  time: number;
+  level: string;
+  invocation: string | null;
+  message: string;
 }
 
 function follow(): void {
@@ -98,6 +163,7 @@ function follow(): void {
   if (!list || !button || !state) return;
   const fn = list.dataset.function!;
   const invocation = (document.getElementById('invocation') as HTMLInputElement | null)?.value.trim() ?? '';
+  const level = (document.getElementById('level') as HTMLSelectElement | null)?.value ?? '';
   let source: EventSource | undefined;
   button.hidden = false;
   const stop = () => {
@@ -110,29 +176,20 @@ function follow(): void {
   const start = () => {
     const qs = new URLSearchParams();
     if (invocation) qs.set('invocation', invocation);
+    if (level) qs.set('level', level);
     // Only lines newer than the ones on the page: the server sends its backlog first.
     const last = list.lastElementChild?.getAttribute('data-id');
     if (last) qs.set('after', last);
     source = new EventSource(`/console/api/functions/${encodeURIComponent(fn)}/logs?${qs}`);
     button.setAttribute('aria-pressed', 'true');
     button.textContent = 'Stop following';
-    state.textContent = invocation ? `Following invocation ${invocation}` : 'Following new lines';
+    const what = [invocation ? `invocation ${invocation}` : '', level ? `level ${level} and above` : ''].filter(Boolean).join(', ');
+    state.textContent = what ? `Following new lines (${what})` : 'Following new lines';
     source.onmessage = (e) => {
-      const l = JSON.parse(e.data as string) as { id: number; time: number; level: string; invocation: string | null; message: string };
-      const li = document.createElement('li');
-      li.className = `log ${l.level}`;
-      li.dataset.id = String(l.id);
-      const time = document.createElement('time');
-      time.dateTime = new Date(l.time).toISOString();
-      time.textContent = time.dateTime.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
-      const parts = [time, text('inv', l.invocation ?? '-'), text('lvl', l.level), text('msg', l.message)];
-      parts.forEach((p, i) => {
-        if (i) li.append(' ');
-        li.append(p);
-      });
-      list.append(li);
+      const l = JSON.parse(e.data as string) as LogLine;
+      list.append(logItem(l));
       document.getElementById('no-logs')?.remove();
-      li.scrollIntoView({ block: 'nearest' });
+      list.lastElementChild?.scrollIntoView({ block: 'nearest' });
     };
     source.onerror = () => {
       if (source?.readyState === EventSource.CLOSED) {
@@ -142,6 +199,22 @@ function follow(): void {
     };
   };
   button.addEventListener('click', () => (source ? stop() : start()));
+}
+
+/** A log line as the server renders it (pages/function.tsx, LogLine). */
+function logItem(l: LogLine): HTMLLIElement {
+  const li = document.createElement('li');
+  li.className = `log ${l.level}`;
+  li.dataset.id = String(l.id);
+  const time = document.createElement('time');
+  time.dateTime = new Date(l.time).toISOString();
+  time.textContent = time.dateTime.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  const parts = [time, text('inv', l.invocation ?? '-'), text('lvl', l.level), text('msg', l.message)];
+  parts.forEach((p, i) => {
+    if (i) li.append(' ');
+    li.append(p);
+  });
+  return li;
 }
 
 function text(cls: string, value: string): HTMLSpanElement {
