@@ -24,6 +24,7 @@ import { ASSET_TYPES, loadAssets } from './assets.ts';
 import { page, type ConsoleDeps, type ConsoleEnv } from './context.ts';
 import { MessagePage } from './pages/layout.tsx';
 import { registerFunctionRoutes } from './routes/functions.ts';
+import { registerInvocationRoutes } from './routes/invocations.ts';
 
 export type { ConsoleDeps, ConsoleSources } from './context.ts';
 
@@ -143,6 +144,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
   });
 
   registerFunctionRoutes(app, deps, stats);
+  registerInvocationRoutes(app, deps);
 
   // An unknown console path is a page too, not the API's problem document.
   app.all('*', (c) => {
