@@ -25,6 +25,7 @@ import { page, type ConsoleDeps, type ConsoleEnv } from './context.ts';
 import { MessagePage } from './pages/layout.tsx';
 import { registerFunctionRoutes } from './routes/functions.ts';
 import { registerInvocationRoutes } from './routes/invocations.ts';
+import { registerMachineRoutes } from './routes/machines.ts';
 
 export type { ConsoleDeps, ConsoleSources } from './context.ts';
 
@@ -145,6 +146,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
 
   registerFunctionRoutes(app, deps, stats);
   registerInvocationRoutes(app, deps);
+  registerMachineRoutes(app, deps);
 
   // An unknown console path is a page too, not the API's problem document.
   app.all('*', (c) => {
