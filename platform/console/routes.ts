@@ -26,6 +26,7 @@ import { MessagePage } from './pages/layout.tsx';
 import { registerFunctionRoutes } from './routes/functions.ts';
 import { registerInvocationRoutes } from './routes/invocations.ts';
 import { registerMachineRoutes } from './routes/machines.ts';
+import { registerSnapshotRoutes } from './routes/snapshots.ts';
 
 export type { ConsoleDeps, ConsoleSources } from './context.ts';
 
@@ -147,6 +148,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono<ConsoleEnv> {
   registerFunctionRoutes(app, deps, stats);
   registerInvocationRoutes(app, deps);
   registerMachineRoutes(app, deps);
+  registerSnapshotRoutes(app, deps);
 
   // An unknown console path is a page too, not the API's problem document.
   app.all('*', (c) => {
