@@ -32,6 +32,11 @@ interface Line {
 const names = document.body.dataset.functions?.split(',').filter(Boolean) ?? [];
 const charts = new Map<HTMLElement, uPlot>();
 
+function lastFiveMinutes(xs: ArrayLike<number> | undefined): uPlot.Range.MinMax {
+  const last = xs && xs.length ? xs[xs.length - 1] : Date.now() / 1000;
+  return [last - 300, last + 8];
+}
+
 /** `14:05`, in the browser's time zone. */
 function clock(seconds: number): string {
   const t = new Date(seconds * 1000);
@@ -103,9 +108,9 @@ function draw(el: HTMLElement, fns: FunctionData[]): void {
           { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,0.2)' }, size: 56 },
         ],
         scales: {
-          // Always the last five minutes, so a chart of a few points does not stretch over years.
-          // (and a little room on the right, so the interval still running is not drawn on the edge).
-          x: { time: true, range: (_u, _min, max) => [max - 300, max + 8] },
+          // Always the five minutes up to the newest point, with a little room on its right. Taken
+          // from the data, not from the range uPlot proposes: for a single time it proposes a day.
+          x: { time: true, range: (u) => lastFiveMinutes(u.data[0]) },
           y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] },
         },
       },
