@@ -105,6 +105,22 @@ async function invoke(target: string): Promise<{ status: number; id: string }> {
   return { status: res.statusCode, id: String(res.headers['x-request-id']) };
 }
 
+/**
+ * Waits until an invocation's log lines hold one with `text`. A function's lines reach the daemon on
+ * its output stream, which can trail the HTTP answer by a moment: a page rendered before they are
+ * stored would not show them (without Follow), and that lag is not what these tests are about.
+ */
+async function logged(fn: string, invocation: string, text: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const res = await request(`${d.url}/v1/functions/${fn}/logs?invocation=${invocation}`, { headers: d.auth() });
+    const { logs } = (await res.body.json()) as { logs: Array<{ message: string }> };
+    if (logs.some((l) => l.message.includes(text))) return;
+    if (Date.now() > deadline) assert.unreachable(`no log line of ${invocation} with ${JSON.stringify(text)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Clicks and waits for the navigation it starts; returns its response. */
 async function follow(p: Page, click: () => Promise<void>): Promise<PageResponse> {
   const [res] = await Promise.all([p.waitForNavigation(), click()]);
@@ -239,7 +255,9 @@ it('a function: versions with settings, env and secret names, crons, async jobs,
   for (const l of filtered) assert.ok(l.includes(live.id), `a line of another invocation: ${l}`);
 
   // The level filter: info lines go at "warnings and errors"; shop's warning and its error stay.
-  assert.is((await invoke('shop/cart')).status, 200);
+  const cart = await invoke('shop/cart');
+  assert.is(cart.status, 200);
+  await logged('shop', cart.id, 'served /cart');
   await page.goto(`${d.url}/console/functions/shop`);
   const all = await page.locator('#logs li .lvl').allInnerTexts();
   assert.ok(all.includes('info') && all.includes('warn'), `levels before filtering: ${all}`);
@@ -342,6 +360,7 @@ it("three clicks from the functions page to a failing invocation's log lines", a
   assert.is(ok.status, 200);
   const failing = await invoke('shop/checkout');
   assert.is(failing.status, 500);
+  await logged('shop', failing.id, 'payment service said no');
   await page.goto(`${d.url}/console/`);
   // 1: Invocations. 2: Failures. 3: the failing invocation.
   await follow(page, () => page.click('nav[aria-label="Console"] a:has-text("Invocations")'));
