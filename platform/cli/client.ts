@@ -118,9 +118,10 @@ export class IgnitionClient {
   versions(name: string) {
     return this.request<{ versions: any[] }>('GET', `/v1/functions/${encodeURIComponent(name)}/versions`);
   }
-  logs(name: string, q: { invocation?: string; limit?: number; after?: number } = {}) {
+  logs(name: string, q: { invocation?: string; level?: string; limit?: number; after?: number } = {}) {
     const qs = new URLSearchParams();
     if (q.invocation) qs.set('invocation', q.invocation);
+    if (q.level) qs.set('level', q.level);
     if (q.limit) qs.set('limit', String(q.limit));
     if (q.after) qs.set('after', String(q.after));
     return this.request<{ logs: Array<{ id: number; time: number; level: string; invocation: string | null; message: string }> }>(

@@ -128,6 +128,16 @@ test('logs carry the invocation id', async () => {
     if (!lines.includes('logtest')) await new Promise((r) => setTimeout(r, 100));
   }
   assert.match(lines, new RegExp(`${id} info\\s+greeting logtest`));
+  // --level keeps that level and the more severe ones: the info line is not a warning.
+  const info = await d.cli(['logs', 'hello', '--invocation', id, '--level', 'info']);
+  assert.match(info.stdout, /greeting logtest/);
+  const warn = await d.cli(['logs', 'hello', '--invocation', id, '--level', 'warn']);
+  assert.is(warn.code, 0);
+  assert.not.match(warn.stdout, /greeting logtest/);
+  const bogus = await d.cli(['logs', 'hello', '--level', 'loud']);
+  assert.is(bogus.code, 1);
+  assert.match(bogus.stderr, /"level" must be one of debug, info, warn, error/);
+  assert.is(bogus.stderr.trim().split('\n').length, 1);
 });
 
 test('logs -f streams new lines as they happen', async () => {

@@ -3,6 +3,7 @@ import { Option } from 'clipanion';
 import { BaseCommand } from '../base.ts';
 import { ApiError, problemFrom } from '../client.ts';
 import { BadRequest } from '../../errors.ts';
+import { LOG_LEVELS, parseLogLevel } from '../../functions/logs.ts';
 
 /** The most lines the daemon returns for one request (`limit` of GET /v1/functions/{name}/logs). */
 export const LOGS_LIMIT_MAX = 10_000;
@@ -19,12 +20,15 @@ export class LogsCommand extends BaseCommand {
   });
   name = Option.String({ required: true });
   invocation = Option.String('--invocation', { description: 'Only lines of this invocation id' });
+  level = Option.String('--level', { description: `Only lines of this level and the more severe ones (${LOG_LEVELS.join(', ')})` });
   limit = Option.String('--limit,-n', '100', { description: `How many of the newest lines (1 to ${LOGS_LIMIT_MAX})` });
   follow = Option.Boolean('--follow,-f', false, { description: 'Keep printing new lines' });
 
   async run() {
     const limit = Number(this.limit);
     if (!Number.isInteger(limit) || limit < 1) throw BadRequest(`--limit (-n) must be a whole number of lines from 1 (got ${JSON.stringify(this.limit)})`);
+    // Checked here too, so a wrong level is one line before any request is made.
+    const level = parseLogLevel(this.level);
     if (limit > LOGS_LIMIT_MAX) {
       this.context.stderr.write(`ignition: showing at most the newest ${LOGS_LIMIT_MAX} lines; the daemon returns no more at once\n`);
     }
@@ -47,7 +51,7 @@ export class LogsCommand extends BaseCommand {
       }
     };
     if (!this.follow) {
-      const { logs } = await this.client.logs(this.name, { invocation: this.invocation, limit: Math.min(limit, LOGS_LIMIT_MAX) });
+      const { logs } = await this.client.logs(this.name, { invocation: this.invocation, level, limit: Math.min(limit, LOGS_LIMIT_MAX) });
       if (this.json) write(JSON.stringify(logs, null, 2) + '\n');
       else print(logs);
       return 0;
@@ -55,6 +59,7 @@ export class LogsCommand extends BaseCommand {
     // Follow: the daemon streams the backlog and then every new line as server-sent events.
     const qs = new URLSearchParams({ follow: '1', limit: String(Math.min(limit, LOGS_LIMIT_MAX)) });
     if (this.invocation) qs.set('invocation', this.invocation);
+    if (level) qs.set('level', level);
     const res = await this.client.raw(`/v1/functions/${encodeURIComponent(this.name)}/logs?${qs}`, { signal: closed.signal });
     if (!res.ok || !res.body) throw new ApiError(problemFrom(res.status, await res.text()));
     let partial = '';
