@@ -49,7 +49,9 @@ export async function runWarm(ctx: BenchContext): Promise<BenchResult> {
 
     const ignitionPids = async () => {
       const inst = await instances(daemon, 'bench-warm');
-      return [...processTree(daemon.child.pid!), ...inst.flatMap((i) => (i.pid ? processTree(i.pid) : []))];
+      // The process driver's instances run under the daemon's launcher, so they are in its tree
+      // already; a set counts each process once wherever it runs.
+      return [...new Set([...processTree(daemon.child.pid!), ...inst.flatMap((i) => (i.pid ? processTree(i.pid) : []))])];
     };
     let ignPids = await ignitionPids();
     const contenders: Contender[] = [
