@@ -9,7 +9,7 @@
  * target (`/fn/<name>…`), `HTTP/1.1`, header lines of token names and values without control
  * characters, and a body framed by one `content-length` or none. What it leaves to Node:
  * `transfer-encoding` (chunked bodies), `expect` (100-continue is answered by invoke-listener.ts),
- * `upgrade`, HTTP/1.0, obsolete line folding, and heads over `MAX_REQUEST_HEAD` bytes (Node
+ * `upgrade`, a missing `host`, HTTP/1.0, obsolete line folding, and heads over `MAX_REQUEST_HEAD` bytes (Node
  * answers 431).
  */
 import { isInvocationTarget } from './invocation.ts';
@@ -114,5 +114,7 @@ export function parseRequestHead(text: string): RequestHead | null {
     else if (SINGLE.has(name)) continue;
     else headers[name] = name === 'cookie' ? `${seen}; ${value}` : `${seen}, ${value}`;
   }
+  // HTTP/1.1 requires a Host header (RFC 9112 §3.2): a request without one is Node's to refuse.
+  if (headers.host === undefined) return null;
   return { method, target, headers, contentLength, close };
 }

@@ -205,7 +205,9 @@ test('keep-alive: requests one after another on one connection, each with its re
 
 test('pipelined requests are answered in order, one at a time', async () => {
   const c = client();
-  c.send('GET /fn/stream HTTP/1.1\r\n\r\nGET /fn/echo/2 HTTP/1.1\r\n\r\nPOST /fn/echo/3 HTTP/1.1\r\ncontent-length: 3\r\n\r\nabc');
+  c.send(
+    'GET /fn/stream HTTP/1.1\r\nhost: x\r\n\r\nGET /fn/echo/2 HTTP/1.1\r\nhost: x\r\n\r\nPOST /fn/echo/3 HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc',
+  );
   const r = await c.responses(3);
   assert.equal(
     r.map((x) => x.body),
@@ -216,7 +218,9 @@ test('pipelined requests are answered in order, one at a time', async () => {
 
 test("a request the door does not take hands the connection to Node's server, bytes and all", async () => {
   const c = client();
-  c.send('GET /fn/echo/1 HTTP/1.1\r\n\r\nPOST /v1/things HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nhiGET /fn/echo/3 HTTP/1.1\r\nhost: x\r\n\r\n');
+  c.send(
+    'GET /fn/echo/1 HTTP/1.1\r\nhost: x\r\n\r\nPOST /v1/things HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nhiGET /fn/echo/3 HTTP/1.1\r\nhost: x\r\n\r\n',
+  );
   const r = await c.responses(3);
   assert.equal(
     r.map((x) => x.body),
@@ -227,7 +231,7 @@ test("a request the door does not take hands the connection to Node's server, by
   d.send('POST /fn/echo HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
   assert.is((await d.responses(1))[0].body, 'node POST /fn/echo body=3');
   const e = client();
-  e.send('GET /fn/echo HTTP/1.1\r\nho');
+  e.send('GET /fn/echo HTTP/1.1\r\nhost: x\r\nho');
   await new Promise((r) => setTimeout(r, 20));
   e.send('st: x\r\n\r\n');
   assert.is((await e.responses(1))[0].body, 'node GET /fn/echo body=0');
@@ -244,23 +248,23 @@ test("a connection handed over keeps Node's limits: a head that never ends gets 
 
 test('request bodies: split across packets, followed by the next request; a GET body is read and dropped', async () => {
   const c = client();
-  c.send('POST /fn/echo HTTP/1.1\r\ncontent-length: 10\r\n\r\n01234');
+  c.send('POST /fn/echo HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n01234');
   await new Promise((r) => setTimeout(r, 20));
-  c.send('56789GET /fn/echo/after HTTP/1.1\r\ncontent-length: 4\r\n\r\nxxxxGET /fn/echo/last HTTP/1.1\r\n\r\n');
+  c.send('56789GET /fn/echo/after HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\nxxxxGET /fn/echo/last HTTP/1.1\r\nhost: x\r\n\r\n');
   const r = await c.responses(3);
   assert.equal(
     r.map((x) => x.body),
     ['POST /fn/echo body=0123456789 x=', 'GET /fn/echo/after body=none x=', 'GET /fn/echo/last body=none x='],
   );
   // A body-carrying method without a length has an empty body, as on Node's path.
-  c.send('DELETE /fn/echo HTTP/1.1\r\n\r\n');
+  c.send('DELETE /fn/echo HTTP/1.1\r\nhost: x\r\n\r\n');
   assert.is((await c.responses(4))[3].body, 'DELETE /fn/echo body= x=');
   c.socket.destroy();
 });
 
 test('a client that leaves mid-upload fails the request body', async () => {
   const c = client();
-  c.send('POST /fn/upload HTTP/1.1\r\nx-request-id: leaver\r\ncontent-length: 100\r\n\r\npartial');
+  c.send('POST /fn/upload HTTP/1.1\r\nhost: x\r\nx-request-id: leaver\r\ncontent-length: 100\r\n\r\npartial');
   const deadline = Date.now() + 2000;
   while (!uploads.has('leaver') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   c.socket.destroy();
@@ -269,7 +273,7 @@ test('a client that leaves mid-upload fails the request body', async () => {
 
 test('an answer before the whole body: the connection closes after it, and the rest is read, not reset', async () => {
   const c = client();
-  c.send('POST /fn/early HTTP/1.1\r\ncontent-length: 100000\r\n\r\nabc');
+  c.send('POST /fn/early HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\nabc');
   const [r] = await c.responses(1);
   assert.is(r.body, 'early');
   assert.is(r.headers.connection[0], 'close');
@@ -282,7 +286,7 @@ test('an answer before the whole body: the connection closes after it, and the r
 test('response framings: chunked, a length the function gave, HEAD, 204, repeated headers', async () => {
   const c = client();
   c.send(
-    'GET /fn/stream HTTP/1.1\r\n\r\nGET /fn/stream/sized HTTP/1.1\r\n\r\nHEAD /fn/head HTTP/1.1\r\n\r\nGET /fn/empty HTTP/1.1\r\n\r\nGET /fn/cookies HTTP/1.1\r\n\r\n',
+    'GET /fn/stream HTTP/1.1\r\nhost: x\r\n\r\nGET /fn/stream/sized HTTP/1.1\r\nhost: x\r\n\r\nHEAD /fn/head HTTP/1.1\r\nhost: x\r\n\r\nGET /fn/empty HTTP/1.1\r\nhost: x\r\n\r\nGET /fn/cookies HTTP/1.1\r\nhost: x\r\n\r\n',
   );
   await c.responses(2);
   const r = parseResponses(c.raw(), 'GET').slice(0, 2);
@@ -312,7 +316,7 @@ test('response framings: chunked, a length the function gave, HEAD, 204, repeate
 
 test('errors are problems with the request id; a header HTTP cannot carry is a 500, and the connection serves on', async () => {
   const c = client();
-  c.send('GET /fn/nope/x?y HTTP/1.1\r\nx-request-id: r-1\r\n\r\n');
+  c.send('GET /fn/nope/x?y HTTP/1.1\r\nhost: x\r\nx-request-id: r-1\r\n\r\n');
   const [p] = await c.responses(1);
   assert.is(p.status, 500);
   assert.is(p.headers['content-type'][0], 'application/problem+json');
@@ -320,12 +324,12 @@ test('errors are problems with the request id; a header HTTP cannot carry is a 5
   assert.is(problem.code, 'function_threw');
   assert.is(problem.requestId, 'r-1');
   assert.is(problem.instance, '/fn/nope/x');
-  c.send('GET /fn/bad-header HTTP/1.1\r\n\r\n');
+  c.send('GET /fn/bad-header HTTP/1.1\r\nhost: x\r\n\r\n');
   const [, bad] = await c.responses(2);
   assert.is(bad.status, 500);
   assert.is((JSON.parse(bad.body) as { code: string }).code, 'internal');
   assert.not.match(c.raw(), /x-bad/);
-  c.send('OPTIONS /fn/preflight HTTP/1.1\r\n\r\n');
+  c.send('OPTIONS /fn/preflight HTTP/1.1\r\nhost: x\r\n\r\n');
   const [, , pre] = await c.responses(3);
   assert.is(pre.status, 204);
   assert.is(pre.headers['access-control-allow-origin'][0], 'https://x.test');
@@ -335,7 +339,7 @@ test('errors are problems with the request id; a header HTTP cannot carry is a 5
 test('a client gone mid-response abandons the function body', async () => {
   const c = client();
   const before = streams.length;
-  c.send('GET /fn/stream/endless HTTP/1.1\r\n\r\n');
+  c.send('GET /fn/stream/endless HTTP/1.1\r\nhost: x\r\n\r\n');
   const deadline = Date.now() + 2000;
   while (!c.raw().includes('two,') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   const body = streams[before];
@@ -346,13 +350,13 @@ test('a client gone mid-response abandons the function body', async () => {
 
 test('connection: close is honoured; idle connections are closed after the keep-alive time', async () => {
   const c = client();
-  c.send('GET /fn/echo HTTP/1.1\r\nconnection: close\r\n\r\nGET /fn/echo/ignored HTTP/1.1\r\n\r\n');
+  c.send('GET /fn/echo HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\nGET /fn/echo/ignored HTTP/1.1\r\nhost: x\r\n\r\n');
   await c.end();
   const r = parseResponses(c.raw(), 'GET');
   assert.is(r.length, 1);
   assert.is(r[0].headers.connection[0], 'close');
   const idle = client();
-  idle.send('GET /fn/echo HTTP/1.1\r\n\r\n');
+  idle.send('GET /fn/echo HTTP/1.1\r\nhost: x\r\n\r\n');
   await idle.responses(1);
   const t = Date.now();
   await idle.end();
@@ -362,9 +366,9 @@ test('connection: close is honoured; idle connections are closed after the keep-
 test('close: idle connections end, a response in flight finishes and then its connection', async () => {
   const busy = client();
   const idle = client();
-  idle.send('GET /fn/echo HTTP/1.1\r\n\r\n');
+  idle.send('GET /fn/echo HTTP/1.1\r\nhost: x\r\n\r\n');
   await idle.responses(1);
-  busy.send('GET /fn/stream HTTP/1.1\r\n\r\n');
+  busy.send('GET /fn/stream HTTP/1.1\r\nhost: x\r\n\r\n');
   await new Promise((r) => setTimeout(r, 2));
   let closed = false;
   door.close(() => (closed = true));

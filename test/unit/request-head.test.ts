@@ -20,18 +20,19 @@ test('a plain invocation: method, target, lower-case headers, no body', () => {
 });
 
 test('content-length and connection: close are read', () => {
-  const h = parseRequestHead(head('POST /fn/a HTTP/1.1', 'Content-Length: 12', 'Connection: keep-alive, Close'));
+  const h = parseRequestHead(head('POST /fn/a HTTP/1.1', 'host: h', 'Content-Length: 12', 'Connection: keep-alive, Close'));
   assert.ok(h);
   assert.is(h.contentLength, 12);
   assert.is(h.close, true);
   assert.is(h.headers['content-length'], '12');
-  assert.is(parseRequestHead(head('GET /fn/a HTTP/1.1', 'connection: closed'))?.close, false);
+  assert.is(parseRequestHead(head('GET /fn/a HTTP/1.1', 'host: h', 'connection: closed'))?.close, false);
 });
 
 test('duplicates merge as Node merges them', () => {
   const h = parseRequestHead(
     head(
       'GET /fn/a HTTP/1.1',
+      'Host: h',
       'Accept: a',
       'accept: b',
       'Cookie: x=1',
@@ -52,38 +53,39 @@ test('duplicates merge as Node merges them', () => {
 test('what is left to Node: not an invocation, other versions, methods and framings', () => {
   const refused = [
     head('GET /v1/functions HTTP/1.1', 'host: x'),
-    head('GET /fn/ HTTP/1.1'),
-    head('GET /fn//x HTTP/1.1'),
-    head('GET /fn/a HTTP/1.0'),
-    head('GET /fn/a HTTP/2.0'),
-    head('GET /fn/a HTTP/1.1 extra'),
-    head('BREW /fn/a HTTP/1.1'),
-    head('CONNECT /fn/a HTTP/1.1'),
-    head('get /fn/a HTTP/1.1'),
-    head('POST /fn/a HTTP/1.1', 'transfer-encoding: chunked'),
-    head('POST /fn/a HTTP/1.1', 'expect: 100-continue', 'content-length: 3'),
-    head('GET /fn/a HTTP/1.1', 'upgrade: websocket', 'connection: upgrade'),
-    head('POST /fn/a HTTP/1.1', 'content-length: 3', 'content-length: 3'),
-    head('POST /fn/a HTTP/1.1', 'content-length: -1'),
-    head('POST /fn/a HTTP/1.1', 'content-length: 1e3'),
-    head('POST /fn/a HTTP/1.1', 'content-length: 9999999999999999'),
-    head('GET /fn/a HTTP/1.1', 'x: a', ' folded'),
-    head('GET /fn/a HTTP/1.1', 'bad name: v'),
-    head('GET /fn/a HTTP/1.1', ': v'),
-    head('GET /fn/a HTTP/1.1', 'no-colon'),
-    head('GET /fn/a HTTP/1.1', 'x: a\x00b'),
-    head('GET /fn/a HTTP/1.1', 'x: a\x7fb'),
-    head('GET /fn/a HTTP/1.1', 'x: a\nb'),
-    head('GET /fn/a\x01 HTTP/1.1'),
-    head('GET  /fn/a HTTP/1.1'),
-    head('', 'GET /fn/a HTTP/1.1'),
-    head('GET /fn/a HTTP/1.1', '__proto__: x'),
+    head('GET /fn/ HTTP/1.1', 'host: h'),
+    head('GET /fn//x HTTP/1.1', 'host: h'),
+    head('GET /fn/a HTTP/1.0', 'host: h'),
+    head('GET /fn/a HTTP/2.0', 'host: h'),
+    head('GET /fn/a HTTP/1.1 extra', 'host: h'),
+    head('BREW /fn/a HTTP/1.1', 'host: h'),
+    head('CONNECT /fn/a HTTP/1.1', 'host: h'),
+    head('get /fn/a HTTP/1.1', 'host: h'),
+    head('POST /fn/a HTTP/1.1', 'host: h', 'transfer-encoding: chunked'),
+    head('POST /fn/a HTTP/1.1', 'host: h', 'expect: 100-continue', 'content-length: 3'),
+    head('GET /fn/a HTTP/1.1', 'host: h', 'upgrade: websocket', 'connection: upgrade'),
+    head('POST /fn/a HTTP/1.1', 'host: h', 'content-length: 3', 'content-length: 3'),
+    head('POST /fn/a HTTP/1.1', 'host: h', 'content-length: -1'),
+    head('POST /fn/a HTTP/1.1', 'host: h', 'content-length: 1e3'),
+    head('POST /fn/a HTTP/1.1', 'host: h', 'content-length: 9999999999999999'),
+    head('GET /fn/a HTTP/1.1', 'host: h', 'x: a', ' folded'),
+    head('GET /fn/a HTTP/1.1', 'host: h', 'bad name: v'),
+    head('GET /fn/a HTTP/1.1', 'host: h', ': v'),
+    head('GET /fn/a HTTP/1.1', 'host: h', 'no-colon'),
+    head('GET /fn/a HTTP/1.1', 'host: h', 'x: a\x00b'),
+    head('GET /fn/a HTTP/1.1', 'host: h', 'x: a\x7fb'),
+    head('GET /fn/a HTTP/1.1', 'host: h', 'x: a\nb'),
+    head('GET /fn/a\x01 HTTP/1.1', 'host: h'),
+    head('GET  /fn/a HTTP/1.1', 'host: h'),
+    head('', 'GET /fn/a HTTP/1.1', 'host: h'),
+    head('GET /fn/a HTTP/1.1', 'x: no host'),
+    head('GET /fn/a HTTP/1.1', 'host: h', '__proto__: x'),
   ];
   for (const text of refused) assert.is(parseRequestHead(text), null, JSON.stringify(text));
 });
 
 test('obs-text and tabs in values are kept, as llhttp keeps them', () => {
-  const h = parseRequestHead(head('GET /fn/a HTTP/1.1', 'x: caf\xe9\tau lait'));
+  const h = parseRequestHead(head('GET /fn/a HTTP/1.1', 'host: h', 'x: caf\xe9\tau lait'));
   assert.is(h?.headers.x, 'caf\xe9\tau lait');
 });
 
