@@ -3,21 +3,24 @@
  * content, read-only (0444) once published, so a memory file can be mapped copy-on-write by every
  * clone without anyone changing it underneath.
  *
- * Import is one pass (hash while copying, see blob-writer.ts) into `<root>/tmp/<pid>.<random>.part`
- * on the same filesystem, then fsync, rename and fsync of the directory: a blob path either does
- * not exist or holds the whole, durable content. A process killed mid-import leaves only a temp
- * file carrying its pid; `sweepTemps()` removes the ones whose process is gone.
+ * Import copies into `<root>/tmp/<pid>.<random>.part` on the same filesystem, hashing on the way
+ * (in one pass on this thread, see blob-writer.ts; large files on a worker thread that hashes the
+ * copy while the fsync runs, see import-worker.ts), then fsync, rename and fsync of the directory:
+ * a blob path either does not exist or holds the whole, durable content. A process killed
+ * mid-import leaves only a temp file carrying its pid; `sweepTemps()` removes the ones whose
+ * process is gone.
  *
  * The store knows nothing of snapshots. Who may delete what (pins, references) is decided in
  * registry.ts and gc.ts; `delete` here is the bare unlink.
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
-import { mkdir, open, rename, stat as statAsync, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, stat as statAsync, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { assertDigest, digestHex, type Digest } from './digest.ts';
 import { chunksOf, hashAndWrite, readFileChunks } from './blob-writer.ts';
+import { copyAndHash } from './import-worker.ts';
 import { RegistryBlobNotFound, RegistryDigestMismatch, RegistryDiskFull, RegistryIoError } from './errors.ts';
 
 /** What an import produced. */
@@ -35,8 +38,14 @@ export interface BlobStat extends BlobInfo {
 export interface ImportOptions {
   /** Reject (and drop) the content unless it hashes to this digest. Used by pull and layout import. */
   expectedDigest?: Digest;
-  /** Progress: called with the length of each chunk as it is hashed. */
+  /** Progress: called with the length of each chunk as it is copied. */
   onBytes?: (n: number) => void;
+  /**
+   * `importFile` only: copy and hash on a worker thread, the hash overlapping the fsync (true), or
+   * hash and copy on this thread in one pass (false). Default: the worker for regular files of
+   * `WORKER_MIN_BYTES` or more (see import-worker.ts).
+   */
+  worker?: boolean;
   /**
    * Called with the digest after hashing, before the blob is published or deduplicated. The
    * registry pins the digest here so a concurrent GC cannot remove it before the snapshot row
@@ -44,6 +53,9 @@ export interface ImportOptions {
    */
   beforePublish?: (digest: Digest) => void;
 }
+
+/** From this size on, `importFile` copies and hashes on a worker thread (see ImportOptions.worker). */
+export const WORKER_MIN_BYTES = 16 * 1024 * 1024;
 
 /** Temp files this process is writing; `sweepTemps` never touches them. */
 const activeTemps = new Set<string>();
@@ -138,15 +150,32 @@ export class BlobStore {
   }
 
   async importFile(srcPath: string, options: ImportOptions = {}): Promise<BlobInfo> {
-    let regular: boolean;
+    let st;
     try {
-      regular = (await statAsync(srcPath)).isFile();
+      st = await statAsync(srcPath);
     } catch (err) {
       throw RegistryIoError(`cannot read ${srcPath} to import it: ${(err as Error).message}`, { cause: err, data: { path: srcPath } });
     }
     // Prefetching positional reads need a size; pipes and devices are read as a stream to EOF.
-    const source = regular ? readFileChunks(srcPath) : createReadStream(srcPath, { highWaterMark: 1024 * 1024 });
-    return this.importStream(source, options);
+    if (!st.isFile()) return this.importStream(createReadStream(srcPath, { highWaterMark: 1024 * 1024 }), options);
+    if (!(options.worker ?? st.size >= WORKER_MIN_BYTES)) return this.importWith((fh) => hashAndWrite(readFileChunks(srcPath), fh, options.onBytes), options);
+    let src: FileHandle;
+    try {
+      src = await open(srcPath, 'r');
+    } catch (err) {
+      throw RegistryIoError(`cannot read ${srcPath} to import it: ${(err as Error).message}`, { cause: err, data: { path: srcPath } });
+    }
+    try {
+      // The size of the file opened: the worker copies exactly that much and fails if it shrinks.
+      const { size } = await src.stat();
+      return await this.importWith(async (fh) => {
+        const job = copyAndHash(src.fd, fh.fd, size, options.onBytes);
+        await job.copied;
+        return { hex: job.hex, size };
+      }, options);
+    } finally {
+      await src.close();
+    }
   }
 
   async importBuffer(buf: Buffer | Uint8Array, options: ImportOptions = {}): Promise<BlobInfo> {
@@ -156,18 +185,30 @@ export class BlobStore {
 
   /** Imports everything `source` yields; a Readable source is destroyed when the import fails. */
   async importStream(source: AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer>, options: ImportOptions = {}): Promise<BlobInfo> {
+    return this.importWith((fh) => hashAndWrite(toAsync(source), fh, options.onBytes), options);
+  }
+
+  /**
+   * The import around a copy: `write` fills the temp file (open for reading and writing) and
+   * returns its size and digest, the digest possibly still being computed; the fsync runs
+   * meanwhile. Then the digest check, `beforePublish`, and the atomic publish.
+   */
+  private async importWith(write: (fh: FileHandle) => Promise<{ hex: string | Promise<string>; size: number }>, options: ImportOptions): Promise<BlobInfo> {
     const tmp = path.join(this.tmpDir, `${process.pid}.${randomBytes(8).toString('hex')}.part`);
     activeTemps.add(tmp);
     let published = false;
     try {
-      const fh = await open(tmp, 'wx', 0o644).catch((err) => {
+      const fh = await open(tmp, 'wx+', 0o644).catch((err) => {
         throw ioError(err, `creating a temp file in ${this.tmpDir}`);
       });
       let result;
       try {
-        result = await hashAndWrite(toAsync(source), fh, options.onBytes);
-        await fh.chmod(0o444);
-        await fh.sync();
+        const written = await write(fh);
+        // Both settle before the file is closed: a digest still being computed reads through fh.
+        const [hex, synced] = await Promise.allSettled([written.hex, fh.chmod(0o444).then(() => fh.sync())]);
+        if (synced.status === 'rejected') throw synced.reason;
+        if (hex.status === 'rejected') throw hex.reason;
+        result = { hex: hex.value, size: written.size };
       } catch (err) {
         throw ioError(err, 'writing a blob');
       } finally {
