@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { needs, reportSkip } from '../support/needs.ts';
 import { BlobStore } from '../../platform/registry/blob-store.ts';
+import { closeIdleImportWorkers, importWorkerStats } from '../../platform/registry/import-worker.ts';
 import { randomFile, rejects, tempDir, tempRegistry } from './helpers.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -26,11 +27,12 @@ async function until(cond: () => boolean, what: string, ms = 30_000): Promise<vo
   }
 }
 
-async function killMidImport(publishFirst: boolean) {
+async function killMidImport(mode: 'first' | 'second' | 'worker') {
+  const publishFirst = mode === 'second';
   const t = tempRegistry();
   t.store.close();
   // Own pipes, not inherited ones: the test runner waits for its pipes to close.
-  const proc = spawn(process.execPath, ['--import', 'tsx', child, t.dir, publishFirst ? 'second' : 'first'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', child, t.dir, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise((r) => proc.once('exit', r));
   let out = '';
   let err = '';
@@ -56,12 +58,13 @@ async function killMidImport(publishFirst: boolean) {
   t.cleanup();
 }
 
-test('a process killed while importing its only file leaves nothing after reopen', () => killMidImport(false));
-test('a process killed after publishing one file of two: no snapshot, the orphan blob freed by gc', () => killMidImport(true));
+test('a process killed while importing its only file leaves nothing after reopen', () => killMidImport('first'));
+test('a process killed after publishing one file of two: no snapshot, the orphan blob freed by gc', () => killMidImport('second'));
+test('a process killed while its import worker copies a large file leaves nothing after reopen', () => killMidImport('worker'));
 
 const rootSkip = needs('root');
 reportSkip('test/registry/crash.test.ts (disk full)', rootSkip);
-(rootSkip ? test.skip : test)('disk full during an import: registry_disk_full, no temp, existing blobs intact', async () => {
+async function diskFull(worker: boolean) {
   const dir = tempDir();
   const mnt = path.join(dir, 'small');
   mkdirSync(mnt);
@@ -70,9 +73,10 @@ reportSkip('test/registry/crash.test.ts (disk full)', rootSkip);
     const t = tempRegistry(dir);
     const store = new BlobStore(mnt);
     const kept = await store.importBuffer(randomBytes(1024 * 1024));
-    await rejects(() => store.importFile(randomFile(dir, 'big', 8 * 1024 * 1024)), 'registry_disk_full');
+    await rejects(() => store.importFile(randomFile(dir, 'big', 8 * 1024 * 1024), { worker }), 'registry_disk_full');
     assert.equal(readdirSync(path.join(mnt, 'tmp')), []);
     assert.equal([...store.list()], [kept.digest]);
+    assert.is(importWorkerStats().busy, 0, 'no worker left running');
     // Space is back once the failed temp is gone: a small import still works.
     await store.importBuffer(randomBytes(512 * 1024));
     t.store.close();
@@ -80,6 +84,9 @@ reportSkip('test/registry/crash.test.ts (disk full)', rootSkip);
     execFileSync('umount', [mnt]);
     rmSync(dir, { recursive: true, force: true });
   }
-});
+}
+(rootSkip ? test.skip : test)('disk full during an import: registry_disk_full, no temp, existing blobs intact', () => diskFull(false));
+(rootSkip ? test.skip : test)('disk full during an import on the worker: the same, and the worker is gone', () => diskFull(true));
 
+test.after(() => closeIdleImportWorkers());
 test.run();
