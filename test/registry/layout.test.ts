@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { exportLayout, importLayout } from '../../platform/registry/oci/layout.ts';
 import { SNAPSHOT_CONFIG } from '../../platform/registry/oci/media-types.ts';
+import { closeIdleImportWorkers, importWorkerHooks, importWorkerStats } from '../../platform/registry/import-worker.ts';
 import { mostlyZeroFile, randomFile, rejects, tempRegistry, type TempRegistry } from './helpers.ts';
 
 let a: TempRegistry;
@@ -118,6 +119,43 @@ test('a layout missing a blob, or with a corrupted one, is refused and leaves no
   assert.equal([...b.registry.blobs.list()], []);
 });
 
+test('a directory layout with a large memory file: imported on the worker, sparse, checked against its digest', async () => {
+  const size = 24 * 1024 * 1024;
+  const snap = await a.registry.createSnapshot({
+    name: 'big',
+    kind: 'golden',
+    driver: 'process',
+    files: { memory: mostlyZeroFile(a.dir, 'mem', size, [0, 17 * 1024 * 1024 + 3]), state: randomFile(a.dir, 'state', 1000) },
+  });
+  const target = path.join(a.dir, 'layout');
+  await exportLayout(a.registry, 'big', target);
+  let jobs = 0;
+  importWorkerHooks.onJob = () => jobs++;
+  try {
+    const [imported] = await importLayout(b.registry, target);
+    assert.is(jobs, 1, 'the memory file went to the import worker');
+    const p = b.registry.filePaths(imported.snapshot).memory;
+    assert.ok(readFileSync(p).equals(readFileSync(a.registry.filePaths(snap).memory)));
+    assert.ok(statSync(p).blocks * 512 < 1024 * 1024, 'memory stays sparse');
+    // A corrupted large blob is refused on the worker path too.
+    const memPath = path.join(target, 'blobs/sha256', snap.files.memory.digest.slice(7));
+    const bytes = readFileSync(memPath);
+    bytes[5] ^= 1;
+    rmSync(memPath);
+    writeFileSync(memPath, bytes);
+    const c = tempRegistry();
+    try {
+      await rejects(() => importLayout(c.registry, target), 'registry_digest_mismatch');
+      assert.equal(readdirSync(path.join(c.dir, 'registry', 'tmp')), []);
+      assert.is(importWorkerStats().busy, 0);
+    } finally {
+      c.cleanup();
+    }
+  } finally {
+    importWorkerHooks.onJob = undefined;
+  }
+});
+
 test('a tar that is truncated or not a tar is refused with a clear error', async () => {
   await golden(a);
   const target = path.join(a.dir, 'l.tar');
@@ -131,4 +169,5 @@ test('a tar that is truncated or not a tar is refused with a clear error', async
   assert.not.ok(existsSync(path.join(b.dir, 'registry', 'tmp', 'x')));
 });
 
+test.after(() => closeIdleImportWorkers());
 test.run();

@@ -222,7 +222,8 @@ async function importDir(registry: Registry, dir: string, options: ImportLayoutO
       const file = blobFile(desc.digest);
       if (!existsSync(file))
         throw RegistryInvalidLayout(`the layout at ${dir} refers to blob ${desc.digest}, which it does not contain`, { data: { digest: desc.digest } });
-      return registry.blobs.importStream(createReadStream(file, { highWaterMark: 1024 * 1024 }), opts);
+      // A file, so large layers take the import worker like any imported file (blob-store.ts).
+      return registry.blobs.importFile(file, opts);
     },
   };
   const out: Materialized[] = [];
