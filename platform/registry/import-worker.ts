@@ -162,16 +162,24 @@ export function copyAndHash(srcFd: number, dstFd: number, size: number, onBytes?
       worker.off('exit', onExit);
     };
     // On failure the worker is ended first, so nothing touches the files once the job has settled.
-    const fail = (err: Error) => {
+    const fail = (err: unknown) => {
       detach();
       busy.delete(worker);
-      void worker.terminate().then(() => {
+      const settle = () => {
         copiedReject(err);
         reject(err);
-      });
+      };
+      worker.terminate().then(settle, settle);
     };
     const onMessage = (m: { progress?: number; copied?: boolean; hex?: string; error?: { message: string; code?: string } }) => {
-      if (m.progress) onBytes?.(m.progress);
+      if (m.progress) {
+        try {
+          onBytes?.(m.progress);
+        } catch (err) {
+          fail(err); // a progress callback that throws fails the import, as in the one-pass loop
+          return;
+        }
+      }
       if (m.copied) copiedResolve();
       if (m.hex !== undefined) {
         detach();

@@ -96,6 +96,23 @@ test('a source that is gone before the import: registry_io_error', async () => {
   assert.equal(temps(), []);
 });
 
+test('a progress callback that throws fails the import like any failure: typed, no temp, no worker left', async () => {
+  const src = randomFile(dir, 'big', 16 * MiB);
+  const err = await rejects(
+    () =>
+      store.importFile(src, {
+        worker: true,
+        onBytes: () => {
+          throw new Error('progress broke');
+        },
+      }),
+    'registry_io_error',
+  );
+  assert.match(err.message, /progress broke/);
+  assert.equal(temps(), []);
+  assert.is(importWorkerStats().busy, 0);
+});
+
 test('a digest mismatch on the worker path publishes nothing and leaves no temp', async () => {
   const src = path.join(dir, 'x');
   writeFileSync(src, randomBytes(2 * MiB));
