@@ -15,16 +15,8 @@ export interface FileRow {
   refs: number;
 }
 
-export interface SnapshotNode {
-  id: string;
-  name: string | null;
-  tags: string[];
-  kind: Snapshot['kind'];
-  driver: Snapshot['driver'];
-  size: number;
-  createdAt: string;
-  parentId: string | null;
-  orphan: boolean;
+/** A lineage node with what the page shows of it. */
+export interface SnapshotNode extends Omit<TreeNode, 'children'> {
   files: FileRow[];
   /** Bytes of the blobs no other snapshot refers to. */
   ownBytes: number;
