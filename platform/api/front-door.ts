@@ -23,7 +23,7 @@ import { STATUS_CODES, type Server } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Logger } from '../log.ts';
 import { requestIdFrom, type InvocationAnswer, type InvocationCall } from './invocation.ts';
-import { MAX_REQUEST_HEAD, parseRequestHead, type RequestHead } from './request-head.ts';
+import { BAD_VALUE, MAX_REQUEST_HEAD, parseRequestHead, type RequestHead } from './request-head.ts';
 import { problemFor } from './problem.ts';
 import { describeCut, pathOf } from './invoke-listener.ts';
 
@@ -33,8 +33,6 @@ const KEEP_ALIVE_MS = 5000;
 const MAX_PENDING = 64 * 1024;
 /** Said on every response that keeps its connection, as Node's server says it. */
 const KEEP_ALIVE = `connection: keep-alive\r\nkeep-alive: timeout=${KEEP_ALIVE_MS / 1000}\r\n`;
-/** A header value a response may carry (Node's `checkInvalidHeaderChar`). */
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 export type Serve = (call: InvocationCall) => Promise<InvocationAnswer>;
 

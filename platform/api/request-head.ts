@@ -32,8 +32,8 @@ export interface RequestHead {
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
-/** What a header value may hold (field-vchar, SP, HTAB, obs-text), as llhttp accepts it. */
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+/** What a header value may not hold: anything but field-vchar, SP, HTAB and obs-text (llhttp and Node refuse the rest). Requests and responses share it. */
+export const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /** What a request target may not hold: controls, space, DEL. */
 const BAD_TARGET = /[\x00-\x20\x7f]/;
 const DIGITS = /^\d{1,15}$/;
