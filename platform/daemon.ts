@@ -125,6 +125,11 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
     invoke: (job) => invokeBuffered(functions, job),
   });
   functions.onRemove = (fn) => asyncService.removeFunction(fn);
+  // Invoke tokens name their function: they end with it (tokens.ts, revokeFunction).
+  functions.removed((fn) => {
+    const n = tokens.revokeFunction(fn);
+    if (n > 0) logger.info('revoked the invoke tokens of a removed function', { fn, tokens: n });
+  });
 
   let draining = false;
   const started = Date.now();

@@ -12,7 +12,7 @@
  * revocation made by another process on the same database takes to bite.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { eq } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import type { Store } from '../store/db.ts';
 import { newId } from '../ids.ts';
 import { assertFunctionName } from '../functions/names.ts';
@@ -134,6 +134,24 @@ export class TokenStore {
     }
     for (const [key, entry] of this.cache) if (entry.record.id === id) this.cache.delete(key);
     return toRecord(row);
+  }
+
+  /**
+   * Revokes every live invoke token bound to `fn`; returns how many. Called when the function is
+   * removed: a token names a function by its name, so without this a token issued for a removed
+   * function would call whatever is deployed under that name later, by someone else perhaps.
+   */
+  revokeFunction(fn: string): number {
+    const now = this.now();
+    const revoked = this.store.db
+      .update(tokensTable)
+      .set({ revokedAt: now })
+      .where(and(eq(tokensTable.fn, fn), isNull(tokensTable.revokedAt)))
+      .returning({ id: tokensTable.id })
+      .all();
+    const ids = new Set(revoked.map((r) => r.id));
+    for (const [key, entry] of this.cache) if (ids.has(entry.record.id)) this.cache.delete(key);
+    return ids.size;
   }
 
   /** The live record for a presented token, or null when it is malformed, unknown or revoked. */

@@ -47,6 +47,25 @@ test('two tokens differ; verify finds each, rejects unknown and malformed ones',
   for (const bad of ['', 'ign_', 'Bearer ' + a.token, a.token + 'x', a.token.slice(4), ' ' + a.token]) assert.is(tokens.verify(bad), null, JSON.stringify(bad));
 });
 
+test('revokeFunction revokes the live invoke tokens of one function, cached or not', () => {
+  const tokens = new TokenStore(t.store);
+  const a = tokens.create({ scope: 'invoke', fn: 'gone' });
+  const b = tokens.create({ scope: 'invoke', fn: 'gone' });
+  const earlier = tokens.create({ scope: 'invoke', fn: 'gone' });
+  const keep = tokens.create({ scope: 'invoke', fn: 'stays' });
+  const all = tokens.create({ scope: 'invoke' });
+  const admin = tokens.create({ scope: 'admin' });
+  const first = tokens.revoke(earlier.id).revokedAt;
+  assert.ok(tokens.verify(a.token), 'cached before the revocation');
+  assert.is(tokens.revokeFunction('gone'), 2, 'the already revoked one is not counted');
+  assert.is(tokens.verify(a.token), null);
+  assert.is(tokens.verify(b.token), null);
+  assert.is(tokens.get(earlier.id)?.revokedAt, first, 'an earlier revocation keeps its time');
+  for (const live of [keep, all, admin]) assert.ok(tokens.verify(live.token), live.record.name);
+  assert.is(tokens.revokeFunction('gone'), 0);
+  assert.is(new TokenStore(t.reopen()).verify(b.token), null, 'survives a reopen');
+});
+
 test('revoke bites at once even when the token was cached, and survives a reopen', () => {
   const tokens = new TokenStore(t.store);
   const { id, token } = tokens.create();

@@ -99,4 +99,24 @@ test('a token-protected function, with CORS answered by the platform', async () 
   await pre.body.text();
 });
 
+test('an invoke token ends with its function: a later function of the same name refuses it', async () => {
+  const dir = tempDir('ign-auth-');
+  cpSync(path.join(FIXTURES, 'echo'), dir, { recursive: true });
+  writeFileSync(path.join(dir, 'ignition.json'), JSON.stringify({ auth: 'token' }));
+  await deploy(d, dir, ['--name', 'reborn']);
+  const inv = JSON.parse((await d.cli(['token', 'create', '--scope', 'invoke', '--function', 'reborn', '--json'])).stdout) as { id: string; token: string };
+  const call = () => request(`${d.url}/fn/reborn/`, { headers: { authorization: `Bearer ${inv.token}` } });
+  const before = await call();
+  assert.is(before.statusCode, 200);
+  await before.body.text();
+  const rm = await d.cli(['rm', 'reborn']);
+  assert.is(rm.code, 0, rm.stderr);
+  await deploy(d, dir, ['--name', 'reborn']);
+  const after = await call();
+  assert.is(after.statusCode, 401, 'the token of the removed function does not call its successor');
+  assert.is(((await after.body.json()) as { code: string }).code, 'unauthorized');
+  const listed = JSON.parse((await d.cli(['token', 'ls', '--json'])).stdout) as Array<{ id: string; revokedAt: number | null }>;
+  assert.type(listed.find((r) => r.id === inv.id)?.revokedAt, 'number', 'token ls shows it revoked');
+});
+
 test.run();
