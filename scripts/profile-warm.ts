@@ -9,7 +9,7 @@
  *  - with --perf, perf's on-CPU samples instead of V8's profiler; with --strace, the daemon's
  *    system calls per request instead of a profile.
  *
- *   npm run build && node --import tsx scripts/profile-warm.ts [--seconds=10] [--connections=32] [--perf | --strace] [--out=<dir>]
+ *   npm run build && node --import tsx scripts/profile-warm.ts [--seconds=10] [--connections=32] [--perf [--instance] | --strace] [--out=<dir>]
  *
  * The .cpuprofile is kept in the output directory (open it in Chrome's DevTools) next to a JSON
  * summary. One daemon, one run: the figures spread from run to run on a shared host, so compare
@@ -37,6 +37,12 @@ const connections = Number(arg('connections', '32'));
 const usePerf = process.argv.includes('--perf');
 /** Also counts the daemon's system calls per request (`strace -c`; slows the daemon, not the counts). */
 const useStrace = process.argv.includes('--strace');
+/**
+ * With --perf: samples the instance (the agent's Node process) instead of the daemon. Its JIT
+ * frames stay unnamed (the driver starts the agent without a perf map); the split between the
+ * kernel, Node's C++, V8's builtins and JIT code is what it shows.
+ */
+const perfInstance = process.argv.includes('--instance');
 const outDir = path.resolve(arg('out', mkdtempSync(path.join(os.tmpdir(), 'ignition-profile-'))));
 mkdirSync(outDir, { recursive: true });
 
@@ -140,7 +146,9 @@ async function main() {
     const windowUs = { from: Number(process.hrtime.bigint() / 1000n), to: 0 };
     const perfData = path.join(outDir, 'perf.data');
     const perf = usePerf
-      ? spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '4000', '-o', perfData, '-p', String(daemonPid)], { stdio: 'ignore' })
+      ? spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '4000', '-o', perfData, '-p', String(perfInstance ? instPids.at(-1) : daemonPid)], {
+          stdio: 'ignore',
+        })
       : undefined;
     const perfDone = perf ? new Promise<void>((r) => perf.once('exit', () => r())) : undefined;
     const straceOut = path.join(outDir, 'strace.txt');
@@ -177,9 +185,9 @@ async function main() {
     if (useStrace) return;
     const parts = usePerf ? perfParts(perfData) : profileParts(profDir, daemonPid, windowUs);
     writeFileSync(path.join(outDir, 'summary.json'), JSON.stringify({ ...summary, ...parts }, null, 2));
-    console.log(`\ndaemon self time by part (% of ${usePerf ? 'on-CPU' : 'busy'} samples):`);
+    console.log(`\n${perfInstance ? 'instance' : 'daemon'} self time by part (% of ${usePerf ? 'on-CPU' : 'busy'} samples):`);
     for (const [k, v] of parts.parts) console.log(`  ${v.toFixed(1).padStart(5)}%  ${k}`);
-    console.log('\ndaemon self time by function (top 40):');
+    console.log(`\n${perfInstance ? 'instance' : 'daemon'} self time by function (top 40):`);
     for (const [k, v] of parts.functions.slice(0, 40)) console.log(`  ${v.toFixed(1).padStart(5)}%  ${k}`);
     console.log(`\nprofile and summary in ${outDir}`);
   } finally {
