@@ -22,6 +22,12 @@ interface Contender {
   name: Name;
   target: Target;
   pids: () => number[];
+  /**
+   * For a path of two processes: the function's process (Ignition's instance, the agent behind
+   * the forwarder). Its CPU is reported apart from the front process's, so the table shows what
+   * each side of the hop costs, and what the same agent costs behind a proxy against alone.
+   */
+  back?: () => number[];
 }
 
 export async function runWarm(ctx: BenchContext): Promise<BenchResult> {
@@ -53,30 +59,37 @@ export async function runWarm(ctx: BenchContext): Promise<BenchResult> {
       // already; a set counts each process once wherever it runs.
       return [...new Set([...processTree(daemon.child.pid!), ...inst.flatMap((i) => (i.pid ? processTree(i.pid) : []))])];
     };
+    const instancePids = async () => (await instances(daemon, 'bench-warm')).flatMap((i) => (i.pid ? processTree(i.pid) : []));
     let ignPids = await ignitionPids();
+    let instPids = await instancePids();
     const contenders: Contender[] = [
-      { name: 'ignition', target: fnTarget(daemon.url, 'bench-warm'), pids: () => ignPids },
+      { name: 'ignition', target: fnTarget(daemon.url, 'bench-warm'), pids: () => ignPids, back: () => instPids },
       { name: 'node-server', target: node.target, pids: () => processTree(node.child.pid!) },
       { name: 'workerd', target: workerd.target, pids: () => processTree(workerd.child.pid!) },
       { name: 'agent alone', target: agent.target, pids: () => processTree(agent.child.pid!) },
-      { name: 'forwarder', target: forwarder.target, pids: () => [...processTree(forwarder.child.pid!), ...processTree(agent.child.pid!)] },
+      { name: 'forwarder', target: forwarder.target, pids: () => [...processTree(forwarder.child.pid!), ...processTree(agent.child.pid!)], back: () => processTree(agent.child.pid!) },
     ];
 
     const runs: Record<Name, LoadResult[]> = { ignition: [], 'node-server': [], workerd: [], 'agent alone': [], forwarder: [] };
     const cpuPerReq: Record<Name, number[]> = { ignition: [], 'node-server': [], workerd: [], 'agent alone': [], forwarder: [] };
+    /** CPU per request of the back process of a two-process path (Contender.back). */
+    const backPerReq: Partial<Record<Name, number[]>> = { ignition: [], forwarder: [] };
     for (let r = 0; r < rounds; r++) {
       // Rotate the order each round so no contender always runs first (or last).
       const order = contenders.map((_, i) => contenders[(i + r) % contenders.length]);
       for (const c of order) {
         ctx.log(`warm: round ${r + 1}/${rounds} ${c.name}`);
-        if (c.name === 'ignition') ignPids = await ignitionPids();
+        if (c.name === 'ignition') [ignPids, instPids] = [await ignitionPids(), await instancePids()];
         const pids = c.pids();
+        const back = c.back?.() ?? [];
         const cpu0 = cpuMsOf(pids);
+        const back0 = cpuMsOf(back);
         const res = await closedLoop(c.target, { connections, durationMs, warmupMs });
         // CPU includes the warm-up period: divide by every request made in it, approximated by rate.
         const cpu = cpuMsOf(c.name === 'ignition' ? await ignitionPids() : pids) - cpu0;
         const totalReq = res.rps * ((durationMs + warmupMs) / 1000);
         cpuPerReq[c.name].push((cpu / totalReq) * 1000);
+        if (c.back) backPerReq[c.name]!.push(((cpuMsOf(back) - back0) / totalReq) * 1000);
         runs[c.name].push(res);
       }
     }
@@ -91,6 +104,7 @@ export async function runWarm(ctx: BenchContext): Promise<BenchResult> {
       const lat = summarize(rs.flatMap((x) => x.samples));
       return { rps: median(rs.map((x) => x.rps)), rpsRounds: rs.map((x) => x.rps), p50: lat.median, p99: lat.p99, errors: rs.reduce((a, x) => a + x.errors, 0), requests: rs.reduce((a, x) => a + x.requests, 0), cpuUsPerRequest: median(cpuPerReq[n]) };
     };
+    const backUs = { ignition: median(backPerReq.ignition!), forwarder: median(backPerReq.forwarder!) };
     const a = { ignition: agg('ignition'), node: agg('node-server'), workerd: agg('workerd'), agent: agg('agent alone'), forwarder: agg('forwarder') };
     const s = { ignition: seq.ignition!.latency, node: seq['node-server']!.latency, workerd: seq.workerd!.latency, agent: seq['agent alone']!.latency, forwarder: seq.forwarder!.latency };
     const vsNode = a.ignition.rps / a.node.rps;
@@ -130,13 +144,22 @@ export async function runWarm(ctx: BenchContext): Promise<BenchResult> {
             row('bare forwarder + agent (the floor of a proxy hop)', a.forwarder, s.forwarder, a.ignition.rps / a.forwarder.rps),
           ],
         },
+        {
+          title: 'CPU per request by process (µs, median of rounds)',
+          columns: ['path', 'front process', 'function process', 'function process alone'],
+          rows: [
+            ['Ignition', `daemon ${fmt(a.ignition.cpuUsPerRequest - backUs.ignition, 0)}`, `instance ${fmt(backUs.ignition, 0)}`, `agent ${fmt(a.agent.cpuUsPerRequest, 0)}`],
+            ['bare forwarder + agent', `forwarder ${fmt(a.forwarder.cpuUsPerRequest - backUs.forwarder, 0)}`, `agent ${fmt(backUs.forwarder, 0)}`, `agent ${fmt(a.agent.cpuUsPerRequest, 0)}`],
+          ],
+        },
       ],
       goals,
       notes: [
         `Errors during measurement: Ignition ${a.ignition.errors}, node-server ${a.node.errors}, workerd ${a.workerd.errors}, agent ${a.agent.errors}, forwarder ${a.forwarder.errors}.`,
         `Median latency added over bare node-server with one connection: Ignition ${ms(added)}, agent alone ${ms(addedByAgent)}, workerd ${ms(s.workerd.median - s.node.median)}.`,
+        `The same agent cost ${fmt(backUs.forwarder, 0)} µs per request behind the bare forwarder and ${fmt(a.agent.cpuUsPerRequest, 0)} µs alone: what a second process on the path adds to the function's own process on this host (fewer requests per wake-up, three processes sharing the cores), before any platform work. Ignition's instance cost ${fmt(backUs.ignition, 0)} µs.`,
       ],
-      raw: { connections, durationMs, warmupMs, rounds, aggregate: a, sequential: s, ratios: { vsNode, vsWorkerd, agentVsNode, forwarderVsNode }, addedP50Ms: added, addedP50ByAgentMs: addedByAgent, rpsRounds: Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.map((x) => x.rps)])) },
+      raw: { connections, durationMs, warmupMs, rounds, aggregate: a, backCpuUsPerRequest: backUs, sequential: s, ratios: { vsNode, vsWorkerd, agentVsNode, forwarderVsNode }, addedP50Ms: added, addedP50ByAgentMs: addedByAgent, rpsRounds: Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.map((x) => x.rps)])) },
     };
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
