@@ -35,6 +35,7 @@ import { authRoutes, ensureAdminToken, TokenStore } from './auth/index.ts';
 import { secretRoutes, SecretStore } from './secrets/index.ts';
 import { AsyncService, asyncRoutes } from './async/index.ts';
 import { invokeBuffered } from './functions/buffered.ts';
+import { InvocationOutcomes } from './functions/outcomes.ts';
 import { openapiRoutes } from './api/openapi/route.ts';
 import { vmRoutes } from './vms/routes.ts';
 
@@ -118,11 +119,13 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
     for (const [kind, n] of Object.entries(driver.stats().spares)) metrics.vmmSpares.set({ kind }, n);
   });
   const vms = new VmService({ driver, registry, records, logs, logger, workspacesDir });
+  const outcomes = new InvocationOutcomes(metrics, functions.recent);
   const asyncService = AsyncService.open({
     store,
     logger,
     exists: (fn) => repo.getFunction(fn) !== undefined,
-    invoke: (job) => invokeBuffered(functions, job),
+    // Counted as /fn requests are: the same series, and the console's recent invocations.
+    invoke: (job) => invokeBuffered(functions, job, outcomes),
   });
   functions.onRemove = (fn) => asyncService.removeFunction(fn);
   // Invoke tokens name their function: they end with it (tokens.ts, revokeFunction).

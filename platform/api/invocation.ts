@@ -12,23 +12,14 @@ import type { FunctionService } from '../functions/service.ts';
 import { invoke, type InvokeResponse } from '../functions/invoker.ts';
 import { assertFunctionName } from '../functions/names.ts';
 import { VersionNotFound } from '../functions/errors.ts';
+import { InvocationOutcomes, UNKNOWN_FUNCTION } from '../functions/outcomes.ts';
 import type { VersionRecord } from '../functions/repository.ts';
-import { IgnitionError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import type { PlatformMetrics } from '../metrics.ts';
 import { applyCors, corsFor, invokeAuth, type TokenStore } from '../auth/index.ts';
 
 /** Where invocations are served: `/fn/<name>[@alias][/<path>][?<query>]`. */
 export const INVOKE_PREFIX = '/fn/';
-
-/**
- * The `function` label of requests to functions that do not exist (or whose names are not valid).
- * Callers pick those names: one series each let anonymous requests grow /metrics, and the
- * daemon's memory, without bound. Labels otherwise hold only what the platform defines: function
- * names that exist, their version ids, error codes and outcome classes; never the alias, the path
- * or the method of a request.
- */
-export const UNKNOWN_FUNCTION = '_unknown';
 
 export interface InvokeAccess {
   tokens: TokenStore;
@@ -78,9 +69,7 @@ export function parseInvocationTarget(target: string): { fn: string; alias: stri
 /** The shared invocation path; errors are thrown as they are (IgnitionErrors map to problems). */
 export function invocationGateway(service: FunctionService, metrics?: PlatformMetrics, access?: InvokeAccess) {
   const authorize = access ? invokeAuth(access.tokens) : undefined;
-  // A response cut at the timeout went out as 2xx (or whatever the function said): it counts as
-  // a failure too. One function for the gateway, not a closure per request.
-  const onStreamCut = metrics ? (fn: string, err: IgnitionError) => metrics.invocationErrors.inc({ function: fn, code: err.code }) : undefined;
+  const outcomes = new InvocationOutcomes(metrics, service.recent);
   return async function serveInvocation(call: InvocationCall): Promise<InvocationAnswer> {
     const started = performance.now();
     let fn: string | undefined;
@@ -112,38 +101,19 @@ export function invocationGateway(service: FunctionService, metrics?: PlatformMe
         invocationId: call.requestId,
         version,
         sendContinue: call.sendContinue,
-        onStreamCut,
+        onStreamCut: outcomes.cut,
       });
     } catch (err) {
       // Every platform-side failure counts, from routing (unknown alias) to the handler.
       // version_not_found (no such alias) comes only for a function that exists (service.routes).
       const label = fn !== undefined && (version !== undefined || VersionNotFound.is(err)) ? fn : UNKNOWN_FUNCTION;
-      if (metrics) {
-        const code = err instanceof IgnitionError ? err.code : 'internal';
-        metrics.invocationErrors.inc({ function: label, code });
-        metrics.invocations.inc({ function: label, outcome: 'error', start: 'unknown' });
-      }
-      // The console's recent invocations (functions/recent.ts); names that exist only.
-      if (label !== UNKNOWN_FUNCTION) service.recent.failed(label, call.requestId, version?.id ?? null, err, performance.now() - started);
+      outcomes.failed(label, version?.id ?? null, call.requestId, err, performance.now() - started);
       throw err;
     }
-    const ms = performance.now() - started;
-    if (metrics) {
-      metrics.invocationDuration.observe({ function: fn, version: res.version }, ms / 1000);
-      metrics.invocations.inc({ function: fn, version: res.version, outcome: outcomeOf(res.status), start: res.cold ? 'cold' : 'warm' });
-    }
-    service.recent.answered(fn, res.invocationId, res.version, res.status, ms, res.cold);
+    outcomes.answered(fn, res.version, res.invocationId, res.status, performance.now() - started, res.cold);
     applyCors(res.headers, cors);
     return { response: res };
   };
-}
-
-const OUTCOMES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
-
-/** `2xx` and so on, without building the string per request. */
-function outcomeOf(status: number): string {
-  const n = Math.floor(status / 100);
-  return OUTCOMES[n] ?? `${n}xx`;
 }
 
 function first(v: string | string[] | undefined): string | undefined {

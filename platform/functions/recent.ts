@@ -1,11 +1,12 @@
 /**
- * The daemon's most recent invocations through `/fn`, in memory, for the web console's
+ * The daemon's most recent invocations, in memory, for the web console's
  * Invocations page: which ones failed, how, and how long they took, each with the id its log
  * lines carry. Nothing else keeps them: the metrics count without ids, the logs hold only what
  * the function printed, and async jobs have their own table.
  *
- * Fed by the invocation gateway (platform/api/invocation.ts) where an invocation's outcome is
- * counted for the metrics, with one call. It must cost the warm path next to nothing: a fixed
+ * Fed where an invocation's outcome is counted for the metrics (outcomes.ts): by the invocation
+ * gateway for `/fn`, and for the invocations the daemon makes itself (async jobs, cron, `POST
+ * /v1/functions/<name>/invoke`), with one call. It must cost the warm path next to nothing: a fixed
  * array written round, one small object per invocation, no lookups, no strings built. A restart
  * forgets it, which is fine for "what just happened".
  */

@@ -33,7 +33,28 @@ async function until(id: string, statuses: string[], d_: TestDaemon = d) {
   throw new Error(`invocation ${id} stayed ${inv.status}`);
 }
 
+/** A console session's cookie, through the one-time link `ignition console --url` prints. */
+async function consoleCookie(): Promise<string> {
+  const r = await d.cli(['console', '--url']);
+  assert.is(r.code, 0, r.stderr);
+  const res = await fetch(r.stdout.trim(), { redirect: 'manual' });
+  await res.body?.cancel();
+  return (res.headers.get('set-cookie') ?? '').split(';')[0];
+}
+
+/** The sum of a series' samples in /metrics whose labels include every one of `labels`. */
+async function metric(name: string, labels: Record<string, string>): Promise<number> {
+  const text = await (await fetch(`${d.url}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
 test('an async invocation is accepted, then runs, and its result can be fetched', async () => {
+  const before = await metric('ignition_invocations_total', { function: 'echo', outcome: '2xx' });
   const r = await d.cli(['invoke-async', 'echo', '--path', '/jobs?x=1', '--data', 'payload', '--json']);
   assert.is(r.code, 0, r.stderr);
   const accepted = JSON.parse(r.stdout);
@@ -43,6 +64,11 @@ test('an async invocation is accepted, then runs, and its result can be fetched'
   const echo = JSON.parse(done.result.body);
   assert.is(echo.path, '/jobs');
   assert.is(echo.body, 'payload');
+  // Counted as a /fn request is: the same series of /metrics, and the console's recent list.
+  assert.is(await metric('ignition_invocations_total', { function: 'echo', outcome: '2xx' }), before + 1);
+  const page = await fetch(`${d.url}/console/invocations?function=echo`, { headers: { cookie: await consoleCookie() } });
+  assert.is(page.status, 200);
+  assert.ok((await page.text()).includes(accepted.id), 'the recent invocations list the job by its id');
 });
 
 test('a failing invocation is retried, then dead-lettered', async () => {
@@ -50,6 +76,7 @@ test('a failing invocation is retried, then dead-lettered', async () => {
   const dead = await until(r.id, ['dead']);
   assert.is(dead.attempts, 2);
   assert.is(dead.lastError.code, 'function_threw');
+  assert.is(await metric('ignition_invocation_errors_total', { function: 'throws-in-handler', code: 'function_threw' }), 2, 'each attempt counts');
   const dl = JSON.parse((await d.cli(['dead-letters', 'throws-in-handler', '--json'])).stdout);
   assert.ok(JSON.stringify(dl).includes(r.id));
 });

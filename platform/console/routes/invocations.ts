@@ -1,6 +1,6 @@
 /**
- * The invocations page: the function service's ring of recent invocations through /fn
- * (functions/recent.ts), filtered by function and failure, and the async capability's latest jobs.
+ * The invocations page: the function service's ring of recent invocations, through /fn or as
+ * jobs (functions/recent.ts), filtered by function and failure, and the async capability's latest jobs.
  */
 import { assertFunctionName } from '../../functions/names.ts';
 import { BadRequest } from '../../errors.ts';
