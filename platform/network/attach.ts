@@ -3,9 +3,10 @@
  * the service only where microVMs need it, the Firecracker driver's NetworkProvider, and the
  * `/v1/network` routes whether or not networking is on.
  *
- * The process driver needs no host networking (a function's network is bubblewrap's choice: the
- * host's, or none), so the daemon opens the service only with the Firecracker driver; the host's
- * interfaces, routes and nft rules are never touched otherwise.
+ * With the process driver `auto` leaves the service closed, so a daemon never changes the host's
+ * interfaces, routes and nft rules unasked: a sandbox without network has a namespace with only a
+ * loopback, and one with network shares the host's. Turned on (`enabled: true`), the service
+ * gives each sandbox with network a slot of its own, as it does a microVM (process/driver.ts).
  */
 import path from 'node:path';
 import { Hono } from 'hono';

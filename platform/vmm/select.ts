@@ -102,6 +102,8 @@ export function selectDriver(
     workspacesDir: string;
     logger: Logger;
     network?: NetworkProvider;
+    /** Whether host networking is on (it opens after the driver is made): the process driver's slots. */
+    networkOn?: () => boolean;
     /** Every named step of every boot, restore and (Firecracker) snapshot: the daemon's /metrics. */
     onStep?: (e: { vmId: string; flow: string; step: string; ms: number; ok: boolean }) => void;
   },
@@ -119,6 +121,8 @@ export function selectDriver(
       // Written by the build beside the agent (scripts/build.ts, process/seccomp/).
       seccompFilter: path.join(path.dirname(opts.agentPath), 'seccomp.bpf'),
       caCerts: functionCaCerts(process.env, opts.logger),
+      // With host networking on, a function with network runs in a slot of its own (NETWORKING.md).
+      network: opts.network && opts.networkOn ? { available: opts.networkOn, attach: (vmId) => opts.network!.attach(vmId) } : undefined,
     });
     return { driver, reason: `${reason}; sandbox: ${driver.sandboxReason}` };
   };

@@ -85,6 +85,20 @@ export interface ProcessDriverOptions {
    * select.ts takes it from IGNITION_FUNCTION_CA_CERTS or the daemon's own NODE_EXTRA_CA_CERTS.
    */
   caCerts?: string;
+  /**
+   * Host networking (platform/network), where the daemon has it: a machine with network then runs
+   * in a network namespace of its own (a slot: a veth to the host, NAT to the outside, no way to
+   * the host's own addresses or to other slots). Without it, a machine with network shares the
+   * host's network namespace, and the isolation report says so.
+   */
+  network?: ProcessNetwork;
+}
+
+/** What the driver needs of host networking: whether it is on, and a lease's namespace and release. */
+export interface ProcessNetwork {
+  /** Host networking is on (it opens after the driver is made, and may be off). */
+  available(): boolean;
+  attach(vmId: string): Promise<{ netns?: string; release(): void | Promise<void> }>;
 }
 
 /**
@@ -108,8 +122,8 @@ export class ProcessDriver implements MachineDriver {
   readonly sandbox: SandboxMode;
   /** Why this sandbox mode was chosen, for /v1/info and doctor. */
   readonly sandboxReason: string;
-  /** Which layers and limits hold here and what is missing (/v1/info, doctor). */
-  readonly isolation: IsolationReport;
+  /** Which layers and limits hold, without the network's (see `isolation`). */
+  private readonly report: IsolationReport;
   /** One cgroup per sandbox, where the host lets the daemon make them. */
   private readonly cgroups: SandboxCgroups | undefined;
   /** Host uids for sandboxes: a root daemon never runs one as root. */
@@ -120,6 +134,8 @@ export class ProcessDriver implements MachineDriver {
   /** The extra CAs for functions with network, where sandboxes can read them (beside the agent's copy). */
   private readonly caCerts: string | undefined;
   private readonly prlimit: string | null;
+  /** nsenter and setpriv, for machines with network in a slot (see `command`); null without `network`. */
+  private readonly netTools: { nsenter: string; setpriv: string } | null;
   readonly capabilities: DriverCapabilities;
   private readonly machines = new Set<ProcessMachine>();
   private readonly logger: Logger;
@@ -185,8 +201,11 @@ export class ProcessDriver implements MachineDriver {
       missing.push({ what: 'idle CPU priority for background sandboxes (cgroup cpu.idle)', fix: 'Linux 5.15 or later' });
     this.prlimit = findTool('prlimit');
     if (!this.prlimit) missing.push({ what: 'open file and process rlimits', fix: 'apt-get install -y util-linux' });
+    const nsenter = options.network ? findTool('nsenter') : null;
+    const setpriv = options.network ? findTool('setpriv') : null;
+    this.netTools = nsenter && setpriv ? { nsenter, setpriv } : null;
     const support = this.cgroups?.support;
-    this.isolation = {
+    this.report = {
       mode,
       reason,
       layers: {
@@ -255,6 +274,32 @@ export class ProcessDriver implements MachineDriver {
 
   holdSpares(): () => void {
     return this.spares?.hold() ?? (() => undefined);
+  }
+
+  /**
+   * Which layers and limits hold here and what is missing (/v1/info, doctor). Whether functions
+   * with network get a namespace of their own is known only once host networking has opened.
+   */
+  get isolation(): IsolationReport {
+    const own = this.ownNetwork();
+    const report = { ...this.report, layers: { ...this.report.layers, ownNetworkNamespace: own } };
+    if (!own && this.report.mode === 'bubblewrap')
+      report.missing = [
+        ...this.report.missing,
+        {
+          what: 'a network namespace of its own for each function with network (such a function shares the host’s, its loopback services included)',
+          fix:
+            this.options.network && !this.netTools
+              ? 'apt-get install -y util-linux (nsenter, setpriv)'
+              : 'run the daemon as root with host networking on (IGNITION_NETWORK=on; ip, nft and nsenter installed): see docs/SECURITY.md',
+        },
+      ];
+    return report;
+  }
+
+  /** Whether a machine with network starts in a network slot of its own. */
+  private ownNetwork(): boolean {
+    return this.netTools !== null && this.options.network!.available();
   }
 
   /** A spare: an agent with no function, started at background priority. */
@@ -372,6 +417,7 @@ export class ProcessDriver implements MachineDriver {
     let fnPath: string | undefined;
     if (bundle) fnPath = await step('install-bundle', () => installBundle(spec.workspace, bundle, sourcemap, bundleDigest(spec)));
     const uid = this.sandbox === 'bubblewrap' ? this.uids?.take() : undefined;
+    let lease: { netns?: string; release(): void | Promise<void> } | undefined;
     const machine = new ProcessMachine(
       spec,
       timings,
@@ -379,16 +425,21 @@ export class ProcessDriver implements MachineDriver {
       this.cpuPolicy,
       this.spawner,
       this.sandbox === 'bubblewrap',
-      () => {
+      async () => {
         this.machines.delete(machine);
         if (uid !== undefined) this.uids?.release(uid);
+        // After the sandbox's exit: nothing is left in the slot when it goes back.
+        await Promise.resolve(lease?.release()).catch((err) =>
+          this.logger.warn('could not release a network slot', { vm: spec.id, err: (err as Error).message }),
+        );
       },
     );
     this.machines.add(machine);
     if (flow === 'spare') this.startingSpare = machine;
     try {
       if (this.cgroups) machine.cgroup = this.cgroups.create(spec.id, { memoryMiB: spec.memoryMiB, pids: this.limits.pids, cpuWeight: this.limits.cpuWeight });
-      const cmd = { ...this.command(spec, fnPath), uid, gid: uid };
+      if (spec.network && this.ownNetwork()) lease = await step('network', () => this.options.network!.attach(spec.id));
+      const cmd = this.command(spec, fnPath, uid, lease?.netns);
       await step('spawn', () => machine.spawn(cmd, spec.priority ?? 'normal'));
       await step('agent-ready', () => machine.waitReady(this.options.startTimeoutMs ?? 30_000));
     } catch (err) {
@@ -403,9 +454,14 @@ export class ProcessDriver implements MachineDriver {
   /**
    * The sandbox's command line: prlimit (open files; processes where each sandbox has a uid of
    * its own) around bwrap around the agent, or the agent alone without a sandbox. Both serve the
-   * socket the launcher makes at `<workspace>/v.sock` (fd 3).
+   * socket the launcher makes at `<workspace>/v.sock` (fd 3). The launcher starts it as `uid`.
+   *
+   * In a network slot (`netns`), the command starts as root instead: `nsenter --net` joins the
+   * slot's namespace, which takes a privilege the sandbox's uid has not, then `setpriv` becomes
+   * `uid` (no supplementary groups; a root to non-root switch drops every capability) and execs
+   * the rest. Both exec in place, so the machine's pid is still bwrap's.
    */
-  private command(spec: BootSpec, fnPath: string | undefined) {
+  private command(spec: BootSpec, fnPath: string | undefined, uid: number | undefined, netns?: string) {
     const heap = `--max-old-space-size=${Math.max(16, Math.floor(spec.memoryMiB * 0.75))}`;
     const sandboxed = this.sandbox === 'bubblewrap';
     // A clean environment: the host's variables (tokens, paths) never reach a function.
@@ -434,7 +490,7 @@ export class ProcessDriver implements MachineDriver {
         workspace: spec.workspace,
         agentPath: this.agentPath,
         nodeBinary: node,
-        seccomp: this.isolation.layers.seccomp ? this.options.seccompFilter : undefined,
+        seccomp: this.report.layers.seccomp ? this.options.seccompFilter : undefined,
         caCerts,
       });
       file = findBwrap()!;
@@ -447,11 +503,17 @@ export class ProcessDriver implements MachineDriver {
     }
     if (this.prlimit) {
       const limits = [`--nofile=${this.limits.openFiles}:${this.limits.openFiles}`];
-      if (this.isolation.limits.processes) limits.push(`--nproc=${this.limits.pids}:${this.limits.pids}`);
+      if (this.report.limits.processes) limits.push(`--nproc=${this.limits.pids}:${this.limits.pids}`);
       args = [...limits, '--', file, ...args];
       file = this.prlimit;
     }
-    return { file, args, env, fds, session: sandboxed };
+    if (netns !== undefined && this.netTools) {
+      const become = uid === undefined ? [] : [this.netTools.setpriv, `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--'];
+      args = [`--net=${netns}`, '--', ...become, file, ...args];
+      file = this.netTools.nsenter;
+      return { file, args, env, fds, session: sandboxed, uid: undefined, gid: undefined };
+    }
+    return { file, args, env, fds, session: sandboxed, uid, gid: uid };
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,157 @@
+/**
+ * A process-driver sandbox with network, where the daemon has host networking: it runs in a
+ * network slot of its own (platform/network), as a microVM would, not in the host's namespace.
+ * Real bubblewrap sandboxes and real slots, inside namespaces this test creates (support.ts: one
+ * namespace plays the host, another the internet). From inside, the function reaches a server on
+ * the internet; it does not reach a server of the host's (dropped by the host table's input
+ * chain), nor one on the loopback device of the namespace the driver runs in. Its agent runs as
+ * the sandbox's unprivileged uid in the slot's namespace, and destroying the machine gives the
+ * slot back.
+ *
+ * Root only. The real host is only read: its nft tables, links and ip_forward are compared before
+ * and after.
+ */
+import { readlinkSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import Database from 'better-sqlite3';
+import { networkProvider } from '../../platform/network/attach.ts';
+import { NetworkService } from '../../platform/network/service.ts';
+import { ProcessDriver } from '../../platform/vmm/process/driver.ts';
+import { deepChildPids } from '../../platform/vmm/process/procfs.ts';
+import { agentCall } from '../firecracker/support.ts';
+import { ROOT } from '../support/daemon.ts';
+import { tempDir } from '../support/tmp.ts';
+import { missing } from '../support/needs.ts';
+import { skipUnless } from '../support/skip.ts';
+import { HOST_UPLINK, INET_SERVER, type Listener, type TestNet, createTestNet, destroyTestNet, listen, realHostFacts, sh } from './support.ts';
+
+const it = skipUnless(missing('root', 'bwrap', 'ip', 'nft'));
+
+// The function tries the three servers the test names in its query; each attempt ends within 2 s.
+const PROBE = `import net from 'node:net';
+const attempt = (host, port) => new Promise((resolve) => {
+  const s = net.connect({ host, port }, () => { s.destroy(); resolve('connected'); });
+  s.on('error', (e) => resolve(e.code));
+  s.setTimeout(2000, () => { s.destroy(); resolve('timeout'); });
+});
+export default { async fetch(req) {
+  const q = new URL(req.url).searchParams;
+  const [inet, host, loopback] = ['inet', 'host', 'loopback'].map((k) => q.get(k).split(':'));
+  return Response.json({
+    inet: await attempt(inet[0], Number(inet[1])),
+    host: await attempt(host[0], Number(host[1])),
+    loopback: await attempt(loopback[0], Number(loopback[1])),
+  });
+} };
+`;
+
+let tnet: TestNet;
+let db: Database.Database;
+let service: NetworkService;
+let before: { facts: ReturnType<typeof realHostFacts>; tables: string };
+const listeners: Listener[] = [];
+let local: net.Server;
+
+const hostFacts = () => ({ facts: realHostFacts(tnet.prefix), tables: sh(null, 'nft', 'list', 'tables') });
+const nsId = (name: string) => `net:[${statSync(`/run/netns/${name}`).ino}]`;
+
+test.before(async () => {
+  if (missing('root', 'bwrap', 'ip', 'nft')) return;
+  tnet = createTestNet();
+  before = hostFacts();
+  db = new Database(':memory:');
+  service = await NetworkService.open({ db, config: { prefix: tnet.prefix, maxSlots: 2 }, poolSize: 0, hostNetns: tnet.host });
+});
+
+test.after(async () => {
+  if (!tnet) return;
+  for (const l of listeners) l.close();
+  local?.close();
+  try {
+    await service?.close({ purge: true });
+    db?.close();
+  } finally {
+    destroyTestNet(tnet);
+  }
+  assert.equal(hostFacts(), before, 'the real host’s links, nft tables and ip_forward are unchanged');
+});
+
+it('a sandbox with network runs in a slot: the internet yes, the host and the daemon’s loopback no', async () => {
+  const inet = await listen(tnet.inet, INET_SERVER);
+  const host = await listen(tnet.host, HOST_UPLINK);
+  listeners.push(inet, host);
+  // A server on the loopback device of the namespace the driver (the daemon) runs in.
+  local = net.createServer((c) => c.end()).listen(0, '127.0.0.1');
+  await new Promise((r) => local.once('listening', r));
+  const localPort = (local.address() as net.AddressInfo).port;
+
+  const dir = tempDir('pslot-');
+  const bundle = path.join(dir, 'probe.mjs');
+  writeFileSync(bundle, PROBE);
+  const provider = networkProvider(() => service);
+  const driver = new ProcessDriver({
+    agentPath: path.join(ROOT, 'dist', 'agent.mjs'),
+    sandbox: 'bubblewrap',
+    network: { available: () => true, attach: (id) => provider.attach(id) },
+  });
+  try {
+    assert.is(driver.isolation.layers.ownNetworkNamespace, true, 'the isolation report says so');
+    const m = await driver.boot({ id: 'vm_slot', workspace: path.join(dir, 'vm_slot'), memoryMiB: 128, vcpus: 1, bundle, env: {}, network: true, labels: {} });
+    const lease = service.leaseOf('vm_slot');
+    assert.ok(lease?.netns, 'the machine holds a slot');
+    const agents = deepChildPids(m.pid!).filter((p) => readlinkSync(`/proc/${p}/exe`) === process.execPath);
+    assert.is(agents.length, 1, 'one agent');
+    assert.is(readlinkSync(`/proc/${agents[0]}/ns/net`), nsId(lease!.netns!), 'the agent runs in the slot’s namespace');
+    assert.is.not(statSync(`/proc/${agents[0]}`).uid, 0, 'as the sandbox’s uid, not root');
+    const query = `inet=${INET_SERVER}:${inet.port}&host=${HOST_UPLINK}:${host.port}&loopback=127.0.0.1:${localPort}`;
+    const res = await agentCall(m, 'GET', `/v1/invoke/?${query}`);
+    assert.is(res.status, 200, res.text);
+    const got = JSON.parse(res.text) as Record<string, string>;
+    assert.is(got.inet, 'connected', 'the internet is reachable (NAT through the host)');
+    assert.is.not(got.host, 'connected', 'the host’s own addresses are not');
+    assert.is.not(got.loopback, 'connected', 'nor the loopback services of the daemon’s namespace');
+    assert.is(host.from.length, 0, 'the host’s server saw no connection');
+    await m.destroy();
+    assert.is(service.leaseOf('vm_slot'), null, 'destroying the machine released its slot');
+  } finally {
+    await driver.close();
+  }
+});
+
+it('without host networking a sandbox with network shares the host’s namespace, and the report says so', async () => {
+  const dir = tempDir('pslot-off-');
+  const bundle = path.join(dir, 'probe.mjs');
+  writeFileSync(bundle, PROBE);
+  const driver = new ProcessDriver({
+    agentPath: path.join(ROOT, 'dist', 'agent.mjs'),
+    sandbox: 'bubblewrap',
+    network: { available: () => false, attach: () => Promise.reject(new Error('never called')) },
+  });
+  try {
+    assert.is(driver.isolation.layers.ownNetworkNamespace, false);
+    assert.ok(
+      driver.isolation.missing.some((m) => /network namespace of its own/.test(m.what) && /IGNITION_NETWORK=on/.test(m.fix)),
+      'with the fix',
+    );
+    const m = await driver.boot({
+      id: 'vm_hostnet',
+      workspace: path.join(dir, 'vm_hostnet'),
+      memoryMiB: 128,
+      vcpus: 1,
+      bundle,
+      env: {},
+      network: true,
+      labels: {},
+    });
+    const agents = deepChildPids(m.pid!).filter((p) => readlinkSync(`/proc/${p}/exe`) === process.execPath);
+    assert.is(readlinkSync(`/proc/${agents[0]}/ns/net`), readlinkSync('/proc/self/ns/net'));
+    await m.destroy();
+  } finally {
+    await driver.close();
+  }
+});
+
+test.run();
