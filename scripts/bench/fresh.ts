@@ -6,13 +6,19 @@
  * and the defaults otherwise, then a short step search for the sustainable fresh rate: the highest
  * rate tried with p50 ≤ 100 ms, no error and no refusal. Refusals (429) are counted apart from
  * errors: past its capacity the pool is meant to refuse quickly rather than queue for seconds.
- * The same rate in reuse isolation is the reference, and the CPU per fresh request (the daemon's
- * process tree, exited instances included) explains the rate per core.
+ * The same rate in reuse isolation is the reference. Each run also reports what explains it: the
+ * CPU a fresh request cost (the daemon and every process it started, counted by a cgroup around
+ * the daemon: lib/cpu-account.ts), the host's whole busy CPU meanwhile (other work included), and
+ * the instances' starts from the daemon's own histograms (/metrics): how many there were, how long
+ * they took, and how many adopted a spare sandbox rather than starting one cold.
  */
 import os from 'node:os';
 import { openLoop, type OpenSample } from './lib/open-loop.ts';
+import { readFileSync } from 'node:fs';
 import { cpuMsOf, processTree, reapedCpuMs } from './lib/procs.ts';
-import { bundleHello, deployCode, instances, startDaemon } from './lib/servers.ts';
+import { spawnAccounted } from './lib/cpu-account.ts';
+import { bundleHello, deployCode, histogramDelta, histogramQuantile, metricsText, readHistogram, startDaemon, type HistogramReading } from './lib/servers.ts';
+import { parseHostCpu } from '../../platform/functions/host-cpu.ts';
 import { fmt, ms, ratio, sleep, summarize } from './lib/stats.ts';
 import type { TestDaemon } from '../../test/support/daemon.ts';
 import { goal, type BenchContext, type BenchResult } from './lib/types.ts';
@@ -39,12 +45,57 @@ interface OpenRun {
   sustained: boolean;
   /** Requests issued, ramp included. */
   issued: number;
+  /** CPU per issued request (ms) in the daemon and everything it started, ramp included. */
+  cpuMsPerRequest: number;
+  /** The host's busy CPUs over the run (every process on it, not only the daemon's). */
+  hostBusyCpus: number;
+  /** Instance starts over the run (ramp included): count, mean and p50 bucket bound (ms). */
+  starts: { n: number; meanMs: number; p50Ms: number };
+  /** Starts that adopted a spare sandbox, and those that started one cold. */
+  adopted: number;
+  cold: number;
+  /** Spare sandboxes started over the run, and their mean time to a ready agent (ms). */
+  spareStarts: { n: number; meanMs: number };
+}
+
+/** What the run's figures are read from: the daemon's CPU counter and its /metrics. */
+interface Probe {
+  daemon: TestDaemon;
+  /** CPU used so far by the daemon and all it started (ms). */
+  cpuMs(): number;
+}
+
+interface Snapshot {
+  cpuMs: number;
+  host: { busy: number; total: number };
+  metrics: string;
+}
+
+async function snapshot(p: Probe): Promise<Snapshot> {
+  return { cpuMs: p.cpuMs(), host: parseHostCpu(readFileSync('/proc/stat', 'utf8')), metrics: await metricsText(p.daemon) };
+}
+
+function between(a: Snapshot, b: Snapshot, issued: number, cores: number) {
+  const h = (name: string, match: Record<string, string>) => histogramDelta(readHistogram(a.metrics, name, match), readHistogram(b.metrics, name, match));
+  const mean = (r: HistogramReading) => (r.count ? (r.sum / r.count) * 1000 : Number.NaN);
+  const total = h('ignition_restore_duration_seconds', { driver: 'process' });
+  const spare = h('ignition_restore_step_seconds', { driver: 'process', flow: 'spare', step: 'agent-ready' });
+  return {
+    cpuMsPerRequest: (b.cpuMs - a.cpuMs) / Math.max(1, issued),
+    hostBusyCpus: ((b.host.busy - a.host.busy) / Math.max(1, b.host.total - a.host.total)) * cores,
+    starts: { n: total.count, meanMs: mean(total), p50Ms: histogramQuantile(total, 0.5) * 1000 },
+    adopted: h('ignition_restore_step_seconds', { driver: 'process', flow: 'restore', step: 'spare' }).count,
+    cold: h('ignition_restore_step_seconds', { driver: 'process', flow: 'restore', step: 'spawn' }).count,
+    spareStarts: { n: spare.count, meanMs: mean(spare) },
+  };
 }
 
 /** One open-loop run of `measureMs` at `rate` after a ramp of `rampMs` (its requests discarded). */
-async function openRun(daemon: TestDaemon, fn: string, rate: number, rampMs: number, measureMs: number): Promise<OpenRun> {
+async function openRun(probe: Probe, fn: string, rate: number, rampMs: number, measureMs: number): Promise<OpenRun> {
+  const cores = os.cpus().length;
+  const before = await snapshot(probe);
   const t0 = performance.now();
-  const res = await openLoop(daemon.url, `/fn/${fn}/`, { rate, connections: OPEN_CONNECTIONS, rampMs, until: () => performance.now() - t0 > rampMs + measureMs });
+  const res = await openLoop(probe.daemon.url, `/fn/${fn}/`, { rate, connections: OPEN_CONNECTIONS, rampMs, until: () => performance.now() - t0 > rampMs + measureMs });
   const kept = res.samples.filter((x: OpenSample) => x.at - t0 >= rampMs);
   const ok = summarize(kept.filter((x) => x.ok).map((x) => x.ms));
   const all = summarize(kept.map((x) => x.ms));
@@ -53,7 +104,9 @@ async function openRun(daemon: TestDaemon, fn: string, rate: number, rampMs: num
   // The p50 is over every request (a refused one is quick but not served: a rate whose requests
   // are partly refused is not sustained, whatever its p50).
   const sustained = errors === 0 && refusedSamples.length === 0 && all.median <= GOAL_P50_MS;
+  const after = await snapshot(probe);
   return {
+    ...between(before, after, res.samples.length, cores),
     rate,
     n: kept.length,
     p50: ok.median,
@@ -75,47 +128,80 @@ export async function runFresh(ctx: BenchContext): Promise<BenchResult> {
   const rampMs = ctx.quick ? 1000 : 2000;
   const bundle = await bundleHello();
   // A function with `isolation: fresh` and the defaults otherwise, as a user would deploy it, and
-  // the same code in reuse isolation for reference.
-  const daemon = await startDaemon();
+  // the same code in reuse isolation for reference. The daemon starts in a cgroup of its own, so
+  // that every process it starts is counted, whoever reaps it (lib/cpu-account.ts).
+  const { child: started, account } = spawnAccounted(() => startDaemon());
+  const daemon = await started;
+  // Without the cgroup: the daemon's live process tree and what it reaped, a lower bound.
+  const treeMs = () => cpuMsOf(processTree(daemon.child.pid!)) + processTree(daemon.child.pid!).reduce((a, p) => a + reapedCpuMs(p), 0);
+  const probe: Probe = { daemon, cpuMs: account ? () => account.cpuMs() : treeMs };
+  const cpuSource = account ? "a cgroup around the daemon (every process it started, whoever reaped it)" : "the daemon's process tree and the children its processes reaped (a lower bound: sandboxes reaped outside the tree are missed)";
   let goalRun: OpenRun;
   let reuseRun: OpenRun;
-  let cpuPerRequest: number;
   const steps: OpenRun[] = [];
-  let startMs: number[] = [];
   try {
     await deployCode(daemon, 'bench-reuse', bundle.code, bundle.map, {});
     await deployCode(daemon, 'bench-fresh', `${bundle.code}\n// fresh\n`, bundle.map, { isolation: 'fresh' });
     ctx.log(`fresh: reuse at ${GOAL_RATE}/s`);
-    reuseRun = await openRun(daemon, 'bench-reuse', GOAL_RATE, rampMs, goalMs);
+    reuseRun = await openRun(probe, 'bench-reuse', GOAL_RATE, rampMs, goalMs);
     ctx.log(`fresh: fresh at ${GOAL_RATE}/s`);
-    // The daemon and every instance it starts; exited instances' CPU lands in its cutime/cstime.
-    const before = cpuMsOf(processTree(daemon.child.pid!)) + reapedCpuMs(daemon.child.pid!);
-    goalRun = await openRun(daemon, 'bench-fresh', GOAL_RATE, rampMs, goalMs);
-    cpuPerRequest = (cpuMsOf(processTree(daemon.child.pid!)) + reapedCpuMs(daemon.child.pid!) - before) / goalRun.issued;
-    // Start latency of the instances ready now (their own step timings).
-    startMs = (await instances(daemon, 'bench-fresh')).map((i) => i.timings?.find((t) => t.step === 'total')?.ms).filter((x): x is number => typeof x === 'number');
+    goalRun = await openRun(probe, 'bench-fresh', GOAL_RATE, rampMs, goalMs);
     for (const rate of STEPS) {
       // Starts still on their way from the last run settle first.
       await sleep(1500);
       ctx.log(`fresh: step ${rate}/s`);
-      const r = await openRun(daemon, 'bench-fresh', rate, rampMs, stepMs);
+      const r = await openRun(probe, 'bench-fresh', rate, rampMs, stepMs);
       steps.push(r);
       if (!r.sustained) break;
     }
   } finally {
     await daemon.stop();
+    await account?.close();
   }
   const sustainable = Math.max(0, ...steps.filter((r) => r.sustained).map((r) => r.rate));
-  const row = (mode: string, r: OpenRun) => [mode, fmt(r.rate, 0), r.n, ms(r.p50), ms(r.p99), ms(r.max), r.errors, r.refused, r.refused ? ms(r.refusedP99) : '—', ms(r.lagP99), r.sustained ? 'yes' : 'no'];
-  const columns = ['isolation', 'rate (req/s)', 'requests', 'p50 (served)', 'p99 (served)', 'max (served)', 'errors', 'refused (429)', 'refused p99', 'generator lag p99', 'sustained'];
-  const starts = summarize(startMs);
-  const why = `Every fresh request cost ${fmt(cpuPerRequest, 1)} ms of CPU in the daemon and its instances (an instance start, mostly), and an instance start took ${ms(starts.median)} (p50 of ${starts.n} instances' own timings); the highest rate sustained in the step search was ${sustainable ? `${fmt(sustainable, 0)} requests/s` : 'below the lowest step'}.`;
+  const row = (mode: string, r: OpenRun) => [
+    mode,
+    fmt(r.rate, 0),
+    r.n,
+    ms(r.p50),
+    ms(r.p99),
+    ms(r.max),
+    r.errors,
+    r.refused,
+    r.refused ? ms(r.refusedP99) : '—',
+    ms(r.lagP99),
+    r.sustained ? 'yes' : 'no',
+    ms(r.cpuMsPerRequest),
+    fmt(r.hostBusyCpus, 2),
+    r.starts.n ? `${r.starts.n}: ${r.adopted} adopted, ${r.cold} cold; mean ${ms(r.starts.meanMs)}` : '—',
+    r.spareStarts.n ? `${r.spareStarts.n}, mean ${ms(r.spareStarts.meanMs)}` : '—',
+  ];
+  const columns = [
+    'isolation',
+    'rate (req/s)',
+    'requests',
+    'p50 (served)',
+    'p99 (served)',
+    'max (served)',
+    'errors',
+    'refused (429)',
+    'refused p99',
+    'generator lag p99',
+    'sustained',
+    'CPU per request',
+    'host busy CPUs',
+    'instance starts',
+    'spares started (to agent ready)',
+  ];
+  // The CPU-bound ceiling: the host's cores divided by what one fresh request costs.
+  const ceiling = (cores * 1000) / goalRun.cpuMsPerRequest;
+  const why = `Every fresh request cost ${ms(goalRun.cpuMsPerRequest)} of CPU in the daemon and everything it started (${cpuSource}), so ${cores} cores serve at most ${fmt(ceiling, 1)} fresh requests/s with nothing else running; the host was ${fmt(goalRun.hostBusyCpus, 2)} CPUs busy over the run, other work included. ${goalRun.starts.n} instances started (${goalRun.adopted} adopting a spare sandbox, ${goalRun.cold} cold), in ${ms(goalRun.starts.meanMs)} on average (restore to a ready agent, the daemon's histogram). The highest rate sustained in the step search was ${sustainable ? `${fmt(sustainable, 0)} requests/s` : 'below the lowest step'}.`;
   return {
     id: 'fresh',
     title: 'Fresh isolation',
     measures:
-      'Latency, errors and refusals with one instance per request (isolation fresh) at a fixed arrival rate next to reuse isolation, and the highest rate the host sustains in fresh isolation.',
-    workload: `GET / on the benchmark handler, open loop (requests due at a fixed rate over up to ${OPEN_CONNECTIONS} connections, latency from each request's scheduled start). ${GOAL_RATE} requests/s for ${goalMs / 1000} s after a ${rampMs / 1000} s ramp (discarded), first in reuse isolation, then in fresh isolation; then a step search in fresh isolation over ${STEPS.join(', ')} requests/s, ${stepMs / 1000} s each after a ${rampMs / 1000} s ramp, stopping at the first rate not sustained (p50 over every request ≤ ${GOAL_P50_MS} ms, no error, no 429). Both functions are deployed with the defaults besides isolation. Process driver.`,
+      'Latency, errors and refusals with one instance per request (isolation fresh) at a fixed arrival rate next to reuse isolation, the highest rate the host sustains in fresh isolation, and the CPU and instance starts each rate cost.',
+    workload: `GET / on the benchmark handler, open loop (requests due at a fixed rate over up to ${OPEN_CONNECTIONS} connections, latency from each request's scheduled start). ${GOAL_RATE} requests/s for ${goalMs / 1000} s after a ${rampMs / 1000} s ramp (discarded), first in reuse isolation, then in fresh isolation; then a step search in fresh isolation over ${STEPS.join(', ')} requests/s, ${stepMs / 1000} s each after a ${rampMs / 1000} s ramp, stopping at the first rate not sustained (p50 over every request ≤ ${GOAL_P50_MS} ms, no error, no 429). Both functions are deployed with the defaults besides isolation. Process driver. CPU per request: ${cpuSource}, over the whole run (ramp included) divided by the requests issued. Instance starts and spare starts: the daemon's own histograms (ignition_restore_duration_seconds, ignition_restore_step_seconds) over the whole run.`,
     runs: `1 run per rate, on one daemon; percentiles over every request of a run after its ramp.`,
     tables: [{ title: `Open loop (${cores} cores)`, columns, rows: [row('reuse', reuseRun), row('fresh', goalRun), ...steps.map((r) => row('fresh (step)', r))] }],
     goals: [
@@ -124,8 +210,8 @@ export async function runFresh(ctx: BenchContext): Promise<BenchResult> {
     ],
     notes: [
       `Sustainable fresh rate: ${sustainable ? `${fmt(sustainable, 0)} requests/s, ${fmt(sustainable / cores, 1)} per core` : `below the lowest step`} (the highest step with p50 ≤ ${GOAL_P50_MS} ms, no error and no 429; steps of ${STEPS.join(', ')} requests/s on a host shared with other work).`,
-      `At ${GOAL_RATE} requests/s a fresh request cost ${fmt(cpuPerRequest, 1)} ms of CPU in the daemon and its instances; fresh p50 was ${ratio(goalRun.p50 / reuseRun.p50)} of reuse's. Instance start (step total): p50 ${ms(starts.median)}, max ${ms(starts.max)} over ${starts.n} instances.`,
+      `At ${GOAL_RATE} requests/s a fresh request cost ${ms(goalRun.cpuMsPerRequest)} of CPU (${cpuSource}): a ceiling of ${fmt(ceiling / cores, 1)} fresh requests/s per core on an otherwise idle host. Fresh p50 was ${ratio(goalRun.p50 / reuseRun.p50)} of reuse's.`,
     ],
-    raw: { goal: goalRun, reuse: reuseRun, steps, sustainableRate: sustainable, sustainablePerCore: sustainable / cores, cores, cpuMsPerFreshRequest: cpuPerRequest, startMs },
+    raw: { goal: goalRun, reuse: reuseRun, steps, sustainableRate: sustainable, sustainablePerCore: sustainable / cores, cores, cpuMsPerFreshRequest: goalRun.cpuMsPerRequest, cpuSource: account ? 'cgroup' : 'process-tree' },
   };
 }

@@ -188,3 +188,51 @@ export async function sparesReady(d: Api, count = defaults.processSpares, maxMs 
 export function fnTarget(url: string, name: string): Target {
   return { origin: url, path: `/fn/${name}/` };
 }
+
+/** The daemon's /metrics text (Prometheus). */
+export async function metricsText(d: Api): Promise<string> {
+  const res = await request(`${d.url}/metrics`, { headers: d.auth() });
+  return res.body.text();
+}
+
+/** A histogram's observations: their count and sum, and the cumulative count at each bucket bound (s). */
+export interface HistogramReading {
+  count: number;
+  sum: number;
+  buckets: Array<{ le: number; count: number }>;
+}
+
+/**
+ * The series of histogram `name` in a /metrics text whose labels include every one of `match`,
+ * summed. Pure.
+ */
+export function readHistogram(text: string, name: string, match: Record<string, string> = {}): HistogramReading {
+  const out: HistogramReading = { count: 0, sum: 0, buckets: [] };
+  const les = new Map<number, number>();
+  const re = new RegExp(`^${name}_(bucket|sum|count)(?:\\{([^}]*)\\})? (\\S+)$`, 'gm');
+  for (const m of text.matchAll(re)) {
+    const labels = Object.fromEntries([...(m[2] ?? '').matchAll(/([a-zA-Z_]+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    if (Object.entries(match).some(([k, v]) => labels[k] !== v)) continue;
+    const v = Number(m[3]);
+    if (m[1] === 'sum') out.sum += v;
+    else if (m[1] === 'count') out.count += v;
+    else {
+      const le = labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(labels.le);
+      les.set(le, (les.get(le) ?? 0) + v);
+    }
+  }
+  out.buckets = [...les].map(([le, count]) => ({ le, count })).sort((a, b) => a.le - b.le);
+  return out;
+}
+
+/** The observations between two readings of one histogram. Pure. */
+export function histogramDelta(before: HistogramReading, after: HistogramReading): HistogramReading {
+  const at = (r: HistogramReading, le: number) => r.buckets.find((b) => b.le === le)?.count ?? 0;
+  return { count: after.count - before.count, sum: after.sum - before.sum, buckets: after.buckets.map((b) => ({ le: b.le, count: b.count - at(before, b.le) })) };
+}
+
+/** The bucket bound (s) at or below which `q` of the observations fall (Infinity past the last; NaN when none). Pure. */
+export function histogramQuantile(r: HistogramReading, q: number): number {
+  if (r.count === 0) return Number.NaN;
+  return r.buckets.find((b) => b.count >= q * r.count)?.le ?? Number.POSITIVE_INFINITY;
+}
