@@ -45,7 +45,10 @@ interface OpenRun {
   sustained: boolean;
   /** Requests issued, ramp included. */
   issued: number;
-  /** CPU per issued request (ms) in the daemon and everything it started, ramp included. */
+  /**
+   * CPU per served request (ms) in the daemon and everything it started, over the whole run, ramp
+   * included (a refused request costs little: a served one costs an instance start).
+   */
   cpuMsPerRequest: number;
   /** The host's busy CPUs over the run (every process on it, not only the daemon's). */
   hostBusyCpus: number;
@@ -75,13 +78,13 @@ async function snapshot(p: Probe): Promise<Snapshot> {
   return { cpuMs: p.cpuMs(), host: parseHostCpu(readFileSync('/proc/stat', 'utf8')), metrics: await metricsText(p.daemon) };
 }
 
-function between(a: Snapshot, b: Snapshot, issued: number, cores: number) {
+function between(a: Snapshot, b: Snapshot, served: number, cores: number) {
   const h = (name: string, match: Record<string, string>) => histogramDelta(readHistogram(a.metrics, name, match), readHistogram(b.metrics, name, match));
   const mean = (r: HistogramReading) => (r.count ? (r.sum / r.count) * 1000 : Number.NaN);
   const total = h('ignition_restore_duration_seconds', { driver: 'process' });
   const spare = h('ignition_restore_step_seconds', { driver: 'process', flow: 'spare', step: 'agent-ready' });
   return {
-    cpuMsPerRequest: (b.cpuMs - a.cpuMs) / Math.max(1, issued),
+    cpuMsPerRequest: (b.cpuMs - a.cpuMs) / Math.max(1, served),
     hostBusyCpus: ((b.host.busy - a.host.busy) / Math.max(1, b.host.total - a.host.total)) * cores,
     starts: { n: total.count, meanMs: mean(total), p50Ms: histogramQuantile(total, 0.5) * 1000 },
     adopted: h('ignition_restore_step_seconds', { driver: 'process', flow: 'restore', step: 'spare' }).count,
@@ -106,7 +109,7 @@ async function openRun(probe: Probe, fn: string, rate: number, rampMs: number, m
   const sustained = errors === 0 && refusedSamples.length === 0 && all.median <= GOAL_P50_MS;
   const after = await snapshot(probe);
   return {
-    ...between(before, after, res.samples.length, cores),
+    ...between(before, after, res.samples.filter((x) => x.ok).length, cores),
     rate,
     n: kept.length,
     p50: ok.median,
@@ -188,20 +191,20 @@ export async function runFresh(ctx: BenchContext): Promise<BenchResult> {
     'refused p99',
     'generator lag p99',
     'sustained',
-    'CPU per request',
+    'CPU per served request',
     'host busy CPUs',
     'instance starts',
     'spares started (to agent ready)',
   ];
   // The CPU-bound ceiling: the host's cores divided by what one fresh request costs.
   const ceiling = (cores * 1000) / goalRun.cpuMsPerRequest;
-  const why = `Every fresh request cost ${ms(goalRun.cpuMsPerRequest)} of CPU in the daemon and everything it started (${cpuSource}), so ${cores} cores serve at most ${fmt(ceiling, 1)} fresh requests/s with nothing else running; the host was ${fmt(goalRun.hostBusyCpus, 2)} CPUs busy over the run, other work included. ${goalRun.starts.n} instances started (${goalRun.adopted} adopting a spare sandbox, ${goalRun.cold} cold), in ${ms(goalRun.starts.meanMs)} on average (restore to a ready agent, the daemon's histogram). The highest rate sustained in the step search was ${sustainable ? `${fmt(sustainable, 0)} requests/s` : 'below the lowest step'}.`;
+  const why = `Every fresh request served cost ${ms(goalRun.cpuMsPerRequest)} of CPU in the daemon and everything it started (${cpuSource}), so ${cores} cores serve at most ${fmt(ceiling, 1)} fresh requests/s with nothing else running; the host was ${fmt(goalRun.hostBusyCpus, 2)} CPUs busy over the run, other work included. ${goalRun.starts.n} instances started (${goalRun.adopted} adopting a spare sandbox, ${goalRun.cold} cold), in ${ms(goalRun.starts.meanMs)} on average (restore to a ready agent, the daemon's histogram). The highest rate sustained in the step search was ${sustainable ? `${fmt(sustainable, 0)} requests/s` : 'below the lowest step'}.`;
   return {
     id: 'fresh',
     title: 'Fresh isolation',
     measures:
       'Latency, errors and refusals with one instance per request (isolation fresh) at a fixed arrival rate next to reuse isolation, the highest rate the host sustains in fresh isolation, and the CPU and instance starts each rate cost.',
-    workload: `GET / on the benchmark handler, open loop (requests due at a fixed rate over up to ${OPEN_CONNECTIONS} connections, latency from each request's scheduled start). ${GOAL_RATE} requests/s for ${goalMs / 1000} s after a ${rampMs / 1000} s ramp (discarded), first in reuse isolation, then in fresh isolation; then a step search in fresh isolation over ${STEPS.join(', ')} requests/s, ${stepMs / 1000} s each after a ${rampMs / 1000} s ramp, stopping at the first rate not sustained (p50 over every request ≤ ${GOAL_P50_MS} ms, no error, no 429). Both functions are deployed with the defaults besides isolation. Process driver. CPU per request: ${cpuSource}, over the whole run (ramp included) divided by the requests issued. Instance starts and spare starts: the daemon's own histograms (ignition_restore_duration_seconds, ignition_restore_step_seconds) over the whole run.`,
+    workload: `GET / on the benchmark handler, open loop (requests due at a fixed rate over up to ${OPEN_CONNECTIONS} connections, latency from each request's scheduled start). ${GOAL_RATE} requests/s for ${goalMs / 1000} s after a ${rampMs / 1000} s ramp (discarded), first in reuse isolation, then in fresh isolation; then a step search in fresh isolation over ${STEPS.join(', ')} requests/s, ${stepMs / 1000} s each after a ${rampMs / 1000} s ramp, stopping at the first rate not sustained (p50 over every request ≤ ${GOAL_P50_MS} ms, no error, no 429). Both functions are deployed with the defaults besides isolation. Process driver. CPU per request: ${cpuSource}, over the whole run (ramp included) divided by the requests served. Instance starts and spare starts: the daemon's own histograms (ignition_restore_duration_seconds, ignition_restore_step_seconds) over the whole run.`,
     runs: `1 run per rate, on one daemon; percentiles over every request of a run after its ramp.`,
     tables: [{ title: `Open loop (${cores} cores)`, columns, rows: [row('reuse', reuseRun), row('fresh', goalRun), ...steps.map((r) => row('fresh (step)', r))] }],
     goals: [
@@ -210,7 +213,7 @@ export async function runFresh(ctx: BenchContext): Promise<BenchResult> {
     ],
     notes: [
       `Sustainable fresh rate: ${sustainable ? `${fmt(sustainable, 0)} requests/s, ${fmt(sustainable / cores, 1)} per core` : `below the lowest step`} (the highest step with p50 ≤ ${GOAL_P50_MS} ms, no error and no 429; steps of ${STEPS.join(', ')} requests/s on a host shared with other work).`,
-      `At ${GOAL_RATE} requests/s a fresh request cost ${ms(goalRun.cpuMsPerRequest)} of CPU (${cpuSource}): a ceiling of ${fmt(ceiling / cores, 1)} fresh requests/s per core on an otherwise idle host. Fresh p50 was ${ratio(goalRun.p50 / reuseRun.p50)} of reuse's.`,
+      `At ${GOAL_RATE} requests/s a served fresh request cost ${ms(goalRun.cpuMsPerRequest)} of CPU (${cpuSource}): a ceiling of ${fmt(ceiling / cores, 1)} fresh requests/s per core on an otherwise idle host. Fresh p50 was ${ratio(goalRun.p50 / reuseRun.p50)} of reuse's.`,
     ],
     raw: { goal: goalRun, reuse: reuseRun, steps, sustainableRate: sustainable, sustainablePerCore: sustainable / cores, cores, cpuMsPerFreshRequest: goalRun.cpuMsPerRequest, cpuSource: account ? 'cgroup' : 'process-tree' },
   };
