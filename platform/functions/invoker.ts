@@ -54,7 +54,7 @@ export interface InvokeRequest {
    * The response was cut at the function's timeout after its status had been sent (the client
    * sees its connection end early): for the caller's metrics. The function's log is written here.
    */
-  onStreamCut?: (fn: string, err: IgnitionError) => void;
+  onStreamCut?: (fn: string, err: IgnitionError, invocationId: string) => void;
 }
 
 export interface InvokeResponse {
@@ -235,7 +235,7 @@ export async function invoke(service: FunctionService, req: InvokeRequest): Prom
       // the body does; the function's log and the metrics have to say why.
       const message = `the response of ${req.fn} was cut at its timeout of ${timeoutMs} ms while its body streamed, after status ${status} (phase timeout)`;
       service.logs.system(req.fn, 'error', message, { version: version.id, machine: inst.id, invocation: invocationId });
-      req.onStreamCut?.(req.fn, deadline.reason as IgnitionError);
+      req.onStreamCut?.(req.fn, deadline.reason as IgnitionError, invocationId);
     }
   };
   res.body.once('close', done);

@@ -60,9 +60,11 @@ export class InvocationOutcomes {
 
   /**
    * A response cut at its timeout after its status went out (as 2xx, or whatever the function
-   * said): it counts as a failure too. One function for every invocation, not a closure each.
+   * said): it counts as a failure too, and its entry in the recent invocations says how it ended.
+   * One function for every invocation, not a closure each.
    */
-  readonly cut = (fn: string, err: IgnitionError): void => {
+  readonly cut = (fn: string, err: IgnitionError, id: string): void => {
     this.metrics?.invocationErrors.inc({ function: fn, code: err.code });
+    this.recent.cut(id, err);
   };
 }

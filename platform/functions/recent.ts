@@ -62,6 +62,21 @@ export class RecentInvocations {
     });
   }
 
+  /**
+   * An answered invocation whose response was then cut (at its timeout, while its body streamed):
+   * its entry keeps the status the caller got and gains the failure's code and phase. Looked up by
+   * id, newest first: rare, and the entry is almost always among the newest.
+   */
+  cut(id: string, err: IgnitionError): void {
+    for (let i = 1; i <= this.capacity; i++) {
+      const r = this.ring[(this.next - i + this.capacity) % this.capacity];
+      if (r?.id !== id) continue;
+      r.code = err.code;
+      r.phase = err.phase ?? null;
+      return;
+    }
+  }
+
   private put(r: RecentInvocation): void {
     this.ring[this.next] = r;
     this.next = this.next + 1 === this.capacity ? 0 : this.next + 1;

@@ -1,12 +1,13 @@
 /**
  * The console's ring of recent invocations (platform/functions/recent.ts): newest first, bounded
  * (the oldest give way), filtered by function, failure and id, and a removed function's entries
- * forgotten; failures keep the status, code and phase the caller got.
+ * forgotten; failures keep the status, code and phase the caller got, and a response cut at its
+ * timeout becomes one.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RecentInvocations, isFailure } from '../../platform/functions/recent.ts';
-import { FunctionThrew, QueueFull } from '../../platform/functions/errors.ts';
+import { FunctionThrew, FunctionTimeout, QueueFull } from '../../platform/functions/errors.ts';
 
 test('newest first, and the oldest give way past the capacity', () => {
   const r = new RecentInvocations(3);
@@ -41,6 +42,20 @@ test('failures: the platform error with status, code and phase, and 5xx answers'
     ['req_threw', 'req_503'],
   );
   assert.is(isFailure(r.list({ id: 'req_ok' })[0]), false);
+});
+
+test('a response cut at its timeout keeps its status and becomes a failure with the timeout’s code', () => {
+  const r = new RecentInvocations(4);
+  r.answered('a', 'req_cut', 'ver_1', 200, 3, false);
+  r.answered('a', 'req_next', 'ver_1', 200, 3, false);
+  r.cut('req_cut', FunctionTimeout('function a did not finish within its timeout of 100 ms'));
+  r.cut('req_gone', FunctionTimeout('an id the ring no longer holds is ignored'));
+  const cut = r.list({ id: 'req_cut' })[0];
+  assert.equal([cut.status, cut.code, cut.phase], [200, 'function_timeout', 'timeout']);
+  assert.equal(
+    r.list({ failed: true }).map((x) => x.id),
+    ['req_cut'],
+  );
 });
 
 test("a removed function's invocations are forgotten, the others kept in order", () => {
