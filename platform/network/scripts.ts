@@ -18,6 +18,8 @@ import { bridgeName } from './slot.ts';
 
 /** The host-side nft table: every host rule of ours lives here and nowhere else. */
 export const HOST_TABLE = 'inet ignition';
+/** IPv4 link-local (RFC 3927), where clouds serve instance metadata. */
+const LINK_LOCAL = '169.254.0.0/16';
 /** The table inside each slot namespace (dies with the namespace). */
 export const SLOT_TABLE = 'ip ignition';
 
@@ -166,6 +168,10 @@ export function hostScript(cfg: NetworkConfig, opts: { createBridge: boolean; br
     `    type filter hook forward priority filter; policy accept;`,
     // Slots never talk to each other, only to the outside and to the host's replies.
     `    iifname "${p}-v*" oifname "${p}-v*" drop`,
+    // Nor to link-local addresses beyond the host: a cloud's instance metadata service
+    // (169.254.169.254) hands out the host's credentials to whoever asks.
+    `    iifname "${p}-v*" ip daddr ${LINK_LOCAL} reject with icmp type admin-prohibited`,
+    ...(br ? [`    iifname "${br}" ip daddr ${LINK_LOCAL} reject with icmp type admin-prohibited`] : []),
     ...(br ? [`    iifname "${br}" oifname != "${br}" ct state new ip saddr != @bridge_egress reject with icmp type admin-prohibited`] : []),
     `  }`,
     `  chain input {`,

@@ -4,7 +4,8 @@
  * Real bubblewrap sandboxes and real slots, inside namespaces this test creates (support.ts: one
  * namespace plays the host, another the internet). From inside, the function reaches a server on
  * the internet; it does not reach a server of the host's (dropped by the host table's input
- * chain), nor one on the loopback device of the namespace the driver runs in. Its agent runs as
+ * chain), nor the instance metadata address (rejected: link-local), nor one on the loopback device
+ * of the namespace the driver runs in. Its agent runs as
  * the sandbox's unprivileged uid in the slot's namespace, and destroying the machine gives the
  * slot back.
  *
@@ -29,6 +30,7 @@ import { skipUnless } from '../support/skip.ts';
 import { HOST_UPLINK, INET_SERVER, type Listener, type TestNet, createTestNet, destroyTestNet, listen, realHostFacts, sh } from './support.ts';
 
 const it = skipUnless(missing('root', 'bwrap', 'ip', 'nft'));
+const METADATA = '169.254.169.254';
 
 // The function tries the three servers the test names in its query; each attempt ends within 2 s.
 const PROBE = `import net from 'node:net';
@@ -39,12 +41,12 @@ const attempt = (host, port) => new Promise((resolve) => {
 });
 export default { async fetch(req) {
   const q = new URL(req.url).searchParams;
-  const [inet, host, loopback] = ['inet', 'host', 'loopback'].map((k) => q.get(k).split(':'));
-  return Response.json({
-    inet: await attempt(inet[0], Number(inet[1])),
-    host: await attempt(host[0], Number(host[1])),
-    loopback: await attempt(loopback[0], Number(loopback[1])),
-  });
+  const out = {};
+  for (const k of ['inet', 'host', 'loopback', 'metadata']) {
+    const [host, port] = q.get(k).split(':');
+    out[k] = await attempt(host, Number(port));
+  }
+  return Response.json(out);
 } };
 `;
 
@@ -82,7 +84,10 @@ test.after(async () => {
 it('a sandbox with network runs in a slot: the internet yes, the host and the daemon’s loopback no', async () => {
   const inet = await listen(tnet.inet, INET_SERVER);
   const host = await listen(tnet.host, HOST_UPLINK);
-  listeners.push(inet, host);
+  // A cloud's instance metadata service, out on the test's internet.
+  sh(null, 'ip', '-n', tnet.inet, 'addr', 'add', `${METADATA}/32`, 'dev', 'lo');
+  const metadata = await listen(tnet.inet, METADATA);
+  listeners.push(inet, host, metadata);
   // A server on the loopback device of the namespace the driver (the daemon) runs in.
   local = net.createServer((c) => c.end()).listen(0, '127.0.0.1');
   await new Promise((r) => local.once('listening', r));
@@ -106,14 +111,15 @@ it('a sandbox with network runs in a slot: the internet yes, the host and the da
     assert.is(agents.length, 1, 'one agent');
     assert.is(readlinkSync(`/proc/${agents[0]}/ns/net`), nsId(lease!.netns!), 'the agent runs in the slot’s namespace');
     assert.is.not(statSync(`/proc/${agents[0]}`).uid, 0, 'as the sandbox’s uid, not root');
-    const query = `inet=${INET_SERVER}:${inet.port}&host=${HOST_UPLINK}:${host.port}&loopback=127.0.0.1:${localPort}`;
+    const query = `inet=${INET_SERVER}:${inet.port}&host=${HOST_UPLINK}:${host.port}&loopback=127.0.0.1:${localPort}&metadata=${METADATA}:${metadata.port}`;
     const res = await agentCall(m, 'GET', `/v1/invoke/?${query}`);
     assert.is(res.status, 200, res.text);
     const got = JSON.parse(res.text) as Record<string, string>;
     assert.is(got.inet, 'connected', 'the internet is reachable (NAT through the host)');
     assert.is.not(got.host, 'connected', 'the host’s own addresses are not');
     assert.is.not(got.loopback, 'connected', 'nor the loopback services of the daemon’s namespace');
-    assert.is(host.from.length, 0, 'the host’s server saw no connection');
+    assert.is(got.metadata, 'EHOSTUNREACH', 'nor a link-local address (instance metadata): refused at once');
+    assert.is(host.from.length + metadata.from.length, 0, 'neither the host’s server nor the metadata server saw a connection');
     await m.destroy();
     assert.is(service.leaseOf('vm_slot'), null, 'destroying the machine released its slot');
   } finally {

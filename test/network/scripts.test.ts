@@ -54,6 +54,8 @@ test('host table: one table of ours, replaced atomically, scoped to our prefix',
   const script = hostScript(cfg, { createBridge: true, bridgeEgress: ['10.203.0.2'] });
   assert.match(script, 'add table inet ignition\ndelete table inet ignition\ntable inet ignition {');
   assert.match(script, 'iifname "ign-v*" oifname "ign-v*" drop');
+  assert.match(script, 'iifname "ign-v*" ip daddr 169.254.0.0/16 reject with icmp type admin-prohibited');
+  assert.match(script, 'iifname "ign-br0" ip daddr 169.254.0.0/16 reject with icmp type admin-prohibited');
   assert.match(script, 'ip saddr 10.201.0.0/16 oifname != "ign-v*" masquerade');
   assert.match(script, 'add element inet ignition bridge_egress { 10.203.0.2 }');
   assert.match(script, 'link add ign-br0 type bridge');
