@@ -9,7 +9,7 @@ import type { FunctionRow } from '../figures.ts';
 import { Chart } from './charts.tsx';
 import { duration, fnPath, iso, isoAttr, logsOf, routesText, short, span } from './format.ts';
 import { Instances } from './functions.tsx';
-import { Crumbs, Layout, Unavailable } from './layout.tsx';
+import { Crumbs, Layout, Table, Unavailable } from './layout.tsx';
 
 export interface VersionRow {
   id: string;
@@ -102,36 +102,22 @@ export function FunctionPage(props: {
 
       <section aria-labelledby="aliases-title">
         <h2 id="aliases-title">Aliases</h2>
-        <div class="scroll">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Alias</th>
-                <th scope="col">Routes to</th>
-                <th scope="col">URL</th>
-                <th scope="col">
-                  <span class="sr-only">Action</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {fn.aliases.map((a) => (
-                <tr data-alias={a.name}>
-                  <th scope="row">{a.name}</th>
-                  <td data-field="routes">{routesText(a.routes)}</td>
-                  <td>
-                    <code>{a.name === 'latest' ? fn.url : fn.url.replace(`/fn/${fn.name}/`, `/fn/${fn.name}@${a.name}/`)}</code>
-                  </td>
-                  <td>
-                    <a class="button" href={`${fnPath(fn.name)}/aliases/${encodeURIComponent(a.name)}`}>
-                      Edit weights of {a.name}
-                    </a>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={['Alias', 'Routes to', 'URL', { label: 'Action', hidden: true }]}>
+          {fn.aliases.map((a) => (
+            <tr data-alias={a.name}>
+              <th scope="row">{a.name}</th>
+              <td data-field="routes">{routesText(a.routes)}</td>
+              <td>
+                <code>{a.name === 'latest' ? fn.url : fn.url.replace(`/fn/${fn.name}/`, `/fn/${fn.name}@${a.name}/`)}</code>
+              </td>
+              <td>
+                <a class="button" href={`${fnPath(fn.name)}/aliases/${encodeURIComponent(a.name)}`}>
+                  Edit weights of {a.name}
+                </a>
+              </td>
+            </tr>
+          ))}
+        </Table>
         <form method="get" action={`${fnPath(fn.name)}/aliases`} class="filter">
           <label for="new-alias">New alias</label>
           <input id="new-alias" name="alias" placeholder="canary" autocomplete="off" spellcheck={false} required />
@@ -141,55 +127,38 @@ export function FunctionPage(props: {
 
       <section aria-labelledby="versions-title">
         <h2 id="versions-title">Versions</h2>
-        <div class="scroll">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Version</th>
-                <th scope="col">Deployed</th>
-                <th scope="col">Digest</th>
-                <th scope="col">Settings</th>
-                <th scope="col">Environment</th>
-                <th scope="col">Aliases</th>
-                <th scope="col">
-                  <span class="sr-only">Action</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.versions.map((v) => (
-                <tr data-version={v.seq}>
-                  <th scope="row">v{v.seq}</th>
-                  <td>
-                    <time datetime={isoAttr(v.createdAt)}>{iso(v.createdAt)}</time>
-                  </td>
-                  <td>
-                    <code title={v.digest}>{short(v.digest)}</code>
-                  </td>
-                  <td>
-                    <Settings settings={v.settings} />
-                  </td>
-                  <td>{v.envKeys.length ? v.envKeys.join(', ') : '–'}</td>
-                  <td>
-                    {fn.aliases
-                      .filter((a) => a.routes.some((r) => r.version === v.id))
-                      .map((a) => a.name)
-                      .join(', ')}
-                  </td>
-                  <td>
-                    {v.id === current ? (
-                      <span class="badge">serving latest</span>
-                    ) : (
-                      <a class="button" href={`${fnPath(fn.name)}/rollback?to=v${v.seq}`}>
-                        Roll back to v{v.seq}
-                      </a>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={['Version', 'Deployed', 'Digest', 'Settings', 'Environment', 'Aliases', { label: 'Action', hidden: true }]}>
+          {props.versions.map((v) => (
+            <tr data-version={v.seq}>
+              <th scope="row">v{v.seq}</th>
+              <td>
+                <time datetime={isoAttr(v.createdAt)}>{iso(v.createdAt)}</time>
+              </td>
+              <td>
+                <code title={v.digest}>{short(v.digest)}</code>
+              </td>
+              <td>
+                <Settings settings={v.settings} />
+              </td>
+              <td>{v.envKeys.length ? v.envKeys.join(', ') : '–'}</td>
+              <td>
+                {fn.aliases
+                  .filter((a) => a.routes.some((r) => r.version === v.id))
+                  .map((a) => a.name)
+                  .join(', ')}
+              </td>
+              <td>
+                {v.id === current ? (
+                  <span class="badge">serving latest</span>
+                ) : (
+                  <a class="button" href={`${fnPath(fn.name)}/rollback?to=v${v.seq}`}>
+                    Roll back to v{v.seq}
+                  </a>
+                )}
+              </td>
+            </tr>
+          ))}
+        </Table>
       </section>
 
       <section aria-labelledby="crons-title">
@@ -201,38 +170,24 @@ export function FunctionPage(props: {
             None. Add one with <code>ignition cron add {fn.name} "*/5 * * * *"</code>.
           </p>
         ) : (
-          <div class="scroll">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Schedule</th>
-                  <th scope="col">Request</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Last fired</th>
-                  <th scope="col">Next</th>
-                  <th scope="col">Id</th>
-                </tr>
-              </thead>
-              <tbody>
-                {props.crons.map((c) => (
-                  <tr data-cron={c.id}>
-                    <th scope="row">
-                      <code>{c.schedule}</code>
-                    </th>
-                    <td>
-                      {c.method} <code>{c.path}</code>
-                    </td>
-                    <td>{c.enabled ? 'active' : 'paused'}</td>
-                    <td>{c.lastFiredAt ? <time datetime={c.lastFiredAt}>{iso(c.lastFiredAt)}</time> : 'never'}</td>
-                    <td>{c.nextAt ? <time datetime={c.nextAt}>{iso(c.nextAt)}</time> : '–'}</td>
-                    <td>
-                      <code>{c.id}</code>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={['Schedule', 'Request', 'State', 'Last fired', 'Next', 'Id']}>
+            {props.crons.map((c) => (
+              <tr data-cron={c.id}>
+                <th scope="row">
+                  <code>{c.schedule}</code>
+                </th>
+                <td>
+                  {c.method} <code>{c.path}</code>
+                </td>
+                <td>{c.enabled ? 'active' : 'paused'}</td>
+                <td>{c.lastFiredAt ? <time datetime={c.lastFiredAt}>{iso(c.lastFiredAt)}</time> : 'never'}</td>
+                <td>{c.nextAt ? <time datetime={c.nextAt}>{iso(c.nextAt)}</time> : '–'}</td>
+                <td>
+                  <code>{c.id}</code>
+                </td>
+              </tr>
+            ))}
+          </Table>
         )}
       </section>
 
@@ -314,53 +269,37 @@ export function Jobs(props: { jobs: InvocationView[]; showFunction?: boolean }) 
     return <p class="muted">None recently.</p>;
   }
   return (
-    <div class="scroll">
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Invocation</th>
-            {props.showFunction ? <th scope="col">Function</th> : null}
-            <th scope="col">Kind</th>
-            <th scope="col">Status</th>
-            <th scope="col" class="num">
-              Attempts
-            </th>
-            <th scope="col">Request</th>
-            <th scope="col">Created</th>
-            <th scope="col">Result</th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.jobs.map((j) => (
-            <tr data-job={j.id} data-status={j.status}>
-              <th scope="row">
-                <a href={logsOf(j.function, j.id)} title="Its log lines">
-                  <code>{j.id}</code>
-                </a>
-              </th>
-              {props.showFunction ? (
-                <td>
-                  <a href={fnPath(j.function)}>{j.function}</a>
-                </td>
-              ) : null}
-              <td>{j.kind}</td>
-              <td>
-                <span class={`status ${j.status}`}>{j.status}</span>
-              </td>
-              <td class="num">
-                {j.attempts}/{j.maxAttempts}
-              </td>
-              <td>
-                {j.request.method} <code>{j.request.path}</code>
-              </td>
-              <td>
-                <time datetime={j.createdAt}>{iso(j.createdAt)}</time>
-              </td>
-              <td>{j.lastError ? <code title={j.lastError.message}>{j.lastError.code}</code> : j.result ? `HTTP ${j.result.status}` : '–'}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
+    <Table
+      columns={['Invocation', ...(props.showFunction ? ['Function'] : []), 'Kind', 'Status', { label: 'Attempts', num: true }, 'Request', 'Created', 'Result']}
+    >
+      {props.jobs.map((j) => (
+        <tr data-job={j.id} data-status={j.status}>
+          <th scope="row">
+            <a href={logsOf(j.function, j.id)} title="Its log lines">
+              <code>{j.id}</code>
+            </a>
+          </th>
+          {props.showFunction ? (
+            <td>
+              <a href={fnPath(j.function)}>{j.function}</a>
+            </td>
+          ) : null}
+          <td>{j.kind}</td>
+          <td>
+            <span class={`status ${j.status}`}>{j.status}</span>
+          </td>
+          <td class="num">
+            {j.attempts}/{j.maxAttempts}
+          </td>
+          <td>
+            {j.request.method} <code>{j.request.path}</code>
+          </td>
+          <td>
+            <time datetime={j.createdAt}>{iso(j.createdAt)}</time>
+          </td>
+          <td>{j.lastError ? <code title={j.lastError.message}>{j.lastError.code}</code> : j.result ? `HTTP ${j.result.status}` : '–'}</td>
+        </tr>
+      ))}
+    </Table>
   );
 }

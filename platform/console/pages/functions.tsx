@@ -2,7 +2,7 @@
 import type { FunctionRow } from '../figures.ts';
 import { Chart } from './charts.tsx';
 import { fnPath, routesText, span } from './format.ts';
-import { Layout } from './layout.tsx';
+import { Layout, Table } from './layout.tsx';
 
 export function FunctionsPage(props: { csrf: string; functions: FunctionRow[]; windowSeconds: number }) {
   const names = props.functions.map((f) => f.name);
@@ -18,80 +18,65 @@ export function FunctionsPage(props: { csrf: string; functions: FunctionRow[]; w
           <p class="muted" id="window">
             Rates, errors, latencies and cold starts over the last <span data-window>{span(props.windowSeconds)}</span>; refreshed every 5 s.
           </p>
-          <div class="scroll">
-            <table>
-              <caption class="sr-only">Deployed functions</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Latest</th>
-                  <th scope="col">Aliases and weights</th>
-                  <th scope="col">Instances</th>
-                  <th scope="col" class="num">
-                    Req/s
-                  </th>
-                  <th scope="col" class="num">
-                    Errors
-                  </th>
-                  <th scope="col" class="num">
-                    p50
-                  </th>
-                  <th scope="col" class="num">
-                    p99
-                  </th>
-                  <th scope="col" class="num">
-                    Cold starts
-                  </th>
-                  <th scope="col">URL</th>
-                </tr>
-              </thead>
-              <tbody>
-                {props.functions.map((f) => (
-                  <tr data-function={f.name}>
-                    <th scope="row">
-                      <a href={fnPath(f.name)}>{f.name}</a>
-                    </th>
-                    <td>{f.latest ? <span title={f.latest.digest}>v{f.latest.seq}</span> : '–'}</td>
-                    <td class="aliases">
-                      {f.aliases.map((a) => (
-                        <span class="alias" data-alias={a.name}>
-                          <b>{a.name}</b> → {routesText(a.routes)}
-                        </span>
-                      ))}
-                    </td>
-                    <td>
-                      <Instances shown={f.shown} />
-                    </td>
-                    <td class="num" data-field="rps">
-                      {f.shown.rps}
-                    </td>
-                    <td class="num">
-                      {/* The way to a failure's log lines: this function's failed invocations. */}
-                      <a
-                        href={`/console/invocations?function=${encodeURIComponent(f.name)}&status=failed`}
-                        data-field="errorRate"
-                        title={`Failed invocations of ${f.name}`}
-                      >
-                        {f.shown.errorRate}
-                      </a>
-                    </td>
-                    <td class="num" data-field="p50">
-                      {f.shown.p50}
-                    </td>
-                    <td class="num" data-field="p99">
-                      {f.shown.p99}
-                    </td>
-                    <td class="num" data-field="cold">
-                      {f.shown.cold}
-                    </td>
-                    <td>
-                      <code>{f.url}</code>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table
+            caption="Deployed functions"
+            columns={[
+              'Name',
+              'Latest',
+              'Aliases and weights',
+              'Instances',
+              { label: 'Req/s', num: true },
+              { label: 'Errors', num: true },
+              { label: 'p50', num: true },
+              { label: 'p99', num: true },
+              { label: 'Cold starts', num: true },
+              'URL',
+            ]}
+          >
+            {props.functions.map((f) => (
+              <tr data-function={f.name}>
+                <th scope="row">
+                  <a href={fnPath(f.name)}>{f.name}</a>
+                </th>
+                <td>{f.latest ? <span title={f.latest.digest}>v{f.latest.seq}</span> : '–'}</td>
+                <td class="aliases">
+                  {f.aliases.map((a) => (
+                    <span class="alias" data-alias={a.name}>
+                      <b>{a.name}</b> → {routesText(a.routes)}
+                    </span>
+                  ))}
+                </td>
+                <td>
+                  <Instances shown={f.shown} />
+                </td>
+                <td class="num" data-field="rps">
+                  {f.shown.rps}
+                </td>
+                <td class="num">
+                  {/* The way to a failure's log lines: this function's failed invocations. */}
+                  <a
+                    href={`/console/invocations?function=${encodeURIComponent(f.name)}&status=failed`}
+                    data-field="errorRate"
+                    title={`Failed invocations of ${f.name}`}
+                  >
+                    {f.shown.errorRate}
+                  </a>
+                </td>
+                <td class="num" data-field="p50">
+                  {f.shown.p50}
+                </td>
+                <td class="num" data-field="p99">
+                  {f.shown.p99}
+                </td>
+                <td class="num" data-field="cold">
+                  {f.shown.cold}
+                </td>
+                <td>
+                  <code>{f.url}</code>
+                </td>
+              </tr>
+            ))}
+          </Table>
           <h2>Last five minutes</h2>
           <div class="charts">
             <Chart id="chart" kind="requests" functions={names} title="Requests per 10 s" label="Requests per 10 seconds, by function" />

@@ -8,7 +8,7 @@ import type { RecentInvocation } from '../../functions/recent.ts';
 import { isFailure } from '../../functions/recent.ts';
 import { Jobs } from './function.tsx';
 import { duration, fnPath, iso, isoAttr, logsOf } from './format.ts';
-import { Layout, Unavailable } from './layout.tsx';
+import { Layout, Table, Unavailable } from './layout.tsx';
 
 export interface InvocationRow extends RecentInvocation {
   /** The version's number, when the version is still known. */
@@ -68,61 +68,43 @@ export function InvocationsPage(props: {
           No {props.failed ? 'failed ' : ''}invocations{props.fn ? ` of ${props.fn}` : ''} yet.
         </p>
       ) : (
-        <div class="scroll">
-          <table>
-            <caption class="sr-only">Recent invocations</caption>
-            <thead>
-              <tr>
-                <th scope="col">Invocation</th>
-                <th scope="col">Time</th>
-                <th scope="col">Function</th>
-                <th scope="col">Version</th>
-                <th scope="col" class="num">
-                  Status
-                </th>
-                <th scope="col" class="num">
-                  Duration
-                </th>
-                <th scope="col">Start</th>
-                <th scope="col">Failure</th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.rows.map((r) => (
-                <tr data-invocation={r.id} data-status={String(r.status)} class={isFailure(r) ? 'failed' : undefined}>
-                  <th scope="row">
-                    <a href={logsOf(r.fn, r.id)} aria-label={`Log lines of ${r.id}`}>
-                      <code>{r.id}</code>
-                    </a>
-                  </th>
-                  <td>
-                    <time datetime={isoAttr(r.at)}>{iso(r.at)}</time>
-                  </td>
-                  <td>
-                    <a href={fnPath(r.fn)}>{r.fn}</a>
-                  </td>
-                  <td>{r.seq !== null ? `v${r.seq}` : '–'}</td>
-                  <td class="num">
-                    <span class={`status ${isFailure(r) ? 'failed' : 'succeeded'}`}>{r.status}</span>
-                  </td>
-                  <td class="num">{duration(r.ms)}</td>
-                  <td>{r.cold ? 'cold' : r.code ? '–' : 'warm'}</td>
-                  <td>
-                    {r.code ? (
-                      <>
-                        {r.phase ? <span class="phase">{r.phase}</span> : null} <code>{r.code}</code>
-                      </>
-                    ) : r.status >= 500 ? (
-                      'the function answered ' + r.status
-                    ) : (
-                      '–'
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          caption="Recent invocations"
+          columns={['Invocation', 'Time', 'Function', 'Version', { label: 'Status', num: true }, { label: 'Duration', num: true }, 'Start', 'Failure']}
+        >
+          {props.rows.map((r) => (
+            <tr data-invocation={r.id} data-status={String(r.status)} class={isFailure(r) ? 'failed' : undefined}>
+              <th scope="row">
+                <a href={logsOf(r.fn, r.id)} aria-label={`Log lines of ${r.id}`}>
+                  <code>{r.id}</code>
+                </a>
+              </th>
+              <td>
+                <time datetime={isoAttr(r.at)}>{iso(r.at)}</time>
+              </td>
+              <td>
+                <a href={fnPath(r.fn)}>{r.fn}</a>
+              </td>
+              <td>{r.seq !== null ? `v${r.seq}` : '–'}</td>
+              <td class="num">
+                <span class={`status ${isFailure(r) ? 'failed' : 'succeeded'}`}>{r.status}</span>
+              </td>
+              <td class="num">{duration(r.ms)}</td>
+              <td>{r.cold ? 'cold' : r.code ? '–' : 'warm'}</td>
+              <td>
+                {r.code ? (
+                  <>
+                    {r.phase ? <span class="phase">{r.phase}</span> : null} <code>{r.code}</code>
+                  </>
+                ) : r.status >= 500 ? (
+                  'the function answered ' + r.status
+                ) : (
+                  '–'
+                )}
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
       <section aria-labelledby="jobs-title">
         <h2 id="jobs-title">Async and cron invocations</h2>

@@ -156,6 +156,39 @@ export function MessagePage(props: { title: string; detail: string; code?: strin
   );
 }
 
+/**
+ * A column heading: its label; `num` right-aligns a column of numbers, `hidden` keeps the label
+ * for screen readers only (a column of buttons).
+ */
+export type Column = string | { label: string; num?: boolean; hidden?: boolean };
+
+/**
+ * A table of the console: in a box that scrolls sideways at phone widths, with an optional caption
+ * for screen readers and its column headings; its children are the body's rows.
+ */
+export function Table(props: { caption?: string; columns: Column[]; children?: Child }) {
+  return (
+    <div class="scroll">
+      <table>
+        {props.caption ? <caption class="sr-only">{props.caption}</caption> : null}
+        <thead>
+          <tr>
+            {props.columns.map((c) => {
+              const col = typeof c === 'string' ? { label: c } : c;
+              return (
+                <th scope="col" class={col.num ? 'num' : undefined}>
+                  {col.hidden ? <span class="sr-only">{col.label}</span> : col.label}
+                </th>
+              );
+            })}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </div>
+  );
+}
+
 /** A section that says its source is not part of this daemon, instead of failing the page. */
 export function Unavailable(props: { what: string }) {
   return <p class="muted">{props.what} is not available in this daemon.</p>;

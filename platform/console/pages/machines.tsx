@@ -5,7 +5,7 @@
  */
 import type { VmService } from '../../vms/service.ts';
 import { duration, fnPath, iso, isoAttr, vmPath } from './format.ts';
-import { ConfirmPage, Crumbs, Layout, Unavailable } from './layout.tsx';
+import { ConfirmPage, Crumbs, Layout, Table, Unavailable } from './layout.tsx';
 import type { LogRow } from './function.tsx';
 
 export type VmRow = ReturnType<VmService['describe']>;
@@ -38,63 +38,50 @@ export function MachinesPage(props: { csrf: string; vms: VmRow[] | null; instanc
             No VMs. Start one with <code>ignition vm run</code>.
           </p>
         ) : (
-          <div class="scroll">
-            <table>
-              <caption class="sr-only">VMs, as ignition vm ps lists them</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Id</th>
-                  <th scope="col">Name</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Driver</th>
-                  <th scope="col" class="num">
-                    Memory
-                  </th>
-                  <th scope="col" class="num">
-                    vCPUs
-                  </th>
-                  <th scope="col" class="num">
-                    PID
-                  </th>
-                  <th scope="col">Source</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">
-                    <span class="sr-only">Action</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {props.vms.map((v) => (
-                  <tr data-vm={v.id} data-state={v.state}>
-                    <th scope="row">
-                      <a href={vmPath(v.id)}>
-                        <code>{v.id}</code>
-                      </a>
-                    </th>
-                    <td>{v.name ?? '–'}</td>
-                    <td>
-                      <span class={`state ${v.state}`}>{v.state}</span>
-                    </td>
-                    <td>{v.driver}</td>
-                    <td class="num">{memory(v)}</td>
-                    <td class="num">{v.vcpus ?? '–'}</td>
-                    <td class="num">{v.pid ?? '–'}</td>
-                    <td>{v.source ? <code>{v.source}</code> : 'base image'}</td>
-                    <td>
-                      <time datetime={v.createdAt}>{iso(v.createdAt)}</time>
-                    </td>
-                    <td>
-                      {STOPPABLE.has(v.state) ? (
-                        <a class="button" href={`${vmPath(v.id)}/stop`}>
-                          Stop {v.name ?? v.id}
-                        </a>
-                      ) : null}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table
+            caption="VMs, as ignition vm ps lists them"
+            columns={[
+              'Id',
+              'Name',
+              'State',
+              'Driver',
+              { label: 'Memory', num: true },
+              { label: 'vCPUs', num: true },
+              { label: 'PID', num: true },
+              'Source',
+              'Created',
+              { label: 'Action', hidden: true },
+            ]}
+          >
+            {props.vms.map((v) => (
+              <tr data-vm={v.id} data-state={v.state}>
+                <th scope="row">
+                  <a href={vmPath(v.id)}>
+                    <code>{v.id}</code>
+                  </a>
+                </th>
+                <td>{v.name ?? '–'}</td>
+                <td>
+                  <span class={`state ${v.state}`}>{v.state}</span>
+                </td>
+                <td>{v.driver}</td>
+                <td class="num">{memory(v)}</td>
+                <td class="num">{v.vcpus ?? '–'}</td>
+                <td class="num">{v.pid ?? '–'}</td>
+                <td>{v.source ? <code>{v.source}</code> : 'base image'}</td>
+                <td>
+                  <time datetime={v.createdAt}>{iso(v.createdAt)}</time>
+                </td>
+                <td>
+                  {STOPPABLE.has(v.state) ? (
+                    <a class="button" href={`${vmPath(v.id)}/stop`}>
+                      Stop {v.name ?? v.id}
+                    </a>
+                  ) : null}
+                </td>
+              </tr>
+            ))}
+          </Table>
         )}
       </section>
       <section aria-labelledby="instances-title">
@@ -102,44 +89,25 @@ export function MachinesPage(props: { csrf: string; vms: VmRow[] | null; instanc
         {props.instances.length === 0 ? (
           <p class="muted">No instance runs now: functions scale to zero unless they keep some warm.</p>
         ) : (
-          <div class="scroll">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Id</th>
-                  <th scope="col">Function</th>
-                  <th scope="col">Version</th>
-                  <th scope="col">State</th>
-                  <th scope="col" class="num">
-                    In flight
-                  </th>
-                  <th scope="col" class="num">
-                    Served
-                  </th>
-                  <th scope="col">Last used</th>
-                </tr>
-              </thead>
-              <tbody>
-                {props.instances.map((i) => (
-                  <tr data-instance={i.id}>
-                    <th scope="row">
-                      <code>{i.id}</code>
-                    </th>
-                    <td>
-                      <a href={fnPath(i.fn)}>{i.fn}</a>
-                    </td>
-                    <td>v{i.seq}</td>
-                    <td>{i.state}</td>
-                    <td class="num">{i.inflight}</td>
-                    <td class="num">{i.served}</td>
-                    <td>
-                      <time datetime={isoAttr(i.lastUsed)}>{iso(i.lastUsed)}</time>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={['Id', 'Function', 'Version', 'State', { label: 'In flight', num: true }, { label: 'Served', num: true }, 'Last used']}>
+            {props.instances.map((i) => (
+              <tr data-instance={i.id}>
+                <th scope="row">
+                  <code>{i.id}</code>
+                </th>
+                <td>
+                  <a href={fnPath(i.fn)}>{i.fn}</a>
+                </td>
+                <td>v{i.seq}</td>
+                <td>{i.state}</td>
+                <td class="num">{i.inflight}</td>
+                <td class="num">{i.served}</td>
+                <td>
+                  <time datetime={isoAttr(i.lastUsed)}>{iso(i.lastUsed)}</time>
+                </td>
+              </tr>
+            ))}
+          </Table>
         )}
       </section>
     </Layout>
@@ -195,26 +163,14 @@ export function MachinePage(props: { csrf: string; vm: VmRow; logs: LogRow[] }) 
         {v.timings.length === 0 ? (
           <p class="muted">None recorded (the VM was started by an earlier daemon, or has stopped).</p>
         ) : (
-          <div class="scroll">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Step</th>
-                  <th scope="col" class="num">
-                    Took
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {v.timings.map((t) => (
-                  <tr>
-                    <th scope="row">{t.step}</th>
-                    <td class="num">{duration(t.ms)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={['Step', { label: 'Took', num: true }]}>
+            {v.timings.map((t) => (
+              <tr>
+                <th scope="row">{t.step}</th>
+                <td class="num">{duration(t.ms)}</td>
+              </tr>
+            ))}
+          </Table>
         )}
       </section>
       <section aria-labelledby="vm-logs-title">
