@@ -22,7 +22,10 @@
  * instances wanted, which lengthens them again. So starts beyond one per CPU need an idle CPU
  * (freshStartsAllowed, host-cpu.ts). A request that finds no instance is queued only as far as
  * the starts can serve it within FRESH_MAX_WAIT_MS (freshQueueLimit); past that it is refused at
- * once with `queue_full` (429) and a Retry-After, rather than left waiting seconds.
+ * once with `queue_full` (429) and a Retry-After, rather than left waiting seconds. That limit is
+ * an estimate from the starts measured so far, so the wait itself is bounded too: a queued request
+ * still waiting after FRESH_MAX_WAIT_MS is refused the same way, unless it heads the queue
+ * (waitedTooLong).
  * docs/ISOLATION.md has the whole picture.
  *
  * In `reuse` isolation a spare started only as headroom (no request waits, `minWarm` is met) needs
@@ -352,12 +355,7 @@ export class Pool {
     ) {
       // Kept starting at the host's rate (ensureCapacity), for the requests after this one.
       this.ensureCapacity();
-      const seconds = freshRetryAfterSeconds({ queued: this.queue.length, startMs: this.startMs, starts: this.freshStarts() });
-      return Promise.reject(
-        QueueFull(`function ${this.version.fn} gets requests faster than instances can start for them (fresh isolation); try again in ${seconds} s`, {
-          data: { retryAfterSeconds: seconds, isolation: 'fresh', queued: this.queue.length },
-        }),
-      );
+      return Promise.reject(this.freshRefusal(this.queue.length));
     }
     if (this.queue.length >= this.settings.queueSize + this.startable()) {
       return Promise.reject(
@@ -367,8 +365,22 @@ export class Pool {
       );
     }
     return new Promise<{ inst: Instance; cold: boolean }>((resolve, reject) => {
-      const waiter: Waiter = { resolve: (inst) => resolve({ inst, cold: true }), reject, since: performance.now() };
+      let bound: NodeJS.Timeout | undefined;
+      const waiter: Waiter = {
+        resolve: (inst) => {
+          clearTimeout(bound);
+          resolve({ inst, cold: true });
+        },
+        reject: (err) => {
+          clearTimeout(bound);
+          reject(err);
+        },
+        since: performance.now(),
+      };
       this.queue.push(waiter);
+      // The queue's size is an estimate from the starts measured so far; when starts take longer
+      // (a busy host, cold starts where adoptions were measured), this bounds the wait itself.
+      if (this.fresh) bound = setTimeout(() => this.waitedTooLong(waiter), FRESH_MAX_WAIT_MS).unref();
       // Looked at again once it has waited about a start's time (allowedStarts).
       setTimeout(() => this.queue.includes(waiter) && this.ensureCapacity(), this.queuedStartAfterMs()).unref();
       signal?.addEventListener('abort', () => {
@@ -379,6 +391,27 @@ export class Pool {
         }
       });
       this.ensureCapacity();
+    });
+  }
+
+  /**
+   * A `fresh` request queued for FRESH_MAX_WAIT_MS is refused (429, Retry-After) unless it heads
+   * the queue: the next instance up is its own, and some request must wait for it, or a pool
+   * whose starts all take longer than the bound would never serve one. The start begun for a
+   * refused request goes on and serves a later one.
+   */
+  private waitedTooLong(waiter: Waiter): void {
+    const i = this.queue.indexOf(waiter);
+    if (i <= 0) return;
+    this.queue.splice(i, 1);
+    waiter.reject(this.freshRefusal(i));
+  }
+
+  /** The 429 of a `fresh` request refused with `ahead` requests queued before it. */
+  private freshRefusal(ahead: number): IgnitionError {
+    const seconds = freshRetryAfterSeconds({ queued: ahead, startMs: this.startMs, starts: this.freshStarts() });
+    return QueueFull(`function ${this.version.fn} gets requests faster than instances can start for them (fresh isolation); try again in ${seconds} s`, {
+      data: { retryAfterSeconds: seconds, isolation: 'fresh', queued: ahead },
     });
   }
 

@@ -5,10 +5,13 @@
  * `queue_full` (429) and a Retry-After; every request it serves still gets an instance of its own.
  * The function's warmup() takes 300 ms, so its starts are slow on any host. The only timing
  * bound is a generous one: before, the burst queued (the default queueSize is 100) and took
- * seconds, served one start after another.
+ * seconds, served one start after another. And when starts turn slower than the pool measured
+ * (a second function's starts go from quick to 3 s), what it queued on the old estimate is refused
+ * at the wait bound instead of held for a start.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from 'undici';
 import { deploy, FIXTURES, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
@@ -51,6 +54,43 @@ test('a burst beyond fresh capacity gets 429 with Retry-After quickly, and the r
   // Generous: a refusal is answered well before the burst could have been served by starts.
   const slowestRefusal = Math.max(...refused.map((r) => r.ms));
   assert.ok(slowestRefusal < 5000, `refused within 5 s (slowest ${Math.round(slowestRefusal)} ms)`);
+});
+
+test('requests queued for starts slower than the pool measured are refused at the wait bound, not held for seconds', async () => {
+  const slow = await startTestDaemon({ env: { IGNITION_SANDBOX: 'none' } });
+  try {
+    await deploy(slow, path.join(FIXTURES, 'fresh-slows-down'));
+    const url = `${slow.url}/fn/fresh-slows-down/`;
+    // Quick starts first: the pool measures them and sizes its queue from them.
+    for (let i = 0; i < 3; i++) {
+      const r = await request(url);
+      assert.is(r.statusCode, 200);
+      await r.body.text();
+    }
+    writeFileSync(path.join(slow.dataDir, 'slow-starts'), '');
+    // The instances started ahead of these requests were quick; what they cannot serve is queued
+    // for starts that now take 3 s each.
+    const burst = await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        const t = performance.now();
+        const r = await request(url);
+        const body = await r.body.text();
+        return { status: r.statusCode, retry: r.headers['retry-after'], body, ms: performance.now() - t };
+      }),
+    );
+    const refused = burst.filter((r) => r.status === 429);
+    assert.is(refused.length + burst.filter((r) => r.status === 200).length, burst.length, burst.map((r) => r.status).join(','));
+    assert.ok(refused.length > 0, 'queued requests past the bound are refused');
+    for (const r of refused) {
+      assert.is(JSON.parse(r.body).code, 'queue_full');
+      assert.ok(Number(r.retry) >= 1, `Retry-After: ${r.retry}`);
+    }
+    // Generous: a start takes 3 s, so a refusal that came sooner was not held for one.
+    const slowestRefusal = Math.max(...refused.map((r) => r.ms));
+    assert.ok(slowestRefusal < 2500, `refused before a start could serve them (slowest ${Math.round(slowestRefusal)} ms)`);
+  } finally {
+    await slow.stop();
+  }
 });
 
 test.run();
