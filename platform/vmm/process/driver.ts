@@ -634,7 +634,7 @@ class ProcessMachine implements Machine {
     private readonly cpuPolicy: CpuPolicy,
     private readonly spawner: Spawner,
     sandboxed: boolean,
-    private readonly onGone: () => void,
+    private readonly onGone: () => void | Promise<void>,
   ) {
     this.id = spec.id;
     this.workspace = spec.workspace;
@@ -863,7 +863,8 @@ class ProcessMachine implements Machine {
       // Off the event loop (libuv's thread pool): a workspace's removal comes right at a deploy's
       // answer, when the old version drains under traffic.
       await rm(this.workspace, { recursive: true, force: true });
-      this.onGone();
+      // The driver's bookkeeping, and the network slot's release: destroy returns once it is back.
+      await this.onGone();
     })();
     return this.destroyed;
   }
