@@ -55,6 +55,14 @@ test('doctor: ready on the process driver; not ready when firecracker is require
   assert.is(ok.code, 0, ok.stderr);
   const report = JSON.parse(ok.stdout);
   assert.is(report.driver, 'process');
+  const network = report.process.find((c: { name: string }) => c.name === 'network');
+  assert.ok(network.advice, 'host networking is off by default: advice, with its fix');
+  assert.match(network.detail, /shares the host's network namespace.*\(host networking is off\)/);
+  assert.match(network.fix, /IGNITION_NETWORK=on/);
+  const on = JSON.parse((await runCli(['doctor', '--json'], { env: { IGNITION_DRIVER: 'process', IGNITION_DATA_DIR: dir, IGNITION_NETWORK: 'on' } })).stdout);
+  const slot = on.process.find((c: { name: string }) => c.name === 'network');
+  if (process.getuid?.() === 0) assert.match(slot.detail, /runs in a network slot of its own/);
+  else assert.match(slot.detail, /host networking needs root/);
   const reflinks = report.firecracker.find((c: { name: string }) => c.name === 'reflinks');
   assert.match(reflinks.detail, /disk clones are (reflinks|sparse copies); incremental snapshots (on|off) \(auto\)/);
   const fc = await runCli(['doctor'], {

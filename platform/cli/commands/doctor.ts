@@ -60,6 +60,7 @@ export class DoctorCommand extends BaseCommand {
             fix: 'apt-get install -y bubblewrap',
           },
       ...(await sandboxChecks(bwrap)),
+      networkCheck(config.network.enabled ?? 'auto'),
     ];
     const fc = firecrackerChecks(config);
     const net: Check[] = ['ip', 'nft'].map((b) => {
@@ -109,6 +110,32 @@ export class DoctorCommand extends BaseCommand {
     );
     return report.ok ? 0 : 1;
   }
+}
+
+/**
+ * Where a function with network runs on the process driver: in a network slot of its own when
+ * host networking is on (root, ip, nft, nsenter and setpriv), else in the host's namespace, its
+ * loopback services included (docs/SECURITY.md). Advice, not a blocker: functions without
+ * network have a namespace of their own either way.
+ */
+function networkCheck(enabled: 'auto' | boolean): Check {
+  const root = process.getuid?.() === 0;
+  const tools = ['ip', 'nft', 'nsenter', 'setpriv'].filter((t) => !onPath(t));
+  if (enabled === true && root && tools.length === 0)
+    return { name: 'network', ok: true, detail: 'a function with network runs in a network slot of its own (host networking on)' };
+  const why = enabled !== true ? 'host networking is off' : !root ? 'host networking needs root' : `missing ${tools.join(', ')}`;
+  return {
+    name: 'network',
+    ok: true,
+    advice: true,
+    detail: `a function with network shares the host's network namespace, its loopback services included (${why})`,
+    fix:
+      tools.length > 0
+        ? 'apt-get install -y iproute2 nftables util-linux, then run the daemon as root with IGNITION_NETWORK=on'
+        : root
+          ? 'IGNITION_NETWORK=on'
+          : 'run the daemon as root with IGNITION_NETWORK=on',
+  };
 }
 
 /**
