@@ -7,7 +7,8 @@
  * chain), nor the instance metadata address (rejected: link-local), nor one on the loopback device
  * of the namespace the driver runs in. Its agent runs as
  * the sandbox's unprivileged uid in the slot's namespace, and destroying the machine gives the
- * slot back.
+ * slot back. And the daemon's wiring (select.ts): the driver asks for a slot exactly while host
+ * networking is open.
  *
  * Root only. The real host is only read: its nft tables, links and ip_forward are compared before
  * and after.
@@ -21,6 +22,9 @@ import Database from 'better-sqlite3';
 import { networkProvider } from '../../platform/network/attach.ts';
 import { NetworkService } from '../../platform/network/service.ts';
 import { ProcessDriver } from '../../platform/vmm/process/driver.ts';
+import { selectDriver } from '../../platform/vmm/select.ts';
+import { defaults } from '../../platform/config/schema.ts';
+import { silentLogger } from '../../platform/log.ts';
 import { deepChildPids } from '../../platform/vmm/process/procfs.ts';
 import { agentCall } from '../firecracker/support.ts';
 import { ROOT } from '../support/daemon.ts';
@@ -140,6 +144,37 @@ it('without host networking the isolation report says a sandbox with network sha
       driver.isolation.missing.some((m) => /network namespace of its own/.test(m.what) && /IGNITION_NETWORK=on/.test(m.fix)),
       'with the fix',
     );
+  } finally {
+    await driver.close();
+  }
+});
+
+it('the daemon’s wiring: the process driver uses host networking exactly while it is on', async () => {
+  const dir = tempDir('pslot-select-');
+  let on = false;
+  const attached: string[] = [];
+  const { driver } = selectDriver(
+    { ...defaults, driver: 'process', processSpares: 0 },
+    {
+      agentPath: path.join(ROOT, 'dist', 'agent.mjs'),
+      workspacesDir: dir,
+      logger: silentLogger,
+      network: { attach: (id) => (attached.push(id), Promise.reject(new Error('not in this test'))) },
+      networkOn: () => on,
+    },
+  );
+  try {
+    assert.is(driver.isolation?.layers.ownNetworkNamespace, false, 'host networking not open (yet)');
+    on = true;
+    assert.is(driver.isolation?.layers.ownNetworkNamespace, true, 'open: functions with network get a slot');
+    const failed = await driver
+      .boot({ id: 'vm_wired', workspace: path.join(dir, 'vm_wired'), memoryMiB: 128, vcpus: 1, env: {}, network: true, labels: {} })
+      .then(
+        () => 'booted',
+        (err: Error) => err.message,
+      );
+    assert.is(failed, 'not in this test', 'a start with network asked the provider for a slot, and its failure is the start’s');
+    assert.equal(attached, ['vm_wired']);
   } finally {
     await driver.close();
   }
