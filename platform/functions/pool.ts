@@ -387,7 +387,7 @@ export class Pool {
         const i = this.queue.indexOf(waiter);
         if (i !== -1) {
           this.queue.splice(i, 1);
-          reject(signal.reason as Error);
+          waiter.reject(signal.reason as Error);
         }
       });
       this.ensureCapacity();

@@ -79,6 +79,11 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** A source file that cannot be read (stat or open failed). */
+function unreadable(srcPath: string, err: unknown) {
+  return RegistryIoError(`cannot read ${srcPath} to import it: ${(err as Error).message}`, { cause: err, data: { path: srcPath } });
+}
+
 function ioError(err: unknown, what: string): Error {
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') return RegistryDiskFull(`no space left on the blob store while ${what}`, { cause: err });
@@ -154,7 +159,7 @@ export class BlobStore {
     try {
       st = await statAsync(srcPath);
     } catch (err) {
-      throw RegistryIoError(`cannot read ${srcPath} to import it: ${(err as Error).message}`, { cause: err, data: { path: srcPath } });
+      throw unreadable(srcPath, err);
     }
     // Prefetching positional reads need a size; pipes and devices are read as a stream to EOF.
     if (!st.isFile()) return this.importStream(createReadStream(srcPath, { highWaterMark: 1024 * 1024 }), options);
@@ -163,7 +168,7 @@ export class BlobStore {
     try {
       src = await open(srcPath, 'r');
     } catch (err) {
-      throw RegistryIoError(`cannot read ${srcPath} to import it: ${(err as Error).message}`, { cause: err, data: { path: srcPath } });
+      throw unreadable(srcPath, err);
     }
     try {
       // The size of the file opened: the worker copies exactly that much and fails if it shrinks.

@@ -136,9 +136,14 @@ export async function runFresh(ctx: BenchContext): Promise<BenchResult> {
   const { child: started, account } = spawnAccounted(() => startDaemon());
   const daemon = await started;
   // Without the cgroup: the daemon's live process tree and what it reaped, a lower bound.
-  const treeMs = () => cpuMsOf(processTree(daemon.child.pid!)) + processTree(daemon.child.pid!).reduce((a, p) => a + reapedCpuMs(p), 0);
+  const treeMs = () => {
+    const tree = processTree(daemon.child.pid!);
+    return cpuMsOf(tree) + tree.reduce((a, p) => a + reapedCpuMs(p), 0);
+  };
   const probe: Probe = { daemon, cpuMs: account ? () => account.cpuMs() : treeMs };
-  const cpuSource = account ? "a cgroup around the daemon (every process it started, whoever reaped it)" : "the daemon's process tree and the children its processes reaped (a lower bound: sandboxes reaped outside the tree are missed)";
+  const cpuSource = account
+    ? 'a cgroup around the daemon, which counts every process it started, whoever reaped it'
+    : "the daemon's process tree and the children its processes reaped, a lower bound that misses sandboxes reaped outside the tree";
   let goalRun: OpenRun;
   let reuseRun: OpenRun;
   const steps: OpenRun[] = [];
