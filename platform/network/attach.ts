@@ -76,13 +76,13 @@ export function networkProvider(state: () => NetworkService | null, opts: Provid
       const svc = state();
       if (!svc) throw new Error('host networking is not available on this daemon (see GET /v1/network)');
       const lease = await svc.acquire(vmId, { mode });
-      return attachmentOf(lease, svc.hostNetns, () => svc.release(vmId));
+      return attachmentOf(lease, svc.hostNetns, () => svc.release(vmId), svc.config.dns);
     },
     transfer(from: string, to: string) {
       const svc = state();
       const lease = svc?.transfer(from, to);
       if (!svc || !lease) throw new Error(`VM ${from} holds no network lease to hand to ${to}`);
-      return attachmentOf(lease, svc.hostNetns, () => svc.release(to));
+      return attachmentOf(lease, svc.hostNetns, () => svc.release(to), svc.config.dns);
     },
   };
 }
@@ -92,7 +92,12 @@ export function networkProvider(state: () => NetworkService | null, opts: Provid
  * bridge TAP lives in "the host", which is the daemon's own namespace, or `hostNetns` when a
  * namespace stands in for the host (tests, development).
  */
-export function attachmentOf(lease: NetworkLease, hostNetns: string | undefined, release: () => Promise<unknown>): NetworkAttachment {
+export function attachmentOf(
+  lease: NetworkLease,
+  hostNetns: string | undefined,
+  release: () => Promise<unknown>,
+  dns: readonly string[] = [],
+): NetworkAttachment {
   const netns = lease.netns ?? hostNetns;
   return {
     ifaceId: 'eth0',
@@ -100,7 +105,7 @@ export function attachmentOf(lease: NetworkLease, hostNetns: string | undefined,
     guestMac: lease.guest.mac,
     mode: lease.kind === 'clone' ? 'slot' : 'bridge',
     ...(netns ? { netns: path.join(NETNS_DIR, netns) } : {}),
-    guest: { ...lease.guest },
+    guest: { ...lease.guest, dns },
     // Awaited: when a VM's stop or destroy returns, its slot and lease are gone.
     release: async () => void (await release()),
   };

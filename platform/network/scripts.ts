@@ -159,6 +159,8 @@ export function hostScript(cfg: NetworkConfig, opts: { createBridge: boolean; br
       'IGN_HOST',
     );
   }
+  const dns = cfg.dns.map(word).join(', ');
+  const dnsAccept = (from: string) => (dns ? [`    ${from} ip daddr { ${dns} } meta l4proto { tcp, udp } th dport 53 accept`] : []);
   const table = [
     `add table ${HOST_TABLE}`,
     `delete table ${HOST_TABLE}`,
@@ -168,6 +170,10 @@ export function hostScript(cfg: NetworkConfig, opts: { createBridge: boolean; br
     `    type filter hook forward priority filter; policy accept;`,
     // Slots never talk to each other, only to the outside and to the host's replies.
     `    iifname "${p}-v*" oifname "${p}-v*" drop`,
+    // Name queries to the configured resolvers pass the two rules below: a cloud's resolver may
+    // sit at a link-local address (GCP's at 169.254.169.254 itself), and port 53 is all it opens.
+    ...dnsAccept(`iifname "${p}-v*"`),
+    ...(br ? dnsAccept(`iifname "${br}" ip saddr @bridge_egress`) : []),
     // Nor to link-local addresses beyond the host: a cloud's instance metadata service
     // (169.254.169.254) hands out the host's credentials to whoever asks.
     `    iifname "${p}-v*" ip daddr ${LINK_LOCAL} reject with icmp type admin-prohibited`,
@@ -176,7 +182,10 @@ export function hostScript(cfg: NetworkConfig, opts: { createBridge: boolean; br
     `  }`,
     `  chain input {`,
     `    type filter hook input priority filter; policy accept;`,
-    // Guests may answer the host but not open connections to it.
+    // Guests may answer the host but not open connections to it, bar name queries to a
+    // resolver that is one of the host's own addresses.
+    ...dnsAccept(`iifname "${p}-v*"`),
+    ...(br ? dnsAccept(`iifname "${br}" ip saddr @bridge_egress`) : []),
     `    iifname "${p}-v*" ct state new drop`,
     ...(br ? [`    iifname "${br}" ct state new drop`] : []),
     `  }`,

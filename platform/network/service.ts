@@ -54,6 +54,8 @@ export interface NetworkListing {
   leases: NetworkLease[];
   pool: { size: number; ready: number; creating: number };
   capacity: { clone: number; bridge: number };
+  /** The name servers functions with network resolve through (dns.ts); empty when none is reachable. */
+  dns: string[];
 }
 
 export interface ReconcileReport {
@@ -192,6 +194,7 @@ export class NetworkService {
       leases: rows.filter((r) => r.state === 'leased').map((r) => leaseView(this.config, this.#defaults, r)),
       pool: { size: this.#pool.size, ready: this.#ipam.count('clone', 'ready'), creating: this.#pool.creating },
       capacity: { clone: this.config.capacity, bridge: this.config.bridgeCapacity },
+      dns: [...this.config.dns],
     };
   }
 

@@ -11,7 +11,8 @@
  * address. See docs/NETWORKING.md for the picture.
  */
 import { NetInvalidConfig, NetInvalidPolicy, NetSubnetOverlap, NetSubnetTooSmall } from './errors.ts';
-import { type Cidr, formatCidr, formatIp, nth, overlaps, parseCidr } from './ipv4.ts';
+import { type Cidr, formatCidr, formatIp, nth, overlaps, parseCidr, parseIp } from './ipv4.ts';
+import { checkResolvers, hostResolvers } from './dns.ts';
 
 /** Settings as written in ignition.config.ts; every field has a default. */
 export interface NetworkConfigInput {
@@ -40,6 +41,11 @@ export interface NetworkConfigInput {
   /** Owner uid/gid of created TAPs, so a jailed (non-root) Firecracker can open them. */
   tapUid?: number;
   tapGid?: number;
+  /**
+   * Name servers for functions with network (one or two IPv4 addresses). Default: the host's,
+   * where a slot can reach them (dns.ts).
+   */
+  dns?: string[];
 }
 
 /** The validated configuration. */
@@ -60,6 +66,8 @@ export interface NetworkConfig {
   egress: boolean;
   tapUid: number | null;
   tapGid: number | null;
+  /** Name servers for functions with network; empty when neither the configuration nor the host names one a slot can reach. */
+  dns: string[];
 }
 
 /** Everything about clone slot N. */
@@ -107,8 +115,11 @@ const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 export const MTU_MIN = 576;
 export const MTU_MAX = 9216;
 
-/** Validates and completes the configuration; throws `net_*` errors naming the bad setting. */
-export function resolveNetworkConfig(input: NetworkConfigInput = {}): NetworkConfig {
+/**
+ * Validates and completes the configuration; throws `net_*` errors naming the bad setting.
+ * `hostDns` gives the default name servers (the host's, read once here).
+ */
+export function resolveNetworkConfig(input: NetworkConfigInput = {}, hostDns: () => string[] = hostResolvers): NetworkConfig {
   const prefix = input.prefix ?? 'ign';
   if (!/^[a-z][a-z0-9]{0,7}$/.test(prefix)) {
     throw NetInvalidConfig(`network prefix "${prefix}" must be 1–8 lowercase letters or digits, starting with a letter.`);
@@ -189,7 +200,17 @@ export function resolveNetworkConfig(input: NetworkConfigInput = {}): NetworkCon
     egress: input.egress ?? true,
     tapUid: input.tapUid ?? null,
     tapGid: input.tapGid ?? null,
+    dns: checkedOrHostDns(input.dns, named, hostDns),
   };
+}
+
+/** The configuration's name servers, checked; else the host's, less any inside Ignition's own networks. */
+function checkedOrHostDns(dns: unknown, ours: Array<[string, Cidr]>, hostDns: () => string[]): string[] {
+  if (dns !== undefined) return checkResolvers(dns, ours);
+  return hostDns().filter((s) => {
+    const ip = parseIp(s);
+    return ip !== null && !ours.some(([, net]) => overlaps(net, { base: ip, prefix: 32, size: 1 }));
+  });
 }
 
 /** The layout of clone slot `n` (0 ≤ n < capacity). */

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { request } from 'undici';
 import { CLI, runCli, startTestDaemon, type TestDaemon } from '../support/daemon.ts';
 import { waitForText } from '../support/wait.ts';
+import { hostResolvers } from '../../platform/network/dns.ts';
 
 let d: TestDaemon;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'ign-dev-'));
@@ -63,6 +64,35 @@ test('doctor: ready on the process driver; not ready when firecracker is require
   const slot = on.process.find((c: { name: string }) => c.name === 'network');
   if (process.getuid?.() === 0) assert.match(slot.detail, /runs in a network slot of its own/);
   else assert.match(slot.detail, /host networking needs root/);
+  // Name servers: the host's where a slot can reach them (dns.ts), in the Firecracker section
+  // always and in the process section once functions with network get a slot.
+  const hostDns = hostResolvers();
+  const names = report.firecracker.find((c: { name: string }) => c.name === 'dns');
+  if (hostDns.length > 0) assert.is(names.detail, `functions with network resolve names through ${hostDns.join(', ')}`);
+  else assert.ok(names.advice && /cannot resolve names/.test(names.detail) && /network\.dns/.test(names.fix), names.detail);
+  assert.is(
+    report.process.find((c: { name: string }) => c.name === 'dns'),
+    undefined,
+    'not where functions share the host’s namespace',
+  );
+  if (process.getuid?.() === 0)
+    assert.ok(
+      on.process.find((c: { name: string }) => c.name === 'dns'),
+      'but with a slot of their own',
+    );
+  const configured = path.join(dir, 'dns.config.ts');
+  writeFileSync(configured, "export default { network: { dns: ['9.9.9.9'] } };\n");
+  const named = JSON.parse(
+    (await runCli(['doctor', '--json', '--config', configured], { env: { IGNITION_DRIVER: 'process', IGNITION_DATA_DIR: dir } })).stdout,
+  );
+  assert.is(named.firecracker.find((c: { name: string }) => c.name === 'dns').detail, 'functions with network resolve names through 9.9.9.9');
+  writeFileSync(configured, "export default { network: { dns: ['127.0.0.53'] } };\n");
+  const wrong = JSON.parse(
+    (await runCli(['doctor', '--json', '--config', configured], { env: { IGNITION_DRIVER: 'process', IGNITION_DATA_DIR: dir } })).stdout,
+  );
+  const bad = wrong.firecracker.find((c: { name: string }) => c.name === 'dns');
+  assert.ok(bad.advice, 'an invalid network block is advice: the daemon runs without host networking');
+  assert.match(bad.detail, /network\.dns entry 127\.0\.0\.53 is a loopback/);
   const reflinks = report.firecracker.find((c: { name: string }) => c.name === 'reflinks');
   assert.match(reflinks.detail, /disk clones are (reflinks|sparse copies); incremental snapshots (on|off) \(auto\)/);
   const fc = await runCli(['doctor'], {

@@ -36,6 +36,12 @@ test('a boot in a slot puts the slot’s guest address on the kernel command lin
   // No network, or no address from the provider: the command line is left alone.
   assert.is(guestBootArgs(DEFAULT_BOOT_ARGS, undefined), DEFAULT_BOOT_ARGS);
   assert.is(guestBootArgs(DEFAULT_BOOT_ARGS, { ...slot, guest: undefined }), DEFAULT_BOOT_ARGS);
+  // Name servers fill the dns0 and dns1 fields; init writes them into /etc/resolv.conf.
+  assert.is(ignitionIpArg({ ...slotGuest, dns: ['9.9.9.9'] }), 'ignition.ip=172.16.0.2::172.16.0.1:255.255.255.252::eth0:off:9.9.9.9');
+  assert.is(
+    guestBootArgs(DEFAULT_BOOT_ARGS, { ...slot, guest: { ...slotGuest, dns: ['9.9.9.9', '1.1.1.1'] } }),
+    `${DEFAULT_BOOT_ARGS} ignition.ip=172.16.0.2::172.16.0.1:255.255.255.252::eth0:off:9.9.9.9:1.1.1.1`,
+  );
   // An operator's own ignition.ip wins.
   const own = `${DEFAULT_BOOT_ARGS} ignition.ip=10.9.9.2::10.9.9.1:255.255.255.0::eth0:off`;
   assert.is(guestBootArgs(own, slot), own);
@@ -65,7 +71,7 @@ const lease = (kind: 'clone' | 'bridge'): NetworkLease => ({
 
 test('a lease becomes an attachment: slot namespace, or the host (stand-in) for a bridge TAP', async () => {
   let released = 0;
-  const a = attachmentOf(lease('clone'), undefined, async () => void released++);
+  const a = attachmentOf(lease('clone'), undefined, async () => void released++, ['9.9.9.9']);
   assert.equal(
     { ...a, release: undefined },
     {
@@ -74,7 +80,8 @@ test('a lease becomes an attachment: slot namespace, or the host (stand-in) for 
       guestMac: '06:00:ac:10:00:02',
       mode: 'slot',
       netns: '/run/netns/ign-5',
-      guest: slotGuest,
+      // The network's name servers go with the guest's address onto the boot line.
+      guest: { ...slotGuest, dns: ['9.9.9.9'] },
       release: undefined,
     },
   );

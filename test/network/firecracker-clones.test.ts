@@ -84,7 +84,7 @@ test.before(async () => {
   db = new Database(path.join(a.root, 'net.sqlite'));
   service = await NetworkService.open({
     db,
-    config: { prefix: net.prefix, maxSlots: MAX_SLOTS, bridgeSubnet: '10.203.0.0/28' },
+    config: { prefix: net.prefix, maxSlots: MAX_SLOTS, bridgeSubnet: '10.203.0.0/28', dns: ['192.0.2.53'] },
     poolSize: 0,
     hostNetns: net.host,
   });
@@ -120,9 +120,10 @@ it('a booted VM runs in a slot: its VMM in the slot’s namespace, its NIC on th
   const nic = calls.find((c) => c.path === '/network-interfaces/eth0');
   assert.equal(nic?.body, { iface_id: 'eth0', host_dev_name: 'tap0', guest_mac: '06:00:ac:10:00:02' });
   assert.match(sh(lease!.netns, 'ip', '-br', 'address', 'show', 'dev', 'tap0'), '172.16.0.1/30', 'the TAP is in the slot, with the gateway address');
-  // The guest's address is on the kernel command line, so the golden holds the slot's address.
+  // The guest's address and name server are on the kernel command line (init writes its
+  // resolv.conf from it), so the golden holds the slot's address.
   const bootSource = calls.find((c) => c.path === '/boot-source');
-  assert.match(bootSource?.body.boot_args, /(^| )ignition\.ip=172\.16\.0\.2::172\.16\.0\.1:255\.255\.255\.252::eth0:off( |$)/);
+  assert.match(bootSource?.body.boot_args, /(^| )ignition\.ip=172\.16\.0\.2::172\.16\.0\.1:255\.255\.255\.252::eth0:off:192\.0\.2\.53( |$)/);
   snapshot = await source.snapshot(path.join(a.root, 'snap'));
 });
 

@@ -31,13 +31,28 @@ import { ROOT } from '../support/daemon.ts';
 import { tempDir } from '../support/tmp.ts';
 import { missing } from '../support/needs.ts';
 import { skipUnless } from '../support/skip.ts';
-import { HOST_UPLINK, INET_SERVER, type Listener, type TestNet, createTestNet, destroyTestNet, listen, realHostFacts, sh } from './support.ts';
+import {
+  HOST_UPLINK,
+  INET_SERVER,
+  type Listener,
+  type NameServer,
+  type TestNet,
+  createTestNet,
+  destroyTestNet,
+  listen,
+  nameServer,
+  realHostFacts,
+  sh,
+} from './support.ts';
 
 const it = skipUnless(missing('root', 'bwrap', 'ip', 'nft'));
 const METADATA = '169.254.169.254';
 
-// The function tries the three servers the test names in its query; each attempt ends within 2 s.
+// The function tries the servers the test names in its query (each attempt ends within 2 s),
+// resolves the name it names, and says what its /etc/resolv.conf holds.
 const PROBE = `import net from 'node:net';
+import dns from 'node:dns';
+import { readFileSync } from 'node:fs';
 const attempt = (host, port) => new Promise((resolve) => {
   const s = net.connect({ host, port }, () => { s.destroy(); resolve('connected'); });
   s.on('error', (e) => resolve(e.code));
@@ -50,6 +65,8 @@ export default { async fetch(req) {
     const [host, port] = q.get(k).split(':');
     out[k] = await attempt(host, Number(port));
   }
+  out.lookup = await dns.promises.lookup(q.get('name'), { family: 4 }).then((a) => a.address, (e) => e.code);
+  out.resolv = readFileSync('/etc/resolv.conf', 'utf8');
   return Response.json(out);
 } };
 `;
@@ -58,7 +75,7 @@ let tnet: TestNet;
 let db: Database.Database;
 let service: NetworkService;
 let before: { facts: ReturnType<typeof realHostFacts>; tables: string };
-const listeners: Listener[] = [];
+const listeners: Array<Listener | NameServer> = [];
 let local: net.Server;
 
 const hostFacts = () => ({ facts: realHostFacts(tnet.prefix), tables: sh(null, 'nft', 'list', 'tables') });
@@ -69,7 +86,8 @@ test.before(async () => {
   tnet = createTestNet();
   before = hostFacts();
   db = new Database(':memory:');
-  service = await NetworkService.open({ db, config: { prefix: tnet.prefix, maxSlots: 2 }, poolSize: 0, hostNetns: tnet.host });
+  // The name server at the metadata address, as a cloud's can be (GCP's is).
+  service = await NetworkService.open({ db, config: { prefix: tnet.prefix, maxSlots: 2, dns: [METADATA] }, poolSize: 0, hostNetns: tnet.host });
 });
 
 test.after(async () => {
@@ -91,7 +109,8 @@ it('a sandbox with network runs in a slot: the internet yes, the host and the da
   // A cloud's instance metadata service, out on the test's internet.
   sh(null, 'ip', '-n', tnet.inet, 'addr', 'add', `${METADATA}/32`, 'dev', 'lo');
   const metadata = await listen(tnet.inet, METADATA);
-  listeners.push(inet, host, metadata);
+  const names = await nameServer(tnet.inet, METADATA, 'api.example.test', INET_SERVER);
+  listeners.push(inet, host, metadata, names);
   // A server on the loopback device of the namespace the driver (the daemon) runs in.
   local = net.createServer((c) => c.end()).listen(0, '127.0.0.1');
   await new Promise((r) => local.once('listening', r));
@@ -115,7 +134,7 @@ it('a sandbox with network runs in a slot: the internet yes, the host and the da
     assert.is(agents.length, 1, 'one agent');
     assert.is(readlinkSync(`/proc/${agents[0]}/ns/net`), nsId(lease!.netns!), 'the agent runs in the slot’s namespace');
     assert.is.not(statSync(`/proc/${agents[0]}`).uid, 0, 'as the sandbox’s uid, not root');
-    const query = `inet=${INET_SERVER}:${inet.port}&host=${HOST_UPLINK}:${host.port}&loopback=127.0.0.1:${localPort}&metadata=${METADATA}:${metadata.port}`;
+    const query = `inet=${INET_SERVER}:${inet.port}&host=${HOST_UPLINK}:${host.port}&loopback=127.0.0.1:${localPort}&metadata=${METADATA}:${metadata.port}&name=api.example.test`;
     const res = await agentCall(m, 'GET', `/v1/invoke/?${query}`);
     assert.is(res.status, 200, res.text);
     const got = JSON.parse(res.text) as Record<string, string>;
@@ -124,6 +143,13 @@ it('a sandbox with network runs in a slot: the internet yes, the host and the da
     assert.is.not(got.loopback, 'connected', 'nor the loopback services of the daemon’s namespace');
     assert.is(got.metadata, 'EHOSTUNREACH', 'nor a link-local address (instance metadata): refused at once');
     assert.is(host.from.length + metadata.from.length, 0, 'neither the host’s server nor the metadata server saw a connection');
+    assert.equal(service.list().dns, [METADATA], 'GET /v1/network lists the name servers in use');
+    assert.is(got.resolv, `nameserver ${METADATA}\n`, 'the sandbox reads the network’s name servers, not the host’s resolv.conf');
+    assert.is(got.lookup, INET_SERVER, 'and resolves names through them: port 53 passes where the rest of link-local is refused');
+    assert.ok(
+      names.queries.some((q) => q.query === 'api.example.test'),
+      'the query reached the name server',
+    );
     await m.destroy();
     assert.is(service.leaseOf('vm_slot'), null, 'destroying the machine released its slot');
   } finally {

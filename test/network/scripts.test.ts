@@ -62,6 +62,25 @@ test('host table: one table of ours, replaced atomically, scoped to our prefix',
   assert.is(count(script, /table (ip|inet|ip6|arp|bridge|netdev) (?!ignition)/g), 0, 'no other table is named');
 });
 
+test('host table: name queries to the configured resolvers pass the link-local and host rules; none without resolvers', () => {
+  const withDns = resolveNetworkConfig({ dns: ['169.254.169.254', '10.0.0.53'] }, () => []);
+  const script = hostScript(withDns, { createBridge: false, bridgeEgress: [] });
+  const accept = 'ip daddr { 169.254.169.254, 10.0.0.53 } meta l4proto { tcp, udp } th dport 53 accept';
+  const slotAccept = `iifname "ign-v*" ${accept}`;
+  const bridgeAccept = `iifname "ign-br0" ip saddr @bridge_egress ${accept}`;
+  assert.is(count(script, new RegExp(slotAccept.replace(/[.*{}]/g, '\\$&'), 'g')), 2, 'in forward and in input');
+  assert.is(count(script, new RegExp(bridgeAccept.replace(/[.*{}@]/g, '\\$&'), 'g')), 2, 'for bridge VMs with egress too');
+  const forward = script.slice(script.indexOf('chain forward'), script.indexOf('chain input'));
+  const input = script.slice(script.indexOf('chain input'), script.indexOf('chain postrouting'));
+  assert.ok(forward.indexOf(slotAccept) < forward.indexOf('ip daddr 169.254.0.0/16 reject'), 'before the link-local rejection');
+  assert.ok(input.indexOf(slotAccept) < input.indexOf('ct state new drop'), 'before the host’s drop');
+  const without = hostScript(
+    resolveNetworkConfig({}, () => []),
+    { createBridge: false, bridgeEgress: [] },
+  );
+  assert.not.match(without, 'dport 53');
+});
+
 test('nothing but validated words reach a script', () => {
   assert.throws(() => createSlotScript(cfg, { ...s, netns: 'x; rm -rf /' }, policy), /refusing/);
 });

@@ -118,6 +118,35 @@ export function listen(ns: string, host: string): Promise<Listener> {
   });
 }
 
+export interface NameServer {
+  /** The questions asked so far. */
+  queries: Array<{ query: string; type: number }>;
+  close(): void;
+}
+
+/** Starts a name server inside `ns` on `host`:53 that answers `name` with `address` (dns-peer.ts). */
+export function nameServer(ns: string, host: string, name: string, address: string): Promise<NameServer> {
+  const child = spawn('nsenter', [`--net=/run/netns/${ns}`, process.execPath, '--import', 'tsx', path.join(here, 'dns-peer.ts'), host, name, address], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const queries: NameServer['queries'] = [];
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`name server in ${ns} exited ${code}`)));
+    child.stdout!.on('data', (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const msg = JSON.parse(buf.slice(0, i)) as { ready?: boolean; query?: string; type?: number };
+        buf = buf.slice(i + 1);
+        if (msg.ready) resolve({ queries, close: () => child.kill() });
+        if (msg.query !== undefined) queries.push({ query: msg.query, type: msg.type! });
+      }
+    });
+  });
+}
+
 export interface ConnectResult {
   ok: boolean;
   reply?: string;

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { BaseCommand } from '../base.ts';
 import { printJson } from '../output.ts';
+import type { NetworkSettings } from '../../network/attach.ts';
 
 /** `advice`: not in force, but the driver runs without it (a limit the host cannot give). */
 type Check = { name: string; ok: boolean; detail: string; fix?: string; advice?: boolean };
@@ -62,6 +63,9 @@ export class DoctorCommand extends BaseCommand {
       ...(await sandboxChecks(bwrap)),
       networkCheck(config.network.enabled ?? 'auto'),
     ];
+    // Where functions with network have a namespace of their own, the host's resolvers may not reach them.
+    const names = dnsCheck(config.network, await import('../../network/slot.ts'), await import('../../network/dns.ts'));
+    if (processChecks[processChecks.length - 1].advice !== true) processChecks.push(names);
     const fc = firecrackerChecks(config);
     const net: Check[] = ['ip', 'nft'].map((b) => {
       const p = onPath(b);
@@ -76,6 +80,7 @@ export class DoctorCommand extends BaseCommand {
     });
     // Advice, never blocking: without reflinks disk clones are sparse copies and `auto` leaves
     // incremental snapshots off (platform/vmm/firecracker/machine.ts).
+    net.push(names);
     const reflinks = reflinkWorks(config.dataDir);
     const diff = config.firecracker.diffSnapshots ?? 'auto';
     const diffOn = diffSnapshotsOn(diff, reflinks);
@@ -110,6 +115,33 @@ export class DoctorCommand extends BaseCommand {
     );
     return report.ok ? 0 : 1;
   }
+}
+
+/**
+ * The name servers functions with network resolve through, in a slot (platform/network/dns.ts):
+ * `network.dns`, else the host's where a slot can reach them. Advice when there are none, or when
+ * the network configuration is invalid (the daemon would then run without host networking).
+ */
+function dnsCheck(
+  settings: NetworkSettings,
+  { resolveNetworkConfig }: typeof import('../../network/slot.ts'),
+  { HOST_RESOLV_FILES }: typeof import('../../network/dns.ts'),
+): Check {
+  let dns: string[];
+  try {
+    const { enabled: _e, poolSize: _p, ...input } = settings;
+    dns = resolveNetworkConfig(input).dns;
+  } catch (err) {
+    return { name: 'dns', ok: true, advice: true, detail: (err as Error).message, fix: 'correct the network block of ignition.config.ts' };
+  }
+  if (dns.length > 0) return { name: 'dns', ok: true, detail: `functions with network resolve names through ${dns.join(', ')}` };
+  return {
+    name: 'dns',
+    ok: true,
+    advice: true,
+    detail: `functions with network cannot resolve names: neither network.dns nor ${HOST_RESOLV_FILES.join(' nor ')} names a server outside the host's loopback`,
+    fix: 'name one or two IPv4 name servers in network.dns (ignition.config.ts)',
+  };
 }
 
 /**

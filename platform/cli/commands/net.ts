@@ -13,6 +13,7 @@ export class NetListCommand extends BaseCommand {
       slots: Array<Record<string, unknown>>;
       leases: Array<Record<string, unknown>>;
       pool?: { size: number; ready: number };
+      dns?: string[];
     }>('GET', '/v1/network');
     if (this.json) return printJson(net);
     if (net.enabled === false) {
@@ -21,5 +22,6 @@ export class NetListCommand extends BaseCommand {
     }
     this.context.stdout.write(table(net.slots, ['kind', 'slot', 'state', 'vmId', 'netns', 'tap', 'address', 'guestIp']));
     if (net.pool) this.context.stdout.write(`pool: ${net.pool.ready}/${net.pool.size} ready\n`);
+    if (net.dns) this.context.stdout.write(`name servers: ${net.dns.length > 0 ? net.dns.join(', ') : 'none (set network.dns)'}\n`);
   }
 }

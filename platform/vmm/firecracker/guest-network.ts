@@ -33,10 +33,17 @@ function netmask(prefix: number): string {
   return [24, 16, 8, 0].map((s) => (bits >>> s) & 255).join('.');
 }
 
-/** `ignition.ip=<ip>::<gateway>:<netmask>::eth0:off`, the kernel's `ip=` syntax. */
+/**
+ * `ignition.ip=<ip>::<gateway>:<netmask>::eth0:off[:<dns0>[:<dns1>]]`, the kernel's `ip=` syntax;
+ * init writes the name servers into the guest's /etc/resolv.conf.
+ */
 export function ignitionIpArg(guest: GuestAddress): string {
   if (!Number.isInteger(guest.prefix) || guest.prefix < 0 || guest.prefix > 32) throw new Error(`guest prefix length ${guest.prefix} is not 0–32`);
-  return `ignition.ip=${guest.ip}::${guest.gateway}:${netmask(guest.prefix)}::${GUEST_IFACE}:off`;
+  const dns = (guest.dns ?? [])
+    .slice(0, 2)
+    .map((s) => `:${s}`)
+    .join('');
+  return `ignition.ip=${guest.ip}::${guest.gateway}:${netmask(guest.prefix)}::${GUEST_IFACE}:off${dns}`;
 }
 
 /**

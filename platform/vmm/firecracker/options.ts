@@ -16,6 +16,8 @@ export interface GuestAddress {
   gateway: string;
   mac: string;
   mtu: number;
+  /** Name servers for the guest's /etc/resolv.conf (at most two; platform/network/dns.ts). */
+  dns?: readonly string[];
 }
 
 /**

@@ -47,7 +47,7 @@ import type {
 } from '../port.ts';
 import { deepChildPids } from './procfs.ts';
 import { cpuPolicyFor, type CpuPolicy } from './cpu-policy.ts';
-import { findBwrap, probeSandbox, SANDBOX_CA_CERTS, sandboxCommand, TASK_DIR, type SandboxMode } from './sandbox.ts';
+import { findBwrap, probeSandbox, SANDBOX_CA_CERTS, sandboxCommand, TASK_DIR, writeResolvConf, type SandboxMode } from './sandbox.ts';
 import { SandboxCgroups, type SandboxCgroup } from './cgroups.ts';
 import { SandboxUids } from './uids.ts';
 import { findTool } from '../../image/tools.ts';
@@ -98,7 +98,14 @@ export interface ProcessDriverOptions {
 export interface ProcessNetwork {
   /** Host networking is on (it opens after the driver is made, and may be off). */
   available(): boolean;
-  attach(vmId: string): Promise<{ netns?: string; release(): void | Promise<void> }>;
+  attach(vmId: string): Promise<SlotLease>;
+}
+
+/** A slot as the driver uses it: its namespace, the name servers its functions resolve through, its release. */
+export interface SlotLease {
+  netns?: string;
+  guest?: { dns?: readonly string[] };
+  release(): void | Promise<void>;
 }
 
 /**
@@ -417,7 +424,7 @@ export class ProcessDriver implements MachineDriver {
     let fnPath: string | undefined;
     if (bundle) fnPath = await step('install-bundle', () => installBundle(spec.workspace, bundle, sourcemap, bundleDigest(spec)));
     const uid = this.sandbox === 'bubblewrap' ? this.uids?.take() : undefined;
-    let lease: { netns?: string; release(): void | Promise<void> } | undefined;
+    let lease: SlotLease | undefined;
     const machine = new ProcessMachine(
       spec,
       timings,
@@ -439,7 +446,7 @@ export class ProcessDriver implements MachineDriver {
     try {
       if (this.cgroups) machine.cgroup = this.cgroups.create(spec.id, { memoryMiB: spec.memoryMiB, pids: this.limits.pids, cpuWeight: this.limits.cpuWeight });
       if (spec.network && this.ownNetwork()) lease = await step('network', () => this.options.network!.attach(spec.id));
-      const cmd = this.command(spec, fnPath, uid, lease?.netns);
+      const cmd = this.command(spec, fnPath, uid, lease);
       await step('spawn', () => machine.spawn(cmd, spec.priority ?? 'normal'));
       await step('agent-ready', () => machine.waitReady(this.options.startTimeoutMs ?? 30_000));
     } catch (err) {
@@ -461,7 +468,8 @@ export class ProcessDriver implements MachineDriver {
    * `uid` (no supplementary groups; a root to non-root switch drops every capability) and execs
    * the rest. Both exec in place, so the machine's pid is still bwrap's.
    */
-  private command(spec: BootSpec, fnPath: string | undefined, uid: number | undefined, netns?: string) {
+  private command(spec: BootSpec, fnPath: string | undefined, uid: number | undefined, slot?: SlotLease) {
+    const netns = slot?.netns;
     const heap = `--max-old-space-size=${Math.max(16, Math.floor(spec.memoryMiB * 0.75))}`;
     const sandboxed = this.sandbox === 'bubblewrap';
     // A clean environment: the host's variables (tokens, paths) never reach a function.
@@ -492,6 +500,8 @@ export class ProcessDriver implements MachineDriver {
         nodeBinary: node,
         seccomp: this.report.layers.seccomp ? this.options.seccompFilter : undefined,
         caCerts,
+        // In a slot the host's resolvers may be out of reach (its loopback): the slot's own list.
+        resolvConf: netns !== undefined ? writeResolvConf(spec.workspace, slot?.guest?.dns ?? []) : undefined,
       });
       file = findBwrap()!;
       args = [...sb.args, '--', sb.node, heap, sb.agent, '--listen-fd', '3'];

@@ -4,7 +4,8 @@
  *
  * Inside the sandbox a function sees (and the agent serves it from):
  *   /usr, /bin, /lib…   the host's system, read-only
- *   /etc/{passwd,…}     the few files a program needs to resolve names and verify TLS, read-only
+ *   /etc/{passwd,…}     the few files a program needs to resolve names and verify TLS, read-only;
+ *                       in a network slot, /etc/resolv.conf is the slot's (writeResolvConf)
  *   /opt/ignition       the agent bundle (dist/), read-only
  *   /var/task           its own bundle, a private copy on the host, read-only (as on Lambda)
  *   /etc/ignition/extra-ca-certs.pem
@@ -28,8 +29,9 @@
  * by the launcher and handed over as fd 3; the seccomp filter is read from a descriptor too.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { resolvConfText } from '../../network/dns.ts';
 
 export type SandboxMode = 'bubblewrap' | 'none';
 
@@ -57,6 +59,8 @@ export interface SandboxSpec {
   seccomp: string | undefined;
   /** A PEM file of extra CAs, bound read-only at SANDBOX_CA_CERTS; a path every sandbox uid can reach. */
   caCerts?: string;
+  /** A resolv.conf bound at /etc/resolv.conf instead of the host's (a sandbox in a network slot). */
+  resolvConf?: string;
 }
 
 /** A command for the launcher: what to run and which descriptors it opens for it (fds 3, 4, …). */
@@ -95,12 +99,25 @@ function rootLinks(): string[] {
   return args;
 }
 
+/**
+ * Writes the resolv.conf of a sandbox in a network slot into its workspace (readable by its uid,
+ * like the bundle beside it) and returns its path: the slot's name servers (platform/network/dns.ts).
+ */
+export function writeResolvConf(workspace: string, servers: readonly string[]): string {
+  const file = path.join(workspace, 'resolv.conf');
+  writeFileSync(file, resolvConfText(servers), { mode: 0o644 });
+  return file;
+}
+
 /** bwrap's arguments (before `--`), the descriptors the launcher opens for them, and the agent's paths inside. */
 export function sandboxCommand(spec: SandboxSpec): SandboxCommand {
   const fds: SandboxCommand['fds'] = [{ listen: path.join(spec.workspace, 'v.sock') }];
   const fd = (entry: SandboxCommand['fds'][number]) => String(3 + fds.push(entry) - 1);
   const args = ['--ro-bind', '/usr', '/usr', ...rootLinks()];
-  for (const f of ETC_FILES) if (existsSync(f)) args.push('--ro-bind', f, f);
+  for (const f of ETC_FILES) {
+    if (f === '/etc/resolv.conf' && spec.resolvConf) args.push('--ro-bind', spec.resolvConf, f);
+    else if (existsSync(f)) args.push('--ro-bind', f, f);
+  }
   if (spec.caCerts) args.push('--ro-bind', spec.caCerts, SANDBOX_CA_CERTS);
   let node = spec.nodeBinary;
   if (!node.startsWith('/usr/')) {

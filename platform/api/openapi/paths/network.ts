@@ -36,6 +36,10 @@ export const networkPaths: Record<string, PathItem> = {
                 leases: arr(ref('NetworkLease')),
                 pool: obj({ size: int(), ready: int(), creating: int() }),
                 capacity: obj({ clone: int(), bridge: int() }),
+                dns: arr(
+                  str(),
+                  'The name servers functions with network resolve through; empty when neither network.dns nor the host names one a slot can reach.',
+                ),
               },
               { enabled: { const: true } },
             ),
