@@ -9,7 +9,7 @@
  *  - with --perf, perf's on-CPU samples instead of V8's profiler; with --strace, the daemon's
  *    system calls per request instead of a profile.
  *
- *   npm run build && node --import tsx scripts/profile-warm.ts [--seconds=10] [--connections=32] [--perf [--instance] | --strace] [--out=<dir>]
+ *   npm run build && node --import tsx scripts/profile-warm.ts [--seconds=10] [--connections=32] [--perf [--instance] | --strace | --plain] [--out=<dir>]
  *
  * The .cpuprofile is kept in the output directory (open it in Chrome's DevTools) next to a JSON
  * summary. One daemon, one run: the figures spread from run to run on a shared host, so compare
@@ -37,6 +37,11 @@ const connections = Number(arg('connections', '32'));
 const usePerf = process.argv.includes('--perf');
 /** Also counts the daemon's system calls per request (`strace -c`; slows the daemon, not the counts). */
 const useStrace = process.argv.includes('--strace');
+/**
+ * No profiler at all: the CPU and allocation per request alone, as the benchmark would see them,
+ * for comparing two builds run back to back (a profiler's own cost would blur the difference).
+ */
+const plain = process.argv.includes('--plain');
 /**
  * With --perf: samples the instance (the agent's Node process) instead of the daemon. Its JIT
  * frames stay unnamed (the driver starts the agent without a perf map); the split between the
@@ -109,7 +114,7 @@ async function main() {
   const child = spawn(
     process.execPath,
     [
-      ...(usePerf ? ['--perf-basic-prof-only-functions'] : useStrace ? [] : ['--cpu-prof', '--cpu-prof-interval=250', `--cpu-prof-dir=${profDir}`]),
+      ...(usePerf ? ['--perf-basic-prof-only-functions'] : useStrace || plain ? [] : ['--cpu-prof', '--cpu-prof-interval=250', `--cpu-prof-dir=${profDir}`]),
       '--trace-gc',
       CLI,
       'daemon',
@@ -182,7 +187,8 @@ async function main() {
         if (per >= 0.05) console.log(`  ${per.toFixed(2).padStart(6)}  ${m[2]}`);
       }
     }
-    if (useStrace) return;
+    if (plain) writeFileSync(path.join(outDir, 'summary.json'), JSON.stringify(summary, null, 2));
+    if (useStrace || plain) return;
     const parts = usePerf ? perfParts(perfData) : profileParts(profDir, daemonPid, windowUs);
     writeFileSync(path.join(outDir, 'summary.json'), JSON.stringify({ ...summary, ...parts }, null, 2));
     console.log(`\n${perfInstance ? 'instance' : 'daemon'} self time by part (% of ${usePerf ? 'on-CPU' : 'busy'} samples):`);
