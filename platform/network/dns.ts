@@ -23,10 +23,15 @@ export const HOST_RESOLV_FILES = ['/etc/resolv.conf', '/run/systemd/resolve/reso
 export const MAX_RESOLVERS = 2;
 
 const LOOPBACK = 127;
+const MULTICAST = 224;
 
-/** Whether a slot can send queries to this IPv4 address (not the host's loopback, not "this host"). */
+/**
+ * Whether a slot can send queries to this IPv4 address: a unicast address, not the host's
+ * loopback, not "this network" (0.0.0.0/8), not multicast or the broadcast address (224.0.0.0 up).
+ */
 function reachableFromSlot(ip: number): boolean {
-  return ip >>> 24 !== LOOPBACK && ip !== 0;
+  const first = ip >>> 24;
+  return first !== LOOPBACK && first !== 0 && first < MULTICAST;
 }
 
 /** The IPv4 name servers a resolv.conf text names that a slot can reach, in order, without repeats. */
@@ -42,8 +47,15 @@ export function resolversIn(text: string): string[] {
   return out;
 }
 
-/** The host's resolvers a slot can use: from the first file of `files` that names any (see the header). */
-export function hostResolvers(files: readonly string[] = HOST_RESOLV_FILES, read: (file: string) => string = (f) => readFileSync(f, 'utf8')): string[] {
+/**
+ * The host's resolvers a slot can use: from the first file of `files` that names any (see the
+ * header), less those `usable` refuses (inside Ignition's own networks), before two are taken.
+ */
+export function hostResolvers(
+  usable: (ip: string) => boolean = () => true,
+  files: readonly string[] = HOST_RESOLV_FILES,
+  read: (file: string) => string = (f) => readFileSync(f, 'utf8'),
+): string[] {
   for (const file of files) {
     let text: string;
     try {
@@ -51,35 +63,43 @@ export function hostResolvers(files: readonly string[] = HOST_RESOLV_FILES, read
     } catch {
       continue;
     }
-    const found = resolversIn(text);
+    const found = resolversIn(text).filter(usable);
     if (found.length > 0) return found.slice(0, MAX_RESOLVERS);
   }
   return [];
 }
 
+/** Whether a dotted quad lies outside every network of `ours`. */
+export function outside(ours: Array<[string, Cidr]>): (ip: string) => boolean {
+  return (s) => {
+    const ip = parseIp(s);
+    return ip !== null && insideOf(ours, ip) === undefined;
+  };
+}
+
+function insideOf(ours: Array<[string, Cidr]>, ip: number): string | undefined {
+  return ours.find(([, net]) => overlaps(net, { base: ip, prefix: 32, size: 1 }))?.[0];
+}
+
 /**
- * Checks the configuration's `network.dns`: one or two IPv4 addresses a slot can reach.
+ * Checks the configuration's `network.dns`: one or two IPv4 addresses a slot can reach, each once.
  * `ours` are the networks Ignition itself addresses, where no resolver listens.
  */
 export function checkResolvers(value: unknown, ours: Array<[string, Cidr]>): string[] {
   if (!Array.isArray(value) || value.length === 0 || value.length > MAX_RESOLVERS) {
     throw NetInvalidConfig(`network.dns must list one or two IPv4 name servers, such as ["9.9.9.9"].`, { data: { setting: 'dns' } });
   }
-  return value.map((v) => {
+  const servers = value.map((v) => {
     const ip = typeof v === 'string' ? parseIp(v.trim()) : null;
-    if (ip === null) throw NetInvalidConfig(`network.dns entry ${JSON.stringify(v)} is not an IPv4 address.`, { data: { setting: 'dns', value: v } });
-    if (!reachableFromSlot(ip)) {
-      throw NetInvalidConfig(`network.dns entry ${v} is a loopback or unspecified address, which a function's own network namespace cannot reach.`, {
-        data: { setting: 'dns', value: v },
-      });
-    }
-    const inside = ours.find(([, net]) => overlaps(net, { base: ip, prefix: 32, size: 1 }));
-    if (inside)
-      throw NetInvalidConfig(`network.dns entry ${v} is inside ${inside[0]}, where no name server of Ignition's listens.`, {
-        data: { setting: 'dns', value: v },
-      });
+    const bad = (why: string) => NetInvalidConfig(`network.dns entry ${JSON.stringify(v)} ${why}.`, { data: { setting: 'dns', value: v } });
+    if (ip === null) throw bad('is not an IPv4 address');
+    if (!reachableFromSlot(ip)) throw bad("is a loopback, unspecified, multicast or broadcast address, which a function's own network namespace cannot query");
+    const inside = insideOf(ours, ip);
+    if (inside) throw bad(`is inside ${inside}, where no name server of Ignition's listens`);
     return formatIp(ip);
   });
+  if (servers.length === 2 && servers[0] === servers[1]) throw NetInvalidConfig(`network.dns names ${servers[0]} twice.`, { data: { setting: 'dns' } });
+  return servers;
 }
 
 /** The `resolv.conf` a process sandbox in a slot reads. With no server, a comment that says where to set one. */

@@ -66,6 +66,17 @@ export function slotNft(s: SlotLayout, policy: SlotPolicy): string[] {
       : // Reject rather than drop, so a guest's connect() fails at once instead of hanging.
         `    iifname "${t}" reject with icmp type admin-prohibited`,
     `  }`,
+    // A process sandbox runs in the slot's namespace itself, so its packets are the namespace's
+    // own (output), not forwarded from the TAP: egress off refuses those too.
+    ...(policy.egress
+      ? []
+      : [
+          `  chain output {`,
+          `    type filter hook output priority filter; policy accept;`,
+          `    oifname "${v}" ct state established,related accept`,
+          `    oifname "${v}" reject with icmp type admin-prohibited`,
+          `  }`,
+        ]),
     `}`,
   ];
 }

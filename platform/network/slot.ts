@@ -11,8 +11,8 @@
  * address. See docs/NETWORKING.md for the picture.
  */
 import { NetInvalidConfig, NetInvalidPolicy, NetSubnetOverlap, NetSubnetTooSmall } from './errors.ts';
-import { type Cidr, formatCidr, formatIp, nth, overlaps, parseCidr, parseIp } from './ipv4.ts';
-import { checkResolvers, hostResolvers } from './dns.ts';
+import { type Cidr, formatCidr, formatIp, nth, overlaps, parseCidr } from './ipv4.ts';
+import { checkResolvers, hostResolvers, outside } from './dns.ts';
 
 /** Settings as written in ignition.config.ts; every field has a default. */
 export interface NetworkConfigInput {
@@ -119,7 +119,7 @@ export const MTU_MAX = 9216;
  * Validates and completes the configuration; throws `net_*` errors naming the bad setting.
  * `hostDns` gives the default name servers (the host's, read once here).
  */
-export function resolveNetworkConfig(input: NetworkConfigInput = {}, hostDns: () => string[] = hostResolvers): NetworkConfig {
+export function resolveNetworkConfig(input: NetworkConfigInput = {}, hostDns: (usable: (ip: string) => boolean) => string[] = hostResolvers): NetworkConfig {
   const prefix = input.prefix ?? 'ign';
   if (!/^[a-z][a-z0-9]{0,7}$/.test(prefix)) {
     throw NetInvalidConfig(`network prefix "${prefix}" must be 1–8 lowercase letters or digits, starting with a letter.`);
@@ -205,12 +205,8 @@ export function resolveNetworkConfig(input: NetworkConfigInput = {}, hostDns: ()
 }
 
 /** The configuration's name servers, checked; else the host's, less any inside Ignition's own networks. */
-function checkedOrHostDns(dns: unknown, ours: Array<[string, Cidr]>, hostDns: () => string[]): string[] {
-  if (dns !== undefined) return checkResolvers(dns, ours);
-  return hostDns().filter((s) => {
-    const ip = parseIp(s);
-    return ip !== null && !ours.some(([, net]) => overlaps(net, { base: ip, prefix: 32, size: 1 }));
-  });
+function checkedOrHostDns(dns: unknown, ours: Array<[string, Cidr]>, hostDns: (usable: (ip: string) => boolean) => string[]): string[] {
+  return dns !== undefined ? checkResolvers(dns, ours) : hostDns(outside(ours));
 }
 
 /** The layout of clone slot `n` (0 ≤ n < capacity). */

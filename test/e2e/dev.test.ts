@@ -92,7 +92,7 @@ test('doctor: ready on the process driver; not ready when firecracker is require
   );
   const bad = wrong.firecracker.find((c: { name: string }) => c.name === 'dns');
   assert.ok(bad.advice, 'an invalid network block is advice: the daemon runs without host networking');
-  assert.match(bad.detail, /network\.dns entry 127\.0\.0\.53 is a loopback/);
+  assert.match(bad.detail, /network\.dns entry "127\.0\.0\.53" is a loopback/);
   const reflinks = report.firecracker.find((c: { name: string }) => c.name === 'reflinks');
   assert.match(reflinks.detail, /disk clones are (reflinks|sparse copies); incremental snapshots (on|off) \(auto\)/);
   const fc = await runCli(['doctor'], {

@@ -36,10 +36,14 @@ test('resolversIn keeps the IPv4 servers a slot can reach, in order, once each',
 });
 
 test('hostResolvers: /etc/resolv.conf first, systemd-resolved’s upstream list when it names only loopback, at most two', () => {
-  assert.equal(hostResolvers(['/a', '/b'], files({ '/a': 'nameserver 10.1.1.1\n', '/b': 'nameserver 10.2.2.2\n' })), ['10.1.1.1']);
-  assert.equal(hostResolvers(['/a', '/b'], files({ '/a': RESOLVED_STUB, '/b': RESOLVED_UPSTREAM })), ['192.168.1.1', '9.9.9.9']);
-  assert.equal(hostResolvers(['/a', '/b'], files({ '/b': RESOLVED_UPSTREAM })), ['192.168.1.1', '9.9.9.9'], 'a missing file is skipped');
-  assert.equal(hostResolvers(['/a', '/b'], files({ '/a': RESOLVED_STUB })), [], 'none reachable: none');
+  assert.equal(hostResolvers(undefined, ['/a', '/b'], files({ '/a': 'nameserver 10.1.1.1\n', '/b': 'nameserver 10.2.2.2\n' })), ['10.1.1.1']);
+  assert.equal(hostResolvers(undefined, ['/a', '/b'], files({ '/a': RESOLVED_STUB, '/b': RESOLVED_UPSTREAM })), ['192.168.1.1', '9.9.9.9']);
+  assert.equal(hostResolvers(undefined, ['/a', '/b'], files({ '/b': RESOLVED_UPSTREAM })), ['192.168.1.1', '9.9.9.9'], 'a missing file is skipped');
+  assert.equal(hostResolvers(undefined, ['/a', '/b'], files({ '/a': RESOLVED_STUB })), [], 'none reachable: none');
+  // Servers refused (inside Ignition's own networks) are left out before the two are taken.
+  const not = (ip: string) => (s: string) => s !== ip;
+  assert.equal(hostResolvers(not('192.168.1.1'), ['/b'], files({ '/b': RESOLVED_UPSTREAM })), ['9.9.9.9', '1.1.1.1']);
+  assert.equal(hostResolvers(not('10.1.1.1'), ['/a', '/b'], files({ '/a': 'nameserver 10.1.1.1\n', '/b': RESOLVED_UPSTREAM })), ['192.168.1.1', '9.9.9.9']);
 });
 
 test('network.dns: one or two IPv4 servers a slot can reach, or net_invalid_config naming the entry', () => {
@@ -49,12 +53,15 @@ test('network.dns: one or two IPv4 servers a slot can reach, or net_invalid_conf
   throwsCode(() => resolveNetworkConfig({ dns: ['1.1.1.1', '8.8.8.8', '9.9.9.9'] }, none), 'net_invalid_config', /one or two IPv4/);
   throwsCode(() => resolveNetworkConfig({ dns: 'x' as unknown as string[] }, none), 'net_invalid_config', /one or two IPv4/);
   throwsCode(() => resolveNetworkConfig({ dns: ['dns.google'] }, none), 'net_invalid_config', /"dns.google" is not an IPv4 address/);
-  throwsCode(() => resolveNetworkConfig({ dns: ['127.0.0.53'] }, none), 'net_invalid_config', /loopback/);
+  throwsCode(() => resolveNetworkConfig({ dns: ['127.0.0.53'] }, none), 'net_invalid_config', /"127.0.0.53" is a loopback/);
+  for (const ip of ['0.1.2.3', '224.0.0.251', '255.255.255.255'])
+    throwsCode(() => resolveNetworkConfig({ dns: [ip] }, none), 'net_invalid_config', /unspecified, multicast or broadcast/);
+  throwsCode(() => resolveNetworkConfig({ dns: ['9.9.9.9', '9.9.9.9 '] }, none), 'net_invalid_config', /names 9\.9\.9\.9 twice/);
   throwsCode(() => resolveNetworkConfig({ dns: ['10.202.0.9'] }, none), 'net_invalid_config', /inside cloneSubnet/);
 });
 
 test('without network.dns the host’s servers are the default, less any inside Ignition’s own networks', () => {
-  assert.equal(resolveNetworkConfig({}, () => ['10.201.0.1', '192.168.1.1']).dns, ['192.168.1.1']);
+  assert.equal(resolveNetworkConfig({}, (usable) => ['10.201.0.1', '192.168.1.1'].filter(usable)).dns, ['192.168.1.1']);
   assert.equal(resolveNetworkConfig({}, () => []).dns, []);
 });
 

@@ -22,6 +22,7 @@ import Database from 'better-sqlite3';
 import { networkProvider } from '../../platform/network/attach.ts';
 import { NetworkService } from '../../platform/network/service.ts';
 import { ProcessDriver } from '../../platform/vmm/process/driver.ts';
+import type { Machine } from '../../platform/vmm/port.ts';
 import { selectDriver } from '../../platform/vmm/select.ts';
 import { defaults } from '../../platform/config/schema.ts';
 import { silentLogger } from '../../platform/log.ts';
@@ -75,8 +76,8 @@ let tnet: TestNet;
 let db: Database.Database;
 let service: NetworkService;
 let before: { facts: ReturnType<typeof realHostFacts>; tables: string };
-const listeners: Array<Listener | NameServer> = [];
-let local: net.Server;
+/** The servers a probe tries: on the test's internet, on the host, at the metadata address, on the daemon's loopback. */
+let servers: { inet: Listener; host: Listener; metadata: Listener; names: NameServer; local: net.Server; query: string };
 
 const hostFacts = () => ({ facts: realHostFacts(tnet.prefix), tables: sh(null, 'nft', 'list', 'tables') });
 const nsId = (name: string) => `net:[${statSync(`/run/netns/${name}`).ino}]`;
@@ -87,13 +88,54 @@ test.before(async () => {
   before = hostFacts();
   db = new Database(':memory:');
   // The name server at the metadata address, as a cloud's can be (GCP's is).
-  service = await NetworkService.open({ db, config: { prefix: tnet.prefix, maxSlots: 2, dns: [METADATA] }, poolSize: 0, hostNetns: tnet.host });
+  service = await openService({ egress: true });
+  const inet = await listen(tnet.inet, INET_SERVER);
+  const host = await listen(tnet.host, HOST_UPLINK);
+  // A cloud's instance metadata service, out on the test's internet, with a name server beside it.
+  sh(null, 'ip', '-n', tnet.inet, 'addr', 'add', `${METADATA}/32`, 'dev', 'lo');
+  const metadata = await listen(tnet.inet, METADATA);
+  const names = await nameServer(tnet.inet, METADATA, 'api.example.test', INET_SERVER);
+  // A server on the loopback device of the namespace the driver (the daemon) runs in.
+  const local = net.createServer((c) => c.end()).listen(0, '127.0.0.1');
+  await new Promise((r) => local.once('listening', r));
+  const localPort = (local.address() as net.AddressInfo).port;
+  const query = `inet=${INET_SERVER}:${inet.port}&host=${HOST_UPLINK}:${host.port}&loopback=127.0.0.1:${localPort}&metadata=${METADATA}:${metadata.port}&name=api.example.test`;
+  servers = { inet, host, metadata, names, local, query };
 });
+
+/** The service with the name server at the metadata address, as a cloud's can be (GCP's is). */
+function openService(opts: { egress: boolean }): Promise<NetworkService> {
+  return NetworkService.open({ db, config: { prefix: tnet.prefix, maxSlots: 2, dns: [METADATA], egress: opts.egress }, poolSize: 0, hostNetns: tnet.host });
+}
+
+/** Boots the probe in a sandbox with network (a slot from `service`), asks it, and destroys it. */
+async function probe(id: string, check: (got: Record<string, string>, m: Machine) => void): Promise<void> {
+  const dir = tempDir('pslot-');
+  const bundle = path.join(dir, 'probe.mjs');
+  writeFileSync(bundle, PROBE);
+  const provider = networkProvider(() => service);
+  const driver = new ProcessDriver({
+    agentPath: path.join(ROOT, 'dist', 'agent.mjs'),
+    sandbox: 'bubblewrap',
+    network: { available: () => true, attach: (vm) => provider.attach(vm) },
+  });
+  try {
+    assert.is(driver.isolation.layers.ownNetworkNamespace, true, 'the isolation report says so');
+    const m = await driver.boot({ id, workspace: path.join(dir, id), memoryMiB: 128, vcpus: 1, bundle, env: {}, network: true, labels: {} });
+    const res = await agentCall(m, 'GET', `/v1/invoke/?${servers.query}`);
+    assert.is(res.status, 200, res.text);
+    check(JSON.parse(res.text) as Record<string, string>, m);
+    await m.destroy();
+    assert.is(service.leaseOf(id), null, 'destroying the machine released its slot');
+  } finally {
+    await driver.close();
+  }
+}
 
 test.after(async () => {
   if (!tnet) return;
-  for (const l of listeners) l.close();
-  local?.close();
+  if (servers) for (const l of [servers.inet, servers.host, servers.metadata, servers.names]) l.close();
+  servers?.local.close();
   try {
     await service?.close({ purge: true });
     db?.close();
@@ -104,40 +146,14 @@ test.after(async () => {
 });
 
 it('a sandbox with network runs in a slot: the internet yes, the host and the daemon’s loopback no', async () => {
-  const inet = await listen(tnet.inet, INET_SERVER);
-  const host = await listen(tnet.host, HOST_UPLINK);
-  // A cloud's instance metadata service, out on the test's internet.
-  sh(null, 'ip', '-n', tnet.inet, 'addr', 'add', `${METADATA}/32`, 'dev', 'lo');
-  const metadata = await listen(tnet.inet, METADATA);
-  const names = await nameServer(tnet.inet, METADATA, 'api.example.test', INET_SERVER);
-  listeners.push(inet, host, metadata, names);
-  // A server on the loopback device of the namespace the driver (the daemon) runs in.
-  local = net.createServer((c) => c.end()).listen(0, '127.0.0.1');
-  await new Promise((r) => local.once('listening', r));
-  const localPort = (local.address() as net.AddressInfo).port;
-
-  const dir = tempDir('pslot-');
-  const bundle = path.join(dir, 'probe.mjs');
-  writeFileSync(bundle, PROBE);
-  const provider = networkProvider(() => service);
-  const driver = new ProcessDriver({
-    agentPath: path.join(ROOT, 'dist', 'agent.mjs'),
-    sandbox: 'bubblewrap',
-    network: { available: () => true, attach: (id) => provider.attach(id) },
-  });
-  try {
-    assert.is(driver.isolation.layers.ownNetworkNamespace, true, 'the isolation report says so');
-    const m = await driver.boot({ id: 'vm_slot', workspace: path.join(dir, 'vm_slot'), memoryMiB: 128, vcpus: 1, bundle, env: {}, network: true, labels: {} });
+  const { host, metadata, names } = servers;
+  await probe('vm_slot', (got, m) => {
     const lease = service.leaseOf('vm_slot');
     assert.ok(lease?.netns, 'the machine holds a slot');
     const agents = deepChildPids(m.pid!).filter((p) => readlinkSync(`/proc/${p}/exe`) === process.execPath);
     assert.is(agents.length, 1, 'one agent');
     assert.is(readlinkSync(`/proc/${agents[0]}/ns/net`), nsId(lease!.netns!), 'the agent runs in the slot’s namespace');
     assert.is.not(statSync(`/proc/${agents[0]}`).uid, 0, 'as the sandbox’s uid, not root');
-    const query = `inet=${INET_SERVER}:${inet.port}&host=${HOST_UPLINK}:${host.port}&loopback=127.0.0.1:${localPort}&metadata=${METADATA}:${metadata.port}&name=api.example.test`;
-    const res = await agentCall(m, 'GET', `/v1/invoke/?${query}`);
-    assert.is(res.status, 200, res.text);
-    const got = JSON.parse(res.text) as Record<string, string>;
     assert.is(got.inet, 'connected', 'the internet is reachable (NAT through the host)');
     assert.is.not(got.host, 'connected', 'the host’s own addresses are not');
     assert.is.not(got.loopback, 'connected', 'nor the loopback services of the daemon’s namespace');
@@ -150,11 +166,19 @@ it('a sandbox with network runs in a slot: the internet yes, the host and the da
       names.queries.some((q) => q.query === 'api.example.test'),
       'the query reached the name server',
     );
-    await m.destroy();
-    assert.is(service.leaseOf('vm_slot'), null, 'destroying the machine released its slot');
-  } finally {
-    await driver.close();
-  }
+  });
+});
+
+it('egress off holds for a sandbox, which sends from inside the slot itself: no internet, no name queries', async () => {
+  await service.close({ purge: true });
+  service = await openService({ egress: false });
+  const seen = { inet: servers.inet.from.length, queries: servers.names.queries.length };
+  await probe('vm_noegress', (got) => {
+    assert.is(got.inet, 'EHOSTUNREACH', 'a connection out is refused at once');
+    assert.is.not(got.lookup, INET_SERVER, 'and so is a name query');
+    assert.is(servers.inet.from.length, seen.inet, 'the internet’s server saw no connection');
+    assert.is(servers.names.queries.length, seen.queries, 'the name server no query');
+  });
 });
 
 it('without host networking the isolation report says a sandbox with network shares the host’s namespace', async () => {

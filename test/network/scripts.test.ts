@@ -34,6 +34,12 @@ test('slot nft: DNAT from the clone address, masquerade, egress on/off', () => {
   const off = slotNft(s, { ...policy, egress: false }).join('\n');
   assert.match(off, 'iifname "tap0" reject with icmp type admin-prohibited');
   assert.not.match(off, 'oifname "veth0" accept');
+  // A process sandbox runs in the slot itself: its own packets meet the output chain.
+  assert.match(
+    off,
+    'chain output {\n    type filter hook output priority filter; policy accept;\n    oifname "veth0" ct state established,related accept\n    oifname "veth0" reject',
+  );
+  assert.not.match(on, 'chain output');
 });
 
 test('policy script touches only what changed', () => {
@@ -64,7 +70,7 @@ test('host table: one table of ours, replaced atomically, scoped to our prefix',
 
 test('host table: name queries to the configured resolvers pass the link-local and host rules; none without resolvers', () => {
   const withDns = resolveNetworkConfig({ dns: ['169.254.169.254', '10.0.0.53'] }, () => []);
-  const script = hostScript(withDns, { createBridge: false, bridgeEgress: [] });
+  const script = hostScript(withDns, { createBridge: true, bridgeEgress: [] });
   const accept = 'ip daddr { 169.254.169.254, 10.0.0.53 } meta l4proto { tcp, udp } th dport 53 accept';
   const slotAccept = `iifname "ign-v*" ${accept}`;
   const bridgeAccept = `iifname "ign-br0" ip saddr @bridge_egress ${accept}`;
@@ -72,8 +78,14 @@ test('host table: name queries to the configured resolvers pass the link-local a
   assert.is(count(script, new RegExp(bridgeAccept.replace(/[.*{}@]/g, '\\$&'), 'g')), 2, 'for bridge VMs with egress too');
   const forward = script.slice(script.indexOf('chain forward'), script.indexOf('chain input'));
   const input = script.slice(script.indexOf('chain input'), script.indexOf('chain postrouting'));
-  assert.ok(forward.indexOf(slotAccept) < forward.indexOf('ip daddr 169.254.0.0/16 reject'), 'before the link-local rejection');
-  assert.ok(input.indexOf(slotAccept) < input.indexOf('ct state new drop'), 'before the host’s drop');
+  const before = (chain: string, first: string, then: string, what: string) => {
+    const [a, b] = [chain.indexOf(first), chain.indexOf(then)];
+    assert.ok(a >= 0 && b >= 0 && a < b, `${what}: ${first} comes before ${then}`);
+  };
+  before(forward, slotAccept, 'iifname "ign-v*" ip daddr 169.254.0.0/16 reject', 'slots, forward');
+  before(forward, bridgeAccept, 'iifname "ign-br0" ip daddr 169.254.0.0/16 reject', 'the bridge, forward');
+  before(input, slotAccept, 'iifname "ign-v*" ct state new drop', 'slots, input');
+  before(input, bridgeAccept, 'iifname "ign-br0" ct state new drop', 'the bridge, input');
   const without = hostScript(
     resolveNetworkConfig({}, () => []),
     { createBridge: false, bridgeEgress: [] },

@@ -29,7 +29,7 @@
  * by the launcher and handed over as fd 3; the seccomp filter is read from a descriptor too.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { resolvConfText } from '../../network/dns.ts';
 
@@ -105,7 +105,9 @@ function rootLinks(): string[] {
  */
 export function writeResolvConf(workspace: string, servers: readonly string[]): string {
   const file = path.join(workspace, 'resolv.conf');
-  writeFileSync(file, resolvConfText(servers), { mode: 0o644 });
+  writeFileSync(file, resolvConfText(servers));
+  // Whatever the daemon's umask: the sandbox's uid reads it.
+  chmodSync(file, 0o644);
   return file;
 }
 
