@@ -10,6 +10,8 @@
  *    table is flushed (and the MTU set when given).
  *  - with `address`: a clone on a TAP of its own (bridge mode). It takes the lease's address, MAC,
  *    MTU and default route, replacing the snapshot's, and forgets its neighbours.
+ * Either may name the name servers (`dns`): /etc/resolv.conf is rewritten with them, since the
+ * snapshot's are those of the golden's boot.
  *
  * Pure: validation and the script are tested without a guest; server.ts runs the script.
  */
@@ -51,7 +53,16 @@ export function parseNetworkRequest(body: unknown): NetworkRequest | string {
     if (!Number.isInteger(b.mtu) || (b.mtu as number) < 68 || (b.mtu as number) > 65535) return '"mtu" must be an integer from 68 to 65535';
     out.mtu = b.mtu as number;
   }
+  if (b.dns !== undefined) {
+    if (!Array.isArray(b.dns) || b.dns.length < 1 || b.dns.length > 2 || !b.dns.every(ipv4)) return '"dns" must list one or two IPv4 addresses';
+    out.dns = b.dns as string[];
+  }
   return out;
+}
+
+/** The guest's /etc/resolv.conf for a request that names its name servers, or null to leave it. */
+export function resolvConfOf(req: NetworkRequest): string | null {
+  return req.dns ? req.dns.map((s) => `nameserver ${s}\n`).join('') : null;
 }
 
 /** The `ip -batch` lines for a validated request, in the order they must run. */

@@ -110,6 +110,11 @@ export interface NetworkRequest {
   /** Only with `address`: the guest's MAC on a shared bridge must be its own, not the snapshot's. */
   mac?: string;
   mtu?: number;
+  /**
+   * The name servers the guest's /etc/resolv.conf lists from now on (one or two IPv4 addresses):
+   * a clone's snapshot holds those of its golden's boot, which may have changed since.
+   */
+  dns?: string[];
 }
 
 export interface NetworkResponse {

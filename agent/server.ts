@@ -21,10 +21,13 @@ import {
   type RestoreResponse,
 } from './protocol.ts';
 import { runExec } from './exec.ts';
-import { networkBatch, parseNetworkRequest } from './network.ts';
+import { networkBatch, parseNetworkRequest, resolvConfOf } from './network.ts';
 import { agentLog } from '../runtime/console.ts';
 import { FunctionLoadError, loadFunction } from '../runtime/load.ts';
 import { createInvokeListener, type InvokeState } from '../runtime/invoke.ts';
+
+/** The guest's resolver configuration; only ever written inside a microVM (`options.guest`). */
+const GUEST_RESOLV_CONF = '/etc/resolv.conf';
 
 export interface AgentOptions {
   /** True inside a microVM: the agent may set the clock, add entropy and re-address the network. */
@@ -132,6 +135,15 @@ export function createAgentServer(options: AgentOptions) {
     const r = spawnSync('ip', ['-batch', '-'], { input: applied.join('\n') + '\n', encoding: 'utf8' });
     if (r.status !== 0) {
       throw problem(500, 'agent_network_failed', `ip -batch failed on ${req.iface}: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`);
+    }
+    const resolv = resolvConfOf(req);
+    if (resolv !== null) {
+      try {
+        writeFileSync(GUEST_RESOLV_CONF, resolv);
+      } catch (err) {
+        throw problem(500, 'agent_network_failed', `cannot write ${GUEST_RESOLV_CONF}: ${(err as Error).message}`);
+      }
+      applied.push(`write ${GUEST_RESOLV_CONF}: ${req.dns!.join(', ')}`);
     }
     return { ok: true, applied, ms: performance.now() - t0 };
   }

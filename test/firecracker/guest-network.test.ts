@@ -51,6 +51,11 @@ test('after a restore: a slot clone only flushes its neighbours; a bridge clone 
   assert.equal(restoreNetworkRequest(slot, 'vm_a'), { iface: 'eth0', mtu: 1500 });
   assert.equal(restoreNetworkRequest({ ...slot, guest: undefined }, 'vm_a'), { iface: 'eth0' });
   assert.equal(restoreNetworkRequest(bridge, 'vm_b'), { iface: 'eth0', address: '10.203.0.5/24', gateway: '10.203.0.1', mac: '06:00:0a:cb:00:05', mtu: 1400 });
+  // Today's name servers go along, since the snapshot's resolv.conf has its golden's.
+  const dns = ['192.0.2.53'];
+  assert.equal(restoreNetworkRequest({ ...slot, guest: { ...slotGuest, dns } }, 'vm_a'), { iface: 'eth0', mtu: 1500, dns });
+  assert.equal(restoreNetworkRequest({ ...bridge, guest: { ...bridge.guest!, dns } }, 'vm_b').dns, dns);
+  assert.equal(restoreNetworkRequest({ ...slot, guest: { ...slotGuest, dns: [] } }, 'vm_a'), { iface: 'eth0', mtu: 1500 }, 'none: not named');
   // Without a slot and without an address the clone would keep the snapshot's: refused.
   assert.throws(() => restoreNetworkRequest({ ...bridge, guest: undefined }, 'vm_c'), /vm_c .*no guest address/);
   // An attachment without `mode` (an older provider) is a TAP of its own.

@@ -6,17 +6,19 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { networkBatch, parseNetworkRequest } from '../../agent/network.ts';
+import { networkBatch, parseNetworkRequest, resolvConfOf } from '../../agent/network.ts';
+import type { NetworkRequest } from '../../agent/protocol.ts';
 import { agentRequest } from '../../platform/vmm/firecracker/agent.ts';
 import { needs, reportSkip } from '../support/needs.ts';
 import { ROOT } from '../support/daemon.ts';
 
 const AGENT = path.join(ROOT, 'dist', 'agent.mjs');
+const readHostResolv = () => (existsSync('/etc/resolv.conf') ? readFileSync('/etc/resolv.conf', 'utf8') : null);
 const rootSkip = needs('root', 'ip');
 const agentSkip = existsSync(AGENT) ? null : 'needs dist/agent.mjs: run npm run build';
 reportSkip('test/unit/agent-network.test.ts', rootSkip ?? agentSkip);
@@ -47,12 +49,24 @@ test('requests are validated field by field', () => {
     [{ iface: 'eth0', mac: '06:00:00:00:00:01' }, /"mac" needs "address"/],
     [{ iface: 'eth0', mtu: 67 }, /"mtu"/],
     [{ iface: 'eth0', mtu: 1500.5 }, /"mtu"/],
+    [{ iface: 'eth0', dns: '9.9.9.9' }, /"dns"/],
+    [{ iface: 'eth0', dns: [] }, /"dns"/],
+    [{ iface: 'eth0', dns: ['9.9.9.9', '1.1.1.1', '8.8.8.8'] }, /"dns"/],
+    [{ iface: 'eth0', dns: ['9.9.9.9\nnameserver 6.6.6.6'] }, /"dns"/],
   ];
   for (const [body, why] of bad) {
     const r = parseNetworkRequest(body);
     assert.type(r, 'string', JSON.stringify(body));
     assert.match(r as string, why);
   }
+});
+
+test('name servers: the request may name them, and the guest’s resolv.conf then lists them', () => {
+  const req = parseNetworkRequest({ iface: 'eth0', mtu: 1500, dns: ['10.0.0.53', '9.9.9.9'] });
+  assert.equal(req, { iface: 'eth0', mtu: 1500, dns: ['10.0.0.53', '9.9.9.9'] });
+  assert.is(resolvConfOf(req as NetworkRequest), 'nameserver 10.0.0.53\nnameserver 9.9.9.9\n');
+  assert.is(resolvConfOf({ iface: 'eth0' }), null, 'none named: the snapshot’s file stays');
+  assert.equal(networkBatch(req as NetworkRequest), ['link set dev eth0 mtu 1500', 'neighbour flush dev eth0'], 'and the ip script is unchanged');
 });
 
 test('the scripts: a slot clone flushes its neighbours; a bridge clone is re-addressed first', () => {
@@ -135,9 +149,12 @@ function wokenGuest(): { ns: string; ip: (...a: string[]) => string; batch: (lin
     assert.is(bad.status, 400);
     assert.is(bad.body.code, 'agent_bad_request');
     assert.match(bad.body.detail, /"address"/);
-    const flush = await agentRequest<{ code: string }>(sock, 'POST', '/v1/network', { iface: 'eth0', mtu: 1500 }, 5000);
+    // Name servers included: a host process never writes the host's resolv.conf.
+    const resolvBefore = readHostResolv();
+    const flush = await agentRequest<{ code: string }>(sock, 'POST', '/v1/network', { iface: 'eth0', mtu: 1500, dns: ['192.0.2.53'] }, 5000);
     assert.is(flush.status, 501);
     assert.is(flush.body.code, 'agent_unsupported');
+    assert.is(readHostResolv(), resolvBefore, 'the host’s /etc/resolv.conf is untouched');
   } finally {
     agent.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });

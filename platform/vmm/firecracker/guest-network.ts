@@ -6,7 +6,8 @@
  * platform/image/init/init.c), so a VM booted in a clone slot has the slot's guest address, and a
  * snapshot of it (a golden snapshot) holds exactly the address every other slot expects.
  *
- * Restore: a clone wakes with its snapshot's address and neighbour table.
+ * Restore: a clone wakes with its snapshot's address, neighbour table and name servers (those of
+ * its golden's boot; the request names today's, and an agent built since rewrites resolv.conf).
  *  - slot mode: the address is right (the same in every slot), but the gateway's MAC is the TAP's
  *    in the slot where the snapshot was taken; the agent flushes the neighbour table
  *    (`POST /v1/network` without `address`). An agent that is not in a microVM (the fake
@@ -60,14 +61,16 @@ export function guestBootArgs(bootArgs: string, net: NetworkAttachment | undefin
 /** The agent request that settles a restored clone's network on `net`. */
 export function restoreNetworkRequest(net: NetworkAttachment, vmId: string): NetworkRequest {
   const g = net.guest;
-  if (net.mode === 'slot') return { iface: GUEST_IFACE, ...(g ? { mtu: g.mtu } : {}) };
+  // The snapshot's resolv.conf lists the servers of the golden's boot; these are today's.
+  const dns = g?.dns?.length ? { dns: g.dns.slice(0, 2) } : {};
+  if (net.mode === 'slot') return { iface: GUEST_IFACE, ...(g ? { mtu: g.mtu } : {}), ...dns };
   if (!g) {
     // The clone would keep the snapshot's address, which its source (or a sibling) still uses.
     throw new Error(
       `VM ${vmId} was restored onto TAP ${net.hostDevName} outside a network slot, and its network provider gave no guest address to re-address it to`,
     );
   }
-  return { iface: GUEST_IFACE, address: `${g.ip}/${g.prefix}`, gateway: g.gateway, mac: g.mac, mtu: g.mtu };
+  return { iface: GUEST_IFACE, address: `${g.ip}/${g.prefix}`, gateway: g.gateway, mac: g.mac, mtu: g.mtu, ...dns };
 }
 
 /**
