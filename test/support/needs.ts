@@ -12,7 +12,7 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 
-export type Need = 'root' | 'kvm' | 'bwrap' | 'ip' | 'nft' | 'docker-registry' | 'firecracker' | 'qemu' | 'mke2fs' | 'debugfs' | 'xfs';
+export type Need = 'root' | 'kvm' | 'bwrap' | 'ip' | 'nft' | 'util-linux' | 'docker-registry' | 'firecracker' | 'qemu' | 'mke2fs' | 'debugfs' | 'xfs';
 
 /** Why a test cannot run here, and the shell command that would make it run. */
 export interface Lack {
@@ -53,6 +53,7 @@ const checks: Record<Need, () => Gap | null> = {
   bwrap: () => (onPath('bwrap') ? null : { reason: 'needs bubblewrap', step: apt('bubblewrap') }),
   ip: () => (onPath('ip') ? null : { reason: 'needs ip', step: apt('iproute2') }),
   nft: () => (onPath('nft') ? null : { reason: 'needs nft', step: apt('nftables') }),
+  'util-linux': () => (onPath('nsenter') && onPath('setpriv') ? null : { reason: 'needs nsenter and setpriv', step: apt('util-linux') }),
   'docker-registry': () => (onPath('docker-registry') ? null : { reason: 'needs an OCI registry (docker-registry)', step: apt('docker-registry') }),
   firecracker: () =>
     onPath('firecracker') || existsSync(process.env.IGNITION_FIRECRACKER_BIN ?? '/nonexistent')
