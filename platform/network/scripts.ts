@@ -18,8 +18,12 @@ import { bridgeName } from './slot.ts';
 
 /** The host-side nft table: every host rule of ours lives here and nowhere else. */
 export const HOST_TABLE = 'inet ignition';
-/** IPv4 link-local (RFC 3927), where clouds serve instance metadata. */
-const LINK_LOCAL = '169.254.0.0/16';
+/**
+ * Where clouds serve instance metadata, which hands the host's credentials to whoever asks: IPv4
+ * link-local (RFC 3927: AWS, GCP, Azure's IMDS, Oracle…), Alibaba's 100.100.100.200 and Azure's
+ * WireServer at 168.63.129.16.
+ */
+const METADATA = ['169.254.0.0/16', '100.100.100.200', '168.63.129.16'];
 /** The table inside each slot namespace (dies with the namespace). */
 export const SLOT_TABLE = 'ip ignition';
 
@@ -65,6 +69,13 @@ export function slotNft(s: SlotLayout, policy: SlotPolicy): string[] {
       ? `    iifname "${t}" oifname "${v}" accept`
       : // Reject rather than drop, so a guest's connect() fails at once instead of hanging.
         `    iifname "${t}" reject with icmp type admin-prohibited`,
+    `  }`,
+    // Nothing outside opens a connection to the slot itself: a guest's ingress is DNAT-ed to it
+    // through the clone address (forward), and a process sandbox, which runs in the slot's
+    // namespace, gets none, whatever it listens on.
+    `  chain input {`,
+    `    type filter hook input priority filter; policy accept;`,
+    `    iifname "${v}" ct state new drop`,
     `  }`,
     // A process sandbox runs in the slot's namespace itself, so its packets are the namespace's
     // own (output), not forwarded from the TAP: egress off refuses those too.
@@ -172,23 +183,38 @@ export function hostScript(cfg: NetworkConfig, opts: { createBridge: boolean; br
   }
   const dns = cfg.dns.map(word).join(', ');
   const dnsAccept = (from: string) => (dns ? [`    ${from} ip daddr { ${dns} } meta l4proto { tcp, udp } th dport 53 accept`] : []);
+  const metadata = `{ ${METADATA.join(', ')} }`;
   const table = [
     `add table ${HOST_TABLE}`,
     `delete table ${HOST_TABLE}`,
     `table ${HOST_TABLE} {`,
     ...(br ? [`  set bridge_egress { type ipv4_addr; }`] : []),
+    // No new connection from a guest to an address of the host's, judged on the address the guest
+    // asked for: here, before a port forward of the host's (Docker's -p, a NodePort: a DNAT at
+    // dstnat, -100) turns it into forwarded traffic that the input chain never sees.
+    `  chain prerouting {`,
+    `    type filter hook prerouting priority -150; policy accept;`,
+    ...dnsAccept(`iifname "${p}-v*"`),
+    ...(br ? dnsAccept(`iifname "${br}" ip saddr @bridge_egress`) : []),
+    `    iifname "${p}-v*" ct state new fib daddr type local drop`,
+    ...(br ? [`    iifname "${br}" ct state new fib daddr type local drop`] : []),
+    `  }`,
     `  chain forward {`,
     `    type filter hook forward priority filter; policy accept;`,
     // Slots never talk to each other, only to the outside and to the host's replies.
     `    iifname "${p}-v*" oifname "${p}-v*" drop`,
-    // Name queries to the configured resolvers pass the two rules below: a cloud's resolver may
-    // sit at a link-local address (GCP's at 169.254.169.254 itself), and port 53 is all it opens.
+    ...(br ? [`    iifname "${p}-v*" oifname "${br}" drop`] : []),
+    // A slot sends from its veth's address (a guest's masqueraded, a sandbox's own) or, in
+    // answers, its clone address: anything else (the unused TAP's address, bound by a sandbox)
+    // would leave un-NAT-ed, from an address every slot shares.
+    `    iifname "${p}-v*" ip saddr != { ${word(formatCidr(cfg.hostSubnet))}, ${word(formatCidr(cfg.cloneSubnet))} } drop`,
+    // Name queries to the configured resolvers pass the metadata rules below: a cloud's resolver
+    // may sit at a metadata address (GCP's at 169.254.169.254, Azure's at 168.63.129.16), and
+    // port 53 is all it opens.
     ...dnsAccept(`iifname "${p}-v*"`),
     ...(br ? dnsAccept(`iifname "${br}" ip saddr @bridge_egress`) : []),
-    // Nor to link-local addresses beyond the host: a cloud's instance metadata service
-    // (169.254.169.254) hands out the host's credentials to whoever asks.
-    `    iifname "${p}-v*" ip daddr ${LINK_LOCAL} reject with icmp type admin-prohibited`,
-    ...(br ? [`    iifname "${br}" ip daddr ${LINK_LOCAL} reject with icmp type admin-prohibited`] : []),
+    `    iifname "${p}-v*" ip daddr ${metadata} reject with icmp type admin-prohibited`,
+    ...(br ? [`    iifname "${br}" ip daddr ${metadata} reject with icmp type admin-prohibited`] : []),
     ...(br ? [`    iifname "${br}" oifname != "${br}" ct state new ip saddr != @bridge_egress reject with icmp type admin-prohibited`] : []),
     `  }`,
     `  chain input {`,

@@ -34,6 +34,9 @@ test('slot nft: DNAT from the clone address, masquerade, egress on/off', () => {
   const off = slotNft(s, { ...policy, egress: false }).join('\n');
   assert.match(off, 'iifname "tap0" reject with icmp type admin-prohibited');
   assert.not.match(off, 'oifname "veth0" accept');
+  // Nothing opens a connection to the slot's own addresses from outside, egress or not.
+  for (const t of [on, off])
+    assert.match(t, 'chain input {\n    type filter hook input priority filter; policy accept;\n    iifname "veth0" ct state new drop\n  }');
   // A process sandbox runs in the slot itself: its own packets meet the output chain.
   assert.match(
     off,
@@ -60,30 +63,40 @@ test('host table: one table of ours, replaced atomically, scoped to our prefix',
   const script = hostScript(cfg, { createBridge: true, bridgeEgress: ['10.203.0.2'] });
   assert.match(script, 'add table inet ignition\ndelete table inet ignition\ntable inet ignition {');
   assert.match(script, 'iifname "ign-v*" oifname "ign-v*" drop');
-  assert.match(script, 'iifname "ign-v*" ip daddr 169.254.0.0/16 reject with icmp type admin-prohibited');
-  assert.match(script, 'iifname "ign-br0" ip daddr 169.254.0.0/16 reject with icmp type admin-prohibited');
+  const metadata = 'ip daddr { 169.254.0.0/16, 100.100.100.200, 168.63.129.16 } reject with icmp type admin-prohibited';
+  assert.match(script, `iifname "ign-v*" ${metadata}`);
+  assert.match(script, `iifname "ign-br0" ${metadata}`);
+  // The host's own addresses, judged before a port forward of the host's can rewrite them.
+  assert.match(script, 'chain prerouting {\n    type filter hook prerouting priority -150; policy accept;');
+  assert.match(script, 'iifname "ign-v*" ct state new fib daddr type local drop');
+  assert.match(script, 'iifname "ign-br0" ct state new fib daddr type local drop');
+  assert.match(script, 'iifname "ign-v*" ip saddr != { 10.201.0.0/16, 10.202.0.0/16 } drop', 'a slot sends only from its own addresses');
+  assert.match(script, 'iifname "ign-v*" oifname "ign-br0" drop', 'nor to bridge VMs');
   assert.match(script, 'ip saddr 10.201.0.0/16 oifname != "ign-v*" masquerade');
   assert.match(script, 'add element inet ignition bridge_egress { 10.203.0.2 }');
   assert.match(script, 'link add ign-br0 type bridge');
   assert.is(count(script, /table (ip|inet|ip6|arp|bridge|netdev) (?!ignition)/g), 0, 'no other table is named');
 });
 
-test('host table: name queries to the configured resolvers pass the link-local and host rules; none without resolvers', () => {
+test('host table: name queries to the configured resolvers pass the metadata and host rules; none without resolvers', () => {
   const withDns = resolveNetworkConfig({ dns: ['169.254.169.254', '10.0.0.53'] }, () => []);
   const script = hostScript(withDns, { createBridge: true, bridgeEgress: [] });
   const accept = 'ip daddr { 169.254.169.254, 10.0.0.53 } meta l4proto { tcp, udp } th dport 53 accept';
   const slotAccept = `iifname "ign-v*" ${accept}`;
   const bridgeAccept = `iifname "ign-br0" ip saddr @bridge_egress ${accept}`;
-  assert.is(count(script, new RegExp(slotAccept.replace(/[.*{}]/g, '\\$&'), 'g')), 2, 'in forward and in input');
-  assert.is(count(script, new RegExp(bridgeAccept.replace(/[.*{}@]/g, '\\$&'), 'g')), 2, 'for bridge VMs with egress too');
+  assert.is(count(script, new RegExp(slotAccept.replace(/[.*{}]/g, '\\$&'), 'g')), 3, 'in prerouting, forward and input');
+  assert.is(count(script, new RegExp(bridgeAccept.replace(/[.*{}@]/g, '\\$&'), 'g')), 3, 'for bridge VMs with egress too');
+  const prerouting = script.slice(script.indexOf('chain prerouting'), script.indexOf('chain forward'));
   const forward = script.slice(script.indexOf('chain forward'), script.indexOf('chain input'));
   const input = script.slice(script.indexOf('chain input'), script.indexOf('chain postrouting'));
   const before = (chain: string, first: string, then: string, what: string) => {
     const [a, b] = [chain.indexOf(first), chain.indexOf(then)];
     assert.ok(a >= 0 && b >= 0 && a < b, `${what}: ${first} comes before ${then}`);
   };
-  before(forward, slotAccept, 'iifname "ign-v*" ip daddr 169.254.0.0/16 reject', 'slots, forward');
-  before(forward, bridgeAccept, 'iifname "ign-br0" ip daddr 169.254.0.0/16 reject', 'the bridge, forward');
+  before(prerouting, slotAccept, 'iifname "ign-v*" ct state new fib daddr type local drop', 'slots, prerouting');
+  before(prerouting, bridgeAccept, 'iifname "ign-br0" ct state new fib daddr type local drop', 'the bridge, prerouting');
+  before(forward, slotAccept, 'iifname "ign-v*" ip daddr { 169.254.0.0/16', 'slots, forward');
+  before(forward, bridgeAccept, 'iifname "ign-br0" ip daddr { 169.254.0.0/16', 'the bridge, forward');
   before(input, slotAccept, 'iifname "ign-v*" ct state new drop', 'slots, input');
   before(input, bridgeAccept, 'iifname "ign-br0" ct state new drop', 'the bridge, input');
   const without = hostScript(
