@@ -85,6 +85,7 @@ export async function startDaemon(config: IgnitionConfig, options: { logger?: Lo
     logger,
     network: networkProvider(() => network.service),
     networkOn: () => network.service !== null,
+    networkRefusal: () => ((config.network.enabled ?? 'auto') === true && network.service === null ? network.reason : null),
     // Boots (golden builds, `vm run`), restores (instances, `vm run --snapshot`, fork clones) and
     // snapshots alike. Called only once machines start, after `driver` below is set.
     onStep: (e) => metrics.restoreStep.observe({ driver: driver.name, flow: e.flow, step: e.step }, e.ms / 1000),

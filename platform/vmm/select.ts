@@ -104,6 +104,8 @@ export function selectDriver(
     network?: NetworkProvider;
     /** Whether host networking is on (it opens after the driver is made): the process driver's slots. */
     networkOn?: () => boolean;
+    /** Why host networking, asked for by name, is not on; null otherwise (ProcessNetwork.refusal). */
+    networkRefusal?: () => string | null;
     /** Every named step of every boot, restore and (Firecracker) snapshot: the daemon's /metrics. */
     onStep?: (e: { vmId: string; flow: string; step: string; ms: number; ok: boolean }) => void;
   },
@@ -122,7 +124,8 @@ export function selectDriver(
       seccompFilter: path.join(path.dirname(opts.agentPath), 'seccomp.bpf'),
       caCerts: functionCaCerts(process.env, opts.logger),
       // With host networking on, a function with network runs in a slot of its own (NETWORKING.md).
-      network: opts.network && opts.networkOn ? { available: opts.networkOn, attach: (vmId) => opts.network!.attach(vmId) } : undefined,
+      network:
+        opts.network && opts.networkOn ? { available: opts.networkOn, attach: (vmId) => opts.network!.attach(vmId), refusal: opts.networkRefusal } : undefined,
     });
     return { driver, reason: `${reason}; sandbox: ${driver.sandboxReason}` };
   };

@@ -46,22 +46,58 @@ export default { async fetch(req) {
 let tnet: TestNet;
 let before: { facts: ReturnType<typeof realHostFacts>; tables: string };
 let dir: string;
-let daemon: ChildProcess | undefined;
-let url: string;
 const servers: Array<Listener | NameServer> = [];
 
 const hostFacts = () => ({ facts: realHostFacts(tnet.prefix), tables: sh(null, 'nft', 'list', 'tables') });
 
-/** The CLI, run inside the namespace that plays the host (where the daemon listens). */
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+interface Daemon {
+  child: ChildProcess;
+  url: string;
+  dataDir: string;
+}
+const daemons: Daemon[] = [];
+
+/** A daemon with host networking on and the process driver, inside the namespace that plays the host. */
+async function startDaemon(name: string, network: string): Promise<Daemon> {
+  const config = path.join(dir, `${name}.config.ts`);
+  writeFileSync(config, `export default { network: ${network} };\n`);
+  const dataDir = path.join(dir, name);
+  const child = spawn('nsenter', [`--net=/run/netns/${tnet.host}`, process.execPath, CLI, 'daemon', '--config', config], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      IGNITION_DATA_DIR: dataDir,
+      IGNITION_LISTEN: '127.0.0.1:0',
+      IGNITION_LOG_LEVEL: 'warn',
+      IGNITION_DRIVER: 'process',
+      IGNITION_NETWORK: 'on',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const d = { child, url: '', dataDir };
+  daemons.push(d);
+  d.url = await daemonOutput(child).url;
+  return d;
+}
+
+/** The CLI, run inside the namespace that plays the host (where the daemons listen). */
+function cli(d: Daemon, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       'nsenter',
       [`--net=/run/netns/${tnet.host}`, process.execPath, CLI, ...args],
-      { cwd: ROOT, env: { ...process.env, IGNITION_HOST: url, IGNITION_DATA_DIR: path.join(dir, 'data') } },
+      { cwd: ROOT, env: { ...process.env, IGNITION_HOST: d.url, IGNITION_DATA_DIR: d.dataDir } },
       (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
+}
+
+/** The function's source directory. */
+function writeFunction(): string {
+  const fn = path.join(dir, 'netfn');
+  mkdirSync(fn, { recursive: true });
+  writeFileSync(path.join(fn, 'index.mjs'), FUNCTION);
+  return fn;
 }
 
 test.before(async () => {
@@ -71,31 +107,24 @@ test.before(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'ign-dnet-'));
   // Sandboxes' uids pass through to their workspaces under the data directory (SECURITY.md).
   chmodSync(dir, 0o711);
-  sh(null, 'ip', '-n', tnet.inet, 'addr', 'add', `${RESOLVER}/32`, 'dev', 'lo');
-  servers.push(await nameServer(tnet.inet, RESOLVER, NAME, INET_SERVER));
-  const config = path.join(dir, 'ignition.config.ts');
-  writeFileSync(config, `export default { network: { prefix: '${tnet.prefix}', maxSlots: 2, poolSize: 0, dns: ['${RESOLVER}'] } };\n`);
-  daemon = spawn('nsenter', [`--net=/run/netns/${tnet.host}`, process.execPath, CLI, 'daemon', '--config', config], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      IGNITION_DATA_DIR: path.join(dir, 'data'),
-      IGNITION_LISTEN: '127.0.0.1:0',
-      IGNITION_LOG_LEVEL: 'warn',
-      IGNITION_DRIVER: 'process',
-      IGNITION_NETWORK: 'on',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  url = await daemonOutput(daemon).url;
+  try {
+    sh(null, 'ip', '-n', tnet.inet, 'addr', 'add', `${RESOLVER}/32`, 'dev', 'lo');
+    servers.push(await nameServer(tnet.inet, RESOLVER, NAME, INET_SERVER));
+  } catch (err) {
+    // A failed set-up must not leave the name server's process holding the test open.
+    for (const s of servers) s.close();
+    destroyTestNet(tnet);
+    throw err;
+  }
 });
 
 test.after(async () => {
   if (!tnet) return;
   try {
-    if (daemon && daemon.exitCode === null && daemon.signalCode === null) {
-      const exited = new Promise((r) => daemon!.once('exit', r));
-      daemon.kill('SIGTERM');
+    for (const d of daemons) {
+      if (d.child.exitCode !== null || d.child.signalCode !== null) continue;
+      const exited = new Promise((r) => d.child.once('exit', r));
+      d.child.kill('SIGTERM');
       await exited;
     }
     for (const s of servers) s.close();
@@ -107,29 +136,41 @@ test.after(async () => {
 });
 
 it('a function deployed with --network resolves a name and reaches the internet from a slot of its own', async () => {
+  const d = await startDaemon('on', `{ prefix: '${tnet.prefix}', maxSlots: 2, poolSize: 0, dns: ['${RESOLVER}'] }`);
   const inet = await listen(tnet.inet, INET_SERVER);
   servers.push(inet);
-  const fn = path.join(dir, 'netfn');
-  mkdirSync(fn);
-  writeFileSync(path.join(fn, 'index.mjs'), FUNCTION);
-  const deployed = await cli(['deploy', fn, '--name', 'netfn', '--network']);
+  const deployed = await cli(d, ['deploy', writeFunction(), '--name', 'netfn', '--network']);
   assert.is(deployed.code, 0, deployed.stderr);
-  const res = await cli(['invoke', 'netfn', '--path', `/?name=${NAME}&port=${inet.port}`]);
+  const res = await cli(d, ['invoke', 'netfn', '--path', `/?name=${NAME}&port=${inet.port}`]);
   assert.is(res.code, 0, res.stderr);
   assert.equal(
     JSON.parse(res.stdout),
     { address: INET_SERVER, line: '198.51.100.1' },
     'resolved through the network’s name server, out through the host’s NAT',
   );
-  const net = await cli(['net', 'ls']);
+  const net = await cli(d, ['net', 'ls']);
   assert.is(net.code, 0, net.stderr);
   assert.match(net.stdout, `name servers: ${RESOLVER}`);
   assert.match(net.stdout, /leased/, 'the instance holds a slot');
-  const listing = JSON.parse((await cli(['net', 'ls', '--json'])).stdout) as { slots: Array<{ state: string; netns: string }> };
+  const listing = JSON.parse((await cli(d, ['net', 'ls', '--json'])).stdout) as { slots: Array<{ state: string; netns: string }> };
   assert.ok(
     listing.slots.some((s) => s.state === 'leased' && s.netns.startsWith(`${tnet.prefix}-`)),
     'in a namespace of the daemon’s making',
   );
+});
+
+it('host networking turned on but unable to open: a function with network is refused, not run on the host’s network', async () => {
+  // An invalid network block: the service does not open, and says why.
+  const d = await startDaemon('broken', `{ prefix: '${tnet.prefix}', dns: ['127.0.0.1'] }`);
+  const net = await cli(d, ['net', 'ls']);
+  assert.match(net.stdout, /Host networking is off: .*network\.dns entry "127\.0\.0\.1" is a loopback/);
+  const deployed = await cli(d, ['deploy', writeFunction(), '--name', 'refused', '--network']);
+  assert.is.not(deployed.code, 0);
+  assert.match(deployed.stderr, /host networking is on in the configuration but not available \(network\.dns entry "127\.0\.0\.1" is a loopback/);
+  assert.match(deployed.stderr, /it would share the host's network namespace, so it does not start/);
+  // A function without network is not affected.
+  const plain = await cli(d, ['deploy', writeFunction(), '--name', 'plain']);
+  assert.is(plain.code, 0, plain.stderr);
 });
 
 test.run();

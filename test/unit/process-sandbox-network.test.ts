@@ -85,4 +85,34 @@ it('a sandbox without network reaches its own loopback device and nothing else',
   }
 });
 
+it('host networking asked for by name and not on: a sandbox with network does not start in the host’s namespace', async () => {
+  const dir = tempDir('psandbox-refuse-');
+  const bundle = path.join(dir, 'probe.mjs');
+  writeFileSync(bundle, PROBE);
+  let refusal: string | null = 'host networking needs root';
+  const driver = new ProcessDriver({
+    agentPath: path.join(ROOT, 'dist', 'agent.mjs'),
+    sandbox: 'bubblewrap',
+    network: { available: () => false, attach: () => Promise.reject(new Error('never called')), refusal: () => refusal },
+  });
+  const spec = (id: string, network: boolean) => ({ id, workspace: path.join(dir, id), memoryMiB: 128, vcpus: 1, bundle, env: {}, network, labels: {} });
+  try {
+    const err = await driver.boot(spec('vm_refused', true)).then(
+      () => null,
+      (e: Error & { code?: string }) => e,
+    );
+    assert.is(err?.code, 'vm_start_failed');
+    assert.match(err!.message, /host networking is on in the configuration but not available \((nsenter and setpriv are missing|host networking needs root)\)/);
+    // Without network it starts as ever; and where networking was not asked for by name, a
+    // sandbox with network shares the host's namespace as the isolation report says.
+    await (await driver.boot(spec('vm_plain', false))).destroy();
+    refusal = null;
+    const shared = await driver.boot(spec('vm_shared', true));
+    assert.is(netnsOf(agentsOf(shared)[0]), netnsOf(process.pid));
+    await shared.destroy();
+  } finally {
+    await driver.close();
+  }
+});
+
 test.run();

@@ -160,7 +160,11 @@ function networkCheck(enabled: 'auto' | boolean): Check {
     name: 'network',
     ok: true,
     advice: true,
-    detail: `a function with network shares the host's network namespace, its loopback services included (${why})`,
+    // Turned on by name and unable to open, the daemon refuses such a function rather than share.
+    detail:
+      enabled === true
+        ? `a function with network does not start: host networking is on in the configuration and cannot open (${why})`
+        : `a function with network shares the host's network namespace, its loopback services included (${why})`,
     fix:
       tools.length > 0
         ? 'apt-get install -y iproute2 nftables util-linux, then run the daemon as root with IGNITION_NETWORK=on'

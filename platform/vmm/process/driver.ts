@@ -99,6 +99,12 @@ export interface ProcessNetwork {
   /** Host networking is on (it opens after the driver is made, and may be off). */
   available(): boolean;
   attach(vmId: string): Promise<SlotLease>;
+  /**
+   * Host networking was asked for by name (`network.enabled: true`, IGNITION_NETWORK=on) and is
+   * not on: why, and then a machine with network does not start rather than share the host's
+   * namespace. Null when it was not asked for, or is on.
+   */
+  refusal?(): string | null;
 }
 
 /** A slot as the driver uses it: its namespace, the name servers its functions resolve through, its release. */
@@ -309,6 +315,21 @@ export class ProcessDriver implements MachineDriver {
     return this.netTools !== null && this.options.network!.available();
   }
 
+  /**
+   * Fails closed: where the operator turned host networking on by name and it did not open (or
+   * nsenter and setpriv are missing), a machine with network does not start in the host's
+   * namespace instead.
+   */
+  private refuseHostNetwork(vmId: string): void {
+    const why = this.options.network?.refusal?.();
+    if (!why) return;
+    const cause = this.netTools === null ? 'nsenter and setpriv are missing (apt-get install -y util-linux)' : why;
+    throw MachineStartFailed(
+      `machine ${vmId} has network, and host networking is on in the configuration but not available (${cause}): it would share the host's network namespace, so it does not start`,
+      { data: { vm: vmId } },
+    );
+  }
+
   /** A spare: an agent with no function, started at background priority. */
   private startSpare(id: string, workspace: string, shape: SpareShape): Promise<ProcessMachine> {
     const spec: BootSpec = {
@@ -446,6 +467,7 @@ export class ProcessDriver implements MachineDriver {
     try {
       if (this.cgroups) machine.cgroup = this.cgroups.create(spec.id, { memoryMiB: spec.memoryMiB, pids: this.limits.pids, cpuWeight: this.limits.cpuWeight });
       if (spec.network && this.ownNetwork()) lease = await step('network', () => this.options.network!.attach(spec.id));
+      else if (spec.network) this.refuseHostNetwork(spec.id);
       const cmd = this.command(spec, fnPath, uid, lease);
       await step('spawn', () => machine.spawn(cmd, spec.priority ?? 'normal'));
       await step('agent-ready', () => machine.waitReady(this.options.startTimeoutMs ?? 30_000));
