@@ -27,6 +27,11 @@ const METADATA = ['169.254.0.0/16', '100.100.100.200', '168.63.129.16'];
 /** The table inside each slot namespace (dies with the namespace). */
 export const SLOT_TABLE = 'ip ignition';
 
+/** Run inside a new slot before its table: forwarding on, IPv6 off. */
+const SLOT_SYSCTLS =
+  'echo 1 > /proc/sys/net/ipv4/ip_forward; ' +
+  'if [ -e /proc/sys/net/ipv6/conf/all/disable_ipv6 ]; then echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6; fi; ';
+
 /** Stderr lines of `ip -force -batch` that mean "already gone": teardown tolerates them. */
 export const ABSENT = [/^Cannot find device/, /^Cannot remove namespace file .*No such file or directory/, /^Command failed /];
 
@@ -117,7 +122,9 @@ export function createSlotScript(cfg: NetworkConfig, s: SlotLayout, policy: Slot
     heredoc('ip -batch -', host, 'IGN_HOST') +
     heredoc(`ip -n ${ns} -batch -`, inside, 'IGN_SLOT') +
     // A fresh namespace does not forward; the sysctl is per namespace and set from inside it.
-    heredoc(`nsenter --net=/run/netns/${ns} sh -ec 'echo 1 > /proc/sys/net/ipv4/ip_forward; exec nft -f -'`, slotNft(s, policy), 'IGN_NFT')
+    // Nor does a slot speak IPv6: its rules are IPv4's, and guests and sandboxes have no IPv6
+    // address or route, so none is left to them (where the kernel has IPv6 at all).
+    heredoc(`nsenter --net=/run/netns/${ns} sh -ec '${SLOT_SYSCTLS}exec nft -f -'`, slotNft(s, policy), 'IGN_NFT')
   );
 }
 

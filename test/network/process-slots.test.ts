@@ -206,6 +206,8 @@ it('a sandbox with network runs in a slot: the internet yes, the host and the da
     const agents = deepChildPids(m.pid!).filter((p) => readlinkSync(`/proc/${p}/exe`) === process.execPath);
     assert.is(agents.length, 1, 'one agent');
     assert.is(readlinkSync(`/proc/${agents[0]}/ns/net`), nsId(lease!.netns!), 'the agent runs in the slot’s namespace');
+    assert.is(sh(lease!.netns!, 'cat', '/proc/sys/net/ipv6/conf/all/disable_ipv6').trim(), '1', 'which has no IPv6');
+    assert.is(sh(lease!.netns!, 'ip', '-6', 'address', 'show').trim(), '', 'not even a link-local address');
     assert.is.not(statSync(`/proc/${agents[0]}`).uid, 0, 'as the sandbox’s uid, not root');
     assert.is(got.inet, 'connected', 'the internet is reachable (NAT through the host)');
     assert.is.not(got.host, 'connected', 'the host’s own addresses are not');
