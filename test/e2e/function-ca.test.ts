@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
-import { CLI, daemonOutput, deploy, ROOT, startTestDaemon } from '../support/daemon.ts';
+import { CLI, daemonEnv, daemonOutput, deploy, ROOT, startTestDaemon } from '../support/daemon.ts';
 import { tempDir } from '../support/tmp.ts';
 import { missing, rerun } from '../support/needs.ts';
 import { lack, skipUnless, type Lack } from '../support/skip.ts';
@@ -114,15 +114,7 @@ async function daemonInNetns(env: Record<string, string>): Promise<{ child: Chil
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ign-ca-netns-'));
   const child = spawn('unshare', ['--net', '--', 'sh', '-c', `ip link set lo up && exec "$0" "$@"`, process.execPath, CLI, 'daemon'], {
     cwd: ROOT,
-    env: {
-      ...process.env,
-      IGNITION_DATA_DIR: dataDir,
-      IGNITION_LISTEN: '127.0.0.1:0',
-      IGNITION_LOG_LEVEL: 'warn',
-      IGNITION_NETWORK: 'off',
-      IGNITION_DRIVER: 'process',
-      ...env,
-    },
+    env: daemonEnv(dataDir, { IGNITION_DRIVER: 'process', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const started = daemonOutput(child);

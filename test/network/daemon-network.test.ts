@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CLI, ROOT, daemonOutput } from '../support/daemon.ts';
+import { CLI, ROOT, daemonEnv, daemonOutput } from '../support/daemon.ts';
 import { missing } from '../support/needs.ts';
 import { skipUnless } from '../support/skip.ts';
 import { INET_SERVER, type Listener, type NameServer, type TestNet, createTestNet, destroyTestNet, listen, nameServer, realHostFacts, sh } from './support.ts';
@@ -64,14 +64,7 @@ async function startDaemon(name: string, network: string): Promise<Daemon> {
   const dataDir = path.join(dir, name);
   const child = spawn('nsenter', [`--net=/run/netns/${tnet.host}`, process.execPath, CLI, 'daemon', '--config', config], {
     cwd: ROOT,
-    env: {
-      ...process.env,
-      IGNITION_DATA_DIR: dataDir,
-      IGNITION_LISTEN: '127.0.0.1:0',
-      IGNITION_LOG_LEVEL: 'warn',
-      IGNITION_DRIVER: 'process',
-      IGNITION_NETWORK: 'on',
-    },
+    env: daemonEnv(dataDir, { IGNITION_DRIVER: 'process', IGNITION_NETWORK: 'on' }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const d = { child, url: '', dataDir };

@@ -24,13 +24,20 @@ export interface TestDaemon {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/**
+ * A test daemon's environment: its data directory, any free port on the loopback, quiet logs, and
+ * IGNITION_NETWORK=off, so it never sets up host networking on this machine unless `env` says
+ * otherwise, which only a daemon inside a namespace of the test's own may (test/network).
+ */
+export function daemonEnv(dataDir: string, env: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, IGNITION_DATA_DIR: dataDir, IGNITION_LISTEN: '127.0.0.1:0', IGNITION_LOG_LEVEL: 'warn', IGNITION_NETWORK: 'off', ...env };
+}
+
 export async function startTestDaemon(options: { env?: Record<string, string>; dataDir?: string; args?: string[] } = {}): Promise<TestDaemon> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'ignition-e2e-'));
   const child = spawn(process.execPath, [CLI, 'daemon', ...(options.args ?? [])], {
     cwd: ROOT,
-    // IGNITION_NETWORK=off: a test daemon never sets up host networking on this machine (network
-    // tests run in namespaces of their own, test/network).
-    env: { ...process.env, IGNITION_DATA_DIR: dataDir, IGNITION_LISTEN: '127.0.0.1:0', IGNITION_LOG_LEVEL: 'warn', IGNITION_NETWORK: 'off', ...options.env },
+    env: daemonEnv(dataDir, options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const started = daemonOutput(child);
