@@ -61,11 +61,11 @@ export class DoctorCommand extends BaseCommand {
             fix: 'apt-get install -y bubblewrap',
           },
       ...(await sandboxChecks(bwrap)),
-      networkCheck(config.network.enabled ?? 'auto'),
     ];
-    // Where functions with network have a namespace of their own, the host's resolvers may not reach them.
+    const network = networkCheck(config.network.enabled ?? 'auto');
     const names = dnsCheck(config.network, await import('../../network/slot.ts'), await import('../../network/dns.ts'));
-    if (processChecks[processChecks.length - 1].advice !== true) processChecks.push(names);
+    // Where functions with network have a namespace of their own, the host's resolvers may not reach them.
+    processChecks.push(network, ...(network.advice ? [] : [names]));
     const fc = firecrackerChecks(config);
     const net: Check[] = ['ip', 'nft'].map((b) => {
       const p = onPath(b);
@@ -129,8 +129,7 @@ function dnsCheck(
 ): Check {
   let dns: string[];
   try {
-    const { enabled: _e, poolSize: _p, ...input } = settings;
-    dns = resolveNetworkConfig(input).dns;
+    dns = resolveNetworkConfig(settings).dns;
   } catch (err) {
     return { name: 'dns', ok: true, advice: true, detail: (err as Error).message, fix: 'correct the network block of ignition.config.ts' };
   }
